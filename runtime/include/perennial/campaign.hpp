@@ -1,0 +1,88 @@
+#pragma once
+// Campaign: the parsed campaign file: projects and the expanded list of stages, each field
+// remembering where it was written so that every later error can point at the line.
+
+#include <perennial/dtype.hpp>
+#include <perennial/kernel.hpp>
+#include <perennial/parameters.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+/// A place in a campaign file; line and column are 1-based (0 when unknown).
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & file & line & column; }
+};
+
+/// A declared output array of a stage: `temperature: {dtype: float64, dims: [lat, lon], units: K}`.
+struct OutputSpec {
+  std::string name;
+  DType dtype = DType::float64;
+  std::vector<std::string> dims;
+  std::string units;
+  SourceLocation where;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & name & dtype & dims & units & where;
+  }
+};
+
+/// An input as written: `initial: spinup.temperature` or a glob `ssp-*.temperature`, with
+/// optional expectations in the long form `{from: ..., dtype: ..., dims: ..., units: ...}`.
+struct InputBinding {
+  std::string name;           ///< the name the kernel asks for
+  std::string stage_pattern;  ///< upstream stage name or glob (`*`, `?`, `[...]`)
+  std::string output;         ///< upstream output name
+  ArraySchema expect;
+  SourceLocation where;
+};
+
+struct ProjectSpec {
+  std::string name;
+  std::string grant;
+  double allocation_core_hours = 0.0;
+  SourceLocation where;
+};
+
+struct StageSpec {
+  std::string name;      ///< after ensemble expansion, e.g. `ssp-4.5`
+  std::string template_name;  ///< as written, e.g. `ssp-{forcing}`
+  std::string kernel;
+  std::string project;
+  int ranks = 1;
+  std::uint64_t steps = 1;
+  bool protected_run = false;  ///< `protected:`; never preempted (scheduling issue)
+  int priority = 0;
+  std::optional<double> walltime_seconds;  ///< expected run time, when declared
+  Parameters parameters;
+  std::vector<OutputSpec> outputs;
+  std::vector<InputBinding> inputs;
+  std::vector<std::pair<std::string, SourceLocation>> after;  ///< explicit dependency patterns
+  SourceLocation where;                                       ///< the stage's `name:` line
+  std::map<std::string, SourceLocation> field_where;          ///< each written field's position
+
+  /// Where `field` was written, or the stage's own position when it was not.
+  const SourceLocation& location_of(const std::string& field) const;
+  const OutputSpec* find_output(const std::string& output) const;
+};
+
+struct Campaign {
+  std::string name;
+  std::filesystem::path file;        ///< the campaign file as given
+  std::filesystem::path output_dir;  ///< absolute; `output_dir:` resolved against the file's folder
+  std::vector<ProjectSpec> projects;
+  std::vector<StageSpec> stages;     ///< expanded, in file order
+  SourceLocation where;
+};
+
+}  // namespace perennial

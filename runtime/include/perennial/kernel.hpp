@@ -1,0 +1,90 @@
+#pragma once
+// Kernel: the solver a scientist writes. Derive, implement the five calls, register by name:
+//
+//   class Heat2D : public perennial::Kernel {
+//     void initialize(perennial::StageContext&) override;   // allocate, read inputs
+//     void step(perennial::StageContext&) override;         // advance one step
+//     void write_outputs(perennial::StageContext&, perennial::OutputSink&) override;
+//     void save(perennial::StageContext&, perennial::CheckpointWriter&) override;
+//     void restore(perennial::StageContext&, perennial::CheckpointReader&) override;
+//   };
+//   PERENNIAL_REGISTER_KERNEL(Heat2D, "heat2d")
+//
+// Every call is collective over the stage group: the runtime calls it on all of the
+// group's ranks. A call that throws fails the stage (message and stage name are reported).
+
+#include <perennial/array_io.hpp>
+#include <perennial/dtype.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+class StageContext;
+
+/// What a kernel expects of an array it reads or writes; unset fields accept anything.
+struct ArraySchema {
+  std::optional<DType> dtype;
+  std::optional<std::vector<std::string>> dims;
+  std::optional<std::string> units;
+};
+
+/// What `perennial validate` knows of a kernel before running it.
+struct KernelInfo {
+  std::string version = "1";                   ///< recorded in checkpoints; bump when state changes
+  std::map<std::string, ArraySchema> inputs;   ///< inputs it reads (others are an error when non-empty)
+  std::map<std::string, ArraySchema> outputs;  ///< outputs it writes (others are an error when non-empty)
+  bool inputs_open = true;                     ///< accept input names not listed above
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  virtual void initialize(StageContext& ctx) = 0;
+  virtual void step(StageContext& ctx) = 0;
+  virtual void write_outputs(StageContext& ctx, OutputSink& out) = 0;
+  /// Checkpoint support; the default says the kernel cannot be checkpointed.
+  virtual void save(StageContext& ctx, CheckpointWriter& checkpoint);
+  virtual void restore(StageContext& ctx, CheckpointReader& checkpoint);
+  /// Schema for validation before anything runs; the default declares nothing.
+  virtual KernelInfo info() const { return {}; }
+};
+
+using KernelFactory = std::function<std::unique_ptr<Kernel>()>;
+
+/// Kernels known to this executable, by name.
+class KernelRegistry {
+ public:
+  static KernelRegistry& instance();
+  void add(std::string name, KernelFactory factory);
+  bool contains(const std::string& name) const { return factories_.count(name) != 0; }
+  /// Throws KernelError naming the stage when `name` is unknown.
+  std::unique_ptr<Kernel> create(const std::string& name, const std::string& stage) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, KernelFactory> factories_;
+};
+
+/// Registers a kernel at static-initialisation time; use PERENNIAL_REGISTER_KERNEL.
+struct KernelRegistration {
+  KernelRegistration(std::string name, KernelFactory factory) {
+    KernelRegistry::instance().add(std::move(name), std::move(factory));
+  }
+};
+
+}  // namespace perennial
+
+#define PERENNIAL_CONCAT_INNER(a, b) a##b
+#define PERENNIAL_CONCAT(a, b) PERENNIAL_CONCAT_INNER(a, b)
+/// PERENNIAL_REGISTER_KERNEL(Type, "name"): makes Type available as `kernel: name`.
+#define PERENNIAL_REGISTER_KERNEL(Type, name)                                        \
+  static const ::perennial::KernelRegistration PERENNIAL_CONCAT(perennial_kernel_, \
+                                                                __LINE__){         \
+      name, [] { return std::unique_ptr<::perennial::Kernel>(new Type()); }}

@@ -1,0 +1,86 @@
+#pragma once
+// The messages rank 0 (the coordinator) and the workers exchange, and nothing else crosses
+// between them. Each type has its own MPI tag; payloads travel with Boost.Serialization.
+
+#include <perennial/campaign.hpp>
+#include <perennial/parameters.hpp>
+
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace perennial::msg {
+
+/// MPI tags of the control channel (a duplicate of MPI_COMM_WORLD made at start-up).
+enum Tag : int {
+  kAssignStage = 101,  ///< coordinator -> each member of a stage group
+  kStageDone = 102,    ///< worker -> coordinator, once per member when its part ended
+  kMetric = 103,       ///< worker -> coordinator, a kernel's result metric
+  kShutdown = 104,     ///< coordinator -> worker: leave the worker loop
+};
+
+/// One upstream dataset a stage reads.
+struct InputFile {
+  std::string stage;
+  std::string output;
+  std::string path;  ///< the upstream stage's output file
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage & output & path; }
+};
+
+/// Run a stage on a group of ranks. Sent to every member; `members` lists them in group order.
+struct AssignStage {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  std::string stage;
+  std::string kernel;
+  std::vector<int> members;  ///< world ranks; the group's rank r is members[r]
+  std::uint64_t steps = 0;
+  Parameters parameters;
+  std::vector<OutputSpec> outputs;
+  std::map<std::string, std::vector<InputFile>> inputs;
+  std::string output_file;  ///< final path of the stage's output file
+  std::string log_dir;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
+        output_file & log_dir;
+  }
+};
+
+/// A member's report that its part of a stage ended, successfully or not.
+struct StageDone {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  bool ok = false;
+  std::string error;             ///< the kernel's or runtime's message when !ok
+  std::uint64_t steps_done = 0;
+  double seconds = 0.0;          ///< wall time of this member's part
+  double cpu_seconds = 0.0;      ///< CPU time this member spent on it
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds;
+  }
+};
+
+struct Metric {
+  std::uint32_t stage_id = 0;
+  std::uint64_t step = 0;
+  std::string name;
+  double value = 0.0;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & step & name & value; }
+};
+
+struct Shutdown {
+  int exit_code = 0;
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & exit_code; }
+};
+
+}  // namespace perennial::msg

@@ -1,0 +1,43 @@
+#include <perennial/errors.hpp>
+#include <perennial/stage_context.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace perennial {
+
+StageContext::StageContext(std::string stage, std::string kernel, boost::mpi::communicator group,
+                           Parameters parameters, std::uint64_t steps,
+                           std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs,
+                           MetricChannel metrics, std::shared_ptr<spdlog::logger> log)
+    : stage_(std::move(stage)), kernel_(std::move(kernel)), group_(std::move(group)),
+      parameters_(std::move(parameters)), steps_(steps), inputs_(std::move(inputs)),
+      metrics_(std::move(metrics)), log_(log ? std::move(log) : spdlog::default_logger()) {
+  parameters_.set_stage(stage_);
+}
+
+const InputArray& StageContext::input(const std::string& name) const {
+  auto it = inputs_.find(name);
+  if (it == inputs_.end() || it->second.empty()) {
+    throw KernelError(stage_, fmt::format("input '{}' is not bound (declare it under inputs:)", name));
+  }
+  if (it->second.size() != 1) {
+    throw KernelError(stage_, fmt::format("input '{}' is bound to {} datasets; use inputs(\"{}\")",
+                                          name, it->second.size(), name));
+  }
+  return *it->second.front();
+}
+
+std::vector<const InputArray*> StageContext::inputs(const std::string& name) const {
+  std::vector<const InputArray*> out;
+  auto it = inputs_.find(name);
+  if (it == inputs_.end()) return out;
+  for (const auto& array : it->second) out.push_back(array.get());
+  return out;
+}
+
+void StageContext::report_metric(const std::string& name, double value) const {
+  if (metrics_) metrics_(name, value);
+}
+
+}  // namespace perennial
