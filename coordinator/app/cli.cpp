@@ -1,0 +1,165 @@
+#include "cli.hpp"
+
+#include <perennial/campaign_loader.hpp>
+#include <perennial/control_channel.hpp>
+#include <perennial/coordinator/coordinator.hpp>
+#include <perennial/coordinator/stage_graph.hpp>
+#include <perennial/kernel.hpp>
+#include <perennial/worker/worker.hpp>
+
+#include <CLI/CLI.hpp>
+#include <boost/mpi/environment.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace perennial {
+
+namespace {
+
+constexpr int kExitIncomplete = 1;
+constexpr int kExitBadInput = 2;
+
+struct Validated {
+  std::optional<StageGraph> graph;
+  Diagnostics diagnostics;
+};
+
+// Loads and checks a campaign; `worker_ranks` > 0 also checks stage sizes against the job.
+Validated validate_campaign(const std::string& file, int worker_ranks) {
+  Validated v;
+  auto loaded = load_campaign_file(file);
+  v.diagnostics = std::move(loaded.diagnostics);
+  if (!loaded.campaign) return v;
+  v.graph = StageGraph::build(std::move(*loaded.campaign), &KernelRegistry::instance(), v.diagnostics);
+  if (worker_ranks > 0) check_job_size(*v.graph, worker_ranks, v.diagnostics);
+  return v;
+}
+
+int print_diagnostics(const Diagnostics& d) {
+  std::fputs(d.to_string().c_str(), stderr);
+  std::fprintf(stderr, "%zu error(s)\n", d.size());
+  return kExitBadInput;
+}
+
+int command_validate(const std::string& file, int ranks) {
+  auto v = validate_campaign(file, ranks > 0 ? ranks - 1 : 0);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  fmt::print("{}: valid campaign '{}' with {} stages\n", file, v.graph->campaign().name, v.graph->size());
+  return 0;
+}
+
+int command_plan(const std::string& file) {
+  auto v = validate_campaign(file, 0);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  std::fputs(format_plan(*v.graph, make_plan(*v.graph)).c_str(), stdout);
+  return 0;
+}
+
+void shutdown_workers(const ControlChannel& control, int code) {
+  for (int r = 1; r < control.size(); ++r) control.send(r, msg::kShutdown, msg::Shutdown{code});
+}
+
+int command_run(const std::string& file, const std::string& output_dir, double failure_grace, bool quiet) {
+  boost::mpi::environment env(boost::mpi::threading::multiple, false);
+  boost::mpi::communicator world;
+  ControlChannel control(world);  // collective at start-up, before any stage runs
+  if (control.rank() != 0) return run_worker(control);
+
+  if (control.size() < 2) {
+    std::fprintf(stderr, "perennial run needs at least 2 ranks: rank 0 coordinates, the others run stages "
+                         "(e.g. mpirun -np 4 perennial run %s)\n", file.c_str());
+    return kExitBadInput;
+  }
+  auto v = validate_campaign(file, control.size() - 1);
+  if (!v.diagnostics.empty()) {
+    print_diagnostics(v.diagnostics);
+    std::fprintf(stderr, "%s: not started: fix the errors above\n", file.c_str());
+    shutdown_workers(control, 0);
+    return kExitBadInput;
+  }
+  if (!output_dir.empty()) {
+    Campaign campaign = v.graph->campaign();
+    campaign.output_dir = std::filesystem::absolute(output_dir);
+    Diagnostics again;
+    v.graph = StageGraph::build(std::move(campaign), &KernelRegistry::instance(), again);
+  }
+  CoordinatorOptions options;
+  options.failure_grace = std::chrono::duration<double>(failure_grace);
+  options.quiet = quiet;
+  CampaignOutcome outcome;
+  try {
+    outcome = run_campaign(*v.graph, control, options);
+  } catch (const std::exception& e) {
+    // The coordinator cannot go on (e.g. the output folder is not writable): take the job
+    // down rather than leave workers waiting.
+    std::fprintf(stderr, "perennial: coordinator error: %s\n", e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
+    return kExitIncomplete;
+  }
+  std::fputs(outcome.summary.c_str(), stderr);
+  if (!outcome.stuck_ranks.empty()) {
+    // Stuck ranks would hang MPI_Finalize and mpirun: end the job now (results are on disk).
+    std::fprintf(stderr, "perennial: aborting the job to end stuck worker ranks\n");
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
+  }
+  shutdown_workers(control, 0);
+  return outcome.exit_code;
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  register_builtin_kernels();
+  CLI::App app{"Perennial: months-long simulation campaigns on MPI clusters"};
+  app.require_subcommand(1);
+  std::string file, output_dir;
+  int ranks = 0;
+  double failure_grace = 10.0;
+  bool quiet = false;
+
+  auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
+  validate->add_option("campaign", file, "campaign YAML file")->required();
+  validate->add_option("--ranks", ranks, "also check stage sizes against a job of this many ranks");
+
+  auto* plan = app.add_subcommand("plan", "print the stages in dependency waves and the critical path");
+  plan->add_option("campaign", file, "campaign YAML file")->required();
+
+  auto* run = app.add_subcommand("run", "run a campaign: mpirun -np N perennial run campaign.yaml");
+  run->add_option("campaign", file, "campaign YAML file")->required();
+  run->add_option("--output-dir", output_dir, "override the campaign's output_dir");
+  run->add_option("--failure-grace", failure_grace,
+                  "seconds the rest of a group gets to report after one member failed (default 10)");
+  run->add_flag("--quiet", quiet, "no progress lines on stderr");
+
+  auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitBadInput;
+  }
+  try {
+    if (*validate) return command_validate(file, ranks);
+    if (*plan) return command_plan(file);
+    if (*kernels) {
+      for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
+      return 0;
+    }
+    if (*run) return command_run(file, output_dir, failure_grace, quiet);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "perennial: %s\n", e.what());
+    return kExitIncomplete;
+  }
+  return kExitBadInput;
+}
+
+}  // namespace perennial

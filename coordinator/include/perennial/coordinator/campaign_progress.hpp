@@ -1,0 +1,51 @@
+#pragma once
+// CampaignProgress: which stages wait, are ready, run, completed, failed, or will never start
+// because something upstream failed. A stage becomes ready the moment its last upstream
+// stage completes. Plain C++, no MPI.
+
+#include <perennial/coordinator/stage_graph.hpp>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+enum class StageState { waiting, ready, running, completed, failed, blocked };
+std::string_view state_name(StageState s);
+
+class CampaignProgress {
+ public:
+  explicit CampaignProgress(const StageGraph& graph);
+
+  StageState state(StageId id) const { return state_[id]; }
+  const std::string& reason(StageId id) const { return reason_[id]; }
+
+  /// Ready stages, most urgent first: higher priority, then campaign-file order.
+  std::vector<StageId> ready() const;
+  bool any_ready() const { return !ready_.empty(); }
+
+  void start(StageId id);
+  /// Marks a running stage completed; returns the stages that became ready.
+  std::vector<StageId> complete(StageId id);
+  /// Marks a ready or running stage failed; every stage downstream becomes blocked with a
+  /// reason naming it. Returns the newly blocked stages.
+  std::vector<StageId> fail(StageId id, std::string reason);
+
+  std::size_t count(StageState s) const;
+  std::size_t running() const { return count(StageState::running); }
+  /// Nothing runs and nothing is ready: the campaign can make no more progress.
+  bool finished() const { return ready_.empty() && running_ == 0; }
+  bool all_completed() const { return completed_ == state_.size(); }
+
+ private:
+  const StageGraph& graph_;
+  std::vector<StageState> state_;
+  std::vector<std::string> reason_;
+  std::vector<std::uint32_t> waiting_on_;
+  std::set<std::pair<int, StageId>> ready_;  // (-priority, id): begin() is the most urgent
+  std::size_t running_ = 0;
+  std::size_t completed_ = 0;
+};
+
+}  // namespace perennial

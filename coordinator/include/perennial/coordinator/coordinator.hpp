@@ -1,0 +1,33 @@
+#pragma once
+// The coordinator loop on rank 0: dispatches ready stages to worker groups, collects their
+// reports and metrics, and ends with a summary. Thin MPI glue over StageGraph,
+// CampaignProgress and the scheduler.
+
+#include <perennial/control_channel.hpp>
+#include <perennial/coordinator/stage_graph.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace perennial {
+
+struct CoordinatorOptions {
+  /// After one member of a group reports a failure, how long the others get to report
+  /// before they are declared stuck (e.g. blocked in a collective with the failed rank).
+  std::chrono::duration<double> failure_grace{10.0};
+  bool quiet = false;  ///< no progress lines on stderr
+};
+
+struct CampaignOutcome {
+  int exit_code = 0;         ///< 0 when every stage completed, 1 otherwise
+  std::string summary;       ///< what completed, failed and never started
+  double wall_seconds = 0.0;
+  double coordinator_cpu_seconds = 0.0;
+  std::vector<int> stuck_ranks;  ///< workers that never reported back; the job cannot finalize cleanly
+};
+
+/// Runs the campaign to the end. Point-to-point only over `control`; rank 0 sleeps (does
+/// not spin) while workers compute.
+CampaignOutcome run_campaign(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options);
+
+}  // namespace perennial

@@ -1,0 +1,263 @@
+#include <perennial/coordinator/campaign_progress.hpp>
+#include <perennial/coordinator/coordinator.hpp>
+#include <perennial/coordinator/event_log.hpp>
+#include <perennial/coordinator/scheduler.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <sys/resource.h>
+
+#include <map>
+#include <set>
+
+namespace perennial {
+
+namespace {
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
+
+// One stage group at work: who is in it and who has reported back.
+struct RunningStage {
+  std::uint32_t attempt = 0;
+  std::vector<int> ranks;
+  std::set<int> reported;
+  std::vector<std::string> errors;
+  double started = 0.0;
+  std::optional<double> first_failure;
+};
+
+class CoordinatorLoop {
+ public:
+  CoordinatorLoop(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options)
+      : graph_(graph), control_(control), options_(options),
+        outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
+        events_(log_dir_, options.quiet), progress_(graph), pool_(worker_ranks(control.size())) {
+    std::filesystem::create_directories(outputs_dir_);
+  }
+
+  CampaignOutcome run() {
+    const double cpu_start = process_cpu_seconds();
+    const auto& c = graph_.campaign();
+    events_.record({{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
+                    {"worker_ranks", pool_.usable()}});
+    events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
+                                 pool_.usable(), outputs_dir_.string()));
+    IdleBackoff backoff(std::chrono::milliseconds(5));
+    while (true) {
+      dispatch_ready();
+      if (progress_.finished()) break;
+      if (auto envelope = control_.wait(next_wait(), boost::mpi::any_source, backoff)) handle(*envelope);
+      expire_failure_grace();
+    }
+    CampaignOutcome outcome;
+    outcome.wall_seconds = events_.elapsed();
+    outcome.coordinator_cpu_seconds = process_cpu_seconds() - cpu_start;
+    outcome.stuck_ranks.assign(stuck_.begin(), stuck_.end());
+    outcome.exit_code = progress_.all_completed() ? 0 : 1;
+    outcome.summary = summarize(outcome);
+    events_.record({{"event", "campaign_finished"},
+                    {"completed", progress_.count(StageState::completed)},
+                    {"failed", progress_.count(StageState::failed)},
+                    {"never_started", progress_.count(StageState::blocked)},
+                    {"wall_seconds", outcome.wall_seconds},
+                    {"coordinator_cpu_seconds", outcome.coordinator_cpu_seconds},
+                    {"stuck_ranks", outcome.stuck_ranks}});
+    events_.log().info("{}", outcome.summary);
+    return outcome;
+  }
+
+ private:
+  static std::vector<int> worker_ranks(int size) {
+    std::vector<int> ranks;
+    for (int r = 1; r < size; ++r) ranks.push_back(r);
+    return ranks;
+  }
+
+  std::filesystem::path output_file(StageId id) const { return outputs_dir_ / (graph_.stage(id).name + ".h5"); }
+
+  void dispatch_ready() {
+    auto decision = schedule(graph_, progress_, pool_);
+    for (StageId id : decision.impossible) report_failure(id);
+    for (auto& placement : decision.placements) start(placement);
+  }
+
+  void start(const Placement& placement) {
+    const StageSpec& s = graph_.stage(placement.stage);
+    msg::AssignStage assign;
+    assign.stage_id = placement.stage;
+    assign.attempt = ++attempts_[placement.stage];
+    assign.stage = s.name;
+    assign.kernel = s.kernel;
+    assign.members = placement.ranks;
+    assign.steps = s.steps;
+    assign.parameters = s.parameters;
+    assign.outputs = s.outputs;
+    for (const auto& input : graph_.inputs(placement.stage)) {
+      auto& files = assign.inputs[input.name];
+      for (const auto& [upstream, output] : input.sources) {
+        files.push_back({graph_.stage(upstream).name, output, output_file(upstream).string()});
+      }
+    }
+    assign.output_file = output_file(placement.stage).string();
+    assign.log_dir = log_dir_.string();
+    for (int rank : placement.ranks) control_.send(rank, msg::kAssignStage, assign);
+
+    RunningStage& r = running_[placement.stage];
+    r = RunningStage{assign.attempt, placement.ranks, {}, {}, events_.elapsed(), std::nullopt};
+    events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", placement.ranks},
+                    {"attempt", assign.attempt}});
+    events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(placement.ranks),
+                                 s.kernel, s.ranks, s.steps));
+  }
+
+  std::chrono::nanoseconds next_wait() const {
+    // Wake at the earliest failure-grace deadline, and at least once a second.
+    double wait = 1.0;
+    for (const auto& [id, r] : running_) {
+      if (r.first_failure) {
+        wait = std::min(wait, std::max(0.0, *r.first_failure + options_.failure_grace.count() - events_.elapsed()));
+      }
+    }
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(wait));
+  }
+
+  void handle(const boost::mpi::status& envelope) {
+    switch (envelope.tag()) {
+      case msg::kStageDone: on_stage_done(envelope.source(), control_.receive<msg::StageDone>(envelope)); break;
+      case msg::kMetric: on_metric(control_.receive<msg::Metric>(envelope)); break;
+      default: {
+        // Unknown traffic: drain it so it cannot clog the queue, and say so.
+        char ignored = 0;
+        MPI_Status status;
+        MPI_Recv(&ignored, 0, MPI_BYTE, envelope.source(), envelope.tag(), static_cast<MPI_Comm>(control_.comm()), &status);
+        events_.log().warn("ignored a message with unknown tag {} from rank {}", envelope.tag(), envelope.source());
+      }
+    }
+  }
+
+  void on_metric(const msg::Metric& m) {
+    if (m.stage_id >= graph_.size()) return;
+    events_.record({{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
+                    {"name", m.name}, {"value", m.value}});
+  }
+
+  void on_stage_done(int rank, const msg::StageDone& done) {
+    auto it = running_.find(done.stage_id);
+    if (it == running_.end() || it->second.attempt != done.attempt) {
+      events_.log().warn("late report from rank {} for stage id {} attempt {}", rank, done.stage_id, done.attempt);
+      return;
+    }
+    RunningStage& r = it->second;
+    r.reported.insert(rank);
+    if (!done.ok) {
+      r.errors.push_back(fmt::format("rank {}: {}", rank, done.error));
+      if (!r.first_failure) r.first_failure = events_.elapsed();
+    }
+    if (r.reported.size() == r.ranks.size()) finish(done.stage_id);
+  }
+
+  void finish(StageId id) {
+    RunningStage r = std::move(running_.at(id));
+    running_.erase(id);
+    pool_.release(r.ranks);
+    const StageSpec& s = graph_.stage(id);
+    const double seconds = events_.elapsed() - r.started;
+    if (r.errors.empty()) {
+      auto now_ready = progress_.complete(id);
+      events_.record({{"event", "stage_completed"}, {"stage", s.name}, {"seconds", seconds}, {"ranks", r.ranks}});
+      events_.progress(fmt::format("completed {} in {:.2f} s", s.name, seconds));
+      return;
+    }
+    progress_.fail(id, r.errors.front());
+    report_failure(id, fmt::format("{}", fmt::join(r.errors, "; ")));
+  }
+
+  void report_failure(StageId id, std::string detail = {}) {
+    const StageSpec& s = graph_.stage(id);
+    if (detail.empty()) detail = progress_.reason(id);
+    events_.record({{"event", "stage_failed"}, {"stage", s.name}, {"error", detail}});
+    events_.progress(fmt::format("FAILED    {}: {}", s.name, detail));
+    for (StageId d = 0; d < graph_.size(); ++d) {
+      if (progress_.state(d) == StageState::blocked && !announced_blocked_.count(d)) {
+        announced_blocked_.insert(d);
+        events_.record({{"event", "stage_blocked"}, {"stage", graph_.stage(d).name}, {"reason", progress_.reason(d)}});
+        events_.progress(fmt::format("blocked   {}: {}", graph_.stage(d).name, progress_.reason(d)));
+      }
+    }
+  }
+
+  // Members that never report after a groupmate failed are stuck (typically in a collective
+  // with it). They are retired; the fault-tolerance work ends such processes and respawns.
+  void expire_failure_grace() {
+    std::vector<StageId> expired;
+    for (const auto& [id, r] : running_) {
+      if (r.first_failure && events_.elapsed() - *r.first_failure >= options_.failure_grace.count()) expired.push_back(id);
+    }
+    for (StageId id : expired) {
+      RunningStage& r = running_.at(id);
+      std::vector<int> missing;
+      for (int rank : r.ranks) {
+        if (!r.reported.count(rank)) missing.push_back(rank);
+      }
+      for (int rank : missing) {
+        pool_.retire(rank);
+        stuck_.insert(rank);
+        r.reported.insert(rank);
+        r.errors.push_back(fmt::format("rank {} did not report within {:.0f} s of the failure (stuck; retired)", rank,
+                                       options_.failure_grace.count()));
+      }
+      std::vector<int> answered;
+      for (int rank : r.ranks) {
+        if (!stuck_.count(rank)) answered.push_back(rank);
+      }
+      r.ranks = answered;
+      finish(id);
+    }
+  }
+
+  std::string summarize(const CampaignOutcome& outcome) const {
+    const double share = outcome.wall_seconds > 0 ? 100.0 * outcome.coordinator_cpu_seconds / outcome.wall_seconds : 0.0;
+    std::string out = fmt::format("campaign {}: {} of {} stages completed in {:.2f} s (coordinator CPU {:.3f} s, {:.2f}% of wall)\n",
+                                  graph_.campaign().name, progress_.count(StageState::completed), graph_.size(),
+                                  outcome.wall_seconds, outcome.coordinator_cpu_seconds, share);
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      const auto st = progress_.state(id);
+      if (st == StageState::failed || st == StageState::blocked || st == StageState::waiting || st == StageState::ready) {
+        out += fmt::format("  {:<13} {}: {}\n", state_name(st), graph_.stage(id).name, progress_.reason(id));
+      }
+    }
+    if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", rank_list(outcome.stuck_ranks));
+    out += fmt::format("outputs: {}\nlogs: {}\n", outputs_dir_.string(), log_dir_.string());
+    return out;
+  }
+
+  const StageGraph& graph_;
+  const ControlChannel& control_;
+  CoordinatorOptions options_;
+  std::filesystem::path outputs_dir_;
+  std::filesystem::path log_dir_;
+  EventLog events_;
+  CampaignProgress progress_;
+  RankPool pool_;
+  std::map<StageId, RunningStage> running_;
+  std::map<StageId, std::uint32_t> attempts_;
+  std::set<StageId> announced_blocked_;
+  std::set<int> stuck_;
+};
+
+}  // namespace
+
+CampaignOutcome run_campaign(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options) {
+  return CoordinatorLoop(graph, control, options).run();
+}
+
+}  // namespace perennial

@@ -1,0 +1,44 @@
+#include <perennial/coordinator/event_log.hpp>
+#include <perennial/errors.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace perennial {
+
+EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet) : start_(std::chrono::steady_clock::now()), quiet_(quiet) {
+  std::filesystem::create_directories(log_dir);
+  const auto events = log_dir / "events.jsonl";
+  events_ = std::fopen(events.c_str(), "a");
+  if (!events_) throw Error(fmt::format("cannot open {}: {}", events.string(), std::strerror(errno)));
+  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((log_dir / "coordinator.log").string());
+  log_ = std::make_shared<spdlog::logger>("coordinator", sink);
+  log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  log_->flush_on(spdlog::level::info);
+}
+
+EventLog::~EventLog() {
+  if (events_) std::fclose(events_);
+}
+
+double EventLog::elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void EventLog::record(nlohmann::json event) {
+  event["t"] = elapsed();
+  const std::string line = event.dump() + "\n";
+  std::fwrite(line.data(), 1, line.size(), events_);
+  std::fflush(events_);
+}
+
+void EventLog::progress(const std::string& line) {
+  log_->info("{}", line);
+  if (!quiet_) fmt::print(stderr, "[perennial {:9.3f}s] {}\n", elapsed(), line);
+}
+
+}  // namespace perennial

@@ -1,0 +1,63 @@
+#pragma once
+// ControlChannel: the point-to-point link between the coordinator (rank 0) and the workers,
+// on a communicator duplicated from MPI_COMM_WORLD at start-up. No collective is ever
+// called on it once stages run: ranks may die, and a collective with a dead rank hangs.
+
+#include <perennial/messages.hpp>
+
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/status.hpp>
+
+#include <chrono>
+#include <optional>
+
+namespace perennial {
+
+/// Waiting without burning a core: a few yields first (a reply is often microseconds
+/// away), then sleeps that double up to `max_sleep`. Rank 0 and idle workers share cores
+/// with computing ranks, so Open MPI's busy-polling blocking receive is not an option.
+class IdleBackoff {
+ public:
+  explicit IdleBackoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(2000))
+      : max_sleep_(max_sleep) {}
+  void reset() { idle_polls_ = 0; sleep_ = std::chrono::microseconds(20); }
+  void pause();
+
+ private:
+  std::chrono::microseconds max_sleep_;
+  std::chrono::microseconds sleep_{20};
+  int idle_polls_ = 0;
+};
+
+class ControlChannel {
+ public:
+  /// Duplicates `world` (collective over it: call once at start-up on every rank) and sets
+  /// MPI_ERRORS_RETURN on the duplicate.
+  explicit ControlChannel(const boost::mpi::communicator& world);
+
+  int rank() const { return comm_.rank(); }
+  int size() const { return comm_.size(); }
+  const boost::mpi::communicator& comm() const { return comm_; }
+
+  template <class Message>
+  void send(int destination, msg::Tag tag, const Message& message) const {
+    comm_.send(destination, tag, message);
+  }
+
+  /// The next message's envelope, waiting at most `timeout` (returns nothing then).
+  /// `source` may be boost::mpi::any_source.
+  std::optional<boost::mpi::status> wait(std::chrono::nanoseconds timeout, int source, IdleBackoff& backoff) const;
+  std::optional<boost::mpi::status> poll(int source) const;
+
+  template <class Message>
+  Message receive(const boost::mpi::status& envelope) const {
+    Message message;
+    comm_.recv(envelope.source(), envelope.tag(), message);
+    return message;
+  }
+
+ private:
+  boost::mpi::communicator comm_;
+};
+
+}  // namespace perennial

@@ -1,0 +1,43 @@
+#include <perennial/campaign.hpp>
+#include <perennial/diagnostics.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace perennial {
+
+const SourceLocation& StageSpec::location_of(const std::string& field) const {
+  auto it = field_where.find(field);
+  return it == field_where.end() ? where : it->second;
+}
+
+const OutputSpec* StageSpec::find_output(const std::string& output) const {
+  for (const auto& o : outputs) {
+    if (o.name == output) return &o;
+  }
+  return nullptr;
+}
+
+std::string Diagnostic::to_string() const {
+  return fmt::format("{}:{}:{}: {}: {}", where.file, where.line, where.column, field, message);
+}
+
+void Diagnostics::add(SourceLocation where, std::string field, std::string message) {
+  items_.push_back({std::move(where), std::move(field), std::move(message)});
+}
+
+std::string Diagnostics::to_string() const {
+  std::vector<const Diagnostic*> sorted;
+  for (const auto& d : items_) sorted.push_back(&d);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic* a, const Diagnostic* b) {
+    return std::tie(a->where.file, a->where.line, a->where.column) <
+           std::tie(b->where.file, b->where.line, b->where.column);
+  });
+  std::ostringstream out;
+  for (const auto* d : sorted) out << d->to_string() << '\n';
+  return out.str();
+}
+
+}  // namespace perennial

@@ -1,0 +1,510 @@
+#include <perennial/campaign_loader.hpp>
+#include <perennial/text.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace perennial {
+
+namespace {
+
+const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "stages"};
+const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours"};
+const std::vector<std::string> kStageFields = {
+    "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
+    "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description"};
+const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
+const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
+
+// Walks the YAML tree, recording every problem with its position instead of stopping at
+// the first one: a scientist fixing a campaign wants the whole list at once.
+class Reader {
+ public:
+  Reader(std::string file, Diagnostics& diagnostics) : file_(std::move(file)), diag_(diagnostics) {}
+
+  SourceLocation at(const YAML::Node& node) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return {file_, 0, 0};
+    return {file_, mark.line + 1, mark.column + 1};
+  }
+  void error(const SourceLocation& where, const std::string& field, const std::string& message) {
+    diag_.add(where, field, message);
+  }
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    error(at(node), field, message);
+  }
+
+  // Reports keys outside `allowed`, suggesting the nearest valid name.
+  void check_keys(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string hint = nearest_name(key, allowed);
+      std::string message = fmt::format("unknown field '{}'", key);
+      if (!hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
+      else message += fmt::format(" (valid: {})", fmt::join(allowed, ", "));
+      error(it->first, join(field, key), message);
+    }
+  }
+
+  bool require_map(const YAML::Node& node, const std::string& field) {
+    if (node.IsMap()) return true;
+    error(node, field, "must be a mapping of `key: value` pairs");
+    return false;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& node, const std::string& field) {
+    if (node.IsScalar()) return node.Scalar();
+    error(node, field, "must be a single value");
+    return std::nullopt;
+  }
+
+  std::optional<std::string> nonempty_string(const YAML::Node& node, const std::string& field) {
+    auto text = scalar(node, field);
+    if (text && text->empty()) {
+      error(node, field, "must not be empty");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  template <class T>
+  std::optional<T> number(const YAML::Node& node, const std::string& field, T minimum) {
+    auto text = scalar(node, field);
+    if (!text) return std::nullopt;
+    T value{};
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size()) {
+      error(node, field, fmt::format("'{}' is not {}", *text, std::is_integral_v<T> ? "an integer" : "a number"));
+      return std::nullopt;
+    }
+    if (value < minimum) {
+      error(node, field, fmt::format("{} is below the minimum {}", value, minimum));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
+    auto text = scalar(node, field);
+    if (!text) return std::nullopt;
+    if (*text == "true" || *text == "True" || *text == "yes") return true;
+    if (*text == "false" || *text == "False" || *text == "no") return false;
+    error(node, field, fmt::format("'{}' is not true or false", *text));
+    return std::nullopt;
+  }
+
+  std::vector<std::string> string_list(const YAML::Node& node, const std::string& field) {
+    std::vector<std::string> out;
+    if (node.IsScalar()) {  // a single item may be written without brackets
+      out.push_back(node.Scalar());
+      return out;
+    }
+    if (!node.IsSequence()) {
+      error(node, field, "must be a list");
+      return out;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      if (auto s = nonempty_string(node[i], fmt::format("{}[{}]", field, i))) out.push_back(*s);
+    }
+    return out;
+  }
+
+  static std::string join(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+  }
+
+ private:
+  std::string file_;
+  Diagnostics& diag_;
+};
+
+// The `{name}` placeholders of a stage-name template.
+std::vector<std::string> placeholders(const std::string& text) {
+  static const std::regex placeholder(R"(\{([^{}]*)\})");
+  std::vector<std::string> out;
+  for (std::sregex_iterator it(text.begin(), text.end(), placeholder), end; it != end; ++it) {
+    out.push_back((*it)[1].str());
+  }
+  return out;
+}
+
+std::string substitute(std::string text, const std::vector<std::pair<std::string, std::string>>& values) {
+  for (const auto& [key, value] : values) {
+    const std::string token = "{" + key + "}";
+    for (std::size_t pos = text.find(token); pos != std::string::npos; pos = text.find(token, pos + value.size())) {
+      text.replace(pos, token.size(), value);
+    }
+  }
+  return text;
+}
+
+bool valid_stage_name(const std::string& name) {
+  static const std::regex allowed(R"([A-Za-z0-9_][A-Za-z0-9_.+\-]*)");
+  return std::regex_match(name, allowed);
+}
+
+ArraySchema read_schema(Reader& r, const YAML::Node& map, const std::string& field, bool require_all) {
+  ArraySchema schema;
+  if (const auto node = map["dtype"]) {
+    if (auto text = r.scalar(node, field + ".dtype")) {
+      schema.dtype = parse_dtype(*text);
+      if (!schema.dtype) {
+        r.error(node, field + ".dtype",
+                fmt::format("unknown dtype '{}' (valid: float32, float64, int32, int64)", *text));
+      }
+    }
+  } else if (require_all) {
+    r.error(map, field, "missing required field 'dtype'");
+  }
+  if (const auto node = map["dims"]) {
+    schema.dims = r.string_list(node, field + ".dims");
+    std::set<std::string> seen;
+    for (const auto& d : *schema.dims) {
+      if (!seen.insert(d).second) r.error(node, field + ".dims", fmt::format("dimension '{}' appears twice", d));
+    }
+  } else if (require_all) {
+    r.error(map, field, "missing required field 'dims'");
+  }
+  if (const auto node = map["units"]) {
+    schema.units = r.scalar(node, field + ".units");
+  } else if (require_all) {
+    r.error(map, field, "missing required field 'units' (write `units: 1` for dimensionless data)");
+  }
+  return schema;
+}
+
+// Splits `stage.output` at the last dot: stage names may contain dots (`ssp-2.6`), output
+// names may not.
+bool split_reference(const std::string& text, std::string& stage, std::string& output) {
+  auto dot = text.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == text.size()) return false;
+  stage = text.substr(0, dot);
+  output = text.substr(dot + 1);
+  return true;
+}
+
+struct StageTemplate {
+  StageSpec spec;                    // with placeholders still in name, inputs and after
+  std::vector<std::pair<std::string, std::vector<std::string>>> for_each;
+  SourceLocation for_each_where;
+};
+
+std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index) {
+  std::string field = fmt::format("stages[{}]", index);
+  if (!r.require_map(node, field)) return std::nullopt;
+  StageTemplate t;
+  StageSpec& s = t.spec;
+  s.where = r.at(node);
+  if (const auto name = node["name"]) {
+    s.where = r.at(name);
+    if (auto text = r.nonempty_string(name, field + ".name")) {
+      s.name = *text;
+      field = "stages." + s.name;
+    }
+  } else {
+    r.error(node, field, "missing required field 'name'");
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) s.field_where[it->first.Scalar()] = r.at(it->second);
+  r.check_keys(node, field, kStageFields);
+  s.template_name = s.name;
+
+  if (const auto kernel = node["kernel"]) {
+    if (auto text = r.nonempty_string(kernel, field + ".kernel")) s.kernel = *text;
+  } else {
+    r.error(node, field, "missing required field 'kernel'");
+  }
+  if (const auto n = node["project"]) {
+    if (auto text = r.nonempty_string(n, field + ".project")) s.project = *text;
+  }
+  if (const auto n = node["ranks"]) {
+    if (auto v = r.number<int>(n, field + ".ranks", 1)) s.ranks = *v;
+  }
+  if (const auto n = node["steps"]) {
+    if (auto v = r.number<std::uint64_t>(n, field + ".steps", 0)) s.steps = *v;
+  }
+  if (const auto n = node["protected"]) {
+    if (auto v = r.boolean(n, field + ".protected")) s.protected_run = *v;
+  }
+  if (const auto n = node["priority"]) {
+    if (auto v = r.number<int>(n, field + ".priority", -1000000)) s.priority = *v;
+  }
+  if (const auto n = node["walltime"]) {
+    if (auto text = r.scalar(n, field + ".walltime")) {
+      s.walltime_seconds = parse_duration_seconds(*text);
+      if (!s.walltime_seconds) {
+        r.error(n, field + ".walltime", fmt::format("'{}' is not a duration (e.g. 90s, 15min, 12h, 2d)", *text));
+      }
+    }
+  }
+  if (const auto n = node["description"]) r.scalar(n, field + ".description");
+
+  if (const auto params = node["parameters"]) {
+    if (r.require_map(params, field + ".parameters")) {
+      for (auto it = params.begin(); it != params.end(); ++it) {
+        const std::string key = it->first.Scalar();
+        const std::string pfield = field + ".parameters." + key;
+        if (it->second.IsScalar()) {
+          s.parameters.set(key, it->second.Scalar());
+        } else if (it->second.IsSequence()) {
+          std::vector<std::string> items;
+          for (const auto& item : it->second) {
+            if (auto text = r.scalar(item, pfield)) items.push_back(*text);
+          }
+          s.parameters.set_list(key, std::move(items));
+        } else {
+          r.error(it->second, pfield, "must be a value or a list of values");
+        }
+      }
+    }
+  }
+
+  if (const auto outputs = node["outputs"]) {
+    if (r.require_map(outputs, field + ".outputs")) {
+      for (auto it = outputs.begin(); it != outputs.end(); ++it) {
+        OutputSpec o;
+        o.name = it->first.Scalar();
+        o.where = r.at(it->first);
+        const std::string ofield = field + ".outputs." + o.name;
+        if (o.name.find('.') != std::string::npos || o.name.empty()) {
+          r.error(it->first, ofield, "output names must be non-empty and contain no '.'");
+        }
+        if (!r.require_map(it->second, ofield)) continue;
+        r.check_keys(it->second, ofield, kOutputFields);
+        ArraySchema schema = read_schema(r, it->second, ofield, true);
+        if (schema.dtype) o.dtype = *schema.dtype;
+        if (schema.dims) o.dims = *schema.dims;
+        if (schema.units) o.units = *schema.units;
+        s.outputs.push_back(std::move(o));
+      }
+    }
+  }
+
+  if (const auto inputs = node["inputs"]) {
+    if (r.require_map(inputs, field + ".inputs")) {
+      for (auto it = inputs.begin(); it != inputs.end(); ++it) {
+        InputBinding in;
+        in.name = it->first.Scalar();
+        const std::string ifield = field + ".inputs." + in.name;
+        in.where = r.at(it->second);
+        std::optional<std::string> reference;
+        if (it->second.IsScalar()) {
+          reference = it->second.Scalar();
+        } else if (it->second.IsMap()) {
+          r.check_keys(it->second, ifield, kInputFields);
+          if (const auto from = it->second["from"]) reference = r.scalar(from, ifield + ".from");
+          else r.error(it->second, ifield, "missing required field 'from' (e.g. from: spinup.temperature)");
+          in.expect = read_schema(r, it->second, ifield, false);
+        } else {
+          r.error(it->second, ifield, "must be `stage.output` or {from: stage.output, dtype: ..., dims: ..., units: ...}");
+        }
+        if (!reference) continue;
+        if (!split_reference(*reference, in.stage_pattern, in.output)) {
+          r.error(it->second, ifield, fmt::format("'{}' is not of the form stage.output", *reference));
+          continue;
+        }
+        s.inputs.push_back(std::move(in));
+      }
+    }
+  }
+
+  if (const auto after = node["after"]) {
+    const auto names = r.string_list(after, field + ".after");
+    for (const auto& n : names) s.after.emplace_back(n, r.at(after));
+  }
+
+  if (const auto for_each = node["for_each"]) {
+    t.for_each_where = r.at(for_each);
+    if (r.require_map(for_each, field + ".for_each")) {
+      for (auto it = for_each.begin(); it != for_each.end(); ++it) {
+        const std::string key = it->first.Scalar();
+        const std::string ffield = field + ".for_each." + key;
+        std::vector<std::string> values;
+        if (!it->second.IsSequence() || it->second.size() == 0) {
+          r.error(it->second, ffield, "must be a non-empty list of values");
+          continue;
+        }
+        for (const auto& v : it->second) {
+          if (auto text = r.scalar(v, ffield)) values.push_back(*text);
+        }
+        t.for_each.emplace_back(key, std::move(values));
+      }
+    }
+  }
+  return t;
+}
+
+// One stage per combination of the `for_each` lists (their Cartesian product, in file order).
+void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
+  const std::string field = "stages." + t.spec.name;
+  std::set<std::string> keys;
+  for (const auto& [key, values] : t.for_each) keys.insert(key);
+  for (const auto& used : placeholders(t.spec.name)) {
+    if (!keys.count(used)) {
+      r.error(t.spec.where, field + ".name",
+              fmt::format("placeholder '{{{}}}' has no for_each list of that name", used));
+      return;
+    }
+  }
+  if (!t.for_each.empty()) {
+    const auto used = placeholders(t.spec.name);
+    for (const auto& key : keys) {
+      if (std::find(used.begin(), used.end(), key) == used.end()) {
+        r.error(t.spec.where, field + ".name",
+                fmt::format("name must contain '{{{}}}' so that each ensemble member gets its own name", key));
+        return;
+      }
+    }
+  }
+  std::vector<std::size_t> index(t.for_each.size(), 0);
+  while (true) {
+    std::vector<std::pair<std::string, std::string>> values;
+    for (std::size_t k = 0; k < t.for_each.size(); ++k) {
+      values.emplace_back(t.for_each[k].first, t.for_each[k].second[index[k]]);
+    }
+    StageSpec s = t.spec;
+    s.name = substitute(s.name, values);
+    s.parameters.set_stage(s.name);
+    for (const auto& [key, value] : values) s.parameters.set(key, value);
+    for (auto& in : s.inputs) {
+      in.stage_pattern = substitute(in.stage_pattern, values);
+      in.output = substitute(in.output, values);
+    }
+    for (auto& [pattern, where] : s.after) pattern = substitute(pattern, values);
+    if (!s.name.empty() && !valid_stage_name(s.name)) {
+      r.error(s.where, "stages." + s.name + ".name",
+              "stage names may use letters, digits and _ . + - (they become file names)");
+    }
+    out.push_back(std::move(s));
+    // Odometer over the for_each lists.
+    std::size_t k = t.for_each.size();
+    while (k > 0) {
+      --k;
+      if (++index[k] < t.for_each[k].second.size()) break;
+      index[k] = 0;
+      if (k == 0) return;
+    }
+    if (t.for_each.empty()) return;
+  }
+}
+
+LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path& file) {
+  LoadedCampaign result;
+  Reader r(file.string(), result.diagnostics);
+  if (!root.IsMap()) {
+    r.error(root, "campaign", "the campaign file must be a YAML mapping with campaign: and stages:");
+    return result;
+  }
+  r.check_keys(root, "", kTopFields);
+  Campaign c;
+  c.file = file;
+  c.where = r.at(root);
+  if (const auto n = root["campaign"]) {
+    if (auto text = r.nonempty_string(n, "campaign")) {
+      c.name = *text;
+      if (!valid_stage_name(c.name)) r.error(n, "campaign", "use letters, digits and _ . + - (it names a folder)");
+    }
+  } else {
+    r.error(root, "campaign", "missing required field 'campaign' (the campaign's name)");
+  }
+  const auto base = std::filesystem::absolute(file).parent_path();
+  c.output_dir = base / "runs" / c.name;
+  if (const auto n = root["output_dir"]) {
+    if (auto text = r.nonempty_string(n, "output_dir")) c.output_dir = (base / *text).lexically_normal();
+  }
+
+  if (const auto projects = root["projects"]) {
+    if (!projects.IsSequence()) {
+      r.error(projects, "projects", "must be a list of {name, grant, allocation_core_hours}");
+    } else {
+      std::set<std::string> names;
+      for (std::size_t i = 0; i < projects.size(); ++i) {
+        const auto& p = projects[i];
+        std::string field = fmt::format("projects[{}]", i);
+        if (!r.require_map(p, field)) continue;
+        r.check_keys(p, field, kProjectFields);
+        ProjectSpec project;
+        project.where = r.at(p);
+        if (const auto n = p["name"]) {
+          if (auto text = r.nonempty_string(n, field + ".name")) project.name = *text;
+        } else {
+          r.error(p, field, "missing required field 'name'");
+        }
+        if (const auto n = p["grant"]) {
+          if (auto text = r.scalar(n, field + ".grant")) project.grant = *text;
+        }
+        if (const auto n = p["allocation_core_hours"]) {
+          if (auto v = r.number<double>(n, field + ".allocation_core_hours", 0.0)) project.allocation_core_hours = *v;
+        }
+        if (!project.name.empty() && !names.insert(project.name).second) {
+          r.error(p, field + ".name", fmt::format("duplicate project '{}'", project.name));
+        }
+        c.projects.push_back(std::move(project));
+      }
+    }
+  }
+
+  if (const auto stages = root["stages"]) {
+    if (!stages.IsSequence() || stages.size() == 0) {
+      r.error(stages, "stages", "must be a non-empty list of stages");
+    } else {
+      for (std::size_t i = 0; i < stages.size(); ++i) {
+        if (auto t = read_stage(r, stages[i], i)) expand(r, *t, c.stages);
+      }
+    }
+  } else {
+    r.error(root, "stages", "missing required field 'stages'");
+  }
+  result.campaign = std::move(c);
+  return result;
+}
+
+}  // namespace
+
+std::optional<double> parse_duration_seconds(const std::string& text) {
+  static const std::regex duration(R"(\s*([0-9]*\.?[0-9]+)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)?\s*)");
+  std::smatch m;
+  if (!std::regex_match(text, m, duration)) return std::nullopt;
+  double value = std::stod(m[1].str());
+  const std::string unit = m[2].str();
+  double scale = 1.0;
+  if (unit == "m" || unit == "min") scale = 60.0;
+  else if (unit == "h" || unit == "hr") scale = 3600.0;
+  else if (unit == "d" || unit == "day" || unit == "days") scale = 86400.0;
+  else if (unit == "w" || unit == "week" || unit == "weeks") scale = 604800.0;
+  return value * scale;
+}
+
+LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file) {
+  try {
+    return read_campaign(YAML::Load(yaml), file);
+  } catch (const YAML::Exception& e) {
+    LoadedCampaign result;
+    result.diagnostics.add({file.string(), e.mark.is_null() ? 0 : e.mark.line + 1,
+                            e.mark.is_null() ? 0 : e.mark.column + 1},
+                           "yaml", e.msg);
+    return result;
+  }
+}
+
+LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) {
+    LoadedCampaign result;
+    result.diagnostics.add({file.string(), 0, 0}, "file", "cannot be read (does it exist?)");
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_campaign_text(text.str(), file);
+}
+
+}  // namespace perennial

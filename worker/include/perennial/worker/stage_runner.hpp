@@ -1,0 +1,22 @@
+#pragma once
+// run_stage: one member's part of a stage: join the stage group, open inputs, run the
+// kernel through its steps, write outputs collectively, and say how it went.
+
+#include <perennial/control_channel.hpp>
+#include <perennial/messages.hpp>
+
+#include <boost/mpi/communicator.hpp>
+
+namespace perennial {
+
+/// Builds the stage group's own communicator over `members` only (MPI_Comm_create_group:
+/// collective over the members, not over the world), with MPI_ERRORS_RETURN.
+boost::mpi::communicator make_group_communicator(const boost::mpi::communicator& parent,
+                                                 const std::vector<int>& members, int tag);
+
+/// Runs this rank's part of `assignment`. Collective over the stage group. Never throws:
+/// errors come back in the report.
+msg::StageDone run_stage(const msg::AssignStage& assignment, const boost::mpi::communicator& parent,
+                         const ControlChannel& control);
+
+}  // namespace perennial

@@ -1,0 +1,72 @@
+// Diagnostic kernels built into every perennial executable: for dispatch benchmarks,
+// scheduling drills and failure drills without writing a solver.
+
+#include <perennial/errors.hpp>
+#include <perennial/kernel.hpp>
+#include <perennial/stage_context.hpp>
+#include <perennial/worker/worker.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace perennial {
+
+namespace {
+
+class Noop final : public Kernel {
+ public:
+  void initialize(StageContext&) override {}
+  void step(StageContext&) override {}
+  void write_outputs(StageContext&, OutputSink&) override {}
+  void save(StageContext&, CheckpointWriter&) override {}
+  void restore(StageContext&, CheckpointReader&) override {}
+};
+
+// Keeps a core busy for `seconds_per_step` of wall time each step: a stand-in for a solver.
+class BurnCpu final : public Kernel {
+ public:
+  void initialize(StageContext& ctx) override { seconds_ = ctx.parameter_or<double>("seconds_per_step", 0.01); }
+  void step(StageContext&) override {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds_);
+    while (std::chrono::steady_clock::now() < until) sink_ = sink_ * 1.0000001 + 1e-9;
+  }
+  void write_outputs(StageContext&, OutputSink&) override {}
+  void save(StageContext&, CheckpointWriter&) override {}
+  void restore(StageContext&, CheckpointReader&) override {}
+
+ private:
+  double seconds_ = 0.0;
+  volatile double sink_ = 1.0;
+};
+
+// Throws at step `fail_at_step` (on every rank, or only on group rank `fail_rank` if set).
+class FailAtStep final : public Kernel {
+ public:
+  void initialize(StageContext& ctx) override {
+    fail_at_ = ctx.parameter_or<std::int64_t>("fail_at_step", 0);
+    fail_rank_ = ctx.parameter_or<int>("fail_rank", -1);
+  }
+  void step(StageContext& ctx) override {
+    const bool this_rank = fail_rank_ < 0 || fail_rank_ == ctx.comm().rank();
+    if (static_cast<std::int64_t>(ctx.step()) == fail_at_ && this_rank) {
+      throw Error(fmt::format("fail-at-step: deliberate failure at step {}", ctx.step()));
+    }
+  }
+  void write_outputs(StageContext&, OutputSink&) override {}
+
+ private:
+  std::int64_t fail_at_ = 0;
+  int fail_rank_ = -1;
+};
+
+}  // namespace
+
+void register_builtin_kernels() {
+  auto& registry = KernelRegistry::instance();
+  registry.add("noop", [] { return std::make_unique<Noop>(); });
+  registry.add("burn-cpu", [] { return std::make_unique<BurnCpu>(); });
+  registry.add("fail-at-step", [] { return std::make_unique<FailAtStep>(); });
+}
+
+}  // namespace perennial

@@ -1,0 +1,34 @@
+#include <perennial/worker/stage_runner.hpp>
+#include <perennial/worker/worker.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace perennial {
+
+int run_worker(const ControlChannel& control) {
+  // Stage groups are carved out of their own duplicate of the world, so group creation
+  // never shares a context with control traffic.
+  boost::mpi::communicator groups_parent(static_cast<MPI_Comm>(control.comm()), boost::mpi::comm_duplicate);
+  IdleBackoff backoff;
+  while (true) {
+    auto envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
+    if (!envelope) continue;
+    switch (envelope->tag()) {
+      case msg::kAssignStage: {
+        auto assignment = control.receive<msg::AssignStage>(*envelope);
+        auto report = run_stage(assignment, groups_parent, control);
+        control.send(0, msg::kStageDone, report);
+        backoff.reset();
+        break;
+      }
+      case msg::kShutdown:
+        return control.receive<msg::Shutdown>(*envelope).exit_code;
+      default:
+        // Only a coordinator of another Perennial version sends what we do not know.
+        spdlog::error("worker {}: control message with unknown tag {}; leaving", control.rank(), envelope->tag());
+        return 3;
+    }
+  }
+}
+
+}  // namespace perennial
