@@ -272,6 +272,8 @@ class StageGraphBuilder {
       if (std::any_of(cycle.begin(), cycle.end(), [&](StageId c) { return reported[c]; })) continue;
       for (StageId c : cycle) reported[c] = true;
       std::reverse(cycle.begin(), cycle.end());  // upstream first: data-flow order
+      // Start at the stage written first, so the same cycle always reads the same way.
+      std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
       std::vector<std::string> names;
       for (StageId c : cycle) names.push_back(stage(c).name);
       names.push_back(stage(cycle.front()).name);

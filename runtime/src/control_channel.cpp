@@ -25,7 +25,8 @@ boost::mpi::communicator duplicate_with_errors_return(const boost::mpi::communic
 }
 }  // namespace
 
-ControlChannel::ControlChannel(const boost::mpi::communicator& world) : comm_(duplicate_with_errors_return(world)) {}
+ControlChannel::ControlChannel(const boost::mpi::communicator& world)
+    : comm_(duplicate_with_errors_return(world)), stage_parent_(duplicate_with_errors_return(world)) {}
 
 std::optional<boost::mpi::status> ControlChannel::poll(int source) const {
   if (auto envelope = comm_.iprobe(source, boost::mpi::any_tag)) return *envelope;

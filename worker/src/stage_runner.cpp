@@ -90,7 +90,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
 
     std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs;
     for (const auto& [name, files] : a.inputs) {
-      for (const auto& f : files) inputs[name].push_back(open_input(group, f.path, f.stage, f.output));
+      for (const auto& f : files) inputs[name].push_back(checkpoint::open_input(group, f.path, f.stage, f.output));
     }
     const std::uint32_t stage_id = a.stage_id;
     auto metrics = [&control, &step, stage_id](const std::string& name, double value) {
@@ -113,7 +113,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       // name is always a whole one.
       const std::filesystem::path final_path = a.output_file;
       const std::filesystem::path partial = final_path.string() + ".partial";
-      OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}});
+      checkpoint::OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}});
       kernel->write_outputs(ctx, out);
       out.close();
       if (group.rank() == 0) std::filesystem::rename(partial, final_path);

@@ -6,9 +6,6 @@
 namespace perennial {
 
 int run_worker(const ControlChannel& control) {
-  // Stage groups are carved out of their own duplicate of the world, so group creation
-  // never shares a context with control traffic.
-  boost::mpi::communicator groups_parent(static_cast<MPI_Comm>(control.comm()), boost::mpi::comm_duplicate);
   IdleBackoff backoff;
   while (true) {
     auto envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
@@ -16,7 +13,7 @@ int run_worker(const ControlChannel& control) {
     switch (envelope->tag()) {
       case msg::kAssignStage: {
         auto assignment = control.receive<msg::AssignStage>(*envelope);
-        auto report = run_stage(assignment, groups_parent, control);
+        auto report = run_stage(assignment, control.stage_parent(), control);
         control.send(0, msg::kStageDone, report);
         backoff.reset();
         break;

@@ -31,13 +31,16 @@ class IdleBackoff {
 
 class ControlChannel {
  public:
-  /// Duplicates `world` (collective over it: call once at start-up on every rank) and sets
-  /// MPI_ERRORS_RETURN on the duplicate.
+  /// Duplicates `world` twice (collective over it: call once at start-up on every rank,
+  /// before any stage runs) and sets MPI_ERRORS_RETURN on both duplicates.
   explicit ControlChannel(const boost::mpi::communicator& world);
 
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
   const boost::mpi::communicator& comm() const { return comm_; }
+  /// The communicator stage groups are carved from (MPI_Comm_create_group), kept apart
+  /// from control traffic.
+  const boost::mpi::communicator& stage_parent() const { return stage_parent_; }
 
   template <class Message>
   void send(int destination, msg::Tag tag, const Message& message) const {
@@ -58,6 +61,7 @@ class ControlChannel {
 
  private:
   boost::mpi::communicator comm_;
+  boost::mpi::communicator stage_parent_;
 };
 
 }  // namespace perennial

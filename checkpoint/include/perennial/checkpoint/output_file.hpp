@@ -1,0 +1,52 @@
+#pragma once
+// OutputFile: the OutputSink of one stage: its declared outputs in one parallel-HDF5 file
+// that netCDF-4 tools (ncdump, xarray) read, dims as HDF5 dimension scales.
+
+#include <perennial/array_io.hpp>
+#include <perennial/campaign.hpp>
+
+#include <boost/mpi/communicator.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace perennial::checkpoint {
+
+/// Every member but path() and the destructor is collective over `group`: all ranks call it,
+/// in the same order, with the same names and global shapes. Misuse on any rank makes every
+/// rank throw KernelError (the ranks agree before touching the file, so none is left waiting).
+class OutputFile final : public OutputSink {
+ public:
+  /// Creates (truncates) `path` and writes each `file_attributes` entry (stage, kernel,
+  /// campaign, ...) as a string attribute of the root group. Collective.
+  OutputFile(const boost::mpi::communicator& group, std::filesystem::path path,
+             std::vector<OutputSpec> declared, std::map<std::string, std::string> file_attributes);
+  /// Without close() (an exception path) releases the file without throwing. The file close
+  /// is collective in MPI-IO, so this must happen on all ranks.
+  ~OutputFile() override;
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  /// Coordinate values of `dim` (a dim of some declared output); rank 0's values are written
+  /// at close(). Collective.
+  void write_coordinate(std::string_view dim, std::span<const double> values,
+                        std::string_view units) override;
+  /// Writes one dimension scale per dim and attaches it, closes the file, then throws
+  /// KernelError if a declared output was never written. Collective; later calls do nothing.
+  void close();
+  const std::filesystem::path& path() const;
+
+ private:
+  void write_raw(std::string_view name, const Hyperslab& slab, DType type, const void* data,
+                 std::size_t elements) override;
+
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace perennial::checkpoint

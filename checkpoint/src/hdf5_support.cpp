@@ -1,0 +1,183 @@
+#include "hdf5_support.hpp"
+
+#include <perennial/errors.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/serialization/string.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace perennial::checkpoint::detail {
+
+hid_t file_type_of(DType type) {
+  switch (type) {
+    case DType::float32: return H5T_IEEE_F32LE;
+    case DType::float64: return H5T_IEEE_F64LE;
+    case DType::int32: return H5T_STD_I32LE;
+    case DType::int64: return H5T_STD_I64LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+
+hid_t memory_type_of(DType type) {
+  switch (type) {
+    case DType::float32: return H5T_NATIVE_FLOAT;
+    case DType::float64: return H5T_NATIVE_DOUBLE;
+    case DType::int32: return H5T_NATIVE_INT32;
+    case DType::int64: return H5T_NATIVE_INT64;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+std::optional<DType> dtype_from(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT) {
+    // Only IEEE layouts: a float of another precision or exponent would read back as garbage.
+    if (H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0) return DType::float32;
+    if (H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0) return DType::float64;
+    return std::nullopt;
+  }
+  if (cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2) {
+    if (size == 4) return DType::int32;
+    if (size == 8) return DType::int64;
+  }
+  return std::nullopt;
+}
+
+PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where) {
+  PropertyListHandle fapl{check_id(H5Pcreate(H5P_FILE_ACCESS), where, "create a file access list for")};
+  check_status(H5Pset_fapl_mpio(fapl.get(), static_cast<MPI_Comm>(group), MPI_INFO_NULL), where,
+               "set MPI-IO access for");
+  check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), where, "set collective metadata reads for");
+  check_status(H5Pset_coll_metadata_write(fapl.get(), true), where, "set collective metadata writes for");
+  return fapl;
+}
+
+PropertyListHandle collective_transfer(const Where& where) {
+  PropertyListHandle dxpl{check_id(H5Pcreate(H5P_DATASET_XFER), where, "create a transfer list for")};
+  check_status(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), where, "set collective transfer for");
+  return dxpl;
+}
+
+void note_io_mode(hid_t dxpl, const Where& where) {
+  H5D_mpio_actual_io_mode_t mode{};
+  std::uint32_t local = 0, global = 0;
+  if (H5Pget_mpio_actual_io_mode(dxpl, &mode) < 0 ||
+      H5Pget_mpio_no_collective_cause(dxpl, &local, &global) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return;
+  }
+  if (mode == H5D_MPIO_NO_COLLECTIVE) {
+    spdlog::debug("'{}' in '{}' was transferred independently (HDF5 cause bits local {:#x}, global {:#x})",
+                  where.object, where.file, local, global);
+  }
+}
+
+PropertyListHandle dataset_creation(const Where& where) {
+  PropertyListHandle dcpl{check_id(H5Pcreate(H5P_DATASET_CREATE), where, "create a creation list for")};
+  check_status(H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS), where, "set contiguous layout for");
+  check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), where, "turn off fill values for");
+  // netCDF-4 lists attributes in creation order when it is tracked (units first, as written).
+  check_status(H5Pset_attr_creation_order(dcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+               where, "track attribute order for");
+  return dcpl;
+}
+
+std::vector<hsize_t> to_hsize(const std::vector<std::uint64_t>& values) {
+  return {values.begin(), values.end()};
+}
+
+DataspaceHandle make_space(const std::vector<std::uint64_t>& shape, const Where& where) {
+  if (shape.empty()) {
+    return DataspaceHandle{check_id(H5Screate(H5S_SCALAR), where, "create a scalar dataspace for")};
+  }
+  const auto dims = to_hsize(shape);
+  return DataspaceHandle{check_id(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                                  where, "create a dataspace for")};
+}
+
+Selection select_block(const std::vector<std::uint64_t>& shape, const Hyperslab& slab,
+                       bool take_part, const Where& where) {
+  Selection s;
+  s.file = make_space(shape, where);
+  if (take_part && shape.empty()) {
+    s.memory = make_space({}, where);
+    return s;
+  }
+  if (take_part) {
+    const auto offset = to_hsize(slab.offset), count = to_hsize(slab.count);
+    check_status(H5Sselect_hyperslab(s.file.get(), H5S_SELECT_SET, offset.data(), nullptr,
+                                     count.data(), nullptr),
+                 where, "select the block of");
+    s.memory = make_space(slab.count, where);
+    return s;
+  }
+  check_status(H5Sselect_none(s.file.get()), where, "select nothing in");
+  s.memory = make_space({1}, where);
+  check_status(H5Sselect_none(s.memory.get()), where, "select nothing in");
+  return s;
+}
+
+void write_string_attribute(hid_t object, const char* name, std::string_view value,
+                            const Where& where) {
+  const Where at{where.file, fmt::format("{}:{}", where.object, name)};
+  // HDF5 rejects zero-sized strings; an empty value is one NUL byte.
+  std::string stored(value);
+  stored.resize(std::max<std::size_t>(stored.size(), 1), '\0');
+  DatatypeHandle type{check_id(H5Tcopy(H5T_C_S1), at, "create a string type for")};
+  check_status(H5Tset_size(type.get(), stored.size()), at, "size the string type of");
+  check_status(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), at, "set string padding of");
+  check_status(H5Tset_cset(type.get(), H5T_CSET_UTF8), at, "set the character set of");
+  DataspaceHandle space{check_id(H5Screate(H5S_SCALAR), at, "create a scalar dataspace for")};
+  AttributeHandle attribute{check_id(
+      H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), at, "create attribute")};
+  check_status(H5Awrite(attribute.get(), type.get(), stored.data()), at, "write attribute");
+}
+
+std::string read_string_attribute(hid_t object, const char* name, const Where& where) {
+  const Where at{where.file, fmt::format("{}:{}", where.object, name)};
+  if (check_status(H5Aexists(object, name), at, "look up attribute") == 0) return {};
+  AttributeHandle attribute{check_id(H5Aopen(object, name, H5P_DEFAULT), at, "open attribute")};
+  DatatypeHandle type{check_id(H5Aget_type(attribute.get()), at, "read the type of attribute")};
+  DataspaceHandle space{check_id(H5Aget_space(attribute.get()), at, "read the shape of attribute")};
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    spdlog::warn("ignoring attribute '{}' of '{}' in '{}': not a single string", name, where.object,
+                 where.file);
+    return {};
+  }
+  if (check_status(H5Tis_variable_str(type.get()), at, "read the type of attribute") > 0) {
+    DatatypeHandle memory{check_id(H5Tcopy(H5T_C_S1), at, "create a string type for")};
+    check_status(H5Tset_size(memory.get(), H5T_VARIABLE), at, "size the string type of");
+    check_status(H5Tset_cset(memory.get(), H5Tget_cset(type.get())), at, "set the character set of");
+    char* text = nullptr;
+    check_status(H5Aread(attribute.get(), memory.get(), &text), at, "read attribute");
+    std::string value = text != nullptr ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  std::string value(H5Tget_size(type.get()), '\0');
+  check_status(H5Aread(attribute.get(), type.get(), value.data()), at, "read attribute");
+  value.resize(std::min(value.size(), value.find('\0')));
+  if (H5Tget_strpad(type.get()) == H5T_STR_SPACEPAD) {
+    value.erase(value.find_last_not_of(' ') + 1);
+  }
+  return value;
+}
+
+void agree_or_throw(const boost::mpi::communicator& group, const std::string& problem,
+                    const std::string& stage) {
+  constexpr int none = std::numeric_limits<int>::max();
+  const int mine = problem.empty() ? none : group.rank();
+  const int first = boost::mpi::all_reduce(group, mine, boost::mpi::minimum<int>());
+  if (first == none) return;
+  std::string text = problem;
+  boost::mpi::broadcast(group, text, first);
+  if (group.size() > 1) text += fmt::format(" (rank {} of {} in the stage group)", first, group.size());
+  throw KernelError(stage, text);
+}
+
+}  // namespace perennial::checkpoint::detail

@@ -1,0 +1,86 @@
+#pragma once
+// Private to the checkpoint library: checked HDF5 calls and what output and input files share.
+
+#include <perennial/checkpoint/hdf5_error.hpp>
+#include <perennial/checkpoint/hdf5_handle.hpp>
+#include <perennial/dtype.hpp>
+#include <perennial/hyperslab.hpp>
+
+#include <boost/mpi/communicator.hpp>
+#include <hdf5.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace perennial::checkpoint::detail {
+
+/// What a failing call was about: the file and the object ("/" for the file itself).
+struct Where {
+  std::string file;
+  std::string object;
+};
+
+/// The innermost entry of HDF5's error stack as text; clears the stack.
+std::string take_hdf5_error_stack();
+/// Throws Hdf5Error for `where` and `operation` with the reason on HDF5's error stack.
+[[noreturn]] void fail(const Where& where, std::string_view operation);
+
+/// `id` if valid; else throws (HDF5 returns a negative id on failure).
+inline hid_t check_id(hid_t id, const Where& where, std::string_view operation) {
+  if (id < 0) fail(where, operation);
+  return id;
+}
+/// `status` (herr_t or htri_t) if not negative; else throws.
+inline int check_status(int status, const Where& where, std::string_view operation) {
+  if (status < 0) fail(where, operation);
+  return status;
+}
+
+/// The little-endian file type a DType is stored as, and the native type it is held in.
+/// Both are HDF5's predefined types: never closed.
+hid_t file_type_of(DType type);
+hid_t memory_type_of(DType type);
+/// The DType of a stored type in any byte order; nullopt for types Perennial does not hold.
+std::optional<DType> dtype_from(hid_t type);
+
+/// A file access list for MPI-IO over `group`, with metadata reads and writes collective
+/// (every rank does the same metadata calls anyway; this spares the file system N readers).
+PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where);
+/// A transfer list asking for collective MPI-IO.
+PropertyListHandle collective_transfer(const Where& where);
+/// Logs (debug) when a transfer made with `dxpl` fell back from collective to independent
+/// I/O: still correct, but the slow path on a parallel file system.
+void note_io_mode(hid_t dxpl, const Where& where);
+/// A contiguous dataset layout that skips writing fill values: every element gets written.
+PropertyListHandle dataset_creation(const Where& where);
+
+DataspaceHandle make_space(const std::vector<std::uint64_t>& shape, const Where& where);
+
+/// The file and memory dataspaces for one rank's part of a collective transfer. A rank that
+/// does not `take_part` selects nothing but must still make the call.
+struct Selection {
+  DataspaceHandle file;
+  DataspaceHandle memory;
+};
+Selection select_block(const std::vector<std::uint64_t>& shape, const Hyperslab& slab,
+                       bool take_part, const Where& where);
+
+/// A scalar fixed-length string attribute: what ncdump shows as a plain text attribute
+/// (a variable-length one shows as `string name = ...`).
+void write_string_attribute(hid_t object, const char* name, std::string_view value,
+                            const Where& where);
+/// A string attribute, fixed or variable length; empty when absent or not a scalar string.
+std::string read_string_attribute(hid_t object, const char* name, const Where& where);
+
+/// Collective: returns when `problem` is empty on every rank; otherwise every rank throws
+/// KernelError with the problem of the lowest failing rank. Called before collective HDF5
+/// calls, so that a mistake on one rank cannot leave the others waiting inside HDF5.
+void agree_or_throw(const boost::mpi::communicator& group, const std::string& problem,
+                    const std::string& stage);
+
+std::vector<hsize_t> to_hsize(const std::vector<std::uint64_t>& values);
+
+}  // namespace perennial::checkpoint::detail

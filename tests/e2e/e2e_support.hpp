@@ -1,0 +1,47 @@
+#pragma once
+// End-to-end test support: run the real `perennial` executable under mpiexec with a hard
+// timeout, then read what it left on disk (events.jsonl, HDF5 outputs).
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace perennial::e2e {
+
+struct CommandResult {
+  int exit_code = -1;   ///< 124 when the timeout killed it
+  std::string output;   ///< stdout and stderr together
+};
+
+/// Runs `command` through /bin/sh with `timeout`, capturing its output.
+CommandResult run_command(const std::string& command, int timeout_seconds);
+
+/// `mpiexec <flags> -n <ranks> perennial run <arguments>`.
+CommandResult run_perennial(int ranks, const std::string& arguments, int timeout_seconds = 240);
+/// `perennial <arguments>` without mpiexec (validate, plan).
+CommandResult run_perennial_serial(const std::string& arguments);
+
+/// A fresh, empty directory for one test's outputs.
+std::filesystem::path fresh_directory(const std::string& name);
+std::filesystem::path example_campaign(const std::string& file);   ///< examples/campaigns/<file>
+std::filesystem::path test_campaign(const std::string& file);      ///< tests/e2e/campaigns/<file>
+
+std::vector<nlohmann::json> read_events(const std::filesystem::path& output_dir);
+/// The time of `event` ("stage_started", "stage_completed", ...) of `stage`; throws if absent.
+double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
+bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
+
+/// A dataset read raw from an HDF5 file with the plain HDF5 API, for byte comparisons.
+struct Dataset {
+  std::vector<unsigned long long> shape;
+  std::string type_class;          ///< "float" or "integer"
+  std::size_t element_size = 0;
+  std::string units;               ///< the `units` attribute
+  std::vector<std::string> dims;   ///< names of the attached dimension scales
+  std::vector<unsigned char> bytes;
+};
+Dataset read_dataset(const std::filesystem::path& file, const std::string& name);
+
+}  // namespace perennial::e2e
