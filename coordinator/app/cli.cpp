@@ -147,6 +147,11 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitBadInput;
   }
+  if (const auto& twice = KernelRegistry::instance().duplicates(); !twice.empty()) {
+    std::fprintf(stderr, "perennial: kernel name(s) registered twice in this executable: %s\n",
+                 fmt::format("{}", fmt::join(twice, ", ")).c_str());
+    return kExitBadInput;
+  }
   try {
     if (*validate) return command_validate(file, ranks);
     if (*plan) return command_plan(file);

@@ -20,7 +20,11 @@ KernelRegistry& KernelRegistry::instance() {
 }
 
 void KernelRegistry::add(std::string name, KernelFactory factory) {
-  factories_[std::move(name)] = std::move(factory);
+  if (factories_.count(name)) {
+    duplicates_.push_back(std::move(name));
+    return;
+  }
+  factories_.emplace(std::move(name), std::move(factory));
 }
 
 std::unique_ptr<Kernel> KernelRegistry::create(const std::string& name, const std::string& stage) const {

@@ -110,6 +110,19 @@ TEST(Failures, AThrowingKernelFailsOnlyItsBranch) {
   EXPECT_TRUE(has_event(events, "stage_completed", "after-healthy"));
 }
 
+TEST(Failures, AGroupStuckAfterAFailureEndsTheRunInsteadOfHanging) {
+  const auto out = fresh_directory("stuck-group");
+  auto run = run_perennial(4, test_campaign("stuck-group.yaml").string() + " --failure-grace 2 --output-dir " + out.string(), 120);
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.exit_code, 124) << "the run hung until the test's timeout\n" << run.output;
+  EXPECT_NE(run.output.find("deliberate failure at step 2"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("did not report within 2 s of the failure"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("stuck worker ranks: 2"), std::string::npos) << run.output;
+  auto events = read_events(out);
+  EXPECT_TRUE(has_event(events, "stage_failed", "half-failed"));
+  EXPECT_TRUE(has_event(events, "stage_completed", "independent"));
+}
+
 TEST(Cli, ValidatePrintsEveryErrorWithItsPosition) {
   const auto file = test_campaign("invalid.yaml").string();
   auto r = run_perennial_serial("validate " + file);

@@ -259,3 +259,14 @@ TEST(Parameters, TypedAccessNamesStageAndParameter) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Registry, ADuplicateKernelNameIsKeptOutAndReported) {
+  KernelRegistry r;
+  r.add("heat2d", [] { return std::unique_ptr<Kernel>(); });
+  r.add("heat2d", [] { return std::unique_ptr<Kernel>(); });
+  EXPECT_EQ(r.names(), (std::vector<std::string>{"heat2d"}));
+  EXPECT_EQ(r.duplicates(), (std::vector<std::string>{"heat2d"}));
+  EXPECT_THROW(r.create("heat3d", "spinup"), KernelError);
+}
+}  // namespace

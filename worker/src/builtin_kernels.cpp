@@ -41,23 +41,28 @@ class BurnCpu final : public Kernel {
 };
 
 // Throws at step `fail_at_step` (on every rank, or only on group rank `fail_rank` if set).
+// With `collective: true` every step ends in a barrier, so when one rank throws the others
+// are left stuck in it: the situation a real solver's halo exchange creates.
 class FailAtStep final : public Kernel {
  public:
   void initialize(StageContext& ctx) override {
     fail_at_ = ctx.parameter_or<std::int64_t>("fail_at_step", 0);
     fail_rank_ = ctx.parameter_or<int>("fail_rank", -1);
+    collective_ = ctx.parameter_or<bool>("collective", false);
   }
   void step(StageContext& ctx) override {
     const bool this_rank = fail_rank_ < 0 || fail_rank_ == ctx.comm().rank();
     if (static_cast<std::int64_t>(ctx.step()) == fail_at_ && this_rank) {
       throw Error(fmt::format("fail-at-step: deliberate failure at step {}", ctx.step()));
     }
+    if (collective_) ctx.comm().barrier();
   }
   void write_outputs(StageContext&, OutputSink&) override {}
 
  private:
   std::int64_t fail_at_ = 0;
   int fail_rank_ = -1;
+  bool collective_ = false;
 };
 
 }  // namespace

@@ -46,6 +46,7 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
 
+  /// Called once per stage run, before step() or restore(): set up from parameters and inputs.
   virtual void initialize(StageContext& ctx) = 0;
   virtual void step(StageContext& ctx) = 0;
   virtual void write_outputs(StageContext& ctx, OutputSink& out) = 0;
@@ -62,7 +63,11 @@ using KernelFactory = std::function<std::unique_ptr<Kernel>()>;
 class KernelRegistry {
  public:
   static KernelRegistry& instance();
+  /// Adds a kernel. A second kernel under a taken name is kept out and remembered in
+  /// duplicates(): registration runs during static initialisation, where throwing would
+  /// end the program before it could say why.
   void add(std::string name, KernelFactory factory);
+  const std::vector<std::string>& duplicates() const { return duplicates_; }
   bool contains(const std::string& name) const { return factories_.count(name) != 0; }
   /// Throws KernelError naming the stage when `name` is unknown.
   std::unique_ptr<Kernel> create(const std::string& name, const std::string& stage) const;
@@ -70,6 +75,7 @@ class KernelRegistry {
 
  private:
   std::map<std::string, KernelFactory> factories_;
+  std::vector<std::string> duplicates_;
 };
 
 /// Registers a kernel at static-initialisation time; use PERENNIAL_REGISTER_KERNEL.
