@@ -400,7 +400,9 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
   LoadedCampaign result;
   Reader r(file.string(), result.diagnostics);
   if (!root.IsMap()) {
-    r.error(root, "campaign", "the campaign file must be a YAML mapping with campaign: and stages:");
+    r.error(SourceLocation{file.string(), 1, 1}, "campaign",
+            root.IsNull() ? "the campaign file is empty: it needs campaign: and stages:"
+                          : "the campaign file must be a YAML mapping with campaign: and stages:");
     return result;
   }
   r.check_keys(root, "", kTopFields);
@@ -496,6 +498,12 @@ LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem
 }
 
 LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    LoadedCampaign result;
+    result.diagnostics.add({file.string(), 0, 0}, "file", "is a directory, not a campaign file");
+    return result;
+  }
   std::ifstream in(file);
   if (!in) {
     LoadedCampaign result;

@@ -206,3 +206,14 @@ TEST(Validation, MissingFileIsReported) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Validation, EmptyOrNonMappingFilesAreNamed) {
+  auto empty = check_campaign("");
+  EXPECT_TRUE(empty.has(1, "the campaign file is empty")) << empty.text();
+  auto list = check_campaign("- a\n- b\n");
+  EXPECT_TRUE(list.has(1, "must be a YAML mapping")) << list.text();
+  auto dir = perennial::load_campaign_file("/tmp");
+  EXPECT_NE(dir.diagnostics.to_string().find("is a directory"), std::string::npos);
+}
+}  // namespace
