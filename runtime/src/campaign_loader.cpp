@@ -16,11 +16,12 @@ namespace perennial {
 
 namespace {
 
-const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "stages"};
+const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint", "stages"};
+const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
 const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours"};
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
-    "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description"};
+    "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint"};
 const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
@@ -192,13 +193,53 @@ bool split_reference(const std::string& text, std::string& stage, std::string& o
   return true;
 }
 
+// `checkpoint:` fields over `base` (the campaign's settings, for a stage).
+CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::string& field, CheckpointSpec spec) {
+  if (!r.require_map(node, field)) return spec;
+  r.check_keys(node, field, kCheckpointFields);
+  auto duration = [&](const char* key) -> std::optional<double> {
+    const auto n = node[key];
+    if (!n) return std::nullopt;
+    auto text = r.scalar(n, field + "." + key);
+    if (!text) return std::nullopt;
+    auto seconds = parse_duration_seconds(*text);
+    if (!seconds || *seconds <= 0) {
+      r.error(n, field + "." + key, fmt::format("'{}' is not a positive duration (e.g. 90s, 15min, 12h, 2d)", *text));
+      return std::nullopt;
+    }
+    return seconds;
+  };
+  if (const auto n = node["enabled"]) {
+    if (auto v = r.boolean(n, field + ".enabled")) spec.enabled = *v;
+  }
+  if (const auto n = node["keep"]) {
+    if (auto v = r.number<int>(n, field + ".keep", 1)) spec.keep = *v;
+  }
+  if (auto v = duration("mtbf")) spec.node_mtbf_seconds = *v;
+  if (auto v = duration("max_lost_work")) spec.max_lost_work_seconds = *v;
+  if (const auto n = node["interval"]) {
+    static const std::regex steps(R"(\s*([0-9]+)\s*steps?\s*)");
+    std::smatch m;
+    const std::string text = n.IsScalar() ? n.Scalar() : std::string();
+    if (std::regex_match(text, m, steps) && std::stoull(m[1].str()) > 0) {
+      spec.interval_steps = std::stoull(m[1].str());
+      spec.interval_seconds.reset();
+    } else if (auto v = duration("interval")) {
+      spec.interval_seconds = *v;
+      spec.interval_steps.reset();
+    }
+  }
+  return spec;
+}
+
 struct StageTemplate {
   StageSpec spec;                    // with placeholders still in name, inputs and after
   std::vector<std::pair<std::string, std::vector<std::string>>> for_each;
   SourceLocation for_each_where;
 };
 
-std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index) {
+std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index,
+                                        const CheckpointSpec& campaign_checkpoint) {
   std::string field = fmt::format("stages[{}]", index);
   if (!r.require_map(node, field)) return std::nullopt;
   StageTemplate t;
@@ -246,6 +287,8 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
     }
   }
   if (const auto n = node["description"]) r.scalar(n, field + ".description");
+  s.checkpoint = campaign_checkpoint;
+  if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
 
   if (const auto params = node["parameters"]) {
     if (r.require_map(params, field + ".parameters")) {
@@ -454,12 +497,14 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
     }
   }
 
+  if (const auto n = root["checkpoint"]) c.checkpoint = read_checkpoint(r, n, "checkpoint", c.checkpoint);
+
   if (const auto stages = root["stages"]) {
     if (!stages.IsSequence() || stages.size() == 0) {
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
       for (std::size_t i = 0; i < stages.size(); ++i) {
-        if (auto t = read_stage(r, stages[i], i)) expand(r, *t, c.stages);
+        if (auto t = read_stage(r, stages[i], i, c.checkpoint)) expand(r, *t, c.stages);
       }
     }
   } else {

@@ -217,3 +217,32 @@ TEST(Validation, EmptyOrNonMappingFilesAreNamed) {
   EXPECT_NE(dir.diagnostics.to_string().find("is a directory"), std::string::npos);
 }
 }  // namespace
+
+namespace {
+TEST(Validation, CheckpointSettingsMergeAndAreChecked) {
+  auto c = check_campaign(R"(campaign: ck
+checkpoint: {keep: 2, mtbf: 12h, max_lost_work: 10min}
+stages:
+  - {name: a, kernel: any}
+  - {name: b, kernel: any, checkpoint: {interval: 50 steps}}
+  - {name: c, kernel: any, checkpoint: {interval: 30min, keep: 5}}
+  - {name: d, kernel: any, checkpoint: {enabled: false}}
+)");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  const auto& a = c.graph->stage(0).checkpoint;
+  EXPECT_EQ(a.keep, 2);
+  EXPECT_EQ(a.node_mtbf_seconds, 12 * 3600.0);
+  EXPECT_EQ(a.max_lost_work_seconds, 600.0);
+  EXPECT_FALSE(a.interval_seconds);
+  EXPECT_EQ(c.graph->stage(1).checkpoint.interval_steps, 50u);
+  EXPECT_EQ(c.graph->stage(1).checkpoint.keep, 2);
+  EXPECT_EQ(c.graph->stage(2).checkpoint.interval_seconds, 1800.0);
+  EXPECT_EQ(c.graph->stage(2).checkpoint.keep, 5);
+  EXPECT_FALSE(c.graph->stage(3).checkpoint.enabled);
+
+  auto bad = check_campaign("campaign: x\ncheckpoint: {keep: 0, mtbf: often, intervall: 5}\nstages:\n  - {name: a, kernel: any}\n");
+  EXPECT_TRUE(bad.has(2, "checkpoint.keep: 0 is below the minimum 1")) << bad.text();
+  EXPECT_TRUE(bad.has(2, "checkpoint.mtbf: 'often' is not a positive duration")) << bad.text();
+  EXPECT_TRUE(bad.has(2, "did you mean 'interval'?")) << bad.text();
+}
+}  // namespace

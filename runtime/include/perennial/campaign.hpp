@@ -5,6 +5,7 @@
 #include <perennial/dtype.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/parameters.hpp>
+#include <perennial/serialization.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +48,20 @@ struct InputBinding {
   SourceLocation where;
 };
 
+/// `checkpoint:` settings, at the top level and per stage (a stage's fields override).
+struct CheckpointSpec {
+  bool enabled = true;                          ///< `checkpoint: {enabled: false}` turns them off
+  int keep = 3;                                 ///< committed epochs kept per stage
+  double node_mtbf_seconds = 24.0 * 3600.0;     ///< `mtbf:` per node
+  double max_lost_work_seconds = 15.0 * 60.0;   ///< `max_lost_work:` cap on the interval
+  std::optional<double> interval_seconds;       ///< `interval: 10min` overrides Young/Daly
+  std::optional<std::uint64_t> interval_steps;  ///< `interval: 50 steps`
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & enabled & keep & node_mtbf_seconds & max_lost_work_seconds & interval_seconds & interval_steps;
+  }
+};
+
 struct ProjectSpec {
   std::string name;
   std::string grant;
@@ -64,6 +79,7 @@ struct StageSpec {
   bool protected_run = false;  ///< `protected:`; never preempted (scheduling issue)
   int priority = 0;
   std::optional<double> walltime_seconds;  ///< expected run time, when declared
+  CheckpointSpec checkpoint;               ///< the campaign's settings with this stage's overrides
   Parameters parameters;
   std::vector<OutputSpec> outputs;
   std::vector<InputBinding> inputs;
@@ -81,6 +97,7 @@ struct Campaign {
   std::filesystem::path file;        ///< the campaign file as given
   std::filesystem::path output_dir;  ///< absolute; `output_dir:` resolved against the file's folder
   std::vector<ProjectSpec> projects;
+  CheckpointSpec checkpoint;         ///< campaign-wide defaults
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };

@@ -1,0 +1,106 @@
+#include <perennial/coordinator/journal.hpp>
+#include <perennial/errors.hpp>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace perennial {
+
+namespace {
+
+std::string checksum_hex(std::string_view text) {
+  return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+}
+
+void fsync_directory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::string journal_line(const nlohmann::json& record) {
+  const std::string body = record.dump();
+  return body + "\t" + checksum_hex(body);
+}
+
+JournalContents Journal::read(const std::filesystem::path& file) {
+  JournalContents contents;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return contents;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t line_number = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    ++line_number;
+    const std::size_t end = text.find('\n', start);
+    const bool last = end == std::string::npos || end + 1 >= text.size();
+    const std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? text.size() : end + 1;
+    const auto tab = line.rfind('\t');
+    const bool terminated = end != std::string::npos;
+    bool valid = terminated && tab != std::string::npos && checksum_hex(std::string_view(line).substr(0, tab)) == line.substr(tab + 1);
+    nlohmann::json record;
+    if (valid) {
+      try {
+        record = nlohmann::json::parse(line.substr(0, tab));
+      } catch (const nlohmann::json::exception&) {
+        valid = false;
+      }
+    }
+    if (!valid) {
+      if (last) {
+        contents.warnings.push_back(fmt::format("{}:{}: ignoring a torn last record (an interrupted append)", file.string(), line_number));
+      } else {
+        contents.warnings.push_back(fmt::format("{}:{}: corrupt record (checksum mismatch); ignoring it and everything after it",
+                                                file.string(), line_number));
+      }
+      break;
+    }
+    contents.records.push_back(std::move(record));
+  }
+  return contents;
+}
+
+Journal::Journal(std::filesystem::path file) : path_(std::move(file)) {
+  std::filesystem::create_directories(path_.parent_path());
+  const bool fresh = !std::filesystem::exists(path_);
+  // A torn last record from a crash must not glue itself to the next append: cut the file
+  // back to its last complete line first.
+  if (!fresh) {
+    std::ifstream in(path_, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    if (keep != text.size()) std::filesystem::resize_file(path_, keep);
+  }
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(fmt::format("cannot open journal {}: {}", path_.string(), std::strerror(errno)));
+  if (fresh) fsync_directory(path_.parent_path());
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Journal::append(const nlohmann::json& record) {
+  const std::string line = journal_line(record) + "\n";
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(fmt::format("cannot append to journal {}: {}", path_.string(), std::strerror(errno)));
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(errno)));
+}
+
+}  // namespace perennial
