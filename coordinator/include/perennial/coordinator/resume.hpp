@@ -1,0 +1,39 @@
+#pragma once
+// What an earlier run of the same campaign left that this run can reuse, read from the
+// journal: completed stages (skipped when their definition is unchanged) and committed
+// checkpoint epochs (restored from, newest first). Plain C++.
+
+#include <perennial/coordinator/journal.hpp>
+#include <perennial/coordinator/stage_graph.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+struct EpochRecord {
+  std::uint64_t epoch = 0;
+  std::uint64_t step = 0;
+  std::string file;  ///< absolute path of the committed epoch file
+};
+
+struct StageHistory {
+  bool completed = false;            ///< completed earlier with the same definition and steps
+  std::vector<EpochRecord> epochs;   ///< committed epochs of the same definition, oldest first
+  std::uint64_t last_epoch = 0;      ///< highest epoch number ever journaled (numbers never repeat)
+  std::string note;                  ///< why earlier work is not reused, when it is not
+};
+
+/// A digest of what determines a stage's result apart from its step count: kernel,
+/// parameters, inputs and declared outputs. Epochs of another definition are never restored.
+std::string stage_definition(const StageGraph& graph, StageId id);
+
+/// Journal records for the coordinator to append.
+nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file);
+nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch);
+
+/// One history per stage of `graph`.
+std::vector<StageHistory> read_history(const StageGraph& graph, const JournalContents& journal);
+
+}  // namespace perennial

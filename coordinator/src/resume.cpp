@@ -1,0 +1,75 @@
+#include <perennial/coordinator/resume.hpp>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+namespace perennial {
+
+std::string stage_definition(const StageGraph& graph, StageId id) {
+  const StageSpec& s = graph.stage(id);
+  nlohmann::json d;
+  d["kernel"] = s.kernel;
+  d["parameters"] = s.parameters.raw();
+  for (const auto& o : s.outputs) {
+    d["outputs"][o.name] = {std::string(dtype_name(o.dtype)), o.dims, o.units};
+  }
+  for (const auto& input : graph.inputs(id)) {
+    auto& sources = d["inputs"][input.name];
+    for (const auto& [upstream, output] : input.sources) sources.push_back(graph.stage(upstream).name + "." + output);
+  }
+  const std::string text = d.dump();
+  return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+}
+
+nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file) {
+  return {{"type", "stage_completed"}, {"stage", graph.stage(id).name}, {"definition", stage_definition(graph, id)},
+          {"steps", graph.stage(id).steps}, {"output", output_file}};
+}
+
+nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch) {
+  return {{"type", "epoch_committed"}, {"stage", graph.stage(id).name}, {"definition", stage_definition(graph, id)},
+          {"epoch", epoch.epoch}, {"step", epoch.step}, {"file", epoch.file}};
+}
+
+std::vector<StageHistory> read_history(const StageGraph& graph, const JournalContents& journal) {
+  std::vector<StageHistory> history(graph.size());
+  std::vector<std::string> definitions(graph.size());
+  for (StageId id = 0; id < graph.size(); ++id) definitions[id] = stage_definition(graph, id);
+  for (const auto& record : journal.records) {
+    const auto id = graph.find(record.value("stage", ""));
+    if (!id) continue;  // a stage no longer in the campaign
+    StageHistory& h = history[*id];
+    const std::string type = record.value("type", "");
+    const bool same = record.value("definition", "") == definitions[*id];
+    if (type == "epoch_committed") {
+      h.last_epoch = std::max(h.last_epoch, record.value("epoch", std::uint64_t{0}));
+      if (same) {
+        h.epochs.push_back({record.value("epoch", std::uint64_t{0}), record.value("step", std::uint64_t{0}),
+                            record.value("file", "")});
+      } else {
+        h.note = "its definition changed since the earlier run: earlier checkpoints are not used";
+      }
+    } else if (type == "stage_completed") {
+      h.completed = same && record.value("steps", std::uint64_t{0}) == graph.stage(*id).steps;
+      if (!h.completed) h.note = "its definition or steps changed since it completed: running it again";
+    } else if (type == "stage_started" && !same) {
+      h.completed = false;
+    }
+  }
+  // A stage whose inputs will be produced again cannot keep results computed from the old
+  // ones: neither its completion nor its checkpoints.
+  for (StageId id : graph.topological_order()) {
+    for (StageId u : graph.upstream(id)) {
+      if (history[u].completed) continue;
+      if (history[id].completed || !history[id].epochs.empty()) {
+        history[id].completed = false;
+        history[id].epochs.clear();
+        history[id].note = fmt::format("upstream stage '{}' runs again: so does this one, from the start", graph.stage(u).name);
+      }
+      break;
+    }
+  }
+  return history;
+}
+
+}  // namespace perennial
