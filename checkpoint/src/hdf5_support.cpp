@@ -168,6 +168,72 @@ std::string read_string_attribute(hid_t object, const char* name, const Where& w
   return value;
 }
 
+namespace {
+void write_number_attribute(hid_t object, const char* name, hid_t file_type, hid_t memory_type,
+                            const void* value, const Where& where) {
+  const Where at{where.file, fmt::format("{}:{}", where.object, name)};
+  DataspaceHandle space{check_id(H5Screate(H5S_SCALAR), at, "create a scalar dataspace for")};
+  AttributeHandle attribute{check_id(
+      H5Acreate2(object, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), at, "create attribute")};
+  check_status(H5Awrite(attribute.get(), memory_type, value), at, "write attribute");
+}
+
+template <class T>
+std::optional<T> read_number_attribute(hid_t object, const char* name, hid_t memory_type,
+                                       const Where& where) {
+  const Where at{where.file, fmt::format("{}:{}", where.object, name)};
+  if (check_status(H5Aexists(object, name), at, "look up attribute") == 0) return std::nullopt;
+  AttributeHandle attribute{check_id(H5Aopen(object, name, H5P_DEFAULT), at, "open attribute")};
+  DatatypeHandle type{check_id(H5Aget_type(attribute.get()), at, "read the type of attribute")};
+  DataspaceHandle space{check_id(H5Aget_space(attribute.get()), at, "read the shape of attribute")};
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Sget_simple_extent_npoints(space.get()) != 1) {
+    return std::nullopt;
+  }
+  T value{};
+  check_status(H5Aread(attribute.get(), memory_type, &value), at, "read attribute");
+  return value;
+}
+}  // namespace
+
+void write_uint64_attribute(hid_t object, const char* name, std::uint64_t value, const Where& where) {
+  write_number_attribute(object, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value, where);
+}
+
+void write_double_attribute(hid_t object, const char* name, double value, const Where& where) {
+  write_number_attribute(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, where);
+}
+
+std::optional<std::uint64_t> read_uint64_attribute(hid_t object, const char* name, const Where& where) {
+  return read_number_attribute<std::uint64_t>(object, name, H5T_NATIVE_UINT64, where);
+}
+
+std::optional<double> read_double_attribute(hid_t object, const char* name, const Where& where) {
+  return read_number_attribute<double>(object, name, H5T_NATIVE_DOUBLE, where);
+}
+
+std::vector<std::uint64_t> extent_of(hid_t space, const Where& where) {
+  const int rank = check_status(H5Sget_simple_extent_ndims(space), where, "read the rank of");
+  std::vector<hsize_t> extent(static_cast<std::size_t>(rank));
+  if (rank > 0) {
+    check_status(H5Sget_simple_extent_dims(space, extent.data(), nullptr), where, "read the shape of");
+  }
+  return {extent.begin(), extent.end()};
+}
+
+std::string name_differs_from_rank0(const boost::mpi::communicator& group, std::string_view name) {
+  std::string first(name);
+  boost::mpi::broadcast(group, first, 0);
+  if (first == name) return {};
+  return fmt::format("entry '{}' was named '{}' on rank 0: every rank must make the same call", name, first);
+}
+
+std::uint64_t all_reduce_u64(const boost::mpi::communicator& group, std::uint64_t value, MPI_Op op) {
+  std::uint64_t result = 0;
+  check_mpi(MPI_Allreduce(&value, &result, 1, MPI_UINT64_T, op, static_cast<MPI_Comm>(group)), "MPI_Allreduce");
+  return result;
+}
+
 void agree_or_throw(const boost::mpi::communicator& group, const std::string& problem,
                     const std::string& stage) {
   constexpr int none = std::numeric_limits<int>::max();

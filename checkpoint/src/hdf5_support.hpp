@@ -75,11 +75,32 @@ void write_string_attribute(hid_t object, const char* name, std::string_view val
 /// A string attribute, fixed or variable length; empty when absent or not a scalar string.
 std::string read_string_attribute(hid_t object, const char* name, const Where& where);
 
+/// A scalar attribute of a number: uint64 stored as H5T_STD_U64LE, double as H5T_IEEE_F64LE.
+void write_uint64_attribute(hid_t object, const char* name, std::uint64_t value, const Where& where);
+void write_double_attribute(hid_t object, const char* name, double value, const Where& where);
+/// A scalar numeric attribute converted to the asked type; nullopt when absent or not a
+/// single number.
+std::optional<std::uint64_t> read_uint64_attribute(hid_t object, const char* name, const Where& where);
+std::optional<double> read_double_attribute(hid_t object, const char* name, const Where& where);
+
+/// The extent of a simple dataspace (empty for a scalar one).
+std::vector<std::uint64_t> extent_of(hid_t space, const Where& where);
+
 /// Collective: returns when `problem` is empty on every rank; otherwise every rank throws
 /// KernelError with the problem of the lowest failing rank. Called before collective HDF5
 /// calls, so that a mistake on one rank cannot leave the others waiting inside HDF5.
 void agree_or_throw(const boost::mpi::communicator& group, const std::string& problem,
                     const std::string& stage);
+
+/// Collective: "" when this rank passed the same entry name as rank 0, else what differs.
+/// Datasets are created and opened collectively: ranks naming different ones would corrupt
+/// the file's metadata or wait for each other forever.
+std::string name_differs_from_rank0(const boost::mpi::communicator& group, std::string_view name);
+
+/// MPI_Allreduce of one value as MPI_UINT64_T. Not through boost::mpi, which sends
+/// std::uint64_t as MPI_UNSIGNED_LONG: Open MPI 4.1.2-4.1.4 (Debian 12 has 4.1.4) reduces
+/// that as signed under MPI_MIN and MPI_MAX (open-mpi/ompi#10525), so UINT64_MAX "wins".
+std::uint64_t all_reduce_u64(const boost::mpi::communicator& group, std::uint64_t value, MPI_Op op);
 
 std::vector<hsize_t> to_hsize(const std::vector<std::uint64_t>& values);
 

@@ -8,6 +8,8 @@
 #include <fmt/ranges.h>
 #include <hdf5_hl.h>
 
+#include <string_view>
+
 namespace perennial::checkpoint {
 
 using detail::check_id;
@@ -85,11 +87,18 @@ class StoredArray final : public InputArray {
 
 herr_t take_scale_name(hid_t, unsigned, hid_t scale, void* out) {
   auto* name = static_cast<std::string*>(out);
+  // netCDF's "dimension without a variable" (what checkpoints use) has a NAME that is a
+  // notice, not a name; its path names it, as netCDF itself reads it.
+  constexpr std::string_view dimension_only = "This is a netCDF dimension but not a netCDF variable.";
   const ssize_t length = H5DSget_scale_name(scale, nullptr, 0);
+  std::string text;
   if (length > 0) {
-    std::string text(static_cast<std::size_t>(length) + 1, '\0');
+    text.assign(static_cast<std::size_t>(length) + 1, '\0');
     H5DSget_scale_name(scale, text.data(), text.size());
-    *name = text.c_str();
+    text = text.c_str();
+  }
+  if (!text.empty() && !std::string_view(text).starts_with(dimension_only)) {
+    *name = text;
   } else {
     // A scale without a NAME attribute is known by its path.
     const ssize_t path_length = H5Iget_name(scale, nullptr, 0);

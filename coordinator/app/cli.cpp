@@ -14,7 +14,10 @@
 #include <spdlog/spdlog.h>
 
 #include <mpi.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cstdio>
 #include <iostream>
@@ -24,6 +27,22 @@ namespace perennial {
 namespace {
 
 constexpr int kExitIncomplete = 1;
+
+// Set by SIGUSR1/SIGTERM on rank 0; the coordinator polls it between messages.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
+
+// Rank 0 turns SIGUSR1 and SIGTERM into "checkpoint everything, then stop". Workers ignore
+// them: the coordinator drives their checkpoints, and a worker killed by the signal's
+// default action would lose the work the signal is meant to save. (mpirun forwards SIGUSR1
+// to every rank; on SIGTERM it sends SIGKILL odls_base_sigkill_timeout seconds later.)
+void install_signal_handlers(bool coordinator) {
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = coordinator ? on_stop_signal : SIG_IGN;
+  sigaction(SIGUSR1, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 constexpr int kExitBadInput = 2;
 
 struct Validated {
@@ -70,6 +89,7 @@ int command_run(const std::string& file, const std::string& output_dir, double f
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   boost::mpi::communicator world;
   ControlChannel control(world);  // collective at start-up, before any stage runs
+  install_signal_handlers(control.rank() == 0);
   if (control.rank() != 0) return run_worker(control);
 
   if (control.size() < 2) {
@@ -93,6 +113,7 @@ int command_run(const std::string& file, const std::string& output_dir, double f
   CoordinatorOptions options;
   options.failure_grace = std::chrono::duration<double>(failure_grace);
   options.quiet = quiet;
+  options.stop_signal = &g_stop_signal;
   CampaignOutcome outcome;
   try {
     outcome = run_campaign(*v.graph, control, options);

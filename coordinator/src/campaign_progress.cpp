@@ -14,6 +14,7 @@ std::string_view state_name(StageState s) {
     case StageState::completed: return "completed";
     case StageState::failed: return "failed";
     case StageState::blocked: return "never started";
+    case StageState::suspended: return "suspended";
   }
   return "unknown";
 }
@@ -40,6 +41,17 @@ void CampaignProgress::start(StageId id) {
   ready_.erase({-graph_.stage(id).priority, id});
   state_[id] = StageState::running;
   ++running_;
+}
+
+std::vector<StageId> CampaignProgress::reuse(StageId id) {
+  if (state_[id] == StageState::ready) ready_.erase({-graph_.stage(id).priority, id});
+  return complete(id);
+}
+
+void CampaignProgress::suspend(StageId id, std::string reason) {
+  if (state_[id] == StageState::running) --running_;
+  state_[id] = StageState::suspended;
+  reason_[id] = std::move(reason);
 }
 
 std::vector<StageId> CampaignProgress::complete(StageId id) {

@@ -88,7 +88,9 @@ Journal::Journal(std::filesystem::path file) : path_(std::move(file)) {
 }
 
 Journal::~Journal() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  if (unsynced_since_) ::fdatasync(fd_);
+  ::close(fd_);
 }
 
 void Journal::append(const nlohmann::json& record) {
@@ -100,7 +102,17 @@ void Journal::append(const nlohmann::json& record) {
     if (n < 0) throw Error(fmt::format("cannot append to journal {}: {}", path_.string(), std::strerror(errno)));
     done += static_cast<std::size_t>(n);
   }
+  if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
+}
+
+void Journal::sync() {
+  if (!unsynced_since_) return;
   if (::fdatasync(fd_) != 0) throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(errno)));
+  unsynced_since_.reset();
+}
+
+void Journal::sync_if_older_than(std::chrono::duration<double> age) {
+  if (unsynced_since_ && std::chrono::steady_clock::now() - *unsynced_since_ >= age) sync();
 }
 
 }  // namespace perennial

@@ -25,16 +25,28 @@ void RankPool::retire(int rank) {
 
 ScheduleDecision schedule(const StageGraph& graph, CampaignProgress& progress, RankPool& pool) {
   ScheduleDecision decision;
-  for (StageId id : progress.ready()) {
+  // Called after every message: with no free rank there is nothing to decide, and walking
+  // the ready queue in place keeps a 10,000-stage queue from costing a copy each time.
+  if (pool.free_count() == 0 || !progress.any_ready()) return decision;
+  std::vector<StageId> to_start;
+  std::size_t free = pool.free_count();
+  for (const auto& [priority, id] : progress.ready_queue()) {
     const auto need = static_cast<std::size_t>(graph.stage(id).ranks);
     if (need > pool.usable()) {
-      progress.fail(id, fmt::format("needs {} ranks but only {} worker ranks are usable", need, pool.usable()));
       decision.impossible.push_back(id);
       continue;
     }
-    if (need > pool.free_count()) break;  // strict priority: nothing overtakes this stage
+    if (need > free) break;  // strict priority: nothing overtakes this stage
+    free -= need;
+    to_start.push_back(id);
+    if (free == 0) break;
+  }
+  for (StageId id : decision.impossible) {
+    progress.fail(id, fmt::format("needs {} ranks but only {} worker ranks are usable", graph.stage(id).ranks, pool.usable()));
+  }
+  for (StageId id : to_start) {
     progress.start(id);
-    decision.placements.push_back({id, pool.acquire(need)});
+    decision.placements.push_back({id, pool.acquire(static_cast<std::size_t>(graph.stage(id).ranks))});
   }
   return decision;
 }

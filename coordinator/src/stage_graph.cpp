@@ -63,6 +63,7 @@ class StageGraphBuilder {
   std::string field(StageId id, const std::string& f) const { return "stages." + stage(id).name + "." + f; }
 
   void index_names() {
+    g_.by_name_.reserve(g_.campaign_.stages.size());
     for (StageId id = 0; id < g_.campaign_.stages.size(); ++id) {
       const auto& s = stage(id);
       if (s.name.empty()) continue;
@@ -71,11 +72,18 @@ class StageGraphBuilder {
         const auto& first = stage(it->second).where;
         diag_.add(s.where, "stages." + s.name + ".name",
                   fmt::format("duplicate stage name '{}' after ensemble expansion (also at line {})", s.name, first.line));
-      } else {
-        sorted_names_.emplace_back(s.name, id);
       }
     }
-    std::sort(sorted_names_.begin(), sorted_names_.end());
+  }
+
+  // Names in order, for glob ranges and typo hints: built on first use, since a campaign
+  // without globs or errors never needs it.
+  const std::vector<std::pair<std::string, StageId>>& sorted_names() const {
+    if (sorted_names_.empty() && !g_.by_name_.empty()) {
+      sorted_names_.assign(g_.by_name_.begin(), g_.by_name_.end());
+      std::sort(sorted_names_.begin(), sorted_names_.end());
+    }
+    return sorted_names_;
   }
 
   // Stages matching a name or glob, in name order; a glob never matches the asking stage.
@@ -87,8 +95,9 @@ class StageGraphBuilder {
     }
     // Only names sharing the pattern's literal prefix can match: a range of the sorted index.
     const std::string prefix = pattern.substr(0, pattern.find_first_of("*?["));
-    auto first = std::lower_bound(sorted_names_.begin(), sorted_names_.end(), std::make_pair(prefix, StageId{0}));
-    for (auto it = first; it != sorted_names_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    const auto& names = sorted_names();
+    auto first = std::lower_bound(names.begin(), names.end(), std::make_pair(prefix, StageId{0}));
+    for (auto it = first; it != names.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
       if (it->second != self && glob_match(pattern, it->first)) out.push_back(it->second);
     }
     return out;
@@ -98,9 +107,8 @@ class StageGraphBuilder {
     std::string message = fmt::format("no stage matches '{}'", pattern);
     if (!has_glob_chars(pattern)) {
       std::vector<std::string> names;
-      names.reserve(sorted_names_.size());
-      if (sorted_names_.size() <= 10000) {
-        for (const auto& [name, id] : sorted_names_) names.push_back(name);
+      if (g_.by_name_.size() <= 10000) {
+        for (const auto& [name, id] : sorted_names()) names.push_back(name);
         if (auto hint = nearest_name(pattern, names); !hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
       }
     }
@@ -178,14 +186,14 @@ class StageGraphBuilder {
     const auto& s = stage(id);
     const KernelInfo* info = kernel_info(s.kernel);
     for (const auto& in : s.inputs) {
-      const std::string f = field(id, "inputs." + in.name);
+      const auto f = [&] { return field(id, "inputs." + in.name); };  // only built for an error
       if (info && !info->inputs_open && !info->inputs.count(in.name)) {
-        diag_.add(in.where, f, fmt::format("kernel '{}' reads no input '{}' (it reads: {})", s.kernel, in.name,
+        diag_.add(in.where, f(), fmt::format("kernel '{}' reads no input '{}' (it reads: {})", s.kernel, in.name,
                                            fmt::join(keys(info->inputs), ", ")));
       }
       auto matches = match(in.stage_pattern, id);
       if (matches.empty()) {
-        diag_.add(in.where, f, no_match_message(in.stage_pattern));
+        diag_.add(in.where, f(), no_match_message(in.stage_pattern));
         continue;
       }
       ResolvedInput resolved{in.name, {}};
@@ -197,25 +205,25 @@ class StageGraphBuilder {
         if (!out) {
           std::vector<std::string> names;
           for (const auto& o : upstream.outputs) names.push_back(o.name);
-          diag_.add(in.where, f, fmt::format("stage '{}' has no output '{}' (it declares: {})", upstream.name,
+          diag_.add(in.where, f(), fmt::format("stage '{}' has no output '{}' (it declares: {})", upstream.name,
                                              in.output, names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
           continue;
         }
         const std::string source = upstream.name + "." + in.output;
         if (auto bad = schema_mismatches(in.expect, *out); !bad.empty()) {
-          diag_.add(in.where, f, fmt::format("incompatible data: the input expects {} from {}", fmt::join(bad, ", "), source));
+          diag_.add(in.where, f(), fmt::format("incompatible data: the input expects {} from {}", fmt::join(bad, ", "), source));
         }
         if (info) {
           if (auto k = info->inputs.find(in.name); k != info->inputs.end()) {
             if (auto bad2 = schema_mismatches(k->second, *out); !bad2.empty()) {
-              diag_.add(in.where, f, fmt::format("incompatible data: kernel '{}' expects {} from {}", s.kernel,
+              diag_.add(in.where, f(), fmt::format("incompatible data: kernel '{}' expects {} from {}", s.kernel,
                                                  fmt::join(bad2, ", "), source));
             }
           }
         }
         if (first) {
           if (auto bad3 = schema_mismatches(schema_of(*first), *out); !bad3.empty()) {
-            diag_.add(in.where, f, fmt::format("incompatible data: {} has {} unlike {}", source,
+            diag_.add(in.where, f(), fmt::format("incompatible data: {} has {} unlike {}", source,
                                                fmt::join(bad3, ", "), first_name));
           }
         } else {
@@ -286,7 +294,7 @@ class StageGraphBuilder {
   StageGraph& g_;
   const KernelRegistry* kernels_;
   Diagnostics& diag_;
-  std::vector<std::pair<std::string, StageId>> sorted_names_;
+  mutable std::vector<std::pair<std::string, StageId>> sorted_names_;
   std::map<std::string, KernelInfo> kernel_info_;
 };
 

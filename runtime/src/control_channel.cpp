@@ -3,17 +3,20 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace perennial {
 
 void IdleBackoff::pause() {
-  if (++idle_polls_ <= 64) {
+  if (idle_polls_++ == 0) idle_since_ = std::chrono::steady_clock::now();
+  if (idle_polls_ <= 64) {
     std::this_thread::yield();
     return;
   }
-  std::this_thread::sleep_for(sleep_);
-  sleep_ = std::min(sleep_ * 2, max_sleep_);
+  const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - idle_since_);
+  const auto sleep = std::clamp(waited / 50, std::chrono::microseconds(10), max_sleep_);
+  std::this_thread::sleep_for(sleep);
 }
 
 namespace {
@@ -28,8 +31,8 @@ boost::mpi::communicator duplicate_with_errors_return(const boost::mpi::communic
 ControlChannel::ControlChannel(const boost::mpi::communicator& world)
     : comm_(duplicate_with_errors_return(world)), stage_parent_(duplicate_with_errors_return(world)) {}
 
-std::optional<boost::mpi::status> ControlChannel::poll(int source) const {
-  if (auto envelope = comm_.iprobe(source, boost::mpi::any_tag)) return *envelope;
+std::optional<boost::mpi::status> ControlChannel::poll(int source, int tag) const {
+  if (auto envelope = comm_.iprobe(source, tag)) return *envelope;
   return std::nullopt;
 }
 

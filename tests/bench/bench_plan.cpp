@@ -11,7 +11,9 @@
 //   YAML parse    load_campaign_text of the equivalent YAML;
 //   total         parse + build + plan, measured end to end in one go (what validate costs).
 // Prints figures, never fails on them: this is a benchmark, not a test. The last line,
-// `summary: key=value ...`, is read by run-all.sh.
+// `summary: key=value ...`, is read by run-all.sh. Options: --layers N, --width N,
+// --repetitions N, --no-yaml (build + plan only: seconds, not minutes), --write-yaml FILE
+// (write the campaign and stop, e.g. to profile `perennial plan FILE`).
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
@@ -48,6 +50,8 @@ struct Shape {
   int layers = 100;
   int width = 1000;
   int repetitions = 5;
+  std::string write_yaml;  ///< when set: write the YAML there and stop (to profile `perennial plan` on it)
+  bool yaml = true;        ///< false: time build + plan only (seconds instead of minutes)
 };
 
 std::string stage_name(int layer, int index) { return fmt::format("l{:03}-s{:04}", layer, index); }
@@ -164,15 +168,18 @@ Shape parse_arguments(int argc, char** argv) {
   Shape shape;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    auto value = [&] {
+    auto text = [&] {
       require(i + 1 < argc, "missing value after " + arg);
-      return std::atoi(argv[++i]);
+      return std::string(argv[++i]);
     };
+    auto value = [&] { return std::atoi(text().c_str()); };
     if (arg == "--layers") shape.layers = value();
     else if (arg == "--width") shape.width = value();
     else if (arg == "--repetitions") shape.repetitions = value();
+    else if (arg == "--write-yaml") shape.write_yaml = text();
+    else if (arg == "--no-yaml") shape.yaml = false;
     else {
-      std::fprintf(stderr, "usage: bench_plan [--layers N] [--width N] [--repetitions N]\n");
+      std::fprintf(stderr, "usage: bench_plan [--layers N] [--width N] [--repetitions N] [--no-yaml] [--write-yaml FILE]\n");
       std::exit(arg == "--help" ? 0 : 2);
     }
   }
@@ -189,6 +196,14 @@ int main(int argc, char** argv) {
 
   const auto generated = generate(shape);
   const std::size_t n = generated.campaign.stages.size();
+  if (!shape.write_yaml.empty()) {
+    std::FILE* out = std::fopen(shape.write_yaml.c_str(), "w");
+    require(out && std::fwrite(generated.yaml.data(), 1, generated.yaml.size(), out) == generated.yaml.size() &&
+                std::fclose(out) == 0,
+            "cannot write " + shape.write_yaml);
+    fmt::print("bench_plan: wrote {} stages to {}\n", n, shape.write_yaml);
+    return 0;
+  }
   fmt::print("bench_plan: {} stages ({} layers x {}), fan-in/out 3 (2 after: + 1 inputs:), {} repetitions, "
              "YAML {:.1f} MiB\n", n, shape.layers, shape.width, shape.repetitions,
              static_cast<double>(generated.yaml.size()) / (1024.0 * 1024.0));
@@ -214,7 +229,7 @@ int main(int argc, char** argv) {
 
   // 2. YAML parse alone (the loaded campaign is destroyed outside the timed region).
   std::vector<double> parse_s;
-  for (int rep = 0; rep < shape.repetitions; ++rep) {
+  for (int rep = 0; shape.yaml && rep < shape.repetitions; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     LoadedCampaign loaded = load_campaign_text(generated.yaml, kFile);
     parse_s.push_back(seconds_since(t0));
@@ -224,7 +239,7 @@ int main(int argc, char** argv) {
 
   // 3. What `perennial validate` + `perennial plan` pay: parse, build and plan in one go.
   std::vector<double> total_s;
-  for (int rep = 0; rep < shape.repetitions; ++rep) {
+  for (int rep = 0; shape.yaml && rep < shape.repetitions; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     LoadedCampaign loaded = load_campaign_text(generated.yaml, kFile);
     require(loaded.campaign.has_value(), "YAML does not load");
@@ -244,15 +259,17 @@ int main(int argc, char** argv) {
   row("StageGraph::build", build_s);
   row("make_plan", plan_s);
   row("build + plan", build_plan_s);
-  row("load_campaign_text (YAML parse)", parse_s);
-  row("total: parse + build + plan", total_s);
-  const double total = median(total_s);
+  if (shape.yaml) {
+    row("load_campaign_text (YAML parse)", parse_s);
+    row("total: parse + build + plan", total_s);
+  }
   fmt::print("  goal: validate + plan of {} stages in {:.2f} s\n", n, kGoalSeconds);
   fmt::print("    build + plan alone: {}\n", verdict(median(build_plan_s)));
-  fmt::print("    total with YAML:    {}\n", verdict(total));
-  fmt::print("  peak RSS: {:.0f} MiB after build + plan, {:.0f} MiB at the end (YAML text, tree and campaign)\n",
-             rss_after_build, rss_end);
-  fmt::print("summary: build_plan_s={:.4f} parse_s={:.4f} total_s={:.4f} peak_rss_mib={:.0f} stages={}\n",
-             median(build_plan_s), median(parse_s), total, rss_end, n);
+  if (shape.yaml) fmt::print("    total with YAML:    {}\n", verdict(median(total_s)));
+  fmt::print("  peak RSS: {:.0f} MiB after build + plan", rss_after_build);
+  if (shape.yaml) fmt::print(", {:.0f} MiB at the end (YAML text, tree and campaign)", rss_end);
+  fmt::print("\nsummary: build_plan_s={:.4f}", median(build_plan_s));
+  if (shape.yaml) fmt::print(" parse_s={:.4f} total_s={:.4f}", median(parse_s), median(total_s));
+  fmt::print(" peak_rss_mib={:.0f} stages={}\n", rss_end, n);
   return 0;
 }

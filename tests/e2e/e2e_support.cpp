@@ -8,6 +8,11 @@
 #include <fstream>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 namespace perennial::e2e {
 
@@ -31,6 +36,72 @@ CommandResult run_perennial(int ranks, const std::string& arguments, int timeout
 
 CommandResult run_perennial_serial(const std::string& arguments) {
   return run_command(std::string(PERENNIAL_EXECUTABLE) + " " + arguments, 60);
+}
+
+BackgroundRun::BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags) {
+  static int counter = 0;
+  log_ = std::string(PERENNIAL_TEST_WORK_DIR) + "/background-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log";
+  std::filesystem::create_directories(PERENNIAL_TEST_WORK_DIR);
+  const std::string command = std::string("exec ") + PERENNIAL_MPIEXEC + " " + extra_mpiexec_flags + " -n " +
+                              std::to_string(ranks) + " " + PERENNIAL_EXECUTABLE + " run " + arguments + " > " + log_ + " 2>&1";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+}
+
+BackgroundRun::~BackgroundRun() {
+  if (pid_ > 0) {
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void BackgroundRun::signal(int signal) const {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+CommandResult BackgroundRun::wait(int timeout_seconds) {
+  CommandResult result;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  int status = 0;
+  while (true) {
+    const int done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      result.exit_code = 124;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = -1;
+  std::ifstream in(log_);
+  result.output.assign(std::istreambuf_iterator<char>(in), {});
+  return result;
+}
+
+bool wait_for_event(const std::filesystem::path& output_dir, const std::string& event, const std::string& stage,
+                    int count, int timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int seen = 0;
+    std::ifstream in(output_dir / "log" / "events.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"event\":\"" + event + "\"") == std::string::npos) continue;
+      if (!stage.empty() && line.find("\"stage\":\"" + stage + "\"") == std::string::npos) continue;
+      ++seen;
+    }
+    if (seen >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 std::filesystem::path fresh_directory(const std::string& name) {

@@ -23,6 +23,26 @@ CommandResult run_perennial(int ranks, const std::string& arguments, int timeout
 /// `perennial <arguments>` without mpiexec (validate, plan).
 CommandResult run_perennial_serial(const std::string& arguments);
 
+/// A `perennial run` started in the background (its own process group), for signal tests.
+class BackgroundRun {
+ public:
+  BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags = "");
+  ~BackgroundRun();  ///< kills the whole process group if still running
+  /// Sends `signal` to mpiexec.
+  void signal(int signal) const;
+  /// Waits for the end, at most `timeout_seconds` (then kills it and returns 124).
+  CommandResult wait(int timeout_seconds);
+
+ private:
+  int pid_ = -1;
+  std::string log_;
+};
+
+/// Waits until events.jsonl holds `count` events of type `event` (any stage when `stage`
+/// is empty), at most `timeout_seconds`. Returns whether it happened.
+bool wait_for_event(const std::filesystem::path& output_dir, const std::string& event, const std::string& stage,
+                    int count, int timeout_seconds);
+
 /// A fresh, empty directory for one test's outputs.
 std::filesystem::path fresh_directory(const std::string& name);
 std::filesystem::path example_campaign(const std::string& file);   ///< examples/campaigns/<file>

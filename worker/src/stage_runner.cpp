@@ -1,15 +1,20 @@
+#include "stage_checkpoints.hpp"
+
 #include <perennial/checkpoint/input_file.hpp>
 #include <perennial/checkpoint/output_file.hpp>
+#include <perennial/checkpoint/verify.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/stage_context.hpp>
 #include <perennial/worker/stage_runner.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -36,6 +41,11 @@ std::shared_ptr<spdlog::logger> worker_log(const std::string& log_dir, int world
                                            std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string()));
     log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
     log->flush_on(spdlog::level::warn);
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    // The pid and host let an operator (or a failure drill) find this very process.
+    log->info("worker rank {} pid {} on {}", world_rank, getpid(), host);
+    log->flush();
     opened_for = log_dir;
   }
   return log;
@@ -56,10 +66,58 @@ class NoOutputs final : public OutputSink {
   std::string stage_;
 };
 
+// Opens every input after checking that its file is whole (checksums) and holds what the
+// upstream stage declared: a mismatch names both stages before any computing starts.
+std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> open_inputs(const msg::AssignStage& a,
+                                                                                 const boost::mpi::communicator& group) {
+  std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs;
+  for (const auto& [name, files] : a.inputs) {
+    for (const auto& f : files) {
+      auto verdict = checkpoint::verify_output(group, f.path, {{"stage", f.stage}});
+      if (!verdict.ok) {
+        throw KernelError(a.stage, fmt::format("input '{}' from stage '{}' is damaged: {}", name, f.stage, verdict.problem));
+      }
+      auto array = checkpoint::open_input(group, f.path, f.stage, f.output);
+      const auto& d = f.declared;
+      if (array->dtype() != d.dtype || array->dims() != d.dims || array->units() != d.units) {
+        throw KernelError(a.stage, fmt::format(
+            "input '{}' reads {}.{} from {}, which holds {} [{}] in '{}', but stage '{}' declares {} [{}] in '{}'",
+            name, f.stage, f.output, f.path, dtype_name(array->dtype()), fmt::join(array->dims(), ", "), array->units(),
+            f.stage, dtype_name(d.dtype), fmt::join(d.dims, ", "), d.units));
+      }
+      inputs[name].push_back(std::move(array));
+    }
+  }
+  return inputs;
+}
+
+msg::StageDone finish(msg::StageDone& done, std::chrono::steady_clock::time_point wall_start, double cpu_start,
+                      spdlog::logger& log, const std::string& stage) {
+  done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  done.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  log.info("stage {} {} after {} steps, {:.3f} s", stage,
+           !done.ok ? "failed" : done.stopped ? "stopped" : "completed", done.steps_done, done.seconds);
+  log.flush();
+  return done;
+}
+
 }  // namespace
 
 boost::mpi::communicator make_group_communicator(const boost::mpi::communicator& parent,
                                                  const std::vector<int>& members, int tag) {
+  if (members.size() == 1) {
+    // A one-rank group is this rank alone: one duplicate of MPI_COMM_SELF serves every such
+    // stage, which saves most of a short stage's cost (a new context id per stage). Only
+    // one-rank groups are cached: for larger ones every member would have to make the same
+    // cache decision, or one would wait in MPI_Comm_create_group for the others forever.
+    static const boost::mpi::communicator self = [] {
+      MPI_Comm dup = MPI_COMM_NULL;
+      check_mpi(MPI_Comm_dup(MPI_COMM_SELF, &dup), "MPI_Comm_dup");
+      check_mpi(MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+      return boost::mpi::communicator(dup, boost::mpi::comm_take_ownership);
+    }();
+    return self;
+  }
   MPI_Group parent_group = MPI_GROUP_NULL, group = MPI_GROUP_NULL;
   check_mpi(MPI_Comm_group(static_cast<MPI_Comm>(parent), &parent_group), "MPI_Comm_group");
   int code = MPI_Group_incl(parent_group, static_cast<int>(members.size()), members.data(), &group);
@@ -88,20 +146,29 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
               fmt::join(a.members, ","));
     auto kernel = KernelRegistry::instance().create(a.kernel, a.stage);
 
-    std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs;
-    for (const auto& [name, files] : a.inputs) {
-      for (const auto& f : files) inputs[name].push_back(checkpoint::open_input(group, f.path, f.stage, f.output));
-    }
+    auto inputs = open_inputs(a, group);
     const std::uint32_t stage_id = a.stage_id;
     auto metrics = [&control, &step, stage_id](const std::string& name, double value) {
       control.send(0, msg::kMetric, msg::Metric{stage_id, step, name, value});
     };
     StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log);
 
+    StageCheckpoints checkpoints(a, group, control, kernel->info(), *log);
     kernel->initialize(ctx);
-    for (step = 0; step < a.steps; ++step) {
+    const std::uint64_t first = checkpoints.restore(*kernel, ctx);
+    for (step = first; step < a.steps; ++step) {
       ctx.set_step(step);
       kernel->step(ctx);
+      ctx.set_step(step + 1);
+      const auto boundary = checkpoints.at_boundary(step + 1);
+      if (boundary.checkpoint) checkpoints.write(*kernel, ctx);
+      if (boundary.stop) {
+        log->info("stage {}: stopping after step {} as the coordinator asked", a.stage, step + 1);
+        done.ok = true;
+        done.stopped = true;
+        done.steps_done = step + 1;
+        return finish(done, wall_start, cpu_start, *log, a.stage);
+      }
     }
     ctx.set_step(a.steps);
 
@@ -126,11 +193,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     done.error = e.what();
     log->error("stage {} failed at step {}: {}", a.stage, step, e.what());
   }
-  done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  done.cpu_seconds = thread_cpu_seconds() - cpu_start;
-  log->info("stage {} {} after {} steps, {:.3f} s", a.stage, done.ok ? "completed" : "failed", done.steps_done, done.seconds);
-  log->flush();
-  return done;
+  return finish(done, wall_start, cpu_start, *log, a.stage);
 }
 
 }  // namespace perennial

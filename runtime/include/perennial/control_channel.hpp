@@ -14,18 +14,21 @@
 namespace perennial {
 
 /// Waiting without burning a core: a few yields first (a reply is often microseconds
-/// away), then sleeps that double up to `max_sleep`. Rank 0 and idle workers share cores
-/// with computing ranks, so Open MPI's busy-polling blocking receive is not an option.
+/// away), then sleeps of about 2% of the time already waited, up to `max_sleep`. The wake-up
+/// delay so stays a small share of the wait itself: a 100 us round trip is answered within
+/// microseconds, an hour-long stage costs one wake-up per `max_sleep`. Rank 0 and idle
+/// workers share cores with computing ranks, so Open MPI's busy-polling blocking receive
+/// is not an option.
 class IdleBackoff {
  public:
-  explicit IdleBackoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(2000))
+  explicit IdleBackoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(20000))
       : max_sleep_(max_sleep) {}
-  void reset() { idle_polls_ = 0; sleep_ = std::chrono::microseconds(20); }
+  void reset() { idle_polls_ = 0; }
   void pause();
 
  private:
   std::chrono::microseconds max_sleep_;
-  std::chrono::microseconds sleep_{20};
+  std::chrono::steady_clock::time_point idle_since_;
   int idle_polls_ = 0;
 };
 
@@ -50,7 +53,7 @@ class ControlChannel {
   /// The next message's envelope, waiting at most `timeout` (returns nothing then).
   /// `source` may be boost::mpi::any_source.
   std::optional<boost::mpi::status> wait(std::chrono::nanoseconds timeout, int source, IdleBackoff& backoff) const;
-  std::optional<boost::mpi::status> poll(int source) const;
+  std::optional<boost::mpi::status> poll(int source, int tag = boost::mpi::any_tag) const;
 
   template <class Message>
   Message receive(const boost::mpi::status& envelope) const {

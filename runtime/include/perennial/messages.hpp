@@ -23,15 +23,19 @@ enum Tag : int {
   kStageDone = 102,    ///< worker -> coordinator, once per member when its part ended
   kMetric = 103,       ///< worker -> coordinator, a kernel's result metric
   kShutdown = 104,     ///< coordinator -> worker: leave the worker loop
+  kCheckpointRequest = 105,  ///< coordinator -> a group's first rank: checkpoint at the next step boundary
+  kEpochCommitted = 106,     ///< a group's first rank -> coordinator: an epoch is durable and verified
+  kStageRestored = 107,      ///< a group's first rank -> coordinator: what the stage resumed from
 };
 
 /// One upstream dataset a stage reads.
 struct InputFile {
   std::string stage;
   std::string output;
-  std::string path;  ///< the upstream stage's output file
+  std::string path;     ///< the upstream stage's output file
+  OutputSpec declared;  ///< what the upstream stage declared: the file must match it
 
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage & output & path; }
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage & output & path & declared; }
 };
 
 /// Run a stage on a group of ranks. Sent to every member; `members` lists them in group order.
@@ -47,10 +51,53 @@ struct AssignStage {
   std::map<std::string, std::vector<InputFile>> inputs;
   std::string output_file;  ///< final path of the stage's output file
   std::string log_dir;
+  std::string campaign;
+  std::string definition;                ///< digest of kernel, parameters, inputs, outputs
+  CheckpointSpec checkpoint;
+  std::string checkpoint_dir;            ///< `<output_dir>/checkpoints/<stage>`
+  std::vector<std::string> restore_from; ///< committed epoch files, newest first
+  std::uint64_t next_epoch = 1;          ///< number of the next epoch to write (never reused)
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
-        output_file & log_dir;
+        output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch;
+  }
+};
+
+/// Checkpoint at the next step boundary; with `stop`, then end the stage (it resumes later).
+struct CheckpointRequest {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  bool stop = false;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & stop; }
+};
+
+struct EpochCommitted {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t step = 0;
+  std::string file;
+  double seconds = 0.0;        ///< checkpoint cost: write, sync, rename, verify
+  std::uint64_t bytes = 0;
+  std::string interval;        ///< the interval now in force, and why
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & stage_id & attempt & epoch & step & file & seconds & bytes & interval;
+  }
+};
+
+struct StageRestored {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  bool restored = false;               ///< false: started from its inputs
+  std::string file;                    ///< the epoch restored
+  std::uint64_t step = 0;
+  std::vector<std::string> rejected;   ///< epochs skipped, each with what was wrong
+
+  template <class Archive> void serialize(Archive& ar, unsigned) {
+    ar & stage_id & attempt & restored & file & step & rejected;
   }
 };
 
@@ -63,9 +110,10 @@ struct StageDone {
   std::uint64_t steps_done = 0;
   double seconds = 0.0;          ///< wall time of this member's part
   double cpu_seconds = 0.0;      ///< CPU time this member spent on it
+  bool stopped = false;          ///< checkpointed and stopped on request: resumable, not completed
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds;
+    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped;
   }
 };
 

@@ -17,6 +17,10 @@
 
 namespace perennial::checkpoint {
 
+/// Each output and coordinate also gets a per-block checksum table and, at close(), a
+/// manifest (the layout CheckpointFileWriter documents), so that a downstream stage can call
+/// verify_output() before reading.
+///
 /// Every member but path() and the destructor is collective over `group`: all ranks call it,
 /// in the same order, with the same names and global shapes. Misuse on any rank makes every
 /// rank throw KernelError (the ranks agree before touching the file, so none is left waiting).

@@ -11,7 +11,7 @@
 
 namespace perennial {
 
-enum class StageState { waiting, ready, running, completed, failed, blocked };
+enum class StageState { waiting, ready, running, completed, failed, blocked, suspended };
 std::string_view state_name(StageState s);
 
 class CampaignProgress {
@@ -24,8 +24,14 @@ class CampaignProgress {
   /// Ready stages, most urgent first: higher priority, then campaign-file order.
   std::vector<StageId> ready() const;
   bool any_ready() const { return !ready_.empty(); }
+  /// The same order as ready(), without a copy: (-priority, id) pairs.
+  const std::set<std::pair<int, StageId>>& ready_queue() const { return ready_; }
 
   void start(StageId id);
+  /// Marks a stage completed by an earlier run (not running now); returns stages now ready.
+  std::vector<StageId> reuse(StageId id);
+  /// A running stage checkpointed and stopped on request: it resumes in a later run.
+  void suspend(StageId id, std::string reason);
   /// Marks a running stage completed; returns the stages that became ready.
   std::vector<StageId> complete(StageId id);
   /// Marks a ready or running stage failed; every stage downstream becomes blocked with a

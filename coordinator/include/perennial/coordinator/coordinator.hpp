@@ -6,6 +6,7 @@
 #include <perennial/control_channel.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 
@@ -16,18 +17,23 @@ struct CoordinatorOptions {
   /// before they are declared stuck (e.g. blocked in a collective with the failed rank).
   std::chrono::duration<double> failure_grace{10.0};
   bool quiet = false;  ///< no progress lines on stderr
+  /// Set (to the signal number) by a SIGUSR1/SIGTERM handler: every running stage
+  /// checkpoints at its next step boundary and stops; the run ends "checkpointed, resumable".
+  const std::atomic<int>* stop_signal = nullptr;
 };
 
 struct CampaignOutcome {
-  int exit_code = 0;         ///< 0 when every stage completed, 1 otherwise
+  int exit_code = 0;         ///< 0 when every stage completed (or all checkpointed on request), 1 otherwise
+  bool checkpointed = false; ///< stopped on a signal after checkpointing every running stage
   std::string summary;       ///< what completed, failed and never started
   double wall_seconds = 0.0;
   double coordinator_cpu_seconds = 0.0;
   std::vector<int> stuck_ranks;  ///< workers that never reported back; the job cannot finalize cleanly
 };
 
-/// Runs the campaign to the end. Point-to-point only over `control`; rank 0 sleeps (does
-/// not spin) while workers compute.
+/// Runs the campaign to the end, resuming from `<output_dir>/journal.jsonl` when an earlier
+/// run left one. Point-to-point only over `control`; rank 0 sleeps (does not spin) while
+/// workers compute.
 CampaignOutcome run_campaign(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options);
 
 }  // namespace perennial

@@ -1,14 +1,18 @@
 #pragma once
 // Journal: the campaign's append-only record of what is durable: stages started and completed,
 // checkpoint epochs committed. `perennial run` on an output folder that holds one resumes
-// from it. One JSON record per line, then a tab and the record's XXH64 checksum in hex;
-// every append is fdatasync'd before it returns. A torn or corrupt last record (a crash
-// mid-append) is detected and ignored; a corrupt record in the middle stops the reading
-// there and is reported.
+// from it. One JSON record per line, then a tab and the record's XXH64 checksum in hex.
+// Appends are written at once and made durable (fdatasync) in groups: by sync(), which the
+// coordinator calls at least every few tens of milliseconds, so a crash loses at most the
+// last moments' records, and those only cost re-running work (checkpoint files verify
+// themselves). A torn or corrupt last record (a crash mid-append) is detected and ignored;
+// a corrupt record in the middle stops the reading there and is reported.
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,13 +34,19 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  /// Appends one record and makes it durable (write + fdatasync). Throws Error on failure.
+  /// Appends one record (a single write; durable at the next sync). Throws Error on failure.
   void append(const nlohmann::json& record);
+  /// Makes every record appended so far durable (fdatasync), if any is not yet.
+  void sync();
+  /// sync() when the oldest unsynced record is older than `age`.
+  void sync_if_older_than(std::chrono::duration<double> age);
   const std::filesystem::path& path() const { return path_; }
+  bool unsynced() const { return unsynced_since_.has_value(); }
 
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+  std::optional<std::chrono::steady_clock::time_point> unsynced_since_;
 };
 
 /// The checksummed line for a record (without the newline); exposed for tests.

@@ -15,7 +15,7 @@ namespace perennial {
 struct EpochRecord {
   std::uint64_t epoch = 0;
   std::uint64_t step = 0;
-  std::string file;  ///< absolute path of the committed epoch file
+  std::string file;  ///< the committed epoch file, relative to the campaign's output folder
 };
 
 struct StageHistory {

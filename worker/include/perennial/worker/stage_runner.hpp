@@ -9,8 +9,9 @@
 
 namespace perennial {
 
-/// Builds the stage group's own communicator over `members` only (MPI_Comm_create_group:
-/// collective over the members, not over the world), with MPI_ERRORS_RETURN.
+/// The stage group's own communicator over `members` only (MPI_Comm_create_group:
+/// collective over the members, not over the world), with MPI_ERRORS_RETURN. One-rank
+/// groups share one cached duplicate of MPI_COMM_SELF.
 boost::mpi::communicator make_group_communicator(const boost::mpi::communicator& parent,
                                                  const std::vector<int>& members, int tag);
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench_dispatch.sh [BUILD_DIR]: the coordinator's dispatch overhead per stage.
+#
+# Runs 10,000 stages of the `noop` kernel (ranks: 1, steps: 1, no outputs) on 4 ranks
+# (1 coordinator + 3 workers) in two shapes:
+#   independent  all stages ready at once: throughput-bound;
+#   chain        each stage `after:` the previous one: every dispatch waits for the previous
+#                completion, so this measures the round trip.
+# microseconds per stage = campaign wall_seconds (campaign_finished event: YAML loading and
+# MPI start-up excluded) / stages. Each shape runs BENCH_REPEAT (3) times; the median is
+# printed. Goal: 50 us per stage. Prints figures only; fails only when a run fails.
+# For the chain, the stage events also split each stage's time into the round trip
+# (stage_started -> stage_completed: the assignment's travel, the worker's pick-up, the run,
+# the report's travel and the coordinator noticing it) and the coordinator's reaction
+# (stage_completed of one stage -> stage_started of the next).
+#
+# Environment: BENCH_STAGES (10000), BENCH_RANKS (4), BENCH_REPEAT (3), BENCH_MPIEXEC_FLAGS.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/bench_lib.sh"
+bench_init "${1:-/work/main/build}"
+
+stages=${BENCH_STAGES:-10000}
+ranks=${BENCH_RANKS:-4}
+repeat=${BENCH_REPEAT:-3}
+goal_us=50
+
+# One stage per line, flow style; the chain names its predecessor in after:.
+generate() {
+  local shape=$1
+  echo "campaign: dispatch-$shape"
+  echo "stages:"
+  awk -v n="$stages" -v shape="$shape" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      if (shape == "chain" && i > 0) printf "  - {name: s%05d, kernel: noop, ranks: 1, steps: 1, after: [s%05d]}\n", i, i - 1
+      else printf "  - {name: s%05d, kernel: noop, ranks: 1, steps: 1}\n", i
+    }
+  }'
+}
+
+# Writes OUT.split: one line per stage, "trip US" and "react US", from OUT's events.
+chain_split() {
+  awk '
+    function field(line, key,    m) {
+      if (match(line, "\"" key "\":\"?[^,\"}]*")) {
+        m = substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
+        sub(/^"/, "", m)
+        return m
+      }
+      return ""
+    }
+    /"event":"stage_started"/ {
+      t = field($0, "t")
+      started[field($0, "stage")] = t
+      if (last_completed != "") print "react", 1e6 * (t - last_completed)
+    }
+    /"event":"stage_completed"/ {
+      t = field($0, "t")
+      stage = field($0, "stage")
+      if (stage in started) print "trip", 1e6 * (t - started[stage])
+      last_completed = t
+    }' "$1/log/events.jsonl" > "$1.split"
+}
+# The values of one kind ("trip" or "react") that chain_split found in OUT.
+split_values() { awk -v kind="$2" '$1 == kind { print $2 }' "$1.split"; }
+
+echo "bench_dispatch: $stages noop stages on $ranks ranks, $repeat runs per shape, ${MPIEXEC[*]}"
+summary="summary:"
+for shape in independent chain; do
+  yaml="$BENCH_TMP/$shape.yaml"
+  generate "$shape" > "$yaml"
+  per_stage=() trips=() reacts=()
+  for ((run = 1; run <= repeat; ++run)); do
+    out="$BENCH_TMP/$shape-$run"
+    run_campaign "$ranks" "$yaml" "$out"
+    wall=$(finished_field "$out" wall_seconds)
+    cpu=$(finished_field "$out" coordinator_cpu_seconds)
+    us=$(awk -v w="$wall" -v n="$stages" 'BEGIN { printf "%.1f", 1e6 * w / n }')
+    per_stage+=("$us")
+    printf '  %-11s run %d: wall %7.3f s, coordinator CPU %6.3f s, %8.1f us/stage' "$shape" "$run" "$wall" "$cpu" "$us"
+    if [[ $shape == chain ]]; then
+      chain_split "$out"
+      trip=$(split_values "$out" trip | median)
+      trip90=$(split_values "$out" trip | percentile 90)
+      react=$(split_values "$out" react | median)
+      trips+=("$trip")
+      reacts+=("$react")
+      printf '\n%-17s round trip median %.1f us, 90th percentile %.1f us; coordinator reaction median %.1f us' \
+        "" "$trip" "$trip90" "$react"
+    fi
+    echo
+    rm -rf "$out" "$out.stdout" "$out.split"
+  done
+  med=$(printf '%s\n' "${per_stage[@]}" | median)
+  verdict=$(awk -v m="$med" -v g="$goal_us" 'BEGIN { if (m <= g) print "meets the goal"; else printf "%.1fx over the goal", m / g }')
+  printf '  %-11s median %8.1f us/stage (goal %d us): %s\n' "$shape" "$med" "$goal_us" "$verdict"
+  summary+=" ${shape}_us_per_stage=$med"
+  if [[ $shape == chain ]]; then
+    trip=$(printf '%s\n' "${trips[@]}" | median)
+    react=$(printf '%s\n' "${reacts[@]}" | median)
+    printf '  %-11s medians of the runs: round trip %.1f us (dispatch -> completion noticed), reaction %.1f us\n' \
+      "$shape" "$trip" "$react"
+    summary+=" chain_round_trip_us=$(printf %.1f "$trip") chain_reaction_us=$(printf %.1f "$react")"
+  fi
+done
+echo "$summary"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# run-all.sh [BUILD_DIR]: runs the three benchmarks against an existing build (default
+# /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
+# Each benchmark's own output is printed as it runs. Takes about 5 minutes on 2 cores.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-/work/main/build}" && pwd)
+bench_plan="$build/tests/bench/bench_plan"
+for exe in "$build/perennial" "$bench_plan"; do
+  if [[ ! -x $exe ]]; then
+    echo "run-all.sh: $exe is missing: build with PERENNIAL_BUILD_BENCHMARKS=ON first" >&2
+    exit 2
+  fi
+done
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/perennial-bench-logs.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  "$@" | tee "$logs/$name.out"
+  echo
+}
+run plan "$bench_plan"
+run dispatch "$here/bench_dispatch.sh" "$build"
+run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
+
+# A value from a benchmark's last line, `summary: key=value ...`.
+figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+row() { printf '%-46s %16s   %s\n' "$@"; }
+echo "== summary ($(nproc) cores; medians)"
+row "benchmark" "figure" "goal"
+row "plan: build + plan, 100k stages" "$(figure plan build_plan_s) s" "0.1 s (validate + plan)"
+row "plan: YAML parse, 100k stages" "$(figure plan parse_s) s" "(part of validate)"
+row "plan: total parse + build + plan" "$(figure plan total_s) s" "0.1 s"
+row "plan: peak RSS" "$(figure plan peak_rss_mib) MiB" "-"
+row "dispatch: 10k independent noop, 4 ranks" "$(figure dispatch independent_us_per_stage) us/stage" "50 us/stage"
+row "dispatch: 10k chained noop, 4 ranks" "$(figure dispatch chain_us_per_stage) us/stage" "50 us/stage"
+row "  chain: round trip of a stage (median)" "$(figure dispatch chain_round_trip_us) us" "-"
+row "coordinator CPU / wall, 6 x burn-cpu" "$(figure coordinator_cpu default_cpu_percent) %" "< 1 %"
+row "  same, --mca mpi_yield_when_idle 1" "$(figure coordinator_cpu yield_when_idle_cpu_percent) %" "< 1 %"
+row "  same, --mca mpi_yield_when_idle 0" "$(figure coordinator_cpu no_yield_cpu_percent) %" "< 1 %"

@@ -1,0 +1,487 @@
+// Kernel checkpoint files under mpiexec (4 ranks): saved on 4 ranks and restored bit for
+// bit on 1, 2, 3 and 4; what ncdump sees; every kind of damage caught by verification with
+// the right problem text; misuse; a writer that dies before commit; output verification.
+
+#include "stderr_capture.hpp"
+
+#include <perennial/checkpoint/checkpoint_file.hpp>
+#include <perennial/checkpoint/checkpoint_reader.hpp>
+#include <perennial/checkpoint/hdf5_error.hpp>
+#include <perennial/checkpoint/output_file.hpp>
+#include <perennial/checkpoint/verify.hpp>
+#include <perennial/errors.hpp>
+#include <perennial/hyperslab.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/serialization/string.hpp>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+namespace mpi = boost::mpi;
+using perennial::DType;
+using perennial::Hyperslab;
+using perennial::checkpoint::CheckpointFileReader;
+using perennial::checkpoint::CheckpointFileWriter;
+using perennial::checkpoint::CheckpointIdentity;
+using perennial::checkpoint::EpochInfo;
+using perennial::checkpoint::VerifyResult;
+
+namespace {
+
+constexpr std::uint64_t kRows = 12, kCols = 7, kTracers = 3;
+
+CheckpointIdentity ocean() { return {"test-campaign", "ocean", "heat2d", "3", "def-1"}; }
+
+/// Element k of the float field: special doubles first (signed zero, NaN with a payload,
+/// subnormal, infinity), then scrambled bit patterns, so equality is bit for bit.
+double value_at(std::uint64_t k) {
+  switch (k) {
+    case 0: return -0.0;
+    case 1: return std::bit_cast<double>(0x7ff8'0000'dead'beefULL);
+    case 2: return std::numeric_limits<double>::denorm_min() * 3;
+    case 3: return -std::numeric_limits<double>::infinity();
+    default: return std::bit_cast<double>(0x3ff0'0000'0000'0000ULL ^ ((k * 0x9E37'79B9'7F4A'7C15ULL) >> 12));
+  }
+}
+std::int64_t count_at(std::uint64_t k) {
+  return static_cast<std::int64_t>(k * 0x9E37'79B9'7F4A'7C15ULL);
+}
+
+std::vector<double> field_rows(perennial::BlockRange r) {
+  std::vector<double> block(r.count * kCols);
+  for (std::uint64_t i = 0; i < block.size(); ++i) block[i] = value_at(r.first * kCols + i);
+  return block;
+}
+std::vector<std::int64_t> count_rows(perennial::BlockRange r) {
+  std::vector<std::int64_t> block(r.count * kTracers);
+  for (std::uint64_t i = 0; i < block.size(); ++i) block[i] = count_at(r.first * kTracers + i);
+  return block;
+}
+std::vector<std::byte> rng_state(int rank) {
+  std::vector<std::byte> bytes(37);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>(i * 7 + 100 * rank);
+  return bytes;
+}
+
+bool same_bits(const void* a, const void* b, std::size_t bytes) { return bytes == 0 || std::memcmp(a, b, bytes) == 0; }
+
+/// Runs `call`, expecting exception E whose message contains every one of `parts`.
+template <class E>
+void expect_error(const std::function<void()>& call, std::initializer_list<std::string> parts) {
+  try {
+    call();
+    ADD_FAILURE() << "no exception; expected one mentioning " << *parts.begin();
+  } catch (const E& e) {
+    const std::string what = e.what();
+    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << "'" << part << "' not in: " << what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+void expect_problem(const VerifyResult& result, std::initializer_list<std::string> parts) {
+  EXPECT_FALSE(result.ok);
+  for (const auto& part : parts) {
+    EXPECT_NE(result.problem.find(part), std::string::npos) << "'" << part << "' not in: " << result.problem;
+  }
+}
+
+std::string run(const std::string& command, int& status) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    status = -1;
+    return out;
+  }
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  status = ::pclose(pipe);
+  return out;
+}
+
+/// File offset of a contiguous dataset's data, read with the serial driver (rank 0 only).
+haddr_t data_offset(const fs::path& file, const char* dataset) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(f, dataset, H5P_DEFAULT);
+  const haddr_t offset = H5Dget_offset(d);
+  H5Dclose(d);
+  H5Fclose(f);
+  return offset;
+}
+
+void flip_bit(const fs::path& file, std::uint64_t at) {
+  std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekg(static_cast<std::streamoff>(at));
+  char byte = 0;
+  io.get(byte);
+  byte = static_cast<char>(byte ^ 0x10);
+  io.seekp(static_cast<std::streamoff>(at));
+  io.put(byte);
+}
+
+}  // namespace
+
+class CheckpointFile : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    mpi::communicator world;
+    std::string dir;
+    if (world.rank() == 0) {
+      dir = "/tmp/perennial-ckpt-test-" + std::to_string(::getpid());
+      fs::create_directories(dir);
+    }
+    mpi::broadcast(world, dir, 0);
+    dir_ = dir;
+  }
+  static void TearDownTestSuite() {
+    mpi::communicator world;
+    world.barrier();
+    if (world.rank() == 0 && std::getenv("PERENNIAL_KEEP_TEST_FILES") == nullptr) fs::remove_all(dir_);
+  }
+  static fs::path file(const std::string& name) { return dir_ / name; }
+
+  /// The state of a small ocean kernel, saved on every rank of `group` by row blocks.
+  static void save(const mpi::communicator& group, const fs::path& path, EpochInfo info = {12, 1200, 86400.5}) {
+    CheckpointFileWriter out(group, path, ocean(), info);
+    const auto mine = perennial::even_split(kRows, group.size(), group.rank());
+    out.write<double>("temperature", perennial::row_block(kRows, kCols, mine.first, mine.count), field_rows(mine),
+                      {"y", "x"}, "K");
+    out.write<std::int64_t>("counts", perennial::row_block(kRows, kTracers, mine.first, mine.count),
+                            count_rows(mine), {"y", "tracer"}, "1");
+    out.write_scalar("dt", 0.125);
+    out.write_scalar("energy", group.rank() == 0 ? -1.5e300 : 7.0);  // rank 0's is kept
+    const auto rng = rng_state(group.rank());
+    out.write_bytes("rng", rng);
+    out.write_bytes("empty", std::span<const std::byte>());
+    out.commit();
+    EXPECT_FALSE(fs::exists(path.string() + ".partial"));
+    EXPECT_GT(out.seconds_spent(), 0.0);
+    EXPECT_EQ(out.bytes_written(), kRows * kCols * 8 + kRows * kTracers * 8 + 2 * 8 + 37);
+  }
+
+  /// A copy of the good checkpoint for one damage test, made by rank 0.
+  fs::path damaged_copy(const std::string& name, const std::function<void(const fs::path&)>& damage) {
+    const fs::path copy = file(name);
+    if (world.rank() == 0) {
+      fs::copy_file(good(), copy, fs::copy_options::overwrite_existing);
+      damage(copy);
+    }
+    world.barrier();
+    return copy;
+  }
+
+  fs::path good() {
+    const fs::path path = file("good.h5");
+    if (!good_written_) {
+      save(world, path);
+      good_written_ = true;
+    }
+    return path;
+  }
+
+  mpi::communicator world;
+  static inline fs::path dir_;
+  static inline bool good_written_ = false;
+};
+
+TEST_F(CheckpointFile, SavedOnFourRestoresBitForBitOnOneToFourRanks) {
+  const fs::path path = good();
+  ASSERT_TRUE(fs::exists(path));
+  for (int n = 1; n <= world.size(); ++n) {
+    mpi::communicator group = world.split(world.rank() < n ? 0 : 1);
+    if (world.rank() >= n) continue;
+    SCOPED_TRACE("restoring on " + std::to_string(n) + " ranks");
+    const VerifyResult verdict = perennial::checkpoint::verify_checkpoint(group, path, ocean());
+    EXPECT_TRUE(verdict.ok) << verdict.problem;
+
+    CheckpointFileReader in(group, path);
+    EXPECT_EQ(in.identity(), ocean());
+    EXPECT_EQ(in.info(), (EpochInfo{12, 1200, 86400.5}));
+    EXPECT_EQ(in.names(), (std::vector<std::string>{"temperature", "counts", "dt", "energy", "rng", "empty"}));
+    EXPECT_EQ(in.shape("temperature"), (std::vector<std::uint64_t>{kRows, kCols}));
+    EXPECT_EQ(in.shape("dt"), std::vector<std::uint64_t>{});
+    EXPECT_EQ(in.shape("rng"), std::vector<std::uint64_t>{37});
+
+    // The restoring rank's own rows, in reverse rank order to be sure nothing depends on the
+    // writer's decomposition.
+    const auto mine = perennial::even_split(kRows, n, n - 1 - group.rank());
+    std::vector<double> field(mine.count * kCols, 1.0);
+    in.read<double>("temperature", perennial::row_block(kRows, kCols, mine.first, mine.count), field);
+    const auto expected = field_rows(mine);
+    EXPECT_TRUE(same_bits(field.data(), expected.data(), field.size() * sizeof(double)));
+    std::vector<std::int64_t> counts(mine.count * kTracers);
+    in.read<std::int64_t>("counts", perennial::row_block(kRows, kTracers, mine.first, mine.count), counts);
+    EXPECT_EQ(counts, count_rows(mine));
+    // A column block too: not every restart splits by rows.
+    std::vector<double> column(kRows);
+    in.read<double>("temperature", Hyperslab{{kRows, kCols}, {0, 4}, {kRows, 1}}, column);
+    for (std::uint64_t r = 0; r < kRows; ++r) {
+      const double want = value_at(r * kCols + 4);
+      EXPECT_TRUE(same_bits(&column[r], &want, sizeof(double))) << "row " << r;
+    }
+
+    EXPECT_EQ(in.read_scalar("dt"), 0.125);
+    EXPECT_EQ(in.read_scalar("energy"), -1.5e300);
+    EXPECT_EQ(in.read_bytes("rng"), rng_state(0));
+    EXPECT_TRUE(in.read_bytes("empty").empty());
+  }
+  world.barrier();
+}
+
+TEST_F(CheckpointFile, NcdumpAndH5dumpReadACheckpointLikeAnOutput) {
+  const fs::path path = good();
+  if (world.rank() == 0) {
+    int status = 0;
+    const std::string nc = run("ncdump -h " + path.string(), status);
+    EXPECT_EQ(status, 0) << nc;
+    for (const char* expected :
+         {"y = 12 ;", "x = 7 ;", "tracer = 3 ;", "rng_bytes = 37 ;", "double temperature(y, x) ;",
+          "temperature:units = \"K\" ;", "int64 counts(y, tracer) ;", "counts:units = \"1\" ;", "double dt ;",
+          "ubyte rng(rng_bytes) ;", ":stage = \"ocean\" ;", ":kernel = \"heat2d\" ;", ":kernel_version = \"3\" ;",
+          ":campaign = \"test-campaign\" ;", ":epoch = 12ULL ;", ":step = 1200ULL ;", "group: perennial_checksums"}) {
+      EXPECT_NE(nc.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << nc;
+    }
+    // Dims are dimensions only: no coordinate variable like `double y(y)`.
+    EXPECT_EQ(nc.find("y(y)"), std::string::npos) << nc;
+    const std::string h5 = run("h5dump -H " + path.string(), status);
+    EXPECT_EQ(status, 0) << h5;
+    for (const char* expected : {"DATASET \"temperature\"", "DIMENSION_LIST", "ATTRIBUTE \"units\"",
+                                 "ATTRIBUTE \"perennial_manifest\"", "GROUP \"perennial_checksums\"", "( 12, 7 )"}) {
+      EXPECT_NE(h5.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << h5;
+    }
+  }
+  world.barrier();
+}
+
+TEST_F(CheckpointFile, EveryDamageIsFoundAndNamedWithoutHdf5Diagnostics) {
+  const fs::path path = good();
+  const std::string capture_file = file("stderr-rank" + std::to_string(world.rank()) + ".txt").string();
+  perennial::test::StderrCapture capture(capture_file);
+  namespace pc = perennial::checkpoint;
+
+  {
+    const auto copy = damaged_copy("truncated.h5", [](const fs::path& f) { fs::resize_file(f, fs::file_size(f) / 2); });
+    expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string(), "unreadable", "truncated"});
+  }
+  {
+    // Row 7 lies in the block of writer rank 2 (rows 6..8 of 12 on 4 ranks).
+    const std::uint64_t element = 7 * kCols + 3;
+    const auto copy = damaged_copy("bitflip.h5", [&](const fs::path& f) {
+      flip_bit(f, data_offset(f, "temperature") + element * sizeof(double) + 2);
+    });
+    const VerifyResult all = pc::verify_checkpoint(world, copy, ocean());
+    expect_problem(all, {copy.string(), "dataset 'temperature'", "checksum mismatch",
+                         world.size() == 4 ? "offset [6, 0] count [3, 7]" : "count"});
+    // The verdict is the same whatever the verifying group's size, on all of its ranks.
+    mpi::communicator three = world.split(world.rank() < 3 ? 0 : 1);
+    if (world.rank() < 3) {
+      const VerifyResult fewer = pc::verify_checkpoint(three, copy, ocean());
+      EXPECT_EQ(fewer.problem, all.problem);
+    }
+    std::string first = all.problem;
+    mpi::broadcast(world, first, 0);
+    EXPECT_EQ(all.problem, first);
+  }
+  {
+    const auto copy = damaged_copy("missing.h5", [](const fs::path& f) {
+      const hid_t h = H5Fopen(f.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      ASSERT_GE(h, 0);
+      EXPECT_GE(H5Ldelete(h, "counts", H5P_DEFAULT), 0);
+      H5Fclose(h);
+    });
+    expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string(), "dataset 'counts'", "missing"});
+  }
+  {
+    // Scalars and byte strings are checked like arrays.
+    const auto copy = damaged_copy("scalar.h5", [](const fs::path& f) { flip_bit(f, data_offset(f, "energy") + 7); });
+    expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string(), "dataset 'energy'", "checksum mismatch"});
+    const auto bytes = damaged_copy("bytes.h5", [](const fs::path& f) { flip_bit(f, data_offset(f, "rng") + 36); });
+    expect_problem(pc::verify_checkpoint(world, bytes, ocean()),
+                   {bytes.string(), "dataset 'rng'", "checksum mismatch", "offset [0] count [37]"});
+  }
+  {
+    auto other_stage = ocean();
+    other_stage.stage = "atmosphere";
+    expect_problem(pc::verify_checkpoint(world, path, other_stage),
+                   {path.string(), "stage", "'ocean'", "'atmosphere'"});
+    auto newer_kernel = ocean();
+    newer_kernel.kernel_version = "4";
+    expect_problem(pc::verify_checkpoint(world, path, newer_kernel),
+                   {path.string(), "kernel_version", "'3'", "'4'"});
+  }
+  expect_problem(pc::verify_checkpoint(world, file("never-written.h5"), ocean()), {"never-written.h5", "does not exist"});
+  {
+    const auto copy = damaged_copy("not-hdf5.h5", [](const fs::path& f) { std::ofstream(f) << "plain text"; });
+    expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string(), "unreadable"});
+  }
+  EXPECT_TRUE(pc::verify_checkpoint(world, path, ocean()).ok);
+
+  const std::string err = capture.finish();
+  EXPECT_EQ(err.find("HDF5-DIAG"), std::string::npos) << err;
+}
+
+TEST_F(CheckpointFile, WriterDestroyedWithoutCommitLeavesOnlyThePartialFile) {
+  const fs::path path = file("abandoned.h5");
+  const fs::path partial = path.string() + ".partial";
+  try {
+    CheckpointFileWriter out(world, path, ocean(), {});
+    const auto mine = perennial::even_split(kRows, world.size(), world.rank());
+    out.write<double>("temperature", perennial::row_block(kRows, kCols, mine.first, mine.count), field_rows(mine),
+                      {"y", "x"}, "K");
+    throw std::runtime_error("kernel failed mid-save");
+  } catch (const std::runtime_error&) {
+  }
+  world.barrier();
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(fs::exists(partial));
+  expect_problem(perennial::checkpoint::verify_checkpoint(world, partial, ocean()), {"never committed"});
+  expect_error<perennial::Hdf5Error>([&] { CheckpointFileReader in(world, partial); }, {partial.string(), "never committed"});
+  world.barrier();
+
+  // HDF5 refuses to truncate a file this process still holds: a new writer proves the close.
+  save(world, path);
+  EXPECT_TRUE(fs::exists(path));
+}
+
+TEST_F(CheckpointFile, EveryWriterMisuseThrowsKernelErrorOnAllRanks) {
+  const fs::path path = file("misuse.h5");
+  const std::string name = path.string() + ".partial";
+  using perennial::KernelError;
+  CheckpointFileWriter out(world, path, ocean(), {});
+  const auto mine = perennial::even_split(kRows, world.size(), world.rank());
+  const auto slab = perennial::row_block(kRows, kCols, mine.first, mine.count);
+  const auto block = field_rows(mine);
+
+  expect_error<KernelError>([&] { out.write<double>("t", slab, block, {"y"}, "K"); }, {"ocean", name, "'t'", "rank 2"});
+  expect_error<KernelError>(
+      [&] { out.write<double>("t", Hyperslab{{kRows, kCols}, {mine.first, 1}, {mine.count, kCols}}, block, {"y", "x"}, "K"); },
+      {name, "'t'", "outside"});
+  expect_error<KernelError>([&] { out.write<double>("a/b", slab, block, {"y", "x"}, "K"); }, {name, "'a/b'", "'/'"});
+  expect_error<KernelError>([&] { out.write<double>("t", slab, std::span<const double>(block.data(), 0), {"y", "x"}, "K"); },
+                            {name, "'t'", "elements"});
+  if (world.size() > 1) {
+    const int odd = world.size() - 1;
+    // One rank forgets its block: the array would hold garbage there.
+    expect_error<KernelError>(
+        [&] {
+          const bool skip = world.rank() == odd;
+          out.write<double>("t", skip ? Hyperslab{{kRows, kCols}, {0, 0}, {0, kCols}} : slab,
+                            skip ? std::span<const double>() : std::span<const double>(block), {"y", "x"}, "K");
+        },
+        {name, "'t'", "every element"});
+    // One rank disagrees about the shape, the dims or the units.
+    expect_error<KernelError>(
+        [&] {
+          auto other = slab;
+          if (world.rank() == odd) other.global_shape = {kRows + 1, kCols};
+          out.write<double>("t", other, block, {"y", "x"}, "K");
+        },
+        {name, "'t'", "rank 0's", "rank " + std::to_string(odd)});
+    expect_error<KernelError>(
+        [&] { out.write<double>("t", slab, block, {"y", world.rank() == odd ? "lon" : "x"}, "K"); },
+        {name, "'t'", "dims", "rank 0's"});
+    // Two valid names at once would create two datasets collectively: refused first.
+    expect_error<KernelError>([&] { out.write_scalar(world.rank() == odd ? "dt2" : "dt", 1.0); },
+                              {name, "'dt2'", "'dt' on rank 0", "rank " + std::to_string(odd)});
+  }
+  out.write<double>("t", slab, block, {"y", "x"}, "K");
+  expect_error<KernelError>([&] { out.write<double>("t", slab, block, {"y", "x"}, "K"); }, {name, "'t'", "already written"});
+  expect_error<KernelError>([&] { out.write_scalar("y", 1.0); }, {name, "'y'", "dimension"});
+  expect_error<KernelError>([&] { out.write_scalar("t", 1.0); }, {name, "'t'", "already written"});
+  expect_error<KernelError>(
+      [&] {
+        const auto r = perennial::even_split(kRows + 1, world.size(), world.rank());
+        out.write<double>("u", perennial::row_block(kRows + 1, kCols, r.first, r.count),
+                          std::vector<double>(r.count * kCols), {"y", "x"}, "K");
+      },
+      {name, "'u'", "'y'", "extent"});
+  out.commit();
+  expect_error<KernelError>([&] { out.write_scalar("late", 1.0); }, {"'late'", "closed"});
+  expect_error<KernelError>([&] { out.commit(); }, {path.string(), "already"});
+  EXPECT_TRUE(perennial::checkpoint::verify_checkpoint(world, path, ocean()).ok);
+}
+
+TEST_F(CheckpointFile, EveryReaderMisuseThrowsNamingFileAndDataset) {
+  const fs::path path = good();
+  using perennial::KernelError;
+  CheckpointFileReader in(world, path);
+  const auto mine = perennial::even_split(kRows, world.size(), world.rank());
+  std::vector<double> block(mine.count * kCols);
+  const auto slab = perennial::row_block(kRows, kCols, mine.first, mine.count);
+  const std::string name = path.string();
+
+  expect_error<KernelError>([&] { in.read<double>("salinity", slab, block); },
+                            {"ocean", name, "'salinity'", "not in the checkpoint", "temperature"});
+  expect_error<KernelError>([&] { (void)in.shape("salinity"); }, {name, "'salinity'"});
+  expect_error<KernelError>(
+      [&] {
+        std::vector<float> wrong(block.size());
+        in.read<float>("temperature", slab, wrong);
+      },
+      {name, "'temperature'", "float64", "float32"});
+  expect_error<KernelError>(
+      [&] { in.read<double>("temperature", Hyperslab{{kRows, kCols}, {mine.first, 1}, {mine.count, kCols}}, block); },
+      {name, "'temperature'", "outside"});
+  expect_error<KernelError>([&] { in.read<double>("temperature", perennial::row_block(kRows + 1, kCols, 0, 0), {}); },
+                            {name, "'temperature'", "shape"});
+  expect_error<KernelError>([&] { (void)in.read_scalar("temperature"); }, {name, "'temperature'", "an array"});
+  expect_error<KernelError>([&] { (void)in.read_bytes("dt"); }, {name, "'dt'", "a scalar"});
+  if (world.size() > 1) {
+    // A mistake on one rank only: every rank throws, none waits inside HDF5.
+    expect_error<KernelError>(
+        [&] { in.read<double>(world.rank() == 1 ? "tempera" : "temperature", slab, block); },
+        {name, "'tempera'", "rank 1"});
+    expect_error<KernelError>(
+        [&] { (void)in.read_scalar(world.rank() == 1 ? "energy" : "dt"); }, {name, "'energy'", "'dt' on rank 0"});
+  }
+  const std::string missing = file("nothing-here.h5").string();
+  expect_error<perennial::Hdf5Error>([&] { CheckpointFileReader none(world, missing); }, {missing, "open file"});
+}
+
+TEST_F(CheckpointFile, OutputsCarryChecksumsThatDownstreamStagesVerify) {
+  namespace pc = perennial::checkpoint;
+  const fs::path path = file("output.h5");
+  {
+    perennial::OutputSpec spec;
+    spec.name = "temperature";
+    spec.dims = {"lat", "lon"};
+    spec.units = "K";
+    pc::OutputFile out(world, path, {spec}, {{"stage", "spinup"}, {"kernel", "heat2d"}});
+    const auto mine = perennial::even_split(kRows, world.size(), world.rank());
+    out.write<double>("temperature", perennial::row_block(kRows, kCols, mine.first, mine.count), field_rows(mine));
+    std::vector<double> lat(kRows);
+    for (std::uint64_t i = 0; i < kRows; ++i) lat[i] = -90.0 + 15.0 * static_cast<double>(i);
+    out.write_coordinate("lat", lat, "degrees_north");
+    out.close();
+  }
+  VerifyResult verdict = pc::verify_output(world, path, {{"stage", "spinup"}});
+  EXPECT_TRUE(verdict.ok) << verdict.problem;
+  expect_problem(pc::verify_output(world, path, {{"stage", "spin-down"}}), {path.string(), "stage", "'spinup'"});
+  // A checkpoint is not an output, nor the reverse.
+  expect_problem(pc::verify_checkpoint(world, path, ocean()), {path.string(), "not a Perennial checkpoint"});
+  expect_problem(pc::verify_output(world, good(), {}), {good().string(), "not a Perennial output file"});
+
+  const fs::path copy = file("output-flipped.h5");
+  if (world.rank() == 0) {
+    fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+    flip_bit(copy, data_offset(copy, "lat") + 5 * sizeof(double));  // coordinates are checked too
+  }
+  world.barrier();
+  expect_problem(pc::verify_output(world, copy, {{"stage", "spinup"}}),
+                 {copy.string(), "dataset 'lat'", "checksum mismatch", "offset [0] count [12]"});
+}

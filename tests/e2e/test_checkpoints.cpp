@@ -1,0 +1,278 @@
+// End-to-end checkpoints: resume on other rank counts, fallback past damaged epochs,
+// signal-then-resume, and a writer SIGKILLed mid-checkpoint. Every resumed run must end
+// bit-identical to a run that was never interrupted.
+
+#include "e2e_support.hpp"
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <csignal>
+#include <fstream>
+#include <functional>
+
+using namespace perennial::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+// spinup (2 ranks, 200 steps) -> scenario (`ranks`, `steps`), a checkpoint every 100 steps.
+std::string campaign_text(int scenario_ranks, int steps, int keep) {
+  return "campaign: checkpointed\n"
+         "checkpoint: {interval: 100 steps, keep: " + std::to_string(keep) + "}\n"
+         "stages:\n"
+         "  - name: spinup\n"
+         "    kernel: heat2d\n"
+         "    ranks: 2\n"
+         "    steps: 200\n"
+         "    parameters: {nx: 96, ny: 48, forcing: 0.0}\n"
+         "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n"
+         "  - name: scenario\n"
+         "    kernel: heat2d\n"
+         "    ranks: " + std::to_string(scenario_ranks) + "\n"
+         "    steps: " + std::to_string(steps) + "\n"
+         "    parameters: {nx: 96, ny: 48, forcing: 4.5}\n"
+         "    inputs: {initial: spinup.temperature}\n"
+         "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n";
+}
+
+fs::path write_campaign(const fs::path& dir, const std::string& text) {
+  fs::create_directories(dir);
+  auto file = dir / "campaign.yaml";
+  std::ofstream(file) << text;
+  return file;
+}
+
+std::string run_args(const fs::path& campaign, const fs::path& out) {
+  return campaign.string() + " --quiet --output-dir " + out.string();
+}
+
+std::vector<unsigned char> scenario_output(const fs::path& out) {
+  return read_dataset(out / "outputs" / "scenario.h5", "temperature").bytes;
+}
+
+// A completed, never-interrupted run with every epoch kept: the reference for all tests.
+const fs::path& reference() {
+  static const fs::path dir = [] {
+    auto d = fresh_directory("checkpoint-reference");
+    auto campaign = write_campaign(d, campaign_text(4, 600, 10));
+    auto run = run_perennial(5, run_args(campaign, d / "run"), 240);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    return d / "run";
+  }();
+  return dir;
+}
+
+fs::path epoch_file(const fs::path& out, const std::string& stage, int epoch) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "epoch-%06d.h5", epoch);
+  return out / "checkpoints" / stage / name;
+}
+
+// What a job that died right after the scenario's epoch at `step` would have left: the
+// reference's files, and its journal up to that epoch's record.
+fs::path crashed_at(const std::string& name, int step) {
+  auto dir = fresh_directory(name);
+  auto out = dir / "run";
+  fs::create_directories(out);
+  fs::copy(reference() / "outputs", out / "outputs", fs::copy_options::recursive);
+  fs::remove(out / "outputs" / "scenario.h5");
+  fs::copy(reference() / "checkpoints", out / "checkpoints", fs::copy_options::recursive);
+  std::ifstream in(reference() / "journal.jsonl");
+  std::ofstream journal(out / "journal.jsonl");
+  const std::string marker = "\"stage\":\"scenario\",\"step\":" + std::to_string(step) + ",";
+  bool found = false;
+  for (std::string line; std::getline(in, line);) {
+    journal << line << '\n';
+    if (line.find("epoch_committed") != std::string::npos && line.find(marker) != std::string::npos) {
+      found = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(found) << "no scenario epoch at step " << step << " in the reference journal";
+  // Nor would it have written the later epochs.
+  for (int epoch = step / 100 + 1; epoch <= 10; ++epoch) fs::remove(epoch_file(out, "scenario", epoch));
+  return dir;
+}
+
+nlohmann::json restored_event(const fs::path& out) {
+  for (const auto& e : read_events(out)) {
+    if (e.value("event", "") == "stage_restored" && e.value("stage", "") == "scenario") return e;
+  }
+  return {};
+}
+
+class RestoreOnRanks : public ::testing::TestWithParam<int> {};
+
+TEST_P(RestoreOnRanks, SavedOnFourRanksEndsBitIdentical) {
+  const int ranks = GetParam();
+  auto dir = crashed_at("restore-on-" + std::to_string(ranks), 300);
+  auto campaign = write_campaign(dir, campaign_text(ranks, 600, 10));
+  auto run = run_perennial(std::max(ranks, 2) + 1, run_args(campaign, dir / "run"), 240);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto events = read_events(dir / "run");
+  EXPECT_TRUE(has_event(events, "stage_reused", "spinup")) << "a completed stage ran again";
+  EXPECT_FALSE(has_event(events, "stage_started", "spinup"));
+  auto restored = restored_event(dir / "run");
+  ASSERT_FALSE(restored.is_null());
+  EXPECT_TRUE(restored.value("restored", false));
+  EXPECT_EQ(restored.value("step", 0), 300);
+  EXPECT_EQ(restored.value("file", ""), epoch_file(dir / "run", "scenario", 3).string());
+  EXPECT_TRUE(scenario_output(dir / "run") == scenario_output(reference())) << "not bit-identical on " << ranks << " ranks";
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, RestoreOnRanks, ::testing::Values(1, 2, 3, 6));
+
+// Damage the newest epoch (at step 500) and check the stage falls back to the one at 400.
+void expect_fallback_to_400(const std::string& name, const std::function<void(const fs::path&)>& damage,
+                            const std::string& expected_problem) {
+  auto dir = crashed_at(name, 500);
+  auto newest = epoch_file(dir / "run", "scenario", 5);
+  ASSERT_TRUE(fs::exists(newest));
+  damage(newest);
+  auto campaign = write_campaign(dir, campaign_text(4, 600, 10));
+  auto run = run_perennial(5, run_args(campaign, dir / "run"), 240);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto restored = restored_event(dir / "run");
+  ASSERT_FALSE(restored.is_null()) << run.output;
+  EXPECT_EQ(restored.value("step", 0), 400) << restored.dump();
+  EXPECT_EQ(restored.value("file", ""), epoch_file(dir / "run", "scenario", 4).string());
+  ASSERT_EQ(restored["rejected"].size(), 1u) << restored.dump();
+  const std::string problem = restored["rejected"][0];
+  EXPECT_NE(problem.find(newest.string()), std::string::npos) << problem;
+  EXPECT_NE(problem.find(expected_problem), std::string::npos) << problem;
+  EXPECT_TRUE(scenario_output(dir / "run") == scenario_output(reference()));
+}
+
+TEST(Checkpoints, TruncatedNewestEpochFallsBackToThePreviousOne) {
+  expect_fallback_to_400("fallback-truncated", [](const fs::path& f) { fs::resize_file(f, fs::file_size(f) / 2); },
+                         "");
+}
+
+// The byte offset of a contiguous dataset's data in its file.
+haddr_t data_offset(const fs::path& file, const std::string& dataset) {
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT);
+  haddr_t offset = H5Dget_offset(d);
+  H5Dclose(d);
+  H5Fclose(f);
+  return offset;
+}
+
+TEST(Checkpoints, FlippedBitInNewestEpochFallsBackToThePreviousOne) {
+  expect_fallback_to_400("fallback-bitflip", [](const fs::path& f) {
+    const auto offset = data_offset(f, "temperature");
+    ASSERT_NE(offset, HADDR_UNDEF);
+    std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekg(static_cast<std::streamoff>(offset + 1000));
+    char byte = 0;
+    io.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x10);
+    io.seekp(static_cast<std::streamoff>(offset + 1000));
+    io.write(&byte, 1);
+  }, "temperature");
+}
+
+TEST(Checkpoints, MissingDatasetInNewestEpochFallsBackToThePreviousOne) {
+  expect_fallback_to_400("fallback-missing", [](const fs::path& f) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    hid_t file = H5Fopen(f.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    // Dimension scales refer to the dataset; unlinking it is what a damaged file looks like.
+    EXPECT_GE(H5Ldelete(file, "temperature", H5P_DEFAULT), 0);
+    H5Fclose(file);
+  }, "temperature");
+}
+
+TEST(Checkpoints, EpochOfAnotherStageIsRejected) {
+  expect_fallback_to_400("fallback-identity", [](const fs::path& f) {
+    fs::copy_file(epoch_file(reference(), "spinup", 1), f, fs::copy_options::overwrite_existing);
+  }, "spinup");
+}
+
+TEST(Checkpoints, NoValidEpochRestartsFromInputsAndSaysSo) {
+  auto dir = crashed_at("fallback-none", 200);
+  for (int epoch : {1, 2}) fs::resize_file(epoch_file(dir / "run", "scenario", epoch), 100);
+  auto campaign = write_campaign(dir, campaign_text(4, 600, 10));
+  auto run = run_perennial(5, run_args(campaign, dir / "run"), 240);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  auto restored = restored_event(dir / "run");
+  ASSERT_FALSE(restored.is_null());
+  EXPECT_FALSE(restored.value("restored", true));
+  EXPECT_EQ(restored["rejected"].size(), 2u);
+  EXPECT_TRUE(scenario_output(dir / "run") == scenario_output(reference()));
+  auto log = run_command("cat " + (dir / "run" / "log" / "coordinator.log").string(), 10);
+  EXPECT_NE(log.output.find("no valid checkpoint left; starting again from its inputs"), std::string::npos) << log.output;
+}
+
+TEST(Checkpoints, SignalCheckpointsEveryStageThenResumeFinishesBitIdentical) {
+  auto dir = fresh_directory("signal-resume");
+  // Long enough that the signal lands mid-run: 60000 steps of the scenario.
+  auto campaign = write_campaign(dir, campaign_text(2, 60000, 3));
+  auto out = dir / "run";
+  {
+    BackgroundRun run(5, run_args(campaign, out));
+    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "scenario", 2, 120)) << "no scenario checkpoint";
+    run.signal(SIGUSR1);
+    auto result = run.wait(120);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find("checkpointed, resumable"), std::string::npos) << result.output;
+  }
+  auto events = read_events(out);
+  ASSERT_TRUE(has_event(events, "stage_suspended", "scenario")) << "the signal arrived after the scenario finished";
+  // Retention: no more than `keep` epochs remain.
+  std::size_t epochs = 0;
+  for (const auto& entry : fs::directory_iterator(out / "checkpoints" / "scenario")) {
+    if (entry.path().extension() == ".h5") ++epochs;
+  }
+  EXPECT_LE(epochs, 3u);
+  EXPECT_GE(epochs, 1u);
+
+  auto resumed = run_perennial(5, run_args(campaign, out), 240);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto restored = restored_event(out);
+  ASSERT_FALSE(restored.is_null());
+  EXPECT_TRUE(restored.value("restored", false));
+
+  auto ref_dir = fresh_directory("signal-reference");
+  auto ref = run_perennial(5, run_args(write_campaign(ref_dir, campaign_text(2, 60000, 3)), ref_dir / "run"), 240);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_TRUE(scenario_output(out) == scenario_output(ref_dir / "run"));
+}
+
+TEST(Checkpoints, WriterKilledMidCheckpointLeavesOnlyAPartialFile) {
+  auto dir = fresh_directory("killed-writer");
+  auto campaign = write_campaign(dir, campaign_text(2, 600, 10));
+  auto out = dir / "run";
+  // World rank 2 belongs to the scenario's group (ranks 1-2 after the spinup); it SIGKILLs
+  // itself after writing its part of epoch 3 (step 300), before the commit.
+  auto crashed = run_command(std::string("env PERENNIAL_KILL_DURING_CHECKPOINT=3:2 ") + PERENNIAL_MPIEXEC +
+                                 " -x PERENNIAL_KILL_DURING_CHECKPOINT -n 5 " + PERENNIAL_EXECUTABLE + " run " +
+                                 run_args(campaign, out),
+                             120);
+  EXPECT_NE(crashed.exit_code, 0) << crashed.output;
+  EXPECT_NE(crashed.exit_code, 124) << "hung after the kill\n" << crashed.output;
+  EXPECT_TRUE(fs::exists(epoch_file(out, "scenario", 3).string() + ".partial"));
+  EXPECT_FALSE(fs::exists(epoch_file(out, "scenario", 3))) << "a killed write looks committed";
+  EXPECT_TRUE(fs::exists(epoch_file(out, "scenario", 2)));
+
+  auto resumed = run_perennial(5, run_args(campaign, out), 240);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto restored = restored_event(out);
+  ASSERT_FALSE(restored.is_null());
+  EXPECT_EQ(restored.value("step", 0), 200);
+  EXPECT_FALSE(fs::exists(epoch_file(out, "scenario", 3).string() + ".partial")) << "stale partial file left";
+  EXPECT_TRUE(scenario_output(out) == scenario_output(reference()));
+}
+
+TEST(Checkpoints, CheckpointsAndOutputsOpenWithNcdump) {
+  const auto& ref = reference();
+  for (const auto& file : {epoch_file(ref, "scenario", 2), ref / "outputs" / "scenario.h5"}) {
+    auto r = run_command("ncdump -h " + file.string(), 30);
+    ASSERT_EQ(r.exit_code, 0) << file << "\n" << r.output;
+    EXPECT_NE(r.output.find("double temperature(lat, lon)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("temperature:units = \"K\""), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
