@@ -276,3 +276,42 @@ TEST(Checkpoints, CheckpointsAndOutputsOpenWithNcdump) {
 }
 
 }  // namespace
+
+namespace {
+
+// A reused upstream output whose dataset no longer says what its stage declared (its units
+// attribute rewritten to degC): the downstream stage must refuse it before computing,
+// naming both stages.
+TEST(Inputs, AnInputFileThatDisagreesWithItsDeclarationIsRefused) {
+  auto dir = crashed_at("schema-mismatch", 100);
+  {
+    const auto file = dir / "run" / "outputs" / "spinup.h5";
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    hid_t d = H5Dopen2(f, "temperature", H5P_DEFAULT);
+    H5Adelete(d, "units");
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 5);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(d, "units", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, "degC");
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  auto campaign = write_campaign(dir, campaign_text(4, 600, 10));
+  auto run = run_perennial(5, run_args(campaign, dir / "run"), 120);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  auto events = read_events(dir / "run");
+  EXPECT_TRUE(has_event(events, "stage_reused", "spinup"));
+  EXPECT_TRUE(has_event(events, "stage_failed", "scenario"));
+  const std::string expected = "stage 'scenario': input 'initial' reads spinup.temperature from";
+  EXPECT_NE(run.output.find(expected), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("in 'degC', but stage 'spinup' declares float64 [lat, lon] in 'K'"), std::string::npos)
+      << run.output;
+}
+
+}  // namespace
