@@ -25,7 +25,7 @@ namespace perennial {
 namespace {
 
 // Before the first checkpoint its cost is unknown; assume this much until measured.
-constexpr double kFirstCostGuessSeconds = 1.0;
+constexpr double kFirstCostGuessSeconds = 0.1;
 
 int count_nodes(const boost::mpi::communicator& group) {
   char name[MPI_MAX_PROCESSOR_NAME] = {};

@@ -1,6 +1,6 @@
 // Measures checkpoint write (and verify) bandwidth: not a test, a tool for the numbers the
 // interval policy depends on. Run under mpiexec:
-//   mpiexec -n 4 checkpoint_bandwidth <dir> [MiB=64] [repeats=3]
+//   mpiexec -n 4 bench_checkpoint_bandwidth <dir> [MiB=64] [repeats=3]
 // Prints MB/s (10^6 bytes per second) of each repeat and the median, for write (construction
 // to the end of a durable commit) and for verify_checkpoint.
 
