@@ -2,6 +2,7 @@
 // bit on 1, 2, 3 and 4; what ncdump sees; every kind of damage caught by verification with
 // the right problem text; misuse; a writer that dies before commit; output verification.
 
+#include "scratch_directory.hpp"
 #include "stderr_capture.hpp"
 
 #include <perennial/checkpoint/checkpoint_file.hpp>
@@ -138,21 +139,8 @@ void flip_bit(const fs::path& file, std::uint64_t at) {
 
 class CheckpointFile : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    mpi::communicator world;
-    std::string dir;
-    if (world.rank() == 0) {
-      dir = "/tmp/perennial-ckpt-test-" + std::to_string(::getpid());
-      fs::create_directories(dir);
-    }
-    mpi::broadcast(world, dir, 0);
-    dir_ = dir;
-  }
-  static void TearDownTestSuite() {
-    mpi::communicator world;
-    world.barrier();
-    if (world.rank() == 0 && std::getenv("PERENNIAL_KEEP_TEST_FILES") == nullptr) fs::remove_all(dir_);
-  }
+  static void SetUpTestSuite() { dir_ = perennial::testing::make_scratch_directory("perennial-ckpt-test"); }
+  static void TearDownTestSuite() { perennial::testing::remove_scratch_directory(dir_); }
   static fs::path file(const std::string& name) { return dir_ / name; }
 
   /// The state of a small ocean kernel, saved on every rank of `group` by row blocks.

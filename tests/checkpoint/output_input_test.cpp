@@ -1,6 +1,7 @@
 // Parallel-HDF5 output files and inputs under mpiexec (4 ranks): round trips across
 // decompositions, metadata, every misuse, what ncdump/h5dump see, and no HDF5-DIAG text.
 
+#include "scratch_directory.hpp"
 #include "stderr_capture.hpp"
 
 #include <perennial/checkpoint/hdf5_error.hpp>
@@ -100,21 +101,8 @@ std::string run(const std::string& command, int& status) {
 
 class OutputInput : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    mpi::communicator world;
-    std::string dir;
-    if (world.rank() == 0) {
-      dir = "/tmp/perennial-test-" + std::to_string(::getpid());
-      fs::create_directories(dir);
-    }
-    mpi::broadcast(world, dir, 0);
-    dir_ = dir;
-  }
-  static void TearDownTestSuite() {
-    mpi::communicator world;
-    world.barrier();
-    if (world.rank() == 0 && std::getenv("PERENNIAL_KEEP_TEST_FILES") == nullptr) fs::remove_all(dir_);
-  }
+  static void SetUpTestSuite() { dir_ = perennial::testing::make_scratch_directory("perennial-test"); }
+  static void TearDownTestSuite() { perennial::testing::remove_scratch_directory(dir_); }
   static fs::path file(const std::string& name) { return dir_ / name; }
 
   /// Writes temperature(lat, lon) of rows x cols by row blocks plus a lat coordinate.
