@@ -17,7 +17,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 
 #include <cstdio>
 #include <iostream>
@@ -81,16 +83,42 @@ int command_plan(const std::string& file) {
   return 0;
 }
 
-void shutdown_workers(const ControlChannel& control, int code) {
-  for (int r = 1; r < control.size(); ++r) control.send(r, msg::kShutdown, msg::Shutdown{code});
+void shutdown_workers(const ControlChannel& control, int code, const std::vector<int>& lost = {}) {
+  for (int r = 1; r < control.size(); ++r) {
+    if (std::find(lost.begin(), lost.end(), r) != lost.end()) continue;
+    control.send(r, msg::kShutdown, msg::Shutdown{code, !lost.empty()});
+  }
 }
 
-int command_run(const std::string& file, const std::string& output_dir, double failure_grace, bool quiet) {
+// After a rank died MPI_Finalize waits for it forever (measured with Open MPI 4.1): flush
+// what this process wrote and leave without it; mpirun then exits normally.
+[[noreturn]] void exit_without_finalize(int code) {
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& log) { log->flush(); });
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+bool recovery_enabled() {
+  const char* value = std::getenv("OMPI_MCA_orte_enable_recovery");
+  return value && std::string(value) == "1";
+}
+
+int command_run(const std::string& file, const std::string& output_dir, double failure_grace, double heartbeat_timeout,
+                bool quiet) {
+  // Perennial never uses MPI-IO shared file pointers; Open MPI's shared-memory component for
+  // them prints an error for every file opened under mpirun --enable-recovery. (setenv before
+  // MPI_Init is how a process sets its own MCA defaults; an explicit user setting wins.)
+  ::setenv("OMPI_MCA_sharedfp", "^sm", 0);
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   boost::mpi::communicator world;
   ControlChannel control(world);  // collective at start-up, before any stage runs
   install_signal_handlers(control.rank() == 0);
-  if (control.rank() != 0) return run_worker(control);
+  if (control.rank() != 0) {
+    WorkerExit how;
+    const int code = run_worker(control, &how);
+    if (how.skip_finalize) exit_without_finalize(code);
+    return code;
+  }
 
   if (control.size() < 2) {
     std::fprintf(stderr, "perennial run needs at least 2 ranks: rank 0 coordinates, the others run stages "
@@ -114,6 +142,11 @@ int command_run(const std::string& file, const std::string& output_dir, double f
   options.failure_grace = std::chrono::duration<double>(failure_grace);
   options.quiet = quiet;
   options.stop_signal = &g_stop_signal;
+  options.heartbeat_timeout = std::chrono::duration<double>(heartbeat_timeout);
+  if (!recovery_enabled() && std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    std::fprintf(stderr, "perennial: mpirun runs without --enable-recovery: a dead rank will end the whole job "
+                         "(run the same command again to resume from the checkpoints)\n");
+  }
   CampaignOutcome outcome;
   try {
     outcome = run_campaign(*v.graph, control, options);
@@ -126,6 +159,13 @@ int command_run(const std::string& file, const std::string& output_dir, double f
     return kExitIncomplete;
   }
   std::fputs(outcome.summary.c_str(), stderr);
+  if (!outcome.dead_ranks.empty()) {
+    shutdown_workers(control, 0, outcome.dead_ranks);
+    // Note: under --enable-recovery, mpirun (Open MPI 4.1) exits 0 whatever the ranks' exit
+    // status, even after MPI_Abort (measured); the summary, events.jsonl (campaign_finished)
+    // and the journal (run_ended) carry the outcome.
+    exit_without_finalize(outcome.exit_code);
+  }
   if (!outcome.stuck_ranks.empty()) {
     // Stuck ranks would hang MPI_Finalize and mpirun: end the job now (results are on disk).
     std::fprintf(stderr, "perennial: aborting the job to end stuck worker ranks\n");
@@ -145,6 +185,7 @@ int cli_main(int argc, char** argv) {
   std::string file, output_dir;
   int ranks = 0;
   double failure_grace = 10.0;
+  double heartbeat_timeout = 2.0;
   bool quiet = false;
 
   auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
@@ -159,6 +200,9 @@ int cli_main(int argc, char** argv) {
   run->add_option("--output-dir", output_dir, "override the campaign's output_dir");
   run->add_option("--failure-grace", failure_grace,
                   "seconds the rest of a group gets to report after one member failed (default 10)");
+  run->add_option("--heartbeat-timeout", heartbeat_timeout,
+                  "seconds of heartbeat silence after which a worker rank is declared dead (default 2; "
+                  "needs mpirun --enable-recovery for the job to outlive it)");
   run->add_flag("--quiet", quiet, "no progress lines on stderr");
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
@@ -180,7 +224,7 @@ int cli_main(int argc, char** argv) {
       for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
       return 0;
     }
-    if (*run) return command_run(file, output_dir, failure_grace, quiet);
+    if (*run) return command_run(file, output_dir, failure_grace, heartbeat_timeout, quiet);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "perennial: %s\n", e.what());
     return kExitIncomplete;

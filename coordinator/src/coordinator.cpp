@@ -1,6 +1,7 @@
 #include <perennial/coordinator/campaign_progress.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
+#include <perennial/coordinator/heartbeat_monitor.hpp>
 #include <perennial/coordinator/journal.hpp>
 #include <perennial/coordinator/resume.hpp>
 #include <perennial/coordinator/scheduler.hpp>
@@ -49,7 +50,8 @@ class CoordinatorLoop {
         outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
         checkpoints_dir_(graph.campaign().output_dir / "checkpoints"),
         events_(log_dir_, options.quiet), progress_(graph), pool_(worker_ranks(control.size())),
-        journal_path_(graph.campaign().output_dir / "journal.jsonl") {
+        journal_path_(graph.campaign().output_dir / "journal.jsonl"),
+        heartbeats_(worker_ranks(control.size()), 0.0, options.heartbeat_timeout.count()) {
     std::filesystem::create_directories(outputs_dir_);
     auto earlier = Journal::read(journal_path_);
     for (const auto& warning : earlier.warnings) events_.progress("journal: " + warning);
@@ -74,6 +76,7 @@ class CoordinatorLoop {
       if (stopping_ ? running_.empty() : progress_.finished()) break;
       journal_->sync_if_older_than(kJournalSyncAge);
       if (auto envelope = control_.wait(next_wait(), boost::mpi::any_source, backoff)) handle(*envelope);
+      watch_heartbeats();
       expire_failure_grace();
     }
     CampaignOutcome outcome;
@@ -81,6 +84,7 @@ class CoordinatorLoop {
     outcome.wall_seconds = events_.elapsed();
     outcome.coordinator_cpu_seconds = process_cpu_seconds() - cpu_start;
     outcome.stuck_ranks.assign(stuck_.begin(), stuck_.end());
+    outcome.dead_ranks.assign(dead_.begin(), dead_.end());
     outcome.exit_code = progress_.all_completed() || outcome.checkpointed ? 0 : 1;
     outcome.summary = summarize(outcome);
     journal_->append({{"type", "run_ended"},
@@ -192,7 +196,7 @@ class CoordinatorLoop {
 
   std::chrono::nanoseconds next_wait() const {
     // Wake at the earliest failure-grace deadline, and at least once a second.
-    double wait = journal_->unsynced() ? std::chrono::duration<double>(kJournalSyncAge).count() : 1.0;
+    double wait = journal_->unsynced() ? std::chrono::duration<double>(kJournalSyncAge).count() : 0.25;
     for (const auto& [id, r] : running_) {
       if (r.first_failure) {
         wait = std::min(wait, std::max(0.0, *r.first_failure + options_.failure_grace.count() - events_.elapsed()));
@@ -306,6 +310,60 @@ class CoordinatorLoop {
     }
   }
 
+  // Heartbeats arrive on their own communicator; a rank silent past the timeout is dead.
+  void watch_heartbeats() {
+    const MPI_Comm comm = static_cast<MPI_Comm>(control_.heartbeat());
+    while (true) {
+      int arrived = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, msg::kHeartbeat, comm, &arrived, &status);
+      if (!arrived) break;
+      int rank = -1;
+      MPI_Recv(&rank, 1, MPI_INT, status.MPI_SOURCE, msg::kHeartbeat, comm, MPI_STATUS_IGNORE);
+      heartbeats_.beat(status.MPI_SOURCE, events_.elapsed());
+    }
+    for (int rank : heartbeats_.newly_silent(events_.elapsed())) declare_dead(rank);
+  }
+
+  void declare_dead(int rank) {
+    dead_.insert(rank);
+    pool_.retire(rank);
+    events_.record({{"event", "rank_dead"}, {"rank", rank}, {"silence_seconds", heartbeats_.timeout()}});
+    events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", rank, heartbeats_.timeout()));
+    for (auto& [id, r] : running_) {
+      if (std::find(r.ranks.begin(), r.ranks.end(), rank) == r.ranks.end()) continue;
+      r.errors.push_back(fmt::format("rank {} died (no heartbeat for {:.1f} s)", rank, heartbeats_.timeout()));
+      r.reported.insert(rank);
+      // Group-mates still at work may wait for the dead rank in a collective forever: their
+      // heartbeat threads end them. They are lost to the job, like the dead rank.
+      for (int mate : r.ranks) {
+        if (mate == rank || r.reported.count(mate)) continue;
+        int stage = static_cast<int>(id);
+        MPI_Request request;
+        MPI_Isend(&stage, 1, MPI_INT, mate, msg::kAbortStage, static_cast<MPI_Comm>(control_.heartbeat()), &request);
+        MPI_Request_free(&request);
+        heartbeats_.forget(mate);
+        dead_.insert(mate);
+        pool_.retire(mate);
+        r.reported.insert(mate);
+        r.errors.push_back(fmt::format("rank {} ended by its watchdog (its group lost rank {})", mate, rank));
+        events_.record({{"event", "rank_ended"}, {"rank", mate}, {"reason", fmt::format("group-mate {} died", rank)}});
+      }
+      std::vector<int> alive;
+      for (int member : r.ranks) {
+        if (!dead_.count(member)) alive.push_back(member);
+      }
+      r.ranks = alive;
+      finish_after_loss_ = id;
+      break;
+    }
+    if (finish_after_loss_) {
+      StageId id = *finish_after_loss_;
+      finish_after_loss_.reset();
+      finish(id);
+    }
+  }
+
   // Members that never report after a groupmate failed are stuck (typically in a collective
   // with it). They are retired; the fault-tolerance work ends such processes and respawns.
   void expire_failure_grace() {
@@ -347,6 +405,10 @@ class CoordinatorLoop {
       }
     }
     if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", rank_list(outcome.stuck_ranks));
+    if (!outcome.dead_ranks.empty()) {
+      out += fmt::format("  lost worker ranks: {} (run the same command again to resume from the checkpoints)\n",
+                         rank_list(outcome.dead_ranks));
+    }
     if (outcome.checkpointed) out += "checkpointed, resumable: run the same command again to continue\n";
     out += fmt::format("outputs: {}\nlogs: {}\n", outputs_dir_.string(), log_dir_.string());
     return out;
@@ -370,6 +432,9 @@ class CoordinatorLoop {
   std::vector<StageHistory> history_;
   bool resumed_run_ = false;
   bool stopping_ = false;
+  HeartbeatMonitor heartbeats_;
+  std::set<int> dead_;
+  std::optional<StageId> finish_after_loss_;
 };
 
 }  // namespace

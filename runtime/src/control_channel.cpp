@@ -29,7 +29,8 @@ boost::mpi::communicator duplicate_with_errors_return(const boost::mpi::communic
 }  // namespace
 
 ControlChannel::ControlChannel(const boost::mpi::communicator& world)
-    : comm_(duplicate_with_errors_return(world)), stage_parent_(duplicate_with_errors_return(world)) {}
+    : comm_(duplicate_with_errors_return(world)), stage_parent_(duplicate_with_errors_return(world)),
+      heartbeat_(duplicate_with_errors_return(world)) {}
 
 std::optional<boost::mpi::status> ControlChannel::poll(int source, int tag) const {
   if (auto envelope = comm_.iprobe(source, tag)) return *envelope;

@@ -139,3 +139,20 @@ TEST(Resume, MoreStepsKeepTheEpochsButNotTheCompletion) {
 }
 
 }  // namespace
+
+#include <perennial/coordinator/heartbeat_monitor.hpp>
+
+namespace {
+TEST(HeartbeatMonitor, SilentRanksAreReportedOnceAfterTheTimeout) {
+  perennial::HeartbeatMonitor m({1, 2, 3}, 0.0, 2.0);
+  m.beat(1, 1.5);
+  m.beat(2, 1.5);
+  EXPECT_TRUE(m.newly_silent(1.9).empty());
+  EXPECT_EQ(m.newly_silent(2.0), (std::vector<int>{3}));  // never beat since the start
+  EXPECT_TRUE(m.newly_silent(2.1).empty());               // reported once
+  m.beat(1, 3.0);
+  EXPECT_EQ(m.newly_silent(3.6), (std::vector<int>{2}));
+  m.forget(1);
+  EXPECT_TRUE(m.newly_silent(100.0).empty());
+}
+}  // namespace

@@ -1,3 +1,5 @@
+#include "heartbeat.hpp"
+
 #include <perennial/worker/stage_runner.hpp>
 #include <perennial/worker/worker.hpp>
 
@@ -5,7 +7,8 @@
 
 namespace perennial {
 
-int run_worker(const ControlChannel& control) {
+int run_worker(const ControlChannel& control, WorkerExit* exit) {
+  HeartbeatThread heartbeat(control.heartbeat(), kHeartbeatPeriod);
   IdleBackoff backoff;
   while (true) {
     auto envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
@@ -18,8 +21,11 @@ int run_worker(const ControlChannel& control) {
         backoff.reset();
         break;
       }
-      case msg::kShutdown:
-        return control.receive<msg::Shutdown>(*envelope).exit_code;
+      case msg::kShutdown: {
+        const auto shutdown = control.receive<msg::Shutdown>(*envelope);
+        if (exit) exit->skip_finalize = shutdown.skip_finalize;
+        return shutdown.exit_code;
+      }
       default:
         // Only a coordinator of another Perennial version sends what we do not know.
         spdlog::error("worker {}: control message with unknown tag {}; leaving", control.rank(), envelope->tag());

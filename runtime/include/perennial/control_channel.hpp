@@ -34,8 +34,8 @@ class IdleBackoff {
 
 class ControlChannel {
  public:
-  /// Duplicates `world` twice (collective over it: call once at start-up on every rank,
-  /// before any stage runs) and sets MPI_ERRORS_RETURN on both duplicates.
+  /// Duplicates `world` three times (collective over it: call once at start-up on every
+  /// rank, before any stage runs) and sets MPI_ERRORS_RETURN on the duplicates.
   explicit ControlChannel(const boost::mpi::communicator& world);
 
   int rank() const { return comm_.rank(); }
@@ -44,6 +44,9 @@ class ControlChannel {
   /// The communicator stage groups are carved from (MPI_Comm_create_group), kept apart
   /// from control traffic.
   const boost::mpi::communicator& stage_parent() const { return stage_parent_; }
+  /// Heartbeats and aborts travel here, between rank 0 and each worker's heartbeat thread,
+  /// so they never queue behind control traffic or a stage's messages.
+  const boost::mpi::communicator& heartbeat() const { return heartbeat_; }
 
   template <class Message>
   void send(int destination, msg::Tag tag, const Message& message) const {
@@ -65,6 +68,7 @@ class ControlChannel {
  private:
   boost::mpi::communicator comm_;
   boost::mpi::communicator stage_parent_;
+  boost::mpi::communicator heartbeat_;
 };
 
 }  // namespace perennial

@@ -26,6 +26,9 @@ enum Tag : int {
   kCheckpointRequest = 105,  ///< coordinator -> a group's first rank: checkpoint at the next step boundary
   kEpochCommitted = 106,     ///< a group's first rank -> coordinator: an epoch is durable and verified
   kStageRestored = 107,      ///< a group's first rank -> coordinator: what the stage resumed from
+  // On the heartbeat channel (its own communicator, served by a thread in each worker):
+  kHeartbeat = 201,          ///< worker -> coordinator, every heartbeat period: an int, the worker's rank
+  kAbortStage = 202,         ///< coordinator -> worker: your group lost a member; end this process now
 };
 
 /// One upstream dataset a stage reads.
@@ -128,7 +131,9 @@ struct Metric {
 
 struct Shutdown {
   int exit_code = 0;
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & exit_code; }
+  /// A rank died in this job: MPI_Finalize would wait for it forever, so flush and _exit.
+  bool skip_finalize = false;
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & exit_code & skip_finalize; }
 };
 
 }  // namespace perennial::msg

@@ -17,6 +17,8 @@ struct CoordinatorOptions {
   /// before they are declared stuck (e.g. blocked in a collective with the failed rank).
   std::chrono::duration<double> failure_grace{10.0};
   bool quiet = false;  ///< no progress lines on stderr
+  /// A worker silent this long is declared dead (its heartbeats come every 0.25 s).
+  std::chrono::duration<double> heartbeat_timeout{2.0};
   /// Set (to the signal number) by a SIGUSR1/SIGTERM handler: every running stage
   /// checkpoints at its next step boundary and stops; the run ends "checkpointed, resumable".
   const std::atomic<int>* stop_signal = nullptr;
@@ -29,6 +31,7 @@ struct CampaignOutcome {
   double wall_seconds = 0.0;
   double coordinator_cpu_seconds = 0.0;
   std::vector<int> stuck_ranks;  ///< workers that never reported back; the job cannot finalize cleanly
+  std::vector<int> dead_ranks;   ///< workers declared dead (silent) or ended on purpose; no MPI_Finalize then
 };
 
 /// Runs the campaign to the end, resuming from `<output_dir>/journal.jsonl` when an earlier

@@ -4,11 +4,22 @@
 
 #include <perennial/control_channel.hpp>
 
+#include <chrono>
+
 namespace perennial {
+
+/// How often a worker's heartbeat thread tells rank 0 it is alive.
+inline constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
+
+/// How a worker should leave, as the coordinator said in Shutdown.
+struct WorkerExit {
+  bool skip_finalize = false;  ///< a rank died: MPI_Finalize would hang, so flush and _exit
+};
 
 /// Serves assignments until the coordinator sends Shutdown; returns the exit code it carries.
 /// Idle waits sleep instead of spinning, so idle workers leave the cores to computing ones.
-int run_worker(const ControlChannel& control);
+/// A heartbeat thread runs meanwhile (see heartbeat.hpp).
+int run_worker(const ControlChannel& control, WorkerExit* exit = nullptr);
 
 /// Registers the diagnostic kernels every perennial executable has: `noop` (does nothing),
 /// `burn-cpu` (computes for `seconds_per_step`), `fail-at-step` (throws at step `fail_at_step`).
