@@ -2,6 +2,7 @@
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/control_channel.hpp>
+#include <perennial/errors.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
@@ -104,7 +105,7 @@ bool recovery_enabled() {
 }
 
 int command_run(const std::string& file, const std::string& output_dir, double failure_grace, double heartbeat_timeout,
-                bool quiet) {
+                bool quiet, const FaultPlan& faults) {
   // Perennial never uses MPI-IO shared file pointers; Open MPI's shared-memory component for
   // them prints an error for every file opened under mpirun --enable-recovery. (setenv before
   // MPI_Init is how a process sets its own MCA defaults; an explicit user setting wins.)
@@ -115,7 +116,7 @@ int command_run(const std::string& file, const std::string& output_dir, double f
   install_signal_handlers(control.rank() == 0);
   if (control.rank() != 0) {
     WorkerExit how;
-    const int code = run_worker(control, &how);
+    const int code = run_worker(control, &how, faults);
     if (how.skip_finalize) exit_without_finalize(code);
     return code;
   }
@@ -186,6 +187,7 @@ int cli_main(int argc, char** argv) {
   int ranks = 0;
   double failure_grace = 10.0;
   double heartbeat_timeout = 2.0;
+  std::string inject;
   bool quiet = false;
 
   auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
@@ -204,6 +206,7 @@ int cli_main(int argc, char** argv) {
                   "seconds of heartbeat silence after which a worker rank is declared dead (default 2; "
                   "needs mpirun --enable-recovery for the job to outlive it)");
   run->add_flag("--quiet", quiet, "no progress lines on stderr");
+  run->add_option("--inject", inject, "failures to cause on purpose, e.g. 'kill:rank=3,step=120' (';' separates several)");
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
 
@@ -224,7 +227,16 @@ int cli_main(int argc, char** argv) {
       for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
       return 0;
     }
-    if (*run) return command_run(file, output_dir, failure_grace, heartbeat_timeout, quiet);
+    if (*run) {
+      FaultPlan faults;
+      try {
+        faults = FaultPlan::parse(inject);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "perennial: %s\n", e.what());
+        return kExitBadInput;
+      }
+      return command_run(file, output_dir, failure_grace, heartbeat_timeout, quiet, faults);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "perennial: %s\n", e.what());
     return kExitIncomplete;

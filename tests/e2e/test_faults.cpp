@@ -101,4 +101,29 @@ TEST(Faults, KilledWorkerIsDetectedItsStageFailsTheRestFinishesAndARerunResumes)
       << "the resumed stage is not bit-identical to an uninterrupted run";
 }
 
+TEST(Faults, InjectedKillAtAStepEndsOnlyThatGroup) {
+  auto dir = fresh_directory("fault-inject");
+  auto campaign = write_file(dir, two_stages(20000));
+  auto out = dir / "run";
+  // Stage b runs on ranks 3 and 4; rank 3 dies right after its step 3000.
+  BackgroundRun run(5, campaign.string() + " --inject 'kill:rank=3,step=3000' --output-dir " + out.string(),
+                    "--enable-recovery");
+  auto result = run.wait(180);
+  EXPECT_NE(result.exit_code, 124) << "the job hung after the kill\n" << result.output;
+  auto events = read_events(out);
+  auto dead = first_event(events, "rank_dead");
+  ASSERT_FALSE(dead.is_null()) << result.output;
+  EXPECT_EQ(dead.value("rank", -1), 3);
+  EXPECT_TRUE(has_event(events, "stage_failed", "b"));
+  EXPECT_TRUE(has_event(events, "stage_completed", "a"));
+  auto log = run_command("cat " + (out / "log" / "worker-3.log").string(), 10);
+  EXPECT_NE(log.output.find("--inject: SIGKILL of rank 3 after step 3000 of stage b"), std::string::npos) << log.output;
+}
+
+TEST(Faults, AnUnreadableInjectionIsRefused) {
+  auto r = run_perennial_serial("run campaign.yaml --inject 'kill:rank=three'");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--inject: cannot read 'kill:rank=three'"), std::string::npos) << r.output;
+}
+
 }  // namespace

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 
 namespace perennial {
@@ -132,7 +133,7 @@ boost::mpi::communicator make_group_communicator(const boost::mpi::communicator&
 }
 
 msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicator& parent,
-                         const ControlChannel& control) {
+                         const ControlChannel& control, const FaultPlan& faults) {
   msg::StageDone done;
   done.stage_id = a.stage_id;
   done.attempt = a.attempt;
@@ -160,6 +161,11 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       ctx.set_step(step);
       kernel->step(ctx);
       ctx.set_step(step + 1);
+      if (faults.kill_now(control.rank(), step + 1)) {
+        log->warn("--inject: SIGKILL of rank {} after step {} of stage {}", control.rank(), step + 1, a.stage);
+        log->flush();
+        std::raise(SIGKILL);
+      }
       const auto boundary = checkpoints.at_boundary(step + 1);
       if (boundary.checkpoint) checkpoints.write(*kernel, ctx);
       if (boundary.stop) {

@@ -7,7 +7,7 @@
 
 namespace perennial {
 
-int run_worker(const ControlChannel& control, WorkerExit* exit) {
+int run_worker(const ControlChannel& control, WorkerExit* exit, const FaultPlan& faults) {
   HeartbeatThread heartbeat(control.heartbeat(), kHeartbeatPeriod);
   IdleBackoff backoff;
   while (true) {
@@ -16,7 +16,7 @@ int run_worker(const ControlChannel& control, WorkerExit* exit) {
     switch (envelope->tag()) {
       case msg::kAssignStage: {
         auto assignment = control.receive<msg::AssignStage>(*envelope);
-        auto report = run_stage(assignment, control.stage_parent(), control);
+        auto report = run_stage(assignment, control.stage_parent(), control, faults);
         control.send(0, msg::kStageDone, report);
         backoff.reset();
         break;

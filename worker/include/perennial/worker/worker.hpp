@@ -3,6 +3,7 @@
 // them with its stage group, and reports back.
 
 #include <perennial/control_channel.hpp>
+#include <perennial/worker/fault_injection.hpp>
 
 #include <chrono>
 
@@ -19,7 +20,7 @@ struct WorkerExit {
 /// Serves assignments until the coordinator sends Shutdown; returns the exit code it carries.
 /// Idle waits sleep instead of spinning, so idle workers leave the cores to computing ones.
 /// A heartbeat thread runs meanwhile (see heartbeat.hpp).
-int run_worker(const ControlChannel& control, WorkerExit* exit = nullptr);
+int run_worker(const ControlChannel& control, WorkerExit* exit = nullptr, const FaultPlan& faults = {});
 
 /// Registers the diagnostic kernels every perennial executable has: `noop` (does nothing),
 /// `burn-cpu` (computes for `seconds_per_step`), `fail-at-step` (throws at step `fail_at_step`).
