@@ -335,6 +335,7 @@ class CoordinatorLoop {
     pool_.retire(rank);
     events_.record({{"event", "rank_dead"}, {"rank", rank}, {"silence_seconds", heartbeats_.timeout()}});
     events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", rank, heartbeats_.timeout()));
+    std::optional<StageId> lost_stage;  // finished after the loop: finish() erases from running_
     for (auto& [id, r] : running_) {
       if (std::find(r.ranks.begin(), r.ranks.end(), rank) == r.ranks.end()) continue;
       r.errors.push_back(fmt::format("rank {} died (no heartbeat for {:.1f} s)", rank, heartbeats_.timeout()));
@@ -359,14 +360,10 @@ class CoordinatorLoop {
         if (!dead_.count(member)) alive.push_back(member);
       }
       r.ranks = alive;
-      finish_after_loss_ = id;
+      lost_stage = id;
       break;
     }
-    if (finish_after_loss_) {
-      StageId id = *finish_after_loss_;
-      finish_after_loss_.reset();
-      finish(id);
-    }
+    if (lost_stage) finish(*lost_stage);
   }
 
   // Members that never report after a groupmate failed are stuck (typically in a collective
@@ -439,7 +436,6 @@ class CoordinatorLoop {
   bool stopping_ = false;
   HeartbeatMonitor heartbeats_;
   std::set<int> dead_;
-  std::optional<StageId> finish_after_loss_;
   double last_heartbeat_check_ = 0.0;
 };
 

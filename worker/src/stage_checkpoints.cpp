@@ -76,17 +76,16 @@ std::vector<std::string> StageCheckpoints::candidates() const {
   // died between a commit and its record): newest first. Every one is verified before use,
   // identity and definition included, so a file on disk is as trustworthy as a journaled one.
   std::map<std::uint64_t, std::string, std::greater<>> by_epoch;
-  for (const auto& file : a_.restore_from) {
+  auto add = [&by_epoch](const std::string& file) {
     by_epoch.emplace(checkpoint::EpochStore::parse_epoch(std::filesystem::path(file).filename().string()).value_or(0), file);
-  }
+  };
+  for (const auto& file : a_.restore_from) add(file);
   std::vector<checkpoint::CommittedEpoch> on_disk;
   if (group_.rank() == 0) on_disk = store_.committed();
   std::vector<std::string> disk_files;
   for (const auto& e : on_disk) disk_files.push_back(e.path.string());
   boost::mpi::broadcast(group_, disk_files, 0);
-  for (const auto& file : disk_files) {
-    by_epoch.emplace(checkpoint::EpochStore::parse_epoch(std::filesystem::path(file).filename().string()).value_or(0), file);
-  }
+  for (const auto& file : disk_files) add(file);
   std::vector<std::string> out;
   for (const auto& [epoch, file] : by_epoch) out.push_back(file);
   return out;
