@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds in Release, and runs the example campaign
-# (examples/campaigns/cmip-lite.yaml) under mpirun. Prints where the outputs are.
+# (examples/campaigns/cmip-lite.yaml) through `perennial launch`, which starts
+# mpirun --enable-recovery and exits with the campaign's own outcome. Prints where the
+# outputs are.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/ci/install-deps.sh"
@@ -9,14 +11,14 @@ build=${PERENNIAL_BUILD_DIR:-$here/build}
 ranks=${PERENNIAL_RANKS:-7}
 campaign="$here/examples/campaigns/cmip-lite.yaml"
 
-flags=(--oversubscribe)
-if [ "$(id -u)" -eq 0 ]; then flags+=(--allow-run-as-root); fi
+flags="--oversubscribe"
+if [ "$(id -u)" -eq 0 ]; then flags+=" --allow-run-as-root"; fi
 
 "$build/perennial" validate "$campaign"
 "$build/perennial" plan "$campaign"
 # A previous run's outputs are replaced: this script demonstrates, it does not resume.
 rm -rf "$here/examples/campaigns/runs/cmip-lite"
-mpirun "${flags[@]}" -np "$ranks" "$build/perennial" run "$campaign"
+"$build/perennial" launch -n "$ranks" --mpirun-args "$flags" "$campaign"
 echo
 echo "outputs: $here/examples/campaigns/runs/cmip-lite/outputs"
 echo "logs:    $here/examples/campaigns/runs/cmip-lite/log"

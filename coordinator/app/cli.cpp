@@ -1,4 +1,5 @@
 #include "cli.hpp"
+#include "launch.hpp"
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/control_channel.hpp>
@@ -7,6 +8,11 @@
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/worker/worker.hpp>
+#include <perennial/fault_plan.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <nlohmann/json.hpp>
+#include <fstream>
 
 #include <CLI/CLI.hpp>
 #include <boost/mpi/environment.hpp>
@@ -84,13 +90,6 @@ int command_plan(const std::string& file) {
   return 0;
 }
 
-void shutdown_workers(const ControlChannel& control, int code, const std::vector<int>& lost = {}) {
-  for (int r = 1; r < control.size(); ++r) {
-    if (std::find(lost.begin(), lost.end(), r) != lost.end()) continue;
-    control.send(r, msg::kShutdown, msg::Shutdown{code, !lost.empty()});
-  }
-}
-
 // After a rank died MPI_Finalize waits for it forever (measured with Open MPI 4.1): flush
 // what this process wrote and leave without it; mpirun then exits normally.
 [[noreturn]] void exit_without_finalize(int code) {
@@ -99,28 +98,111 @@ void shutdown_workers(const ControlChannel& control, int code, const std::vector
   ::_exit(code);
 }
 
+// Perennial never uses MPI-IO shared file pointers, but Open MPI's OMPIO sets them up at every
+// file open: the `sm` component prints an error per file under mpirun --enable-recovery;
+// `individual` creates four files per two-rank open; `lockedfile` creates one lock file,
+// removed at close. (A full disk makes that lock file's collective open hang: checkpoints
+// check the free space first.) setenv before MPI_Init is how a process sets its own MCA
+// defaults; an explicit user setting wins.
+void use_lazy_shared_file_pointers() { ::setenv("OMPI_MCA_sharedfp", "^sm,individual", 0); }
+
+bool under_mpirun() { return std::getenv("OMPI_MCA_orte_hnp_uri") != nullptr; }
+
 bool recovery_enabled() {
   const char* value = std::getenv("OMPI_MCA_orte_enable_recovery");
-  return value && std::string(value) == "1";
+  return value && (std::string(value) == "1" || std::string(value) == "true");
 }
 
-int command_run(const std::string& file, const std::string& output_dir, double failure_grace, double heartbeat_timeout,
-                bool quiet, const FaultPlan& faults) {
-  // Perennial never uses MPI-IO shared file pointers; Open MPI's shared-memory component for
-  // them prints an error for every file opened under mpirun --enable-recovery. (setenv before
-  // MPI_Init is how a process sets its own MCA defaults; an explicit user setting wins.)
-  ::setenv("OMPI_MCA_sharedfp", "^sm", 0);
+std::string host_name() {
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  return std::string(name, static_cast<std::size_t>(length));
+}
+
+/// What `perennial run` and `perennial worker` share on the command line.
+struct RunSettings {
+  double failure_grace = 10.0;
+  double heartbeat_timeout = 2.0;
+  double coordinator_timeout = 10.0;
+  int fake_nodes = 0;
+  int max_restarts = 3;
+  bool respawn = true;
+  double spawn_timeout = 60.0;
+  bool quiet = false;
+  FaultPlan faults;
+};
+
+// Every process of a pool says who it is; workers learn which processes share their node.
+std::vector<msg::Hello> exchange_hellos(const ControlChannel& control, msg::Hello mine) {
+  std::vector<msg::Hello> all;
+  boost::mpi::all_gather(control.comm(), mine, all);
+  return all;
+}
+
+WorkerIdentity identity_from(const std::vector<msg::Hello>& hellos, int my_rank, const RunSettings& settings) {
+  WorkerIdentity me;
+  me.id = hellos.at(static_cast<std::size_t>(my_rank)).worker_id;
+  me.node = hellos.at(static_cast<std::size_t>(my_rank)).node;
+  me.coordinator_timeout_seconds = settings.coordinator_timeout;
+  for (std::size_t r = 1; r < hellos.size(); ++r) {
+    if (hellos[r].node == me.node) me.node_pids.push_back(hellos[r].pid);
+  }
+  return me;
+}
+
+int serve_as_worker(const ControlChannel& control, const WorkerIdentity& me) {
+  WorkerExit how;
+  const int code = run_worker(control, me, &how);
+  if (how.skip_finalize) exit_without_finalize(code);
+  return code;
+}
+
+std::string own_executable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("perennial") : path.string();
+}
+
+// The arguments a respawned worker gets: what it must agree on with the others.
+std::vector<std::string> worker_arguments(const RunSettings& settings) {
+  return {"worker", "--coordinator-timeout", fmt::format("{}", settings.coordinator_timeout), "--fake-nodes",
+          std::to_string(settings.fake_nodes)};
+}
+
+void write_outcome(const std::filesystem::path& output_dir, const CampaignOutcome& outcome) {
+  // mpirun --enable-recovery exits 0 whatever the ranks return (Open MPI 4.1, measured):
+  // scripts read the outcome here (or use the summary on stderr).
+  nlohmann::json j{{"exit_code", outcome.exit_code},
+                   {"status", outcome.exit_code == 0 ? (outcome.checkpointed ? "checkpointed" : "completed") : "incomplete"},
+                   {"wall_seconds", outcome.wall_seconds},
+                   {"lost_ranks", outcome.dead_ranks},
+                   {"summary", outcome.summary}};
+  std::error_code ec;
+  std::filesystem::create_directories(output_dir / "log", ec);
+  std::ofstream(output_dir / "log" / "outcome.json") << j.dump(2) << "\n";
+}
+
+int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
+  use_lazy_shared_file_pointers();
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   boost::mpi::communicator world;
   ControlChannel control(world);  // collective at start-up, before any stage runs
   install_signal_handlers(control.rank() == 0);
-  if (control.rank() != 0) {
-    WorkerExit how;
-    const int code = run_worker(control, &how, faults);
-    if (how.skip_finalize) exit_without_finalize(code);
-    return code;
+  // Fake nodes split the worker ranks into K contiguous blocks, for node-failure drills on
+  // one machine; otherwise a node is a host.
+  const int workers = control.size() - 1;
+  std::string node = host_name();
+  if (settings.fake_nodes > 0 && control.rank() > 0) {
+    node = fmt::format("fake-node-{}", (control.rank() - 1) * settings.fake_nodes / std::max(1, workers));
   }
+  auto hellos = exchange_hellos(control, msg::Hello{static_cast<int>(::getpid()), host_name(), node, control.rank()});
+  if (control.rank() != 0) return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
 
+  WorkerPools pools(control, hellos);
+  auto send_shutdown = [&pools] {
+    for (int id : pools.live_workers()) pools.send(id, msg::kShutdown, msg::Shutdown{0, false});
+  };
   if (control.size() < 2) {
     std::fprintf(stderr, "perennial run needs at least 2 ranks: rank 0 coordinates, the others run stages "
                          "(e.g. mpirun -np 4 perennial run %s)\n", file.c_str());
@@ -130,7 +212,18 @@ int command_run(const std::string& file, const std::string& output_dir, double f
   if (!v.diagnostics.empty()) {
     print_diagnostics(v.diagnostics);
     std::fprintf(stderr, "%s: not started: fix the errors above\n", file.c_str());
-    shutdown_workers(control, 0);
+    send_shutdown();
+    return kExitBadInput;
+  }
+  const bool recovery = recovery_enabled() || !under_mpirun();
+  if (settings.max_restarts > 0 && under_mpirun() && !recovery_enabled()) {
+    std::fprintf(stderr,
+                 "perennial: not started: this run recovers from dead ranks (--max-restarts %d), but mpirun was started "
+                 "without --enable-recovery, so one dead rank would end the whole job.\n"
+                 "  Run: mpirun --enable-recovery -np %d perennial run %s\n"
+                 "  (or pass --max-restarts 0 to run without recovery)\n",
+                 settings.max_restarts, control.size(), file.c_str());
+    send_shutdown();
     return kExitBadInput;
   }
   if (!output_dir.empty()) {
@@ -140,17 +233,25 @@ int command_run(const std::string& file, const std::string& output_dir, double f
     v.graph = StageGraph::build(std::move(campaign), &KernelRegistry::instance(), again);
   }
   CoordinatorOptions options;
-  options.failure_grace = std::chrono::duration<double>(failure_grace);
-  options.quiet = quiet;
+  options.failure_grace = std::chrono::duration<double>(settings.failure_grace);
+  options.quiet = settings.quiet;
   options.stop_signal = &g_stop_signal;
-  options.heartbeat_timeout = std::chrono::duration<double>(heartbeat_timeout);
-  if (!recovery_enabled() && std::getenv("OMPI_COMM_WORLD_SIZE")) {
-    std::fprintf(stderr, "perennial: mpirun runs without --enable-recovery: a dead rank will end the whole job "
-                         "(run the same command again to resume from the checkpoints)\n");
+  options.heartbeat_timeout = std::chrono::duration<double>(settings.heartbeat_timeout);
+  options.recovery = recovery;
+  options.max_restarts = settings.max_restarts;
+  options.spawn_timeout = std::chrono::duration<double>(settings.spawn_timeout);
+  options.faults = settings.faults;
+  for (std::size_t i = 0; i < v.graph->campaign().faults.size(); ++i) {
+    options.faults.append(FaultPlan::parse(v.graph->campaign().faults[i], fmt::format("faults[{}]", i)));
+  }
+  std::optional<Respawner> respawner;
+  if (recovery && settings.respawn && settings.max_restarts > 0) {
+    respawner.emplace(own_executable(), worker_arguments(settings));
+    options.respawner = &*respawner;
   }
   CampaignOutcome outcome;
   try {
-    outcome = run_campaign(*v.graph, control, options);
+    outcome = run_campaign(*v.graph, pools, options);
   } catch (const std::exception& e) {
     // The coordinator cannot go on (e.g. the output folder is not writable): take the job
     // down rather than leave workers waiting.
@@ -160,21 +261,41 @@ int command_run(const std::string& file, const std::string& output_dir, double f
     return kExitIncomplete;
   }
   std::fputs(outcome.summary.c_str(), stderr);
-  if (!outcome.dead_ranks.empty()) {
-    shutdown_workers(control, 0, outcome.dead_ranks);
-    // Note: under --enable-recovery, mpirun (Open MPI 4.1) exits 0 whatever the ranks' exit
-    // status, even after MPI_Abort (measured); the summary, events.jsonl (campaign_finished)
-    // and the journal (run_ended) carry the outcome.
-    exit_without_finalize(outcome.exit_code);
-  }
+  write_outcome(v.graph->campaign().output_dir, outcome);
   if (!outcome.stuck_ranks.empty()) {
     // Stuck ranks would hang MPI_Finalize and mpirun: end the job now (results are on disk).
     std::fprintf(stderr, "perennial: aborting the job to end stuck worker ranks\n");
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
   }
-  shutdown_workers(control, 0);
+  if (!outcome.dead_ranks.empty()) {
+    respawner.reset();
+    exit_without_finalize(outcome.exit_code);
+  }
   return outcome.exit_code;
+}
+
+// A worker spawned by the coordinator to replace lost ranks: it joins rank 0 through the
+// parent intercommunicator and then serves assignments like any other worker.
+int command_worker(int first_id, const RunSettings& settings) {
+  use_lazy_shared_file_pointers();
+  boost::mpi::environment env(boost::mpi::threading::multiple, false);
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm_get_parent(&parent);
+  if (parent == MPI_COMM_NULL) {
+    std::fprintf(stderr, "perennial worker: this process is started by 'perennial run' to replace lost ranks, "
+                         "not by hand\n");
+    return kExitBadInput;
+  }
+  install_signal_handlers(false);
+  MPI_Comm merged = MPI_COMM_NULL;
+  check_mpi(MPI_Intercomm_merge(parent, 1, &merged), "MPI_Intercomm_merge");  // rank 0 stays first
+  boost::mpi::communicator merged_comm(merged, boost::mpi::comm_take_ownership);
+  ControlChannel control(merged_comm);
+  const int id = first_id + control.rank() - 1;
+  const std::string node = settings.fake_nodes > 0 ? fmt::format("spawned-{}", first_id) : host_name();
+  auto hellos = exchange_hellos(control, msg::Hello{static_cast<int>(::getpid()), host_name(), node, id});
+  return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
 }
 
 }  // namespace
@@ -185,10 +306,9 @@ int cli_main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string file, output_dir;
   int ranks = 0;
-  double failure_grace = 10.0;
-  double heartbeat_timeout = 2.0;
+  RunSettings settings;
   std::string inject;
-  bool quiet = false;
+  int first_id = 0;
 
   auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
   validate->add_option("campaign", file, "campaign YAML file")->required();
@@ -200,13 +320,39 @@ int cli_main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run a campaign: mpirun -np N perennial run campaign.yaml");
   run->add_option("campaign", file, "campaign YAML file")->required();
   run->add_option("--output-dir", output_dir, "override the campaign's output_dir");
-  run->add_option("--failure-grace", failure_grace,
+  run->add_option("--failure-grace", settings.failure_grace,
                   "seconds the rest of a group gets to report after one member failed (default 10)");
-  run->add_option("--heartbeat-timeout", heartbeat_timeout,
-                  "seconds of heartbeat silence after which a worker rank is declared dead (default 2; "
-                  "needs mpirun --enable-recovery for the job to outlive it)");
-  run->add_flag("--quiet", quiet, "no progress lines on stderr");
-  run->add_option("--inject", inject, "failures to cause on purpose, e.g. 'kill:rank=3,step=120' (';' separates several)");
+  run->add_option("--heartbeat-timeout", settings.heartbeat_timeout,
+                  "seconds of heartbeat silence after which a worker rank is declared dead (default 2)");
+  run->add_option("--coordinator-timeout", settings.coordinator_timeout,
+                  "seconds without word from rank 0 after which workers end themselves (default 10)");
+  run->add_option("--max-restarts", settings.max_restarts,
+                  "times one stage may lose ranks and resume from its checkpoint (default 3; 0: no recovery, "
+                  "and then mpirun --enable-recovery is not needed)");
+  run->add_flag("!--no-respawn", settings.respawn, "do not spawn ranks to replace lost ones; run on those left");
+  run->add_option("--spawn-timeout", settings.spawn_timeout, "seconds a respawn may take before it counts as failed");
+  run->add_option("--fake-nodes", settings.fake_nodes,
+                  "split the worker ranks into this many pretend nodes (node-failure drills on one machine)");
+  run->add_flag("--quiet", settings.quiet, "no progress lines on stderr");
+  run->add_option("--inject", inject,
+                  "failures to cause on purpose, e.g. 'kill:rank=3,step=120' (';' separates several; see the README)");
+
+  LaunchSettings launch_settings;
+  auto* launch = app.add_subcommand("launch",
+                                    "start mpirun --enable-recovery for a campaign and exit with the campaign's outcome "
+                                    "(mpirun itself exits 0 after failures); other options go to 'perennial run'");
+  launch->add_option("-n,--np", launch_settings.ranks, "ranks: 1 coordinator + workers")->required();
+  launch->add_option("--mpirun", launch_settings.mpirun, "the mpirun to use (default: mpirun on PATH)");
+  launch->add_option("--mpirun-args", launch_settings.mpirun_args, "extra mpirun flags, e.g. '--oversubscribe'");
+  launch->add_option("campaign", launch_settings.campaign, "campaign YAML file")->required();
+  launch->add_option("--output-dir", launch_settings.output_dir, "override the campaign's output_dir");
+  launch->allow_extras();
+
+  auto* worker = app.add_subcommand("worker", "(internal) a replacement worker spawned by 'perennial run'");
+  worker->group("");  // not listed in --help: users never start it
+  worker->add_option("--first-id", first_id)->required();
+  worker->add_option("--coordinator-timeout", settings.coordinator_timeout);
+  worker->add_option("--fake-nodes", settings.fake_nodes);
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
 
@@ -227,15 +373,19 @@ int cli_main(int argc, char** argv) {
       for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
       return 0;
     }
+    if (*worker) return command_worker(first_id, settings);
+    if (*launch) {
+      launch_settings.run_args = launch->remaining();
+      return command_launch(launch_settings);
+    }
     if (*run) {
-      FaultPlan faults;
       try {
-        faults = FaultPlan::parse(inject);
+        settings.faults = FaultPlan::parse(inject);
       } catch (const Error& e) {
         std::fprintf(stderr, "perennial: %s\n", e.what());
         return kExitBadInput;
       }
-      return command_run(file, output_dir, failure_grace, heartbeat_timeout, quiet, faults);
+      return command_run(file, output_dir, settings);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "perennial: %s\n", e.what());

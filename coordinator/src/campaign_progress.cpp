@@ -54,6 +54,13 @@ void CampaignProgress::suspend(StageId id, std::string reason) {
   reason_[id] = std::move(reason);
 }
 
+void CampaignProgress::requeue(StageId id, std::string reason) {
+  if (state_[id] == StageState::running) --running_;
+  state_[id] = StageState::ready;
+  reason_[id] = std::move(reason);
+  ready_.emplace(-graph_.stage(id).priority, id);
+}
+
 std::vector<StageId> CampaignProgress::complete(StageId id) {
   if (state_[id] == StageState::running) --running_;
   state_[id] = StageState::completed;

@@ -10,9 +10,16 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <boost/mpi/environment.hpp>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <set>
 
 namespace perennial {
@@ -41,17 +48,19 @@ struct RunningStage {
   double started = 0.0;
   std::optional<double> first_failure;
   std::optional<std::uint64_t> stopped_at;  ///< step at which it checkpointed and stopped on request
+  std::vector<int> lost;                    ///< ranks that died or were ended on purpose
 };
 
 class CoordinatorLoop {
  public:
-  CoordinatorLoop(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options)
-      : graph_(graph), control_(control), options_(options),
+  CoordinatorLoop(const StageGraph& graph, WorkerPools& workers, const CoordinatorOptions& options)
+      : graph_(graph), workers_(workers), options_(options),
         outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
         checkpoints_dir_(graph.campaign().output_dir / "checkpoints"),
-        events_(log_dir_, options.quiet), progress_(graph), pool_(worker_ranks(control.size())),
+        events_(log_dir_, options.quiet), progress_(graph), pool_(workers.live_workers()),
         journal_path_(graph.campaign().output_dir / "journal.jsonl"),
-        heartbeats_(worker_ranks(control.size()), 0.0, options.heartbeat_timeout.count()) {
+        heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
+        faults_text_(options.faults.to_string()) {
     std::filesystem::create_directories(outputs_dir_);
     auto earlier = Journal::read(journal_path_);
     for (const auto& warning : earlier.warnings) events_.progress("journal: " + warning);
@@ -64,21 +73,26 @@ class CoordinatorLoop {
     const double cpu_start = process_cpu_seconds();
     const auto& c = graph_.campaign();
     events_.record({{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
-                    {"worker_ranks", pool_.usable()}});
+                    {"worker_ranks", pool_.usable()}, {"coordinator_pid", ::getpid()}});
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
                                  pool_.usable(), outputs_dir_.string()));
     journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", pool_.usable()}});
+    record_workers();
     if (resumed_run_) reuse_earlier_work();
     IdleBackoff backoff(std::chrono::milliseconds(20));
     while (true) {
       if (stop_requested()) request_stop();
       if (!stopping_) dispatch_ready();
-      if (stopping_ ? running_.empty() : progress_.finished()) break;
+      // Ranks being spawned must be connected (and then shut down) before the end: left
+      // alone they would wait for rank 0 inside MPI forever.
+      if ((stopping_ ? running_.empty() : progress_.finished()) && spawning_.empty() && deferred_.empty()) break;
       journal_->sync_if_older_than(kJournalSyncAge);
-      if (auto envelope = control_.wait(next_wait(), boost::mpi::any_source, backoff)) handle(*envelope);
+      if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
       expire_failure_grace();
+      collect_spawns();
     }
+    shutdown_workers();
     CampaignOutcome outcome;
     outcome.checkpointed = stopping_ && progress_.count(StageState::failed) == 0 && stuck_.empty();
     outcome.wall_seconds = events_.elapsed();
@@ -102,12 +116,6 @@ class CoordinatorLoop {
   }
 
  private:
-  static std::vector<int> worker_ranks(int size) {
-    std::vector<int> ranks;
-    for (int r = 1; r < size; ++r) ranks.push_back(r);
-    return ranks;
-  }
-
   std::filesystem::path output_file(StageId id) const { return outputs_dir_ / (graph_.stage(id).name + ".h5"); }
 
   // Stages an earlier run completed, with the same definition and an output still on disk,
@@ -143,12 +151,12 @@ class CoordinatorLoop {
                                  options_.stop_signal->load(), running_.size()));
     events_.record({{"event", "stop_requested"}, {"signal", options_.stop_signal->load()}});
     for (const auto& [id, r] : running_) {
-      control_.send(r.ranks.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
+      workers_.send(r.ranks.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
     }
   }
 
   void dispatch_ready() {
-    auto decision = schedule(graph_, progress_, pool_);
+    auto decision = schedule(graph_, progress_, pool_, overrides_);
     for (StageId id : decision.impossible) report_failure(id);
     for (auto& placement : decision.placements) start(placement);
   }
@@ -160,7 +168,9 @@ class CoordinatorLoop {
     assign.attempt = ++attempts_[placement.stage];
     assign.stage = s.name;
     assign.kernel = s.kernel;
-    assign.members = placement.ranks;
+    // Group order follows the worker ids; members are named by their rank in the pool's
+    // communicators, which is what MPI_Comm_create_group needs.
+    for (int id : placement.ranks) assign.members.push_back(workers_.worker(id).rank);
     assign.steps = s.steps;
     assign.parameters = s.parameters;
     assign.outputs = s.outputs;
@@ -182,16 +192,17 @@ class CoordinatorLoop {
       assign.restore_from.push_back((graph_.campaign().output_dir / it->file).lexically_normal().string());
     }
     assign.next_epoch = h.last_epoch + 1;
+    assign.faults = faults_text_;
     journal_->append({{"type", "stage_started"}, {"stage", s.name}, {"attempt", assign.attempt},
                       {"definition", stage_definition(graph_, placement.stage)}});
-    for (int rank : placement.ranks) control_.send(rank, msg::kAssignStage, assign);
+    for (int id : placement.ranks) workers_.send(id, msg::kAssignStage, assign);
 
     RunningStage& r = running_[placement.stage];
-    r = RunningStage{assign.attempt, placement.ranks, {}, {}, events_.elapsed(), std::nullopt, std::nullopt};
+    r = RunningStage{assign.attempt, placement.ranks, {}, {}, events_.elapsed(), std::nullopt, std::nullopt, {}};
     events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", placement.ranks},
                     {"attempt", assign.attempt}});
     events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(placement.ranks),
-                                 s.kernel, s.ranks, s.steps));
+                                 s.kernel, placement.ranks.size(), s.steps));
   }
 
   std::chrono::nanoseconds next_wait() const {
@@ -205,20 +216,27 @@ class CoordinatorLoop {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(wait));
   }
 
-  void handle(const boost::mpi::status& envelope) {
-    switch (envelope.tag()) {
-      case msg::kStageDone: on_stage_done(envelope.source(), control_.receive<msg::StageDone>(envelope)); break;
-      case msg::kMetric: on_metric(control_.receive<msg::Metric>(envelope)); break;
-      case msg::kEpochCommitted: on_epoch(control_.receive<msg::EpochCommitted>(envelope)); break;
-      case msg::kStageRestored: on_restored(control_.receive<msg::StageRestored>(envelope)); break;
-      default: {
+  void handle(const WorkerPools::Envelope& e) {
+    switch (e.status.tag()) {
+      case msg::kStageDone: on_stage_done(e.worker, workers_.receive<msg::StageDone>(e)); break;
+      case msg::kMetric: on_metric(workers_.receive<msg::Metric>(e)); break;
+      case msg::kEpochCommitted: on_epoch(workers_.receive<msg::EpochCommitted>(e)); break;
+      case msg::kStageRestored: on_restored(workers_.receive<msg::StageRestored>(e)); break;
+      case msg::kCheckpointFailed: on_checkpoint_failed(workers_.receive<msg::CheckpointFailed>(e)); break;
+      default:
         // Unknown traffic: drain it so it cannot clog the queue, and say so.
-        char ignored = 0;
-        MPI_Status status;
-        MPI_Recv(&ignored, 0, MPI_BYTE, envelope.source(), envelope.tag(), static_cast<MPI_Comm>(control_.comm()), &status);
-        events_.log().warn("ignored a message with unknown tag {} from rank {}", envelope.tag(), envelope.source());
-      }
+        workers_.discard(e);
+        events_.log().warn("ignored a message with unknown tag {} from worker {}", e.status.tag(), e.worker);
     }
+  }
+
+  void on_checkpoint_failed(const msg::CheckpointFailed& f) {
+    if (f.stage_id >= graph_.size()) return;
+    const StageSpec& s = graph_.stage(f.stage_id);
+    events_.record({{"event", "checkpoint_failed"}, {"stage", s.name}, {"epoch", f.epoch}, {"step", f.step},
+                    {"error", f.error}});
+    events_.progress(fmt::format("checkpoint {} epoch {} at step {} not written ({}); the stage goes on", s.name,
+                                 f.epoch, f.step, f.error));
   }
 
   void on_metric(const msg::Metric& m) {
@@ -257,6 +275,7 @@ class CoordinatorLoop {
   }
 
   void on_stage_done(int rank, const msg::StageDone& done) {
+    if (dead_.count(rank)) return;  // a rank ended on purpose may have reported on its way out
     auto it = running_.find(done.stage_id);
     if (it == running_.end() || it->second.attempt != done.attempt) {
       events_.log().warn("late report from rank {} for stage id {} attempt {}", rank, done.stage_id, done.attempt);
@@ -275,7 +294,12 @@ class CoordinatorLoop {
   void finish(StageId id) {
     RunningStage r = std::move(running_.at(id));
     running_.erase(id);
-    pool_.release(r.ranks);
+    std::vector<int> survivors;
+    for (int rank : r.ranks) {
+      if (!dead_.count(rank) && !stuck_.count(rank)) survivors.push_back(rank);
+    }
+    pool_.release(survivors);
+    recovering_.erase(id);
     const StageSpec& s = graph_.stage(id);
     const double seconds = events_.elapsed() - r.started;
     if (r.errors.empty() && r.stopped_at) {
@@ -310,64 +334,261 @@ class CoordinatorLoop {
     }
   }
 
-  // Heartbeats arrive on their own communicator; a rank silent past the timeout is dead.
+  // Heartbeats arrive on their own communicators; a rank silent past the timeout is dead.
   void watch_heartbeats() {
     // Beats come every 0.25 s and the timeout is seconds: looking 20 times a second is plenty,
     // and keeps probes off the dispatch path when thousands of short stages go by.
     const double now = events_.elapsed();
     if (now - last_heartbeat_check_ < 0.05) return;
     last_heartbeat_check_ = now;
-    const MPI_Comm comm = static_cast<MPI_Comm>(control_.heartbeat());
-    while (true) {
-      int arrived = 0;
-      MPI_Status status;
-      MPI_Iprobe(MPI_ANY_SOURCE, msg::kHeartbeat, comm, &arrived, &status);
-      if (!arrived) break;
-      int rank = -1;
-      MPI_Recv(&rank, 1, MPI_INT, status.MPI_SOURCE, msg::kHeartbeat, comm, MPI_STATUS_IGNORE);
-      heartbeats_.beat(status.MPI_SOURCE, events_.elapsed());
+    for (int id : workers_.drain_heartbeats()) heartbeats_.beat(id, now);
+    if (now - last_coordinator_beat_ >= 0.25) {
+      workers_.beat_live_workers();
+      last_coordinator_beat_ = now;
     }
-    for (int rank : heartbeats_.newly_silent(events_.elapsed())) declare_dead(rank);
+    drill_coordinator_kill(now);
+    for (int id : heartbeats_.newly_silent(now)) declare_dead(id);
   }
 
-  void declare_dead(int rank) {
-    dead_.insert(rank);
-    pool_.retire(rank);
-    events_.record({{"event", "rank_dead"}, {"rank", rank}, {"silence_seconds", heartbeats_.timeout()}});
-    events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", rank, heartbeats_.timeout()));
-    std::optional<StageId> lost_stage;  // finished after the loop: finish() erases from running_
-    for (auto& [id, r] : running_) {
-      if (std::find(r.ranks.begin(), r.ranks.end(), rank) == r.ranks.end()) continue;
-      r.errors.push_back(fmt::format("rank {} died (no heartbeat for {:.1f} s)", rank, heartbeats_.timeout()));
-      r.reported.insert(rank);
-      // Group-mates still at work may wait for the dead rank in a collective forever: their
-      // heartbeat threads end them. They are lost to the job, like the dead rank.
+  // `kill:rank=0,time=T`: the coordinator's own death, for drills of a resume from the journal.
+  void drill_coordinator_kill(double now) {
+    for (const Fault& f : options_.faults.faults) {
+      if (f.kind == FaultKind::kill && f.rank == 0 && f.time && now >= *f.time) {
+        events_.progress(fmt::format("fault drill '{}': SIGKILL of the coordinator", f.text));
+        journal_->sync();
+        ::kill(::getpid(), SIGKILL);
+      }
+    }
+  }
+
+  // The rank is gone (or unreachable: silence looks the same). Its group cannot finish: the
+  // group-mates may wait for it in a collective forever, so their heartbeat threads end them,
+  // and the stage resumes from its last verified epoch on other or respawned ranks.
+  void declare_dead(int id) {
+    const double silence = heartbeats_.timeout();
+    lose_rank(id);
+    events_.record({{"event", "rank_dead"}, {"rank", id}, {"pid", workers_.worker(id).hello.pid},
+                    {"node", workers_.worker(id).hello.node}, {"silence_seconds", silence}});
+    events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", id, silence));
+    // A silent rank may still be alive (a hung node, a drill): fence it off like the others.
+    if (options_.recovery) workers_.send_abort(id, -1);
+    std::optional<StageId> lost_stage;
+    for (auto& [stage, r] : running_) {
+      if (std::find(r.ranks.begin(), r.ranks.end(), id) == r.ranks.end()) continue;
+      r.lost.push_back(id);
+      r.errors.push_back(fmt::format("rank {} died (no heartbeat for {:.1f} s)", id, silence));
       for (int mate : r.ranks) {
-        if (mate == rank || r.reported.count(mate)) continue;
-        int stage = static_cast<int>(id);
-        MPI_Request request;
-        MPI_Isend(&stage, 1, MPI_INT, mate, msg::kAbortStage, static_cast<MPI_Comm>(control_.heartbeat()), &request);
-        MPI_Request_free(&request);
-        heartbeats_.forget(mate);
-        dead_.insert(mate);
-        pool_.retire(mate);
-        r.reported.insert(mate);
-        r.errors.push_back(fmt::format("rank {} ended by its watchdog (its group lost rank {})", mate, rank));
-        events_.record({{"event", "rank_ended"}, {"rank", mate}, {"reason", fmt::format("group-mate {} died", rank)}});
+        if (mate == id || dead_.count(mate)) continue;
+        end_rank(mate, static_cast<int>(stage), fmt::format("group-mate {} died", id));
+        r.lost.push_back(mate);
       }
-      std::vector<int> alive;
-      for (int member : r.ranks) {
-        if (!dead_.count(member)) alive.push_back(member);
-      }
-      r.ranks = alive;
-      lost_stage = id;
+      lost_stage = stage;
       break;
     }
-    if (lost_stage) finish(*lost_stage);
+    if (lost_stage) lose_stage(*lost_stage);
+  }
+
+  // Ends a live worker on purpose through its heartbeat thread (it may be stuck in a
+  // collective). Only under mpirun --enable-recovery: otherwise its exit ends the job.
+  void end_rank(int id, int stage, const std::string& reason) {
+    workers_.send_abort(id, stage);
+    lose_rank(id);
+    events_.record({{"event", "rank_ended"}, {"rank", id}, {"reason", reason}});
+  }
+
+  void lose_rank(int id) {
+    dead_.insert(id);
+    heartbeats_.forget(id);
+    pool_.retire(id);
+    workers_.mark_dead(id);
+  }
+
+  // A stage whose group lost ranks: resumed from its last verified epoch, up to max_restarts
+  // times, on free ranks or on ranks spawned to replace the lost ones.
+  void lose_stage(StageId id) {
+    RunningStage r = std::move(running_.at(id));
+    running_.erase(id);
+    std::vector<int> survivors;
+    for (int rank : r.ranks) {
+      if (!dead_.count(rank)) survivors.push_back(rank);
+    }
+    pool_.release(survivors);
+    const StageSpec& s = graph_.stage(id);
+    const int restarts = ++restarts_[id];
+    events_.record({{"event", "stage_lost"}, {"stage", s.name}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
+                    {"restart", restarts}, {"max_restarts", options_.max_restarts}});
+    if (restarts > options_.max_restarts || !options_.recovery) {
+      const std::string why = options_.recovery
+                                  ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
+                                  : fmt::format("{}", fmt::join(r.errors, "; "));
+      progress_.fail(id, why);
+      journal_->append({{"type", "stage_failed"}, {"stage", s.name}, {"error", why}});
+      report_failure(id, why);
+      return;
+    }
+    const auto& h = history_[id];
+    const std::string from = h.epochs.empty() ? std::string("its inputs")
+                                              : fmt::format("epoch {} (step {})", h.epochs.back().epoch, h.epochs.back().step);
+    progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", rank_list(r.lost), from));
+    recovering_.insert(id);
+    events_.record({{"event", "stage_recovering"}, {"stage", s.name}, {"from", from}, {"restart", restarts}});
+    events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", s.name,
+                                 rank_list(r.lost), from, restarts, options_.max_restarts));
+    replace_ranks(r.lost);
+  }
+
+  // Spawns as many fresh workers as were lost, unless spawning is off or already failed. The
+  // spawn waits until the lost processes on this host have exited, and a moment more:
+  // Open MPI 4.1 was seen (about one time in three) to hang a new job's MPI_Init when it was
+  // launched while the last process of an earlier spawned job was still exiting.
+  void replace_ranks(const std::vector<int>& lost) {
+    if (lost.empty()) return;
+    if (!options_.respawner || spawn_broken_) {
+      adapt_to_lost_ranks();
+      return;
+    }
+    DeferredSpawn d;
+    d.count = lost.size();
+    d.asked_at = events_.elapsed();
+    for (int id : lost) {
+      if (workers_.worker(id).hello.host == own_host_) d.pids.push_back(workers_.worker(id).hello.pid);
+    }
+    pool_.expect(d.count);
+    deferred_.push_back(std::move(d));
+    start_deferred_spawns();
+  }
+
+  static bool process_gone(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) return true;
+    std::string text;
+    std::getline(stat, text);
+    const auto close = text.rfind(')');
+    const char state = close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 'Z';
+    return state == 'Z' || state == 'X';  // a zombie waits only for mpirun to reap it
+  }
+
+  void start_deferred_spawns() {
+    constexpr double kSettleSeconds = 1.0, kWaitForExitSeconds = 5.0;
+    const double now = events_.elapsed();
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+      if (!it->gone_at) {
+        const bool all_gone = std::all_of(it->pids.begin(), it->pids.end(), process_gone);
+        if (all_gone || now - it->asked_at > kWaitForExitSeconds) it->gone_at = now;
+      }
+      if (!it->gone_at || now - *it->gone_at < kSettleSeconds) {
+        ++it;
+        continue;
+      }
+      const int first_id = std::max(workers_.next_id(), next_spawn_id_);
+      next_spawn_id_ = first_id + static_cast<int>(it->count);
+      const auto ticket = options_.respawner->request(static_cast<int>(it->count), first_id);
+      spawning_[ticket] = it->count;
+      events_.record({{"event", "spawn_requested"}, {"ranks", it->count}, {"first_id", first_id}});
+      events_.progress(fmt::format("respawn   {} rank(s) to replace the lost ones (ids from {})", it->count, first_id));
+      it = deferred_.erase(it);
+    }
+  }
+
+  void collect_spawns() {
+    if (!deferred_.empty()) start_deferred_spawns();
+    if (!options_.respawner || spawning_.empty()) return;
+    while (auto result = options_.respawner->poll()) {
+      const std::size_t expected = spawning_.at(result->ticket);
+      spawning_.erase(result->ticket);
+      pool_.expected_arrived(expected);
+      if (!result->channel) {
+        spawn_failed(result->error);
+        continue;
+      }
+      const std::size_t pool_index = workers_.add(std::move(result->channel), result->hellos);
+      const auto ids = workers_.pool_workers(pool_index);
+      pool_.add_pool(ids);
+      const double now = events_.elapsed();
+      std::vector<int> pids;
+      for (int id : ids) {
+        heartbeats_.watch(id, now);
+        pids.push_back(workers_.worker(id).hello.pid);
+      }
+      events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", result->seconds}});
+      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", rank_list(ids), result->seconds));
+    }
+    if (!spawning_.empty() && options_.respawner->oldest_pending_seconds() > options_.spawn_timeout.count()) {
+      // The thread is stuck inside MPI_Comm_spawn and cannot be interrupted. Its new workers
+      // (seen stuck inside MPI_Init) would keep the job alive forever: end those on this host.
+      for (const auto& [ticket, count] : spawning_) pool_.expected_arrived(count);
+      spawning_.clear();
+      const auto killed = kill_unconnected_workers();
+      spawn_failed(fmt::format("no answer from MPI_Comm_spawn within {:.0f} s (ended {} half-started worker(s))",
+                               options_.spawn_timeout.count(), killed));
+    }
+  }
+
+  // Spawned workers that never connected: this job's processes on this host (same parent,
+  // the local mpirun or orted) running `perennial worker` with an id not connected yet.
+  std::size_t kill_unconnected_workers() {
+    std::size_t killed = 0;
+    const std::string parent = std::to_string(::getppid());
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::string state, ppid;
+      rest >> state >> ppid;
+      if (ppid != parent) continue;
+      std::ifstream cmdline_file(entry.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      const auto at = cmdline.find(" worker ");
+      const auto id_at = cmdline.find("--first-id ");
+      if (at == std::string::npos || id_at == std::string::npos) continue;
+      const int first_id = std::atoi(cmdline.c_str() + id_at + 11);
+      if (workers_.known(first_id)) continue;  // connected: a live worker, not a stuck one
+      ::kill(std::stoi(name), SIGKILL);
+      ++killed;
+    }
+    return killed;
+  }
+
+  void spawn_failed(const std::string& error) {
+    spawn_broken_ = true;
+    for (const auto& d : deferred_) pool_.expected_arrived(d.count);
+    deferred_.clear();
+    events_.record({{"event", "spawn_failed"}, {"error", error}});
+    events_.progress(fmt::format("respawn failed: {}; lost ranks are not replaced from now on", error));
+    adapt_to_lost_ranks();
+  }
+
+  // With no replacements coming, a recovering stage either waits for ranks that will free up
+  // or, when no pool can ever give it its size again, continues on fewer ranks (checkpoints
+  // restore on any rank count). Each says which.
+  void adapt_to_lost_ranks() {
+    if (!spawning_.empty() || !deferred_.empty()) return;
+    const auto largest = static_cast<int>(pool_.largest_pool());
+    for (StageId id : recovering_) {
+      if (progress_.state(id) != StageState::ready) continue;
+      const StageSpec& s = graph_.stage(id);
+      const int want = overrides_.count(id) ? overrides_.at(id) : s.ranks;
+      if (want <= largest) {
+        events_.record({{"event", "stage_waits_for_ranks"}, {"stage", s.name}, {"ranks", want}});
+        events_.progress(fmt::format("waiting   {}: needs {} ranks; waits until that many are free", s.name, want));
+      } else if (largest >= 1) {
+        overrides_[id] = largest;
+        events_.record({{"event", "stage_shrunk"}, {"stage", s.name}, {"ranks", largest}, {"declared_ranks", s.ranks}});
+        events_.progress(fmt::format("shrink    {}: continues on {} ranks instead of {} (no more can work together)",
+                                     s.name, largest, s.ranks));
+      }
+    }
   }
 
   // Members that never report after a groupmate failed are stuck (typically in a collective
-  // with it). They are retired; the fault-tolerance work ends such processes and respawns.
+  // with it). Under --enable-recovery their heartbeat threads end them now; otherwise they are
+  // retired and the job is aborted at the end (ending them would end the job at once).
   void expire_failure_grace() {
     std::vector<StageId> expired;
     for (const auto& [id, r] : running_) {
@@ -380,18 +601,35 @@ class CoordinatorLoop {
         if (!r.reported.count(rank)) missing.push_back(rank);
       }
       for (int rank : missing) {
-        pool_.retire(rank);
-        stuck_.insert(rank);
         r.reported.insert(rank);
-        r.errors.push_back(fmt::format("rank {} did not report within {:.0f} s of the failure (stuck; retired)", rank,
+        r.errors.push_back(fmt::format("rank {} did not report within {:.0f} s of the failure (stuck)", rank,
                                        options_.failure_grace.count()));
+        if (options_.recovery) {
+          end_rank(rank, static_cast<int>(id), "stuck after its group failed");
+        } else {
+          pool_.retire(rank);
+          stuck_.insert(rank);
+        }
       }
-      std::vector<int> answered;
-      for (int rank : r.ranks) {
-        if (!stuck_.count(rank)) answered.push_back(rank);
-      }
-      r.ranks = answered;
       finish(id);
+      if (options_.recovery) replace_ranks(missing);
+    }
+  }
+
+  void record_workers() {
+    nlohmann::json list = nlohmann::json::array();
+    for (int id : workers_.live_workers()) {
+      const auto& w = workers_.worker(id);
+      list.push_back({{"rank", id}, {"pid", w.hello.pid}, {"host", w.hello.host}, {"node", w.hello.node}});
+    }
+    events_.record({{"event", "workers"}, {"workers", list}});
+  }
+
+  void shutdown_workers() {
+    const bool lost_any = !dead_.empty() || !stuck_.empty();
+    for (int id : workers_.live_workers()) {
+      if (stuck_.count(id)) continue;
+      workers_.send(id, msg::kShutdown, msg::Shutdown{0, lost_any});
     }
   }
 
@@ -408,8 +646,8 @@ class CoordinatorLoop {
     }
     if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", rank_list(outcome.stuck_ranks));
     if (!outcome.dead_ranks.empty()) {
-      out += fmt::format("  lost worker ranks: {} (run the same command again to resume from the checkpoints)\n",
-                         rank_list(outcome.dead_ranks));
+      out += fmt::format("  lost worker ranks: {}{}\n", rank_list(outcome.dead_ranks),
+                         progress_.all_completed() ? "" : " (run the same command again to resume from the checkpoints)");
     }
     if (outcome.checkpointed) out += "checkpointed, resumable: run the same command again to continue\n";
     out += fmt::format("outputs: {}\nlogs: {}\n", outputs_dir_.string(), log_dir_.string());
@@ -417,7 +655,7 @@ class CoordinatorLoop {
   }
 
   const StageGraph& graph_;
-  const ControlChannel& control_;
+  WorkerPools& workers_;
   CoordinatorOptions options_;
   std::filesystem::path outputs_dir_;
   std::filesystem::path log_dir_;
@@ -437,12 +675,28 @@ class CoordinatorLoop {
   HeartbeatMonitor heartbeats_;
   std::set<int> dead_;
   double last_heartbeat_check_ = 0.0;
+  double last_coordinator_beat_ = -1.0;
+  std::string faults_text_;
+  std::map<StageId, int> restarts_;
+  std::set<StageId> recovering_;
+  RankOverrides overrides_;
+  std::map<std::uint64_t, std::size_t> spawning_;  ///< respawn ticket -> ranks asked for
+  struct DeferredSpawn {
+    std::size_t count = 0;
+    std::vector<int> pids;  ///< lost processes on this host, to see exit first
+    double asked_at = 0.0;
+    std::optional<double> gone_at;
+  };
+  std::vector<DeferredSpawn> deferred_;
+  std::string own_host_ = boost::mpi::environment::processor_name();
+  bool spawn_broken_ = false;
+  int next_spawn_id_ = 0;
 };
 
 }  // namespace
 
-CampaignOutcome run_campaign(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options) {
-  return CoordinatorLoop(graph, control, options).run();
+CampaignOutcome run_campaign(const StageGraph& graph, WorkerPools& workers, const CoordinatorOptions& options) {
+  return CoordinatorLoop(graph, workers, options).run();
 }
 
 }  // namespace perennial

@@ -31,6 +31,8 @@ double EventLog::elapsed() const {
 
 void EventLog::record(nlohmann::json event) {
   event["t"] = elapsed();
+  // Wall-clock time as well, to line events up with worker logs and outside measurements.
+  event["wall"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string line = event.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), events_);
   std::fflush(events_);

@@ -1,4 +1,6 @@
 #include <perennial/campaign_loader.hpp>
+#include <perennial/errors.hpp>
+#include <perennial/fault_plan.hpp>
 #include <perennial/text.hpp>
 
 #include <fmt/format.h>
@@ -16,7 +18,7 @@ namespace perennial {
 
 namespace {
 
-const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint", "stages"};
+const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint", "faults", "stages"};
 const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
 const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours"};
 const std::vector<std::string> kStageFields = {
@@ -498,6 +500,25 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
   }
 
   if (const auto n = root["checkpoint"]) c.checkpoint = read_checkpoint(r, n, "checkpoint", c.checkpoint);
+
+  // Fault drills: each item is checked here, so a typo is an error before anything runs.
+  if (const auto faults = root["faults"]) {
+    if (!faults.IsSequence()) {
+      r.error(faults, "faults", "must be a list of drills such as 'kill:rank=3,step=120'");
+    } else {
+      for (std::size_t i = 0; i < faults.size(); ++i) {
+        const std::string field = fmt::format("faults[{}]", i);
+        auto text = r.nonempty_string(faults[i], field);
+        if (!text) continue;
+        try {
+          FaultPlan::parse(*text, field);
+          c.faults.push_back(*text);
+        } catch (const Error& e) {
+          r.error(faults[i], field, e.what());
+        }
+      }
+    }
+  }
 
   if (const auto stages = root["stages"]) {
     if (!stages.IsSequence() || stages.size() == 0) {

@@ -18,7 +18,8 @@ bench_init() {
     echo "$(basename "$0"): no perennial executable at $PERENNIAL (build first, or pass the build folder)" >&2
     exit 2
   fi
-  MPIEXEC=(mpiexec --oversubscribe)
+  # --enable-recovery: perennial run refuses to start without it (it recovers from dead ranks).
+  MPIEXEC=(mpiexec --oversubscribe --enable-recovery)
   # Open MPI refuses to run as root unless told to; the benchmark containers run as root.
   [[ $(id -u) == 0 ]] && MPIEXEC+=(--allow-run-as-root)
   # Extra flags for every run, e.g. BENCH_MPIEXEC_FLAGS="--mca btl ^openib".

@@ -28,7 +28,25 @@ CommandResult run_command(const std::string& command, int timeout_seconds) {
   return result;
 }
 
+namespace {
+// `perennial launch`, the way a batch script runs a campaign: mpirun --enable-recovery with
+// the test flags, and the campaign's own exit code (mpirun's is 0 after any failure).
+std::string launch_command(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags) {
+  const std::string line = PERENNIAL_MPIEXEC;
+  const auto space = line.find(' ');
+  const std::string mpiexec = line.substr(0, space);
+  std::string flags = space == std::string::npos ? std::string() : line.substr(space + 1);
+  if (!extra_mpiexec_flags.empty()) flags += " " + extra_mpiexec_flags;
+  return std::string(PERENNIAL_EXECUTABLE) + " launch -n " + std::to_string(ranks) + " --mpirun " + mpiexec +
+         " --mpirun-args '" + flags + "' " + arguments;
+}
+}  // namespace
+
 CommandResult run_perennial(int ranks, const std::string& arguments, int timeout_seconds) {
+  return run_command(launch_command(ranks, arguments, ""), timeout_seconds);
+}
+
+CommandResult run_mpiexec_perennial(int ranks, const std::string& arguments, int timeout_seconds) {
   const std::string command = std::string(PERENNIAL_MPIEXEC) + " -n " + std::to_string(ranks) + " " +
                               PERENNIAL_EXECUTABLE + " run " + arguments;
   return run_command(command, timeout_seconds);
@@ -42,8 +60,7 @@ BackgroundRun::BackgroundRun(int ranks, const std::string& arguments, const std:
   static int counter = 0;
   log_ = std::string(PERENNIAL_TEST_WORK_DIR) + "/background-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log";
   std::filesystem::create_directories(PERENNIAL_TEST_WORK_DIR);
-  const std::string command = std::string("exec ") + PERENNIAL_MPIEXEC + " " + extra_mpiexec_flags + " -n " +
-                              std::to_string(ranks) + " " + PERENNIAL_EXECUTABLE + " run " + arguments + " > " + log_ + " 2>&1";
+  const std::string command = "exec " + launch_command(ranks, arguments, extra_mpiexec_flags) + " > " + log_ + " 2>&1";
   pid_ = ::fork();
   if (pid_ == 0) {
     ::setpgid(0, 0);

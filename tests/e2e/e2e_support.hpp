@@ -18,8 +18,11 @@ struct CommandResult {
 /// Runs `command` through /bin/sh with `timeout`, capturing its output.
 CommandResult run_command(const std::string& command, int timeout_seconds);
 
-/// `mpiexec <flags> -n <ranks> perennial run <arguments>`.
+/// `perennial launch -n <ranks> <arguments>` over mpiexec with the test flags: mpirun
+/// --enable-recovery, and the campaign's own exit code.
 CommandResult run_perennial(int ranks, const std::string& arguments, int timeout_seconds = 240);
+/// `mpiexec <flags> -n <ranks> perennial run <arguments>`: plain mpirun, as a user might start it.
+CommandResult run_mpiexec_perennial(int ranks, const std::string& arguments, int timeout_seconds = 240);
 /// `perennial <arguments>` without mpiexec (validate, plan).
 CommandResult run_perennial_serial(const std::string& arguments);
 
@@ -28,7 +31,7 @@ class BackgroundRun {
  public:
   BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags = "");
   ~BackgroundRun();  ///< kills the whole process group if still running
-  /// Sends `signal` to mpiexec.
+  /// Sends `signal` to `perennial launch` (which hands it to mpirun as SIGUSR1).
   void signal(int signal) const;
   /// Waits for the end, at most `timeout_seconds` (then kills it and returns 124).
   CommandResult wait(int timeout_seconds);

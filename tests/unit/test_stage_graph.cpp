@@ -224,6 +224,47 @@ TEST(Scheduler, ImpossibleRequestFailsInsteadOfWaitingForever) {
   EXPECT_TRUE(p.finished());
 }
 
+TEST(Scheduler, AGroupNeverSpansTwoPools) {
+  auto c = check_campaign("campaign: s\nstages:\n  - {name: pair, kernel: any, ranks: 2}\n");
+  CampaignProgress p(*c.graph);
+  RankPool pool({1, 2, 3});
+  pool.retire(1);
+  pool.retire(2);
+  pool.add_pool({7});  // a spawned pool of one: with rank 3, two free ranks, but never together
+  EXPECT_EQ(pool.free_count(), 2u);
+  EXPECT_EQ(pool.largest_pool(), 1u);
+  pool.expect(2);  // two more on their way: not impossible yet
+  auto waiting = schedule(*c.graph, p, pool);
+  EXPECT_TRUE(waiting.placements.empty());
+  EXPECT_TRUE(waiting.impossible.empty());
+  EXPECT_EQ(p.state(0), StageState::ready);
+  pool.expected_arrived(2);
+  pool.add_pool({8, 9});
+  auto d = schedule(*c.graph, p, pool);
+  ASSERT_EQ(d.placements.size(), 1u);
+  EXPECT_EQ(d.placements[0].ranks, (std::vector<int>{8, 9}));
+}
+
+TEST(Scheduler, AStageThatLostRanksIsRequeuedAndMayRunOnFewer) {
+  auto c = check_campaign("campaign: s\nstages:\n  - {name: wide, kernel: any, ranks: 3}\n");
+  CampaignProgress p(*c.graph);
+  RankPool pool({1, 2, 3, 4});
+  auto first = schedule(*c.graph, p, pool);
+  ASSERT_EQ(first.placements.size(), 1u);
+  // Ranks 1 and 2 died; 3 survived; the stage runs again.
+  pool.retire(1);
+  pool.retire(2);
+  pool.release({3});
+  p.requeue(0, "lost ranks 1,2");
+  EXPECT_EQ(p.state(0), StageState::ready);
+  EXPECT_FALSE(p.finished());
+  // Only two usable ranks are left: with no override the stage could never fit...
+  RankOverrides fewer{{0, 2}};
+  auto d = schedule(*c.graph, p, pool, fewer);
+  ASSERT_EQ(d.placements.size(), 1u);
+  EXPECT_EQ(d.placements[0].ranks, (std::vector<int>{3, 4}));
+}
+
 TEST(Durations, ParseCommonUnits) {
   EXPECT_EQ(parse_duration_seconds("90s"), 90.0);
   EXPECT_EQ(parse_duration_seconds("15min"), 900.0);

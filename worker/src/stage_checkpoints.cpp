@@ -1,5 +1,7 @@
 #include "stage_checkpoints.hpp"
 
+#include "fault_drills.hpp"
+
 #include <perennial/checkpoint/checkpoint_file.hpp>
 #include <perennial/checkpoint/checkpoint_reader.hpp>
 #include <perennial/checkpoint/verify.hpp>
@@ -13,10 +15,8 @@
 
 #include <mpi.h>
 
-#include <csignal>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
+#include <optional>
 #include <map>
 #include <set>
 
@@ -27,33 +27,18 @@ namespace {
 // Before the first checkpoint its cost is unknown; assume this much until measured.
 constexpr double kFirstCostGuessSeconds = 0.1;
 
-int count_nodes(const boost::mpi::communicator& group) {
-  char name[MPI_MAX_PROCESSOR_NAME] = {};
-  int length = 0;
-  MPI_Get_processor_name(name, &length);
+// Nodes the group spans (host names, or fake nodes in drills): M in the interval policy.
+int count_nodes(const boost::mpi::communicator& group, const std::string& node) {
   std::vector<std::string> hosts;
-  boost::mpi::all_gather(group, std::string(name, static_cast<std::size_t>(length)), hosts);
+  boost::mpi::all_gather(group, node, hosts);
   return static_cast<int>(std::set<std::string>(hosts.begin(), hosts.end()).size());
-}
-
-// Failure injection for tests and drills: PERENNIAL_KILL_DURING_CHECKPOINT=<epoch>:<world rank>
-// SIGKILLs that rank after its data is written but before the epoch is committed, the
-// moment an atomic commit has to survive.
-void kill_if_injected(std::uint64_t epoch) {
-  const char* spec = std::getenv("PERENNIAL_KILL_DURING_CHECKPOINT");
-  if (!spec) return;
-  unsigned long long target_epoch = 0;
-  int target_rank = -1;
-  if (std::sscanf(spec, "%llu:%d", &target_epoch, &target_rank) != 2 || target_epoch != epoch) return;
-  int rank = -1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank == target_rank) std::raise(SIGKILL);
 }
 
 }  // namespace
 
 StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::communicator& group,
-                                   const ControlChannel& control, const KernelInfo& kernel_info, spdlog::logger& log)
+                                   const ControlChannel& control, const KernelInfo& kernel_info, const std::string& node,
+                                   spdlog::logger& log)
     : a_(a), group_(group), control_(control), log_(log),
       identity_{a.campaign, a.stage, a.kernel, kernel_info.version, a.definition},
       store_(a.checkpoint_dir), next_epoch_(a.next_epoch),
@@ -63,7 +48,7 @@ StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::
   settings_.fixed_seconds = a.checkpoint.interval_seconds;
   settings_.fixed_steps = a.checkpoint.interval_steps;
   if (!enabled_) return;
-  nodes_ = count_nodes(group_);
+  nodes_ = count_nodes(group_, node);
   interval_ = checkpoint::choose_interval(settings_, kFirstCostGuessSeconds, nodes_);
   if (group_.rank() == 0) {
     log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason,
@@ -126,6 +111,30 @@ std::uint64_t StageCheckpoints::restore(Kernel& kernel, StageContext& ctx) {
   return report.step;
 }
 
+// Why `dir` cannot take an epoch like the last one (plus a margin), or "" when it can.
+std::string StageCheckpoints::check_free_space(const std::filesystem::path& dir, std::uint64_t last_bytes) {
+  std::error_code ec;
+  const auto space = std::filesystem::space(dir, ec);
+  if (ec) return {};  // cannot tell: let the write itself find out
+  // The first epoch's size is unknown; 1 MiB is the least any write needs.
+  const std::uint64_t need = last_bytes + last_bytes / 4 + (1u << 20);
+  if (space.available >= need) return {};
+  return fmt::format("no room on the file system of {}: {} bytes free, about {} needed", dir.string(), space.available,
+                     need);
+}
+
+// This epoch is not written; the previous one stays the newest and the next interval tries
+// again. Collective, like write().
+void StageCheckpoints::skip_epoch(std::uint64_t epoch, std::uint64_t step, const std::string& why) {
+  last_checkpoint_time_ = std::chrono::steady_clock::now();
+  last_checkpoint_step_ = step;
+  checkpoint_requested_ = false;
+  if (group_.rank() == 0) {
+    log_.error("stage {}: epoch {} at step {} not written: {}", a_.stage, epoch, step, why);
+    control_.send(0, msg::kCheckpointFailed, msg::CheckpointFailed{a_.stage_id, a_.attempt, epoch, step, why});
+  }
+}
+
 StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_done) {
   int decision[2] = {0, 0};  // checkpoint, stop
   if (group_.rank() == 0) {
@@ -174,13 +183,51 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
   const auto path = store_.path_for(epoch);
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t bytes = 0;
+  auto& drills = FaultDrills::instance();
+  std::string failure;
   {
-    checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()});
-    kernel.save(ctx, writer);
-    kill_if_injected(epoch);
-    writer.commit();
-    bytes = writer.bytes_written();
+    std::optional<DiskFiller> full_disk;
+    if (group_.rank() == 0 && drills.fill_disk_now(a_.stage, a_.attempt, epoch)) {
+      full_disk.emplace(store_.dir());
+      log_.warn("fault drill: {} while epoch {} is written", full_disk->what(), epoch);
+    }
+    // Room first. An I/O error in the middle of a collective HDF5 write reaches the ranks at
+    // different points (measured: one in MPI_File_close, one in a metadata barrier) and hangs
+    // the group, so a disk that cannot take this epoch is found before anything is written.
+    std::string no_room;
+    if (group_.rank() == 0) no_room = check_free_space(store_.dir(), last_epoch_bytes_);
+    boost::mpi::broadcast(group_, no_room, 0);
+    if (!no_room.empty()) {
+      skip_epoch(epoch, ctx.step(), no_room);
+      return;
+    }
+    try {
+      checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()});
+      kernel.save(ctx, writer);
+      drills.during_checkpoint(epoch, log_);
+      writer.commit();
+      bytes = writer.bytes_written();
+    } catch (const std::exception& e) {
+      // A full disk or a failing file system costs this epoch, not the stage: the previous
+      // epoch stays the newest, and the next interval tries again.
+      failure = e.what();
+    }
   }
+  // Every member must agree before anything else collective: one that failed may not have
+  // reached the commit the others finished.
+  const int failed_here = failure.empty() ? 0 : 1;
+  int failed_anywhere = 0;
+  MPI_Allreduce(&failed_here, &failed_anywhere, 1, MPI_INT, MPI_MAX, static_cast<MPI_Comm>(group_));
+  if (failed_anywhere) {
+    if (failure.empty()) failure = "another member of the group failed to write its part";
+    if (group_.rank() == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(path.string() + ".partial", ignored);
+    }
+    skip_epoch(epoch, ctx.step(), failure);
+    return;
+  }
+  last_epoch_bytes_ = bytes;
   // Read back before anything older is deleted: a checkpoint counts once it verifies.
   auto verdict = checkpoint::verify_checkpoint(group_, path, identity_);
   const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -189,6 +236,10 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
   checkpoint_requested_ = false;
   if (!verdict.ok) {
     log_.error("stage {}: epoch {} failed verification right after writing: {}", a_.stage, epoch, verdict.problem);
+    if (group_.rank() == 0) {
+      control_.send(0, msg::kCheckpointFailed,
+                    msg::CheckpointFailed{a_.stage_id, a_.attempt, epoch, ctx.step(), verdict.problem});
+    }
     return;
   }
   interval_ = checkpoint::choose_interval(settings_, cost, nodes_);

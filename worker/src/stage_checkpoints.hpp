@@ -20,7 +20,8 @@ namespace perennial {
 class StageCheckpoints {
  public:
   StageCheckpoints(const msg::AssignStage& assignment, const boost::mpi::communicator& group,
-                   const ControlChannel& control, const KernelInfo& kernel_info, spdlog::logger& log);
+                   const ControlChannel& control, const KernelInfo& kernel_info, const std::string& node,
+                   spdlog::logger& log);
 
   /// Tries the epochs the coordinator listed, newest first: the first that verifies and
   /// restores sets ctx's step and time. Returns the step to continue from (0: from inputs).
@@ -40,6 +41,8 @@ class StageCheckpoints {
  private:
   /// Epoch files to try, newest first: the journal's and any others committed on disk.
   std::vector<std::string> candidates() const;
+  static std::string check_free_space(const std::filesystem::path& dir, std::uint64_t last_bytes);
+  void skip_epoch(std::uint64_t epoch, std::uint64_t step, const std::string& why);
 
   const msg::AssignStage& a_;
   const boost::mpi::communicator& group_;
@@ -52,6 +55,7 @@ class StageCheckpoints {
   int nodes_ = 1;
   std::uint64_t next_epoch_;
   std::uint64_t last_checkpoint_step_ = 0;
+  std::uint64_t last_epoch_bytes_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_time_;
   bool enabled_;
   bool stop_requested_ = false;

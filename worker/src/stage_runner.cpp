@@ -1,3 +1,4 @@
+#include "fault_drills.hpp"
 #include "stage_checkpoints.hpp"
 
 #include <perennial/checkpoint/input_file.hpp>
@@ -32,20 +33,20 @@ double thread_cpu_seconds() {
 }
 
 // The worker's log file, opened on the first stage (the log folder arrives with it).
-std::shared_ptr<spdlog::logger> worker_log(const std::string& log_dir, int world_rank) {
+std::shared_ptr<spdlog::logger> worker_log(const std::string& log_dir, const WorkerIdentity& me) {
   static std::shared_ptr<spdlog::logger> log;
   static std::string opened_for;
   if (!log || opened_for != log_dir) {
     std::filesystem::create_directories(log_dir);
-    auto path = std::filesystem::path(log_dir) / fmt::format("worker-{}.log", world_rank);
-    log = std::make_shared<spdlog::logger>(fmt::format("worker-{}", world_rank),
+    auto path = std::filesystem::path(log_dir) / fmt::format("worker-{}.log", me.id);
+    log = std::make_shared<spdlog::logger>(fmt::format("worker-{}", me.id),
                                            std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string()));
     log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
     log->flush_on(spdlog::level::warn);
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
     // The pid and host let an operator (or a failure drill) find this very process.
-    log->info("worker rank {} pid {} on {}", world_rank, getpid(), host);
+    log->info("worker rank {} pid {} on {} (node {})", me.id, getpid(), host, me.node);
     log->flush();
     opened_for = log_dir;
   }
@@ -133,15 +134,17 @@ boost::mpi::communicator make_group_communicator(const boost::mpi::communicator&
 }
 
 msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicator& parent,
-                         const ControlChannel& control, const FaultPlan& faults) {
+                         const ControlChannel& control, const WorkerIdentity& me) {
   msg::StageDone done;
   done.stage_id = a.stage_id;
   done.attempt = a.attempt;
   const auto wall_start = std::chrono::steady_clock::now();
   const double cpu_start = thread_cpu_seconds();
-  auto log = worker_log(a.log_dir, control.rank());
+  auto log = worker_log(a.log_dir, me);
+  auto& drills = FaultDrills::instance();
   std::uint64_t step = 0;
   try {
+    drills.set_plan(a.faults);
     auto group = make_group_communicator(parent, a.members, static_cast<int>(a.stage_id % 32000));
     log->info("stage {} (attempt {}): rank {} of {} in group [{}]", a.stage, a.attempt, group.rank(), group.size(),
               fmt::join(a.members, ","));
@@ -154,18 +157,14 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     };
     StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log);
 
-    StageCheckpoints checkpoints(a, group, control, kernel->info(), *log);
+    StageCheckpoints checkpoints(a, group, control, kernel->info(), me.node, *log);
     kernel->initialize(ctx);
     const std::uint64_t first = checkpoints.restore(*kernel, ctx);
     for (step = first; step < a.steps; ++step) {
       ctx.set_step(step);
       kernel->step(ctx);
       ctx.set_step(step + 1);
-      if (faults.kill_now(control.rank(), step + 1)) {
-        log->warn("--inject: SIGKILL of rank {} after step {} of stage {}", control.rank(), step + 1, a.stage);
-        log->flush();
-        std::raise(SIGKILL);
-      }
+      drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
       const auto boundary = checkpoints.at_boundary(step + 1);
       if (boundary.checkpoint) checkpoints.write(*kernel, ctx);
       if (boundary.stop) {

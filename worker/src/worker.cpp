@@ -1,3 +1,4 @@
+#include "fault_drills.hpp"
 #include "heartbeat.hpp"
 
 #include <perennial/worker/stage_runner.hpp>
@@ -7,8 +8,10 @@
 
 namespace perennial {
 
-int run_worker(const ControlChannel& control, WorkerExit* exit, const FaultPlan& faults) {
-  HeartbeatThread heartbeat(control.heartbeat(), kHeartbeatPeriod);
+int run_worker(const ControlChannel& control, const WorkerIdentity& me, WorkerExit* exit) {
+  FaultDrills::instance().set_identity(me);
+  HeartbeatThread heartbeat(control.heartbeat(), kHeartbeatPeriod,
+                            std::chrono::duration<double>(me.coordinator_timeout_seconds));
   IdleBackoff backoff;
   while (true) {
     auto envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
@@ -16,7 +19,7 @@ int run_worker(const ControlChannel& control, WorkerExit* exit, const FaultPlan&
     switch (envelope->tag()) {
       case msg::kAssignStage: {
         auto assignment = control.receive<msg::AssignStage>(*envelope);
-        auto report = run_stage(assignment, control.stage_parent(), control, faults);
+        auto report = run_stage(assignment, control.stage_parent(), control, me);
         control.send(0, msg::kStageDone, report);
         backoff.reset();
         break;
@@ -28,7 +31,7 @@ int run_worker(const ControlChannel& control, WorkerExit* exit, const FaultPlan&
       }
       default:
         // Only a coordinator of another Perennial version sends what we do not know.
-        spdlog::error("worker {}: control message with unknown tag {}; leaving", control.rank(), envelope->tag());
+        spdlog::error("worker {}: control message with unknown tag {}; leaving", me.id, envelope->tag());
         return 3;
     }
   }

@@ -98,6 +98,7 @@ struct Campaign {
   std::filesystem::path output_dir;  ///< absolute; `output_dir:` resolved against the file's folder
   std::vector<ProjectSpec> projects;
   CheckpointSpec checkpoint;         ///< campaign-wide defaults
+  std::vector<std::string> faults;   ///< fault drills (FaultPlan items), checked when loaded
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };

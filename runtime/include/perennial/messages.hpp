@@ -26,9 +26,11 @@ enum Tag : int {
   kCheckpointRequest = 105,  ///< coordinator -> a group's first rank: checkpoint at the next step boundary
   kEpochCommitted = 106,     ///< a group's first rank -> coordinator: an epoch is durable and verified
   kStageRestored = 107,      ///< a group's first rank -> coordinator: what the stage resumed from
+  kCheckpointFailed = 108,   ///< a group's first rank -> coordinator: an epoch could not be written
   // On the heartbeat channel (its own communicator, served by a thread in each worker):
   kHeartbeat = 201,          ///< worker -> coordinator, every heartbeat period: an int, the worker's rank
   kAbortStage = 202,         ///< coordinator -> worker: your group lost a member; end this process now
+  kCoordinatorBeat = 203,    ///< coordinator -> worker, 4 times a second: rank 0 is alive
 };
 
 /// One upstream dataset a stage reads.
@@ -47,7 +49,7 @@ struct AssignStage {
   std::uint32_t attempt = 0;
   std::string stage;
   std::string kernel;
-  std::vector<int> members;  ///< world ranks; the group's rank r is members[r]
+  std::vector<int> members;  ///< ranks in the worker's pool communicator; the group's rank r is members[r]
   std::uint64_t steps = 0;
   Parameters parameters;
   std::vector<OutputSpec> outputs;
@@ -60,10 +62,12 @@ struct AssignStage {
   std::string checkpoint_dir;            ///< `<output_dir>/checkpoints/<stage>`
   std::vector<std::string> restore_from; ///< committed epoch files, newest first
   std::uint64_t next_epoch = 1;          ///< number of the next epoch to write (never reused)
+  std::string faults;                    ///< the run's FaultPlan as text (drills), usually empty
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
-        output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch;
+        output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch &
+        faults;
   }
 };
 
@@ -89,6 +93,17 @@ struct EpochCommitted {
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & epoch & step & file & seconds & bytes & interval;
   }
+};
+
+/// An epoch that could not be written or did not verify; the stage goes on without it.
+struct CheckpointFailed {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t step = 0;
+  std::string error;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & epoch & step & error; }
 };
 
 struct StageRestored {
@@ -127,6 +142,18 @@ struct Metric {
   double value = 0.0;
 
   template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & step & name & value; }
+};
+
+/// What every process tells the others of its pool once, at start-up (an all-gather on the
+/// pool's control communicator): enough for the coordinator's books and for drills that
+/// kill a whole node.
+struct Hello {
+  int pid = 0;
+  std::string host;
+  std::string node;  ///< the host, or a fake node name under --fake-nodes
+  int worker_id = 0; ///< see WorkerIdentity::id; 0 for the coordinator
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & pid & host & node & worker_id; }
 };
 
 struct Shutdown {

@@ -32,6 +32,8 @@ class CampaignProgress {
   std::vector<StageId> reuse(StageId id);
   /// A running stage checkpointed and stopped on request: it resumes in a later run.
   void suspend(StageId id, std::string reason);
+  /// A running stage lost ranks and will run again (from its last checkpoint): ready again.
+  void requeue(StageId id, std::string reason);
   /// Marks a running stage completed; returns the stages that became ready.
   std::vector<StageId> complete(StageId id);
   /// Marks a ready or running stage failed; every stage downstream becomes blocked with a

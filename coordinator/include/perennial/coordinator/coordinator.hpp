@@ -1,10 +1,13 @@
 #pragma once
 // The coordinator loop on rank 0: dispatches ready stages to worker groups, collects their
-// reports and metrics, and ends with a summary. Thin MPI glue over StageGraph,
-// CampaignProgress and the scheduler.
+// reports and metrics, watches heartbeats, and when ranks die tears down their groups,
+// respawns ranks and resumes the stages from their last verified epochs. Ends with a summary.
+// Thin MPI glue over StageGraph, CampaignProgress and the scheduler.
 
-#include <perennial/control_channel.hpp>
+#include <perennial/coordinator/respawner.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
+#include <perennial/coordinator/worker_pools.hpp>
+#include <perennial/fault_plan.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +25,17 @@ struct CoordinatorOptions {
   /// Set (to the signal number) by a SIGUSR1/SIGTERM handler: every running stage
   /// checkpoints at its next step boundary and stops; the run ends "checkpointed, resumable".
   const std::atomic<int>* stop_signal = nullptr;
+  /// Whether the job outlives a dead rank (mpirun --enable-recovery). Without it, ranks are
+  /// never ended on purpose: that would end the whole job.
+  bool recovery = false;
+  /// How often one stage may lose ranks and be resumed from its checkpoint in one run.
+  int max_restarts = 3;
+  /// Spawns replacement ranks for lost ones (null: lost ranks are not replaced).
+  Respawner* respawner = nullptr;
+  /// A spawn not finished after this long counts as failed.
+  std::chrono::duration<double> spawn_timeout{60.0};
+  /// Drills for this run (--inject and the campaign's faults:), sent with every assignment.
+  FaultPlan faults;
 };
 
 struct CampaignOutcome {
@@ -35,8 +49,8 @@ struct CampaignOutcome {
 };
 
 /// Runs the campaign to the end, resuming from `<output_dir>/journal.jsonl` when an earlier
-/// run left one. Point-to-point only over `control`; rank 0 sleeps (does not spin) while
-/// workers compute.
-CampaignOutcome run_campaign(const StageGraph& graph, const ControlChannel& control, const CoordinatorOptions& options);
+/// run left one, then tells every live worker to shut down. Point-to-point only; rank 0
+/// sleeps (does not spin) while workers compute.
+CampaignOutcome run_campaign(const StageGraph& graph, WorkerPools& workers, const CoordinatorOptions& options);
 
 }  // namespace perennial

@@ -12,7 +12,10 @@ class HeartbeatMonitor {
  public:
   HeartbeatMonitor(const std::vector<int>& ranks, double now, double timeout_seconds);
 
+  /// Beats from ranks not watched are ignored: a rank forgotten stays forgotten.
   void beat(int rank, double now);
+  /// Starts watching a rank (one spawned later), as if it had just beaten.
+  void watch(int rank, double now) { last_[rank] = now; }
   /// Ranks silent for at least the timeout, not reported before; each is reported once.
   std::vector<int> newly_silent(double now);
   /// Stop watching a rank (it was ended on purpose).

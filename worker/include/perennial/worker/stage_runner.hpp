@@ -4,7 +4,7 @@
 
 #include <perennial/control_channel.hpp>
 #include <perennial/messages.hpp>
-#include <perennial/worker/fault_injection.hpp>
+#include <perennial/worker/worker.hpp>
 
 #include <boost/mpi/communicator.hpp>
 
@@ -19,6 +19,6 @@ boost::mpi::communicator make_group_communicator(const boost::mpi::communicator&
 /// Runs this rank's part of `assignment`. Collective over the stage group. Never throws:
 /// errors come back in the report.
 msg::StageDone run_stage(const msg::AssignStage& assignment, const boost::mpi::communicator& parent,
-                         const ControlChannel& control, const FaultPlan& faults = {});
+                         const ControlChannel& control, const WorkerIdentity& me);
 
 }  // namespace perennial

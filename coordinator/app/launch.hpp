@@ -1,0 +1,26 @@
+#pragma once
+// `perennial launch`: starts `mpirun --enable-recovery ... perennial run` and exits with the
+// campaign's real outcome. Under --enable-recovery, mpirun (Open MPI 4.1) exits 0 whatever the
+// ranks return (measured), so a batch script could not tell a completed campaign from a
+// broken one; launch reads the outcome rank 0 wrote instead. It also turns SIGTERM into the
+// SIGUSR1 that mpirun forwards (mpirun itself SIGKILLs the ranks a second after a SIGTERM).
+
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+struct LaunchSettings {
+  int ranks = 0;
+  std::string mpirun = "mpirun";
+  std::string mpirun_args;             ///< extra mpirun flags, split on spaces
+  std::string campaign;
+  std::string output_dir;              ///< forwarded as --output-dir when set
+  std::vector<std::string> run_args;   ///< forwarded to `perennial run` as given
+};
+
+/// Exit code: the campaign's (0 completed or checkpointed on request, 1 incomplete), 2 for
+/// bad input, 1 when the job ended without an outcome (rank 0 died: rerun to resume).
+int command_launch(const LaunchSettings& settings);
+
+}  // namespace perennial

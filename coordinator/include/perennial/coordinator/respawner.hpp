@@ -1,0 +1,73 @@
+#pragma once
+// Respawner: starts fresh worker processes to replace dead ones, on a thread of its own so
+// that rank 0 keeps serving the running stages meanwhile (MPI_THREAD_MULTIPLE). Each request
+// is one MPI_Comm_spawn of `perennial worker` from rank 0 alone (MPI_COMM_SELF), an
+// MPI_Intercomm_merge that puts rank 0 first, the three control communicators of a
+// ControlChannel, and the start-up hello. Requests are served one at a time, in order.
+// Thin MPI glue.
+
+#include <perennial/control_channel.hpp>
+#include <perennial/messages.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace perennial {
+
+struct SpawnResult {
+  std::uint64_t ticket = 0;
+  int ranks = 0;
+  std::unique_ptr<ControlChannel> channel;  ///< null when the spawn failed
+  std::vector<msg::Hello> hellos;           ///< [pool rank]; [0] is rank 0's own
+  std::string error;                        ///< why it failed (e.g. no free slots)
+  double seconds = 0.0;
+};
+
+class Respawner {
+ public:
+  /// `executable` and `arguments` start one worker (`perennial worker ...`); each request
+  /// adds `--first-id N` so the new workers get fresh ids.
+  Respawner(std::string executable, std::vector<std::string> arguments);
+  ~Respawner();  ///< joins the thread when it is idle; a spawn stuck inside MPI is left behind
+  Respawner(const Respawner&) = delete;
+  Respawner& operator=(const Respawner&) = delete;
+
+  /// Queues a spawn of `ranks` workers with ids first_id, first_id+1, ...; returns its ticket.
+  std::uint64_t request(int ranks, int first_id);
+  /// A finished spawn, if any.
+  std::optional<SpawnResult> poll();
+  /// Requests not yet finished, and seconds since the oldest started (0 when none).
+  std::size_t pending() const;
+  double oldest_pending_seconds() const;
+
+ private:
+  struct Request {
+    std::uint64_t ticket;
+    int ranks;
+    int first_id;
+  };
+  void run();
+  SpawnResult spawn(const Request& r) const;
+
+  std::string executable_;
+  std::vector<std::string> arguments_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Request> queue_;
+  std::deque<SpawnResult> done_;
+  std::optional<std::chrono::steady_clock::time_point> busy_since_;
+  std::size_t in_flight_ = 0;
+  std::uint64_t next_ticket_ = 1;
+  bool stop_ = false;
+  bool stuck_ = false;
+  std::thread thread_;
+};
+
+}  // namespace perennial

@@ -1,0 +1,139 @@
+#include <perennial/coordinator/respawner.hpp>
+#include <perennial/errors.hpp>
+
+#include <boost/mpi/collectives.hpp>
+#include <fmt/format.h>
+
+#include <mpi.h>
+#include <unistd.h>
+
+namespace perennial {
+
+namespace {
+
+std::string mpi_error_text(int code) {
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return std::string(text, static_cast<std::size_t>(length));
+}
+
+}  // namespace
+
+Respawner::Respawner(std::string executable, std::vector<std::string> arguments)
+    : executable_(std::move(executable)), arguments_(std::move(arguments)), thread_([this] { run(); }) {}
+
+Respawner::~Respawner() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  std::unique_lock lock(mutex_);
+  // A spawn that never returned (a launch hung inside MPI) cannot be interrupted: leave its
+  // thread behind; the process ends with _exit after failures anyway.
+  if (in_flight_ > 0) {
+    lock.unlock();
+    thread_.detach();
+    return;
+  }
+  lock.unlock();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::uint64_t Respawner::request(int ranks, int first_id) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t ticket = next_ticket_++;
+  queue_.push_back({ticket, ranks, first_id});
+  ++in_flight_;
+  if (!busy_since_) busy_since_ = std::chrono::steady_clock::now();
+  wake_.notify_all();
+  return ticket;
+}
+
+std::optional<SpawnResult> Respawner::poll() {
+  std::lock_guard lock(mutex_);
+  if (done_.empty()) return std::nullopt;
+  SpawnResult r = std::move(done_.front());
+  done_.pop_front();
+  return r;
+}
+
+std::size_t Respawner::pending() const {
+  std::lock_guard lock(mutex_);
+  return in_flight_;
+}
+
+double Respawner::oldest_pending_seconds() const {
+  std::lock_guard lock(mutex_);
+  if (!busy_since_) return 0.0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - *busy_since_).count();
+}
+
+void Respawner::run() {
+  while (true) {
+    Request r{};
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      r = queue_.front();
+      queue_.pop_front();
+      busy_since_ = std::chrono::steady_clock::now();
+    }
+    SpawnResult result = spawn(r);
+    std::lock_guard lock(mutex_);
+    done_.push_back(std::move(result));
+    --in_flight_;
+    if (queue_.empty()) busy_since_.reset();
+    else busy_since_ = std::chrono::steady_clock::now();
+  }
+}
+
+SpawnResult Respawner::spawn(const Request& r) const {
+  SpawnResult result;
+  result.ticket = r.ticket;
+  result.ranks = r.ranks;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> args = arguments_;
+  args.push_back("--first-id");
+  args.push_back(std::to_string(r.first_id));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<int> codes(static_cast<std::size_t>(r.ranks), MPI_SUCCESS);
+  MPI_Comm self = MPI_COMM_NULL, inter = MPI_COMM_NULL, merged = MPI_COMM_NULL;
+  MPI_Comm_dup(MPI_COMM_SELF, &self);
+  MPI_Comm_set_errhandler(self, MPI_ERRORS_RETURN);
+  int code = MPI_Comm_spawn(executable_.c_str(), argv.data(), r.ranks, MPI_INFO_NULL, 0, self, &inter, codes.data());
+  MPI_Comm_free(&self);
+  if (code != MPI_SUCCESS) {
+    result.error = fmt::format("MPI_Comm_spawn of {} worker(s) failed: {}", r.ranks, mpi_error_text(code));
+  } else {
+    for (int c : codes) {
+      if (c != MPI_SUCCESS && result.error.empty()) result.error = "a spawned worker failed to start: " + mpi_error_text(c);
+    }
+  }
+  if (result.error.empty()) {
+    MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN);
+    code = MPI_Intercomm_merge(inter, 0, &merged);  // rank 0 first: the new workers see it as their rank 0
+    if (code != MPI_SUCCESS) result.error = "MPI_Intercomm_merge with the spawned workers failed: " + mpi_error_text(code);
+  }
+  if (result.error.empty()) {
+    try {
+      boost::mpi::communicator merged_comm(merged, boost::mpi::comm_take_ownership);
+      result.channel = std::make_unique<ControlChannel>(merged_comm);
+      msg::Hello mine{static_cast<int>(::getpid()), {}, {}, 0};
+      boost::mpi::all_gather(result.channel->comm(), mine, result.hellos);
+    } catch (const std::exception& e) {
+      result.channel.reset();
+      result.error = std::string("connecting the spawned workers failed: ") + e.what();
+    }
+  }
+  // The intercommunicator is kept: freeing it is formally collective with the new workers,
+  // which never free theirs. One handle per respawn.
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace perennial
