@@ -468,26 +468,28 @@ class CoordinatorLoop {
     return state == 'Z' || state == 'X';  // a zombie waits only for mpirun to reap it
   }
 
+  // Replacements ready to be spawned go out together in one MPI_Comm_spawn (a node's worth of
+  // lost groups makes one pool), one spawn at a time, at least a second after the previous
+  // one finished: back-to-back spawns were seen to hang the second one (Open MPI 4.1.4).
   void start_deferred_spawns() {
-    constexpr double kSettleSeconds = 1.0, kWaitForExitSeconds = 5.0;
+    constexpr double kSettleSeconds = 1.0, kWaitForExitSeconds = 5.0, kSpawnGapSeconds = 1.0;
     const double now = events_.elapsed();
-    for (auto it = deferred_.begin(); it != deferred_.end();) {
-      if (!it->gone_at) {
-        const bool all_gone = std::all_of(it->pids.begin(), it->pids.end(), process_gone);
-        if (all_gone || now - it->asked_at > kWaitForExitSeconds) it->gone_at = now;
+    std::size_t count = 0;
+    for (auto& d : deferred_) {
+      if (!d.gone_at) {
+        const bool all_gone = std::all_of(d.pids.begin(), d.pids.end(), process_gone);
+        if (all_gone || now - d.asked_at > kWaitForExitSeconds) d.gone_at = now;
       }
-      if (!it->gone_at || now - *it->gone_at < kSettleSeconds) {
-        ++it;
-        continue;
-      }
-      const int first_id = std::max(workers_.next_id(), next_spawn_id_);
-      next_spawn_id_ = first_id + static_cast<int>(it->count);
-      const auto ticket = options_.respawner->request(static_cast<int>(it->count), first_id);
-      spawning_[ticket] = it->count;
-      events_.record({{"event", "spawn_requested"}, {"ranks", it->count}, {"first_id", first_id}});
-      events_.progress(fmt::format("respawn   {} rank(s) to replace the lost ones (ids from {})", it->count, first_id));
-      it = deferred_.erase(it);
+      if (d.gone_at && now - *d.gone_at >= kSettleSeconds) count += d.count;
     }
+    if (count == 0 || !spawning_.empty() || (last_spawn_done_ && now - *last_spawn_done_ < kSpawnGapSeconds)) return;
+    std::erase_if(deferred_, [&](const DeferredSpawn& d) { return d.gone_at && now - *d.gone_at >= kSettleSeconds; });
+    const int first_id = std::max(workers_.next_id(), next_spawn_id_);
+    next_spawn_id_ = first_id + static_cast<int>(count);
+    const auto ticket = options_.respawner->request(static_cast<int>(count), first_id);
+    spawning_[ticket] = count;
+    events_.record({{"event", "spawn_requested"}, {"ranks", count}, {"first_id", first_id}});
+    events_.progress(fmt::format("respawn   {} rank(s) to replace the lost ones (ids from {})", count, first_id));
   }
 
   void collect_spawns() {
@@ -496,6 +498,7 @@ class CoordinatorLoop {
     while (auto result = options_.respawner->poll()) {
       const std::size_t expected = spawning_.at(result->ticket);
       spawning_.erase(result->ticket);
+      last_spawn_done_ = events_.elapsed();
       pool_.expected_arrived(expected);
       if (!result->channel) {
         spawn_failed(result->error);
@@ -688,6 +691,7 @@ class CoordinatorLoop {
     std::optional<double> gone_at;
   };
   std::vector<DeferredSpawn> deferred_;
+  std::optional<double> last_spawn_done_;
   std::string own_host_ = boost::mpi::environment::processor_name();
   bool spawn_broken_ = false;
   int next_spawn_id_ = 0;

@@ -15,6 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench_lib.sh"
 bench_init "${1:-/work/main/build}"
 repeats=${2:-3}
+RUNNING_JOB=
+# A run left behind would load the cores under every later measurement.
+trap '[[ -n $RUNNING_JOB ]] && kill -KILL "$RUNNING_JOB" 2>/dev/null; rm -rf "$BENCH_TMP"' EXIT
 
 campaign() {  # campaign FILE INTERVAL_STEPS
   cat > "$1" <<EOF
@@ -69,19 +72,23 @@ one_failure() {  # one_failure LABEL TIMEOUT NODE_OR_rank1 INTERVAL [extra run f
   shift 4
   local out="$BENCH_TMP/$label-$RANDOM"
   campaign "$out.yaml" "$interval"
-  timeout --kill-after=10 300 "${MPIEXEC[@]}" -n 8 "$PERENNIAL" run "$out.yaml" --quiet --output-dir "$out" \
+  "${MPIEXEC[@]}" -n 8 "$PERENNIAL" run "$out.yaml" --quiet --output-dir "$out" \
     --heartbeat-timeout "$timeout" "$@" > "$out.stdout" 2>&1 &
   local job=$!
-  wait_for "$out/log/events.jsonl" checkpoint_committed a 3
-  sleep 0.$((RANDOM % 9 + 1))
+  RUNNING_JOB=$job
+  wait_for "$out/log/events.jsonl" checkpoint_committed a 1
+  # A kill at a random moment of the next few intervals.
+  sleep "$(awk -v r=$RANDOM -v i="$interval" 'BEGIN { printf "%.2f", 0.2 + (r / 32768) * i * 0.004 }')"
   local pids kill_wall
   pids=$(worker_pids "$out/log/events.jsonl" "$target")
   kill_wall=$(date +%s.%N)
   # shellcheck disable=SC2086
   kill -KILL $pids
   wait_for "$out/log/events.jsonl" stage_restored a 1
+  # mpiexec forwards SIGUSR1: every stage checkpoints and stops, and the job ends.
   kill -USR1 "$job" 2>/dev/null || true
   wait "$job" || true
+  RUNNING_JOB=
   local ev="$out/log/events.jsonl"
   local dead spawned restored step_s restored_step dead_t
   dead=$(event_field "$ev" rank_dead - wall)
@@ -111,8 +118,10 @@ for hb in 2 0.5; do
   for _ in $(seq 1 "$repeats"); do one_failure fake-node "$hb" fake-node-0 400 --fake-nodes 2; done
 done
 echo
-echo "computation lost per failure against the checkpoint interval (heartbeat 0.5 s):"
-for interval in 100 400 1600 6400; do one_failure interval 0.5 rank1 "$interval"; done
+echo "computation lost per failure against the checkpoint interval (heartbeat 0.5 s; expect about half an interval):"
+for interval in 100 400 1600; do
+  for _ in $(seq 1 "$repeats"); do one_failure interval 0.5 rank1 "$interval"; done
+done
 
 worker2=$(awk '$1=="worker" && $2=="2" {print $3}' "$BENCH_TMP/figures" | median)
 worker05=$(awk '$1=="worker" && $2=="0.5" {print $3}' "$BENCH_TMP/figures" | median)
