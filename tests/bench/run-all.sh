@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the three benchmarks against an existing build (default
+# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU and recovery benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
-# Each benchmark's own output is printed as it runs. Takes about 5 minutes on 2 cores.
+# Each benchmark's own output is printed as it runs. Takes about 12 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
@@ -26,6 +26,7 @@ run() {
 run plan "$bench_plan"
 run dispatch "$here/bench_dispatch.sh" "$build"
 run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
+run recovery "$here/bench_recovery.sh" "$build" 3
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -43,3 +44,6 @@ row "  chain: round trip of a stage (median)" "$(figure dispatch chain_round_tri
 row "coordinator CPU / wall, 6 x burn-cpu" "$(figure coordinator_cpu default_cpu_percent) %" "< 1 %"
 row "  same, --mca mpi_yield_when_idle 1" "$(figure coordinator_cpu yield_when_idle_cpu_percent) %" "< 1 %"
 row "  same, --mca mpi_yield_when_idle 0" "$(figure coordinator_cpu no_yield_cpu_percent) %" "< 1 %"
+row "recovery: SIGKILL to stepping, 8 ranks, hb 2 s" "$(figure recovery worker_recovery_s_hb2) s" "2 s"
+row "recovery: same, hb 0.5 s" "$(figure recovery worker_recovery_s_hb05) s" "2 s"
+row "recovery: whole fake node, hb 2 s" "$(figure recovery node_recovery_s_hb2) s" "2 s"
