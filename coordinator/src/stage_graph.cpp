@@ -1,3 +1,4 @@
+#include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/text.hpp>
 
@@ -56,6 +57,7 @@ class StageGraphBuilder {
       for (StageId u : up) g_.downstream_[u].push_back(id);
     }
     order_or_report_cycles();
+    check_cluster_fit(g_.campaign_, diag_);
   }
 
  private:

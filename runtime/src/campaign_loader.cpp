@@ -18,12 +18,16 @@ namespace perennial {
 
 namespace {
 
-const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint", "faults", "stages"};
+const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint",
+                                            "cluster",  "faults",     "stages"};
+const std::vector<std::string> kClusterFields = {"nodes"};
+const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features"};
 const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
-const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours"};
+const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours", "share"};
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
-    "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint"};
+    "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
+    "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features"};
 const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
@@ -240,6 +244,68 @@ struct StageTemplate {
   SourceLocation for_each_where;
 };
 
+// `256GB`, `512GiB`, ... as bytes; 0 (with an error) when unreadable.
+std::uint64_t read_bytes(Reader& r, const YAML::Node& node, const std::string& field) {
+  auto text = r.scalar(node, field);
+  if (!text) return 0;
+  auto bytes = parse_bytes(*text);
+  if (!bytes || *bytes == 0) {
+    r.error(node, field, fmt::format("'{}' is not an amount of memory (e.g. 4GB, 512GiB, 800MB)", *text));
+    return 0;
+  }
+  return *bytes;
+}
+
+// `cluster: {nodes: [{name: "cpu[0001-0900]", cores: 128, memory: 256GB, gpus: 0, features: [...]}]}`
+ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
+  ClusterSpec cluster;
+  if (!r.require_map(node, "cluster")) return cluster;
+  r.check_keys(node, "cluster", kClusterFields);
+  const auto nodes = node["nodes"];
+  if (!nodes || !nodes.IsSequence() || nodes.size() == 0) {
+    r.error(nodes ? nodes : node, "cluster.nodes", "must be a non-empty list of {name, cores, memory, gpus, features}");
+    return cluster;
+  }
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const std::string field = fmt::format("cluster.nodes[{}]", i);
+    if (!r.require_map(nodes[i], field)) continue;
+    r.check_keys(nodes[i], field, kNodeFields);
+    NodeClass k;
+    k.where = r.at(nodes[i]);
+    if (const auto n = nodes[i]["name"]) {
+      if (auto text = r.nonempty_string(n, field + ".name")) {
+        k.pattern = *text;
+        try {
+          k.names = expand_hostlist(*text);
+        } catch (const Error& e) {
+          r.error(n, field + ".name", e.what());
+        }
+        for (const auto& host : k.names) {
+          if (!seen.insert(host).second) {
+            r.error(n, field + ".name", fmt::format("host '{}' is already listed by another node entry", host));
+            break;
+          }
+        }
+      }
+    } else {
+      r.error(nodes[i], field, "missing required field 'name' (a host name or list, e.g. cpu[0001-0900])");
+    }
+    if (const auto n = nodes[i]["cores"]) {
+      if (auto v = r.number<int>(n, field + ".cores", 1)) k.cores = *v;
+    } else {
+      r.error(nodes[i], field, "missing required field 'cores'");
+    }
+    if (const auto n = nodes[i]["memory"]) k.memory_bytes = read_bytes(r, n, field + ".memory");
+    if (const auto n = nodes[i]["gpus"]) {
+      if (auto v = r.number<int>(n, field + ".gpus", 0)) k.gpus = *v;
+    }
+    if (const auto n = nodes[i]["features"]) k.features = r.string_list(n, field + ".features");
+    cluster.classes.push_back(std::move(k));
+  }
+  return cluster;
+}
+
 std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index,
                                         const CheckpointSpec& campaign_checkpoint) {
   std::string field = fmt::format("stages[{}]", index);
@@ -274,6 +340,14 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   if (const auto n = node["steps"]) {
     if (auto v = r.number<std::uint64_t>(n, field + ".steps", 0)) s.steps = *v;
   }
+  if (const auto n = node["cores_per_rank"]) {
+    if (auto v = r.number<int>(n, field + ".cores_per_rank", 1)) s.cores_per_rank = *v;
+  }
+  if (const auto n = node["gpus_per_rank"]) {
+    if (auto v = r.number<int>(n, field + ".gpus_per_rank", 0)) s.gpus_per_rank = *v;
+  }
+  if (const auto n = node["memory_per_rank"]) s.memory_per_rank_bytes = read_bytes(r, n, field + ".memory_per_rank");
+  if (const auto n = node["features"]) s.features = r.string_list(n, field + ".features");
   if (const auto n = node["protected"]) {
     if (auto v = r.boolean(n, field + ".protected")) s.protected_run = *v;
   }
@@ -491,6 +565,9 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
         if (const auto n = p["allocation_core_hours"]) {
           if (auto v = r.number<double>(n, field + ".allocation_core_hours", 0.0)) project.allocation_core_hours = *v;
         }
+        if (const auto n = p["share"]) {
+          if (auto v = r.number<double>(n, field + ".share", 0.0)) project.share = *v;
+        }
         if (!project.name.empty() && !names.insert(project.name).second) {
           r.error(p, field + ".name", fmt::format("duplicate project '{}'", project.name));
         }
@@ -500,6 +577,8 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
   }
 
   if (const auto n = root["checkpoint"]) c.checkpoint = read_checkpoint(r, n, "checkpoint", c.checkpoint);
+
+  if (const auto n = root["cluster"]) c.cluster = read_cluster(r, n);
 
   // Fault drills: each item is checked here, so a typo is an error before anything runs.
   if (const auto faults = root["faults"]) {

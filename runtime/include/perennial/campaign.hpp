@@ -2,10 +2,12 @@
 // Campaign: the parsed campaign file: projects and the expanded list of stages, each field
 // remembering where it was written so that every later error can point at the line.
 
+#include <perennial/cluster.hpp>
 #include <perennial/dtype.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/parameters.hpp>
 #include <perennial/serialization.hpp>
+#include <perennial/source_location.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -15,15 +17,6 @@
 #include <vector>
 
 namespace perennial {
-
-/// A place in a campaign file; line and column are 1-based (0 when unknown).
-struct SourceLocation {
-  std::string file;
-  int line = 0;
-  int column = 0;
-
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & file & line & column; }
-};
 
 /// A declared output array of a stage: `temperature: {dtype: float64, dims: [lat, lon], units: K}`.
 struct OutputSpec {
@@ -66,6 +59,7 @@ struct ProjectSpec {
   std::string name;
   std::string grant;
   double allocation_core_hours = 0.0;
+  double share = 1.0;  ///< fair-share weight against the other projects
   SourceLocation where;
 };
 
@@ -75,6 +69,10 @@ struct StageSpec {
   std::string kernel;
   std::string project;
   int ranks = 1;
+  int cores_per_rank = 1;
+  std::uint64_t memory_per_rank_bytes = 0;  ///< 0: not declared
+  int gpus_per_rank = 0;
+  std::vector<std::string> features;        ///< node feature tags every rank's node must carry
   std::uint64_t steps = 1;
   bool protected_run = false;  ///< `protected:`; never preempted (scheduling issue)
   int priority = 0;
@@ -99,6 +97,7 @@ struct Campaign {
   std::vector<ProjectSpec> projects;
   CheckpointSpec checkpoint;         ///< campaign-wide defaults
   std::vector<std::string> faults;   ///< fault drills (FaultPlan items), checked when loaded
+  ClusterSpec cluster;               ///< `cluster:`; empty when the file declares none
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };

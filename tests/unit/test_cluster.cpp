@@ -1,0 +1,124 @@
+// The cluster a campaign declares (issue 6, first step): host lists, memory amounts, the
+// `cluster:` section and per-rank resources, and the validation that refuses a request no
+// node set can ever satisfy, naming the stage and the resource.
+
+#include "test_support.hpp"
+
+#include <perennial/cluster.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/errors.hpp>
+
+using namespace perennial;
+using namespace perennial::testing;
+
+namespace {
+
+TEST(HostList, ExpandsRangesListsAndPadding) {
+  EXPECT_EQ(expand_hostlist("login1"), std::vector<std::string>{"login1"});
+  EXPECT_EQ(expand_hostlist("cpu[0001-0003]"), (std::vector<std::string>{"cpu0001", "cpu0002", "cpu0003"}));
+  EXPECT_EQ(expand_hostlist("gpu[1-2,7]"), (std::vector<std::string>{"gpu1", "gpu2", "gpu7"}));
+  EXPECT_EQ(expand_hostlist("r[1-2]-n[01-02]"), (std::vector<std::string>{"r1-n01", "r1-n02", "r2-n01", "r2-n02"}));
+  EXPECT_EQ(expand_hostlist("cpu[0001-0900]").size(), 900u);
+}
+
+TEST(HostList, MalformedListsAreErrorsNamingThePattern) {
+  EXPECT_THROW(expand_hostlist("cpu[10-2]"), Error);
+  EXPECT_THROW(expand_hostlist("cpu[1-x]"), Error);
+  EXPECT_THROW(expand_hostlist("cpu[1-2"), Error);
+  EXPECT_THROW(expand_hostlist("n[1-5000000]"), Error);
+  try {
+    expand_hostlist("cpu[10-2]");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'cpu[10-2]'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Bytes, DecimalAndBinaryUnits) {
+  EXPECT_EQ(parse_bytes("256GB"), 256'000'000'000ull);
+  EXPECT_EQ(parse_bytes("512GiB"), 512ull << 30);
+  EXPECT_EQ(parse_bytes("800 MB"), 800'000'000ull);
+  EXPECT_EQ(parse_bytes("1.5TB"), 1'500'000'000'000ull);
+  EXPECT_EQ(parse_bytes("4096"), 4096ull);
+  EXPECT_FALSE(parse_bytes("lots"));
+  EXPECT_FALSE(parse_bytes("12 parsecs"));
+  EXPECT_EQ(format_bytes(512ull << 30), "512 GiB");
+}
+
+const char* kCluster = R"(campaign: c
+cluster:
+  nodes:
+    - {name: "cpu[0001-0900]", cores: 128, memory: 256GB}
+    - {name: "gpu[001-100]", cores: 64, memory: 512GB, gpus: 4, features: [a100]}
+stages:
+)";
+
+TEST(Cluster, TheSectionIsReadWithEveryNode) {
+  auto c = check_campaign(std::string(kCluster) + "  - {name: s, kernel: any, ranks: 4, cores_per_rank: 32}\n");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  const auto& cluster = c.graph->campaign().cluster;
+  ASSERT_EQ(cluster.classes.size(), 2u);
+  EXPECT_EQ(cluster.node_count(), 1000u);
+  EXPECT_EQ(cluster.classes[1].gpus, 4);
+  EXPECT_EQ(cluster.classes[1].memory_bytes, 512'000'000'000ull);
+  EXPECT_EQ(cluster.classes[1].features, std::vector<std::string>{"a100"});
+  EXPECT_EQ(c.graph->stage(0).cores_per_rank, 32);
+}
+
+TEST(Cluster, AGpuStageFitsOnlyTheGpuNodes) {
+  auto c = check_campaign(std::string(kCluster) +
+                          "  - {name: g, kernel: any, ranks: 8, gpus_per_rank: 1, features: [a100]}\n");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  const auto& s = c.graph->stage(0);
+  const auto& cluster = c.graph->campaign().cluster;
+  EXPECT_EQ(ranks_per_node(s, cluster.classes[0]), 0u);  // no GPUs, no a100
+  EXPECT_EQ(ranks_per_node(s, cluster.classes[1]), 4u);  // 4 GPUs of one each
+  EXPECT_EQ(cluster_rank_capacity(s, cluster), 400u);
+}
+
+TEST(Cluster, ImpossibleRequestsNameTheStageAndTheResource) {
+  auto c = check_campaign(std::string(kCluster) +
+                          "  - {name: many-gpus, kernel: any, gpus_per_rank: 8}\n"             // line 7
+                          "  - {name: wide, kernel: any, cores_per_rank: 256}\n"               // line 8
+                          "  - {name: big, kernel: any, memory_per_rank: 1TB}\n"               // line 9
+                          "  - {name: h100, kernel: any, features: [h100]}\n"                  // line 10
+                          "  - {name: huge, kernel: any, ranks: 500, gpus_per_rank: 1}\n"      // line 11
+                          "  - {name: mixed, kernel: any, cores_per_rank: 100, gpus_per_rank: 1}\n");  // line 12
+  EXPECT_TRUE(c.has(7, "stages.many-gpus.gpus_per_rank: asks 8 GPUs per rank, but the most any node has is 4 (gpu[001-100])"))
+      << c.text();
+  EXPECT_TRUE(c.has(8, "stages.wide.cores_per_rank: asks 256 cores per rank, but the largest node has 128")) << c.text();
+  EXPECT_TRUE(c.has(9, "stages.big.memory_per_rank: asks 931 GiB per rank, but the largest node has 477 GiB")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.h100.features: needs node feature 'h100', which no node of the cluster has")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.huge.ranks: asks 500 ranks, but the whole cluster can hold at most 400")) << c.text();
+  EXPECT_TRUE(c.has(12, "stages.mixed: no node has everything one rank asks for at once (100 cores, 1 GPUs)")) << c.text();
+}
+
+TEST(Cluster, BadNodeEntriesAreErrorsWithTheirLine) {
+  auto c = check_campaign(R"(campaign: c
+cluster:
+  nodes:
+    - {name: "cpu[1-x]", cores: 8}
+    - {name: "n[1-2]", memory: lots}
+    - {name: "n2", cores: 4}
+stages:
+  - {name: s, kernel: any}
+)");
+  EXPECT_TRUE(c.has(4, "cluster.nodes[0].name: host list 'cpu[1-x]'")) << c.text();
+  EXPECT_TRUE(c.has(5, "cluster.nodes[1].memory: 'lots' is not an amount of memory")) << c.text();
+  EXPECT_TRUE(c.has(5, "missing required field 'cores'")) << c.text();
+  EXPECT_TRUE(c.has(6, "host 'n2' is already listed")) << c.text();
+}
+
+TEST(Cluster, ProjectsCarryAShare) {
+  auto c = check_campaign(R"(campaign: c
+projects:
+  - {name: a, share: 3}
+  - {name: b}
+stages:
+  - {name: s, kernel: any, project: a}
+)");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  EXPECT_EQ(c.graph->campaign().projects[0].share, 3.0);
+  EXPECT_EQ(c.graph->campaign().projects[1].share, 1.0);
+}
+
+}  // namespace
