@@ -157,7 +157,8 @@ class CoordinatorLoop {
 
   void dispatch_ready() {
     auto decision = schedule(graph_, progress_, pool_, overrides_);
-    for (StageId id : decision.impossible) report_failure(id);
+    for (StageId id : decision.impossible) report_failure(id, progress_.reason(id), {});
+    announce_blocked(decision.blocked);
     for (auto& placement : decision.placements) start(placement);
   }
 
@@ -315,22 +316,24 @@ class CoordinatorLoop {
       events_.progress(fmt::format("completed {} in {:.2f} s", s.name, seconds));
       return;
     }
-    progress_.fail(id, r.errors.front());
+    const auto blocked = progress_.fail(id, r.errors.front());
     journal_->append({{"type", "stage_failed"}, {"stage", s.name}, {"error", r.errors.front()}});
-    report_failure(id, fmt::format("{}", fmt::join(r.errors, "; ")));
+    report_failure(id, fmt::format("{}", fmt::join(r.errors, "; ")), blocked);
   }
 
-  void report_failure(StageId id, std::string detail = {}) {
+  // `blocked`: the stages the failure left unable to start (CampaignProgress::fail's answer),
+  // each announced once.
+  void report_failure(StageId id, const std::string& detail, const std::vector<StageId>& blocked) {
     const StageSpec& s = graph_.stage(id);
-    if (detail.empty()) detail = progress_.reason(id);
     events_.record({{"event", "stage_failed"}, {"stage", s.name}, {"error", detail}});
     events_.progress(fmt::format("FAILED    {}: {}", s.name, detail));
-    for (StageId d = 0; d < graph_.size(); ++d) {
-      if (progress_.state(d) == StageState::blocked && !announced_blocked_.count(d)) {
-        announced_blocked_.insert(d);
-        events_.record({{"event", "stage_blocked"}, {"stage", graph_.stage(d).name}, {"reason", progress_.reason(d)}});
-        events_.progress(fmt::format("blocked   {}: {}", graph_.stage(d).name, progress_.reason(d)));
-      }
+    announce_blocked(blocked);
+  }
+
+  void announce_blocked(const std::vector<StageId>& blocked) {
+    for (StageId d : blocked) {
+      events_.record({{"event", "stage_blocked"}, {"stage", graph_.stage(d).name}, {"reason", progress_.reason(d)}});
+      events_.progress(fmt::format("blocked   {}: {}", graph_.stage(d).name, progress_.reason(d)));
     }
   }
 
@@ -421,9 +424,9 @@ class CoordinatorLoop {
       const std::string why = options_.recovery
                                   ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
                                   : fmt::format("{}", fmt::join(r.errors, "; "));
-      progress_.fail(id, why);
+      const auto blocked = progress_.fail(id, why);
       journal_->append({{"type", "stage_failed"}, {"stage", s.name}, {"error", why}});
-      report_failure(id, why);
+      report_failure(id, why, blocked);
       return;
     }
     const auto& h = history_[id];
@@ -668,7 +671,6 @@ class CoordinatorLoop {
   RankPool pool_;
   std::map<StageId, RunningStage> running_;
   std::map<StageId, std::uint32_t> attempts_;
-  std::set<StageId> announced_blocked_;
   std::set<int> stuck_;
   std::filesystem::path journal_path_;
   std::optional<Journal> journal_;

@@ -93,8 +93,9 @@ ScheduleDecision schedule(const StageGraph& graph, CampaignProgress& progress, R
     if (pool.free_count() == 0) break;
   }
   for (StageId id : decision.impossible) {
-    progress.fail(id, fmt::format("needs {} ranks but at most {} worker ranks can work together in this job ({} usable)",
+    auto blocked = progress.fail(id, fmt::format("needs {} ranks but at most {} worker ranks can work together in this job ({} usable)",
                                   needed(id), pool.largest_pool(), pool.usable()));
+    decision.blocked.insert(decision.blocked.end(), blocked.begin(), blocked.end());
   }
   for (StageId id : to_start) progress.start(id);
   return decision;

@@ -221,6 +221,7 @@ TEST(Scheduler, ImpossibleRequestFailsInsteadOfWaitingForever) {
   ASSERT_EQ(d.impossible.size(), 1u);
   EXPECT_EQ(p.state(0), StageState::failed);
   EXPECT_EQ(p.state(1), StageState::blocked);
+  EXPECT_EQ(d.blocked, std::vector<StageId>{1});  // reported once, with the failure
   EXPECT_TRUE(p.finished());
 }
 

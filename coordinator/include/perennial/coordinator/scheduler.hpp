@@ -62,6 +62,7 @@ struct Placement {
 struct ScheduleDecision {
   std::vector<Placement> placements;  ///< stages to start now (already marked running)
   std::vector<StageId> impossible;    ///< stages failed because they can never fit
+  std::vector<StageId> blocked;       ///< stages downstream of those, now never to start
 };
 
 /// Ranks a stage runs on when not its declared `ranks` (after a failure left too few).
