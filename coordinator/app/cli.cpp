@@ -158,12 +158,6 @@ int serve_as_worker(const ControlChannel& control, const WorkerIdentity& me) {
   return code;
 }
 
-std::string own_executable() {
-  std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("perennial") : path.string();
-}
-
 // The arguments a respawned worker gets: what it must agree on with the others.
 std::vector<std::string> worker_arguments(const RunSettings& settings) {
   return {"worker", "--coordinator-timeout", fmt::format("{}", settings.coordinator_timeout), "--fake-nodes",

@@ -33,13 +33,13 @@ std::vector<std::string> split_words(const std::string& text) {
   return out;
 }
 
+}  // namespace
+
 std::string own_executable() {
   std::error_code ec;
   auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::string("perennial") : path.string();
 }
-
-}  // namespace
 
 int command_launch(const LaunchSettings& s) {
   // Check the campaign before taking any nodes: bad input costs nothing.

@@ -19,6 +19,9 @@ struct LaunchSettings {
   std::vector<std::string> run_args;   ///< forwarded to `perennial run` as given
 };
 
+/// This executable's path (/proc/self/exe), for re-running it under mpirun or MPI_Comm_spawn.
+std::string own_executable();
+
 /// Exit code: the campaign's (0 completed or checkpointed on request, 1 incomplete), 2 for
 /// bad input, 1 when the job ended without an outcome (rank 0 died: rerun to resume).
 int command_launch(const LaunchSettings& settings);

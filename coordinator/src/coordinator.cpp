@@ -461,14 +461,27 @@ class CoordinatorLoop {
     start_deferred_spawns();
   }
 
+  // State and parent of a local process, from /proc/<pid>/stat (after the command name,
+  // which may hold spaces and parentheses); nullopt when the process no longer exists.
+  struct ProcessStat {
+    char state = 'Z';
+    long parent = 0;
+  };
+  static std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir) {
+    std::ifstream stat(proc_dir / "stat");
+    std::string line;
+    if (!stat || !std::getline(stat, line)) return std::nullopt;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return ProcessStat{};
+    std::istringstream rest(line.substr(close + 1));
+    ProcessStat s;
+    rest >> s.state >> s.parent;
+    return s;
+  }
+
   static bool process_gone(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    if (!stat) return true;
-    std::string text;
-    std::getline(stat, text);
-    const auto close = text.rfind(')');
-    const char state = close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 'Z';
-    return state == 'Z' || state == 'X';  // a zombie waits only for mpirun to reap it
+    const auto s = process_stat("/proc/" + std::to_string(pid));
+    return !s || s->state == 'Z' || s->state == 'X';  // a zombie waits only for mpirun to reap it
   }
 
   // Replacements ready to be spawned go out together in one MPI_Comm_spawn (a node's worth of
@@ -534,19 +547,12 @@ class CoordinatorLoop {
   // the local mpirun or orted) running `perennial worker` with an id not connected yet.
   std::size_t kill_unconnected_workers() {
     std::size_t killed = 0;
-    const std::string parent = std::to_string(::getppid());
+    const long parent = ::getppid();
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
       const std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream stat(entry.path() / "stat");
-      std::string line;
-      std::getline(stat, line);
-      const auto close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream rest(line.substr(close + 2));
-      std::string state, ppid;
-      rest >> state >> ppid;
-      if (ppid != parent) continue;
+      const auto stat = process_stat(entry.path());
+      if (!stat || stat->parent != parent) continue;
       std::ifstream cmdline_file(entry.path() / "cmdline");
       std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
