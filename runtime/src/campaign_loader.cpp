@@ -19,7 +19,10 @@ namespace perennial {
 namespace {
 
 const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint",
-                                            "cluster",  "faults",     "stages"};
+                                            "cluster",  "faults",     "stages",    "scheduling"};
+const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
+                                                    "preempt_exempt_after", "backfill", "preemption"};
+const std::vector<std::string> kWeightFields = {"priority", "fairshare", "age"};
 const std::vector<std::string> kClusterFields = {"nodes"};
 const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features"};
 const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
@@ -27,7 +30,7 @@ const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_co
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
-    "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features"};
+    "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after"};
 const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
@@ -199,6 +202,52 @@ bool split_reference(const std::string& text, std::string& stage, std::string& o
   return true;
 }
 
+// `key: 15min` under `node`, which must be a positive duration; nullopt when absent or wrong.
+std::optional<double> positive_duration(Reader& r, const YAML::Node& node, const char* key, const std::string& field) {
+  const auto n = node[key];
+  if (!n) return std::nullopt;
+  const std::string where = field.empty() ? std::string(key) : field + "." + key;
+  auto text = r.scalar(n, where);
+  if (!text) return std::nullopt;
+  auto seconds = parse_duration_seconds(*text);
+  if (!seconds || *seconds <= 0) {
+    r.error(n, where, fmt::format("'{}' is not a positive duration (e.g. 90s, 15min, 12h, 2d)", *text));
+    return std::nullopt;
+  }
+  return seconds;
+}
+
+SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
+  SchedulingSpec spec;
+  spec.where = r.at(node);
+  if (!r.require_map(node, "scheduling")) return spec;
+  r.check_keys(node, "scheduling", kSchedulingFields);
+  if (const auto w = node["weights"]) {
+    if (r.require_map(w, "scheduling.weights")) {
+      r.check_keys(w, "scheduling.weights", kWeightFields);
+      if (const auto n = w["priority"]) {
+        if (auto v = r.number<double>(n, "scheduling.weights.priority", 0.0)) spec.priority_weight = *v;
+      }
+      if (const auto n = w["fairshare"]) {
+        if (auto v = r.number<double>(n, "scheduling.weights.fairshare", 0.0)) spec.fairshare_weight = *v;
+      }
+      if (const auto n = w["age"]) {
+        if (auto v = r.number<double>(n, "scheduling.weights.age", 0.0)) spec.age_weight = *v;
+      }
+    }
+  }
+  if (auto v = positive_duration(r, node, "max_age", "scheduling")) spec.max_age_seconds = *v;
+  if (auto v = positive_duration(r, node, "fairshare_half_life", "scheduling")) spec.fairshare_half_life_seconds = *v;
+  if (auto v = positive_duration(r, node, "preempt_exempt_after", "scheduling")) spec.preempt_exempt_after_seconds = *v;
+  if (const auto n = node["backfill"]) {
+    if (auto v = r.boolean(n, "scheduling.backfill")) spec.backfill = *v;
+  }
+  if (const auto n = node["preemption"]) {
+    if (auto v = r.boolean(n, "scheduling.preemption")) spec.preemption = *v;
+  }
+  return spec;
+}
+
 // `checkpoint:` fields over `base` (the campaign's settings, for a stage).
 CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::string& field, CheckpointSpec spec) {
   if (!r.require_map(node, field)) return spec;
@@ -362,6 +411,8 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
       }
     }
   }
+  if (auto v = positive_duration(r, node, "step_time", field)) s.step_seconds = *v;
+  if (auto v = positive_duration(r, node, "preempt_exempt_after", field)) s.preempt_exempt_after_seconds = *v;
   if (const auto n = node["description"]) r.scalar(n, field + ".description");
   s.checkpoint = campaign_checkpoint;
   if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
@@ -579,6 +630,7 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
   if (const auto n = root["checkpoint"]) c.checkpoint = read_checkpoint(r, n, "checkpoint", c.checkpoint);
 
   if (const auto n = root["cluster"]) c.cluster = read_cluster(r, n);
+  if (const auto n = root["scheduling"]) c.scheduling = read_scheduling(r, n);
 
   // Fault drills: each item is checked here, so a typo is an error before anything runs.
   if (const auto faults = root["faults"]) {

@@ -55,6 +55,19 @@ struct CheckpointSpec {
   }
 };
 
+/// `scheduling:`: the policy's knobs, after Slurm's multifactor priority and PreemptExemptTime.
+struct SchedulingSpec {
+  double priority_weight = 1000.0;    ///< `weights: {priority: ...}`: the stage's own priority
+  double fairshare_weight = 10000.0;  ///< `weights: {fairshare: ...}`: the project's fair-share factor
+  double age_weight = 1000.0;         ///< `weights: {age: ...}`: time waited, full at `max_age`
+  double max_age_seconds = 7 * 86400.0;
+  double fairshare_half_life_seconds = 7 * 86400.0;  ///< `fairshare_half_life:` usage decay
+  std::optional<double> preempt_exempt_after_seconds;  ///< running this long: never preempted
+  bool backfill = true;
+  bool preemption = true;
+  SourceLocation where;
+};
+
 struct ProjectSpec {
   std::string name;
   std::string grant;
@@ -77,6 +90,8 @@ struct StageSpec {
   bool protected_run = false;  ///< `protected:`; never preempted (scheduling issue)
   int priority = 0;
   std::optional<double> walltime_seconds;  ///< expected run time, when declared
+  std::optional<double> step_seconds;      ///< `step_time:` expected seconds per step (else measured)
+  std::optional<double> preempt_exempt_after_seconds;  ///< overrides `scheduling:`'s
   CheckpointSpec checkpoint;               ///< the campaign's settings with this stage's overrides
   Parameters parameters;
   std::vector<OutputSpec> outputs;
@@ -98,6 +113,7 @@ struct Campaign {
   CheckpointSpec checkpoint;         ///< campaign-wide defaults
   std::vector<std::string> faults;   ///< fault drills (FaultPlan items), checked when loaded
   ClusterSpec cluster;               ///< `cluster:`; empty when the file declares none
+  SchedulingSpec scheduling;         ///< `scheduling:`; defaults when absent
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };
