@@ -5,6 +5,8 @@
 #include <perennial/control_channel.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/coordinator/coordinator.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/simulator.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/worker/worker.hpp>
@@ -54,16 +56,26 @@ void install_signal_handlers(bool coordinator) {
 }
 constexpr int kExitBadInput = 2;
 
+struct BadOption : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct Validated {
   std::optional<StageGraph> graph;
   Diagnostics diagnostics;
 };
 
 // Loads and checks a campaign; `worker_ranks` > 0 also checks stage sizes against the job.
-Validated validate_campaign(const std::string& file, int worker_ranks) {
+// A `cluster_file` replaces the campaign's own cluster: section.
+Validated validate_campaign(const std::string& file, int worker_ranks, const std::string& cluster_file = {}) {
   Validated v;
   auto loaded = load_campaign_file(file);
   v.diagnostics = std::move(loaded.diagnostics);
+  if (!cluster_file.empty()) {
+    auto cluster = load_cluster_file(cluster_file);
+    for (const auto& d : cluster.diagnostics.items()) v.diagnostics.add(d.where, d.field, d.message);
+    if (loaded.campaign) loaded.campaign->cluster = std::move(cluster.cluster);
+  }
   if (!loaded.campaign) return v;
   v.graph = StageGraph::build(std::move(*loaded.campaign), &KernelRegistry::instance(), v.diagnostics);
   if (worker_ranks > 0) check_job_size(*v.graph, worker_ranks, v.diagnostics);
@@ -87,6 +99,61 @@ int command_plan(const std::string& file) {
   auto v = validate_campaign(file, 0);
   if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
   std::fputs(format_plan(*v.graph, make_plan(*v.graph)).c_str(), stdout);
+  return 0;
+}
+
+struct SimulateSettings {
+  std::string cluster_file;
+  std::string mtbf;
+  std::uint64_t seed = 1;
+  std::string checkpoint_cost = "60s";
+  std::string repair = "4h";
+  std::string until;
+  std::string end;
+  std::string trace;
+  bool json = false;
+};
+
+int command_simulate(const std::string& file, const SimulateSettings& o) {
+  auto v = validate_campaign(file, 0, o.cluster_file);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  const Campaign& c = v.graph->campaign();
+  if (!c.cluster.declared()) {
+    std::fprintf(stderr, "perennial simulate: %s declares no cluster: add a cluster: section or pass --cluster FILE\n",
+                 file.c_str());
+    return kExitBadInput;
+  }
+  auto duration = [](const std::string& option, const std::string& text) -> std::optional<double> {
+    if (text.empty()) return std::nullopt;
+    auto seconds = parse_duration_seconds(text);
+    if (!seconds || *seconds <= 0) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
+    return seconds;
+  };
+  SimulationOptions options;
+  PolicyConfig config = policy_config_for(c);
+  try {
+    options.node_mtbf_seconds = duration("--mtbf", o.mtbf);
+    options.checkpoint_cost_seconds = *duration("--checkpoint-cost", o.checkpoint_cost);
+    options.repair_seconds = *duration("--repair", o.repair);
+    options.stop_at = duration("--until", o.until);
+    config.end_time = duration("--end", o.end);
+  } catch (const BadOption& e) {
+    std::fprintf(stderr, "perennial simulate: %s\n", e.what());
+    return kExitBadInput;
+  }
+  options.seed = o.seed;
+  options.trace_csv = o.trace.empty() ? c.output_dir / "simulation" / "trace.csv" : std::filesystem::path(o.trace);
+  const auto report = simulate_campaign(*v.graph, machine_for(c.cluster), config, options);
+  if (o.json) {
+    auto j = report.to_json();
+    j["trace"] = options.trace_csv.string();
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("campaign {}: {} stages on {} nodes ({} cores), simulated\n", c.name, v.graph->size(),
+               c.cluster.node_count(), machine_for(c.cluster).total_cores());
+    std::fputs(report.to_text().c_str(), stdout);
+    fmt::print("event trace              {}\n", options.trace_csv.string());
+  }
   return 0;
 }
 
@@ -350,6 +417,21 @@ int cli_main(int argc, char** argv) {
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
 
+  SimulateSettings sim;
+  auto* simulate = app.add_subcommand("simulate",
+                                      "run the campaign through the scheduling policy on a virtual clock: makespan, "
+                                      "utilisation, preemptions, lost work and core-hours per project, in seconds");
+  simulate->add_option("campaign", file, "campaign YAML file")->required();
+  simulate->add_option("--cluster", sim.cluster_file, "cluster file (cluster: {nodes: [...]}) instead of the campaign's");
+  simulate->add_option("--mtbf", sim.mtbf, "mean time between failures of one node, e.g. 5w (default: no failures)");
+  simulate->add_option("--seed", sim.seed, "seed of the failure draws (default 1)");
+  simulate->add_option("--checkpoint-cost", sim.checkpoint_cost, "time one checkpoint takes (default 60s)");
+  simulate->add_option("--repair", sim.repair, "time a failed node stays down (default 4h)");
+  simulate->add_option("--until", sim.until, "stop the simulation after this much simulated time");
+  simulate->add_option("--end", sim.end, "the allocation ends after this long: nothing starts that cannot checkpoint first");
+  simulate->add_option("--trace", sim.trace, "event trace CSV (default OUTPUT_DIR/simulation/trace.csv)");
+  simulate->add_flag("--json", sim.json, "print one JSON object instead of the table");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -363,6 +445,7 @@ int cli_main(int argc, char** argv) {
   try {
     if (*validate) return command_validate(file, ranks);
     if (*plan) return command_plan(file);
+    if (*simulate) return command_simulate(file, sim);
     if (*kernels) {
       for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
       return 0;

@@ -1,9 +1,12 @@
 #include <perennial/coordinator/resources.hpp>
 
+#include <perennial/checkpoint/interval_policy.hpp>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace perennial {
 
@@ -91,6 +94,75 @@ void check_cluster_fit(const Campaign& campaign, Diagnostics& diagnostics) {
       diagnostics.add(problem->field.empty() ? s.where : s.location_of(problem->field), field, problem->message);
     }
   }
+}
+
+Machine machine_for(const ClusterSpec& cluster) {
+  Machine m;
+  for (const auto& k : cluster.classes) {
+    const FeatureMask features = m.feature_mask(k.features);
+    for (const auto& name : k.names) m.add_node({name, k.cores, k.gpus, k.memory_bytes, features});
+  }
+  return m;
+}
+
+ResourceRequest request_for(const StageSpec& s, Machine& machine, int ranks) {
+  ResourceRequest r;
+  r.ranks = ranks;
+  r.per_rank.cores = std::max(1, s.cores_per_rank);
+  r.per_rank.gpus = s.gpus_per_rank;
+  r.per_rank.memory_bytes = s.memory_per_rank_bytes;
+  r.per_rank.features = machine.feature_mask(s.features);
+  return r;
+}
+
+PolicyConfig policy_config_for(const Campaign& campaign) {
+  const SchedulingSpec& s = campaign.scheduling;
+  PolicyConfig c;
+  c.weights.priority = s.priority_weight;
+  c.weights.fairshare = s.fairshare_weight;
+  c.weights.age = s.age_weight;
+  c.weights.max_age_seconds = s.max_age_seconds;
+  c.fairshare_half_life = s.fairshare_half_life_seconds;
+  c.preempt_exempt_after = s.preempt_exempt_after_seconds;
+  c.backfill = s.backfill;
+  c.preemption = s.preemption;
+  return c;
+}
+
+double expected_seconds(const StageSpec& s) {
+  if (s.walltime_seconds) return *s.walltime_seconds;
+  if (s.step_seconds) return *s.step_seconds * static_cast<double>(s.steps);
+  return kUnknown;
+}
+
+double expected_checkpoint_interval(const StageSpec& s, double cost, int nodes, double step_seconds) {
+  if (!s.checkpoint.enabled) return 0.0;
+  checkpoint::IntervalSettings settings;
+  settings.node_mtbf_seconds = s.checkpoint.node_mtbf_seconds;
+  settings.max_lost_work_seconds = s.checkpoint.max_lost_work_seconds;
+  settings.fixed_seconds = s.checkpoint.interval_seconds;
+  settings.fixed_steps = s.checkpoint.interval_steps;
+  const auto choice = checkpoint::choose_interval(settings, cost, std::max(1, nodes));
+  if (choice.every_steps) return static_cast<double>(*choice.every_steps) * step_seconds;
+  return choice.seconds;
+}
+
+JobSpec job_for(const StageSpec& s, JobId id, Machine& machine, int ranks, double checkpoint_cost) {
+  JobSpec j;
+  j.id = id;
+  j.name = s.name;
+  j.project = s.project;
+  j.priority = s.priority;
+  j.protected_run = s.protected_run;
+  j.preempt_exempt_after = s.preempt_exempt_after_seconds;
+  j.request = request_for(s, machine, ranks);
+  j.remaining_seconds = expected_seconds(s);
+  j.step_seconds = std::isfinite(j.remaining_seconds) ? j.remaining_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.steps)) : 0.0;
+  j.checkpoint_cost = s.checkpoint.enabled ? checkpoint_cost : 0.0;
+  // Before placement its node count is unknown: one node gives the longest interval, so the
+  // end-of-allocation rule errs on the safe side.
+  j.checkpoint_interval = expected_checkpoint_interval(s, checkpoint_cost, 1, j.step_seconds);
+  return j;
 }
 
 }  // namespace perennial

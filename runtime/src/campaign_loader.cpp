@@ -712,4 +712,30 @@ LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
   return load_campaign_text(text.str(), file);
 }
 
+LoadedCluster load_cluster_file(const std::filesystem::path& file) {
+  LoadedCluster result;
+  std::ifstream in(file);
+  if (!in || std::filesystem::is_directory(file)) {
+    result.diagnostics.add({file.string(), 0, 0}, "file", "cannot be read as a cluster file (does it exist?)");
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    const YAML::Node root = YAML::Load(text.str());
+    Reader r(file.string(), result.diagnostics);
+    // The same form as a campaign's section: `cluster: {nodes: [...]}`, or just `nodes: [...]`.
+    if (root.IsMap() && root["cluster"]) {
+      r.check_keys(root, "", {"cluster"});
+      result.cluster = read_cluster(r, root["cluster"]);
+    } else {
+      result.cluster = read_cluster(r, root);
+    }
+  } catch (const YAML::Exception& e) {
+    result.diagnostics.add({file.string(), e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1},
+                           "yaml", e.msg);
+  }
+  return result;
+}
+
 }  // namespace perennial

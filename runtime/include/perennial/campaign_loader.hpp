@@ -21,6 +21,13 @@ LoadedCampaign load_campaign_file(const std::filesystem::path& file);
 /// Same, from text (tests); `file` names it in diagnostics and anchors relative paths.
 LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file);
 
+struct LoadedCluster {
+  ClusterSpec cluster;
+  Diagnostics diagnostics;
+};
+/// A separate cluster file: `cluster: {nodes: [...]}` (the campaign file's section) or `nodes: [...]`.
+LoadedCluster load_cluster_file(const std::filesystem::path& file);
+
 /// Parses `90s`, `15min`, `12h`, `2d`, `1w` or a bare number of seconds.
 std::optional<double> parse_duration_seconds(const std::string& text);
 

@@ -1,0 +1,198 @@
+#pragma once
+// SchedulingPolicy: decides which waiting stage starts where, which running stage yields, and
+// why each waiting stage waits. Plain C++ over a Machine and a time in seconds (from a Clock):
+// the coordinator of a real run and `perennial simulate` drive the same object.
+//
+// The policy, after Slurm's, with the two rules none of the batch schedulers has:
+//  * Order: Slurm's multifactor priority (the stage's `priority:`, its project's fair-share
+//    factor with decaying usage, and age), recomputed on every pass.
+//  * EASY backfill: the first waiting stage that cannot start gets a reservation (the
+//    earliest time, from the running stages' expected ends, at which it fits, and the nodes
+//    it would use then). A later stage may start before it only if it ends before that time
+//    or touches none of those nodes, so a backfilled stage never delays the reservation
+//    (as long as the walltime estimates hold).
+//  * Preemption that loses nothing: a stage that cannot start may make lower-priority
+//    stages yield if it is protected or of higher `priority:`. A yielding stage checkpoints
+//    at its next step boundary and releases its ranks; it waits in the queue and resumes from
+//    that checkpoint, possibly elsewhere. Protected stages, and stages that have run longer
+//    than `preempt_exempt_after` (Slurm's PreemptExemptTime), never yield.
+//  * The allocation's end: with an end time known, nothing starts that cannot reach its next
+//    checkpoint before it, and running stages are told to checkpoint and stop in time.
+
+#include <perennial/coordinator/fair_share.hpp>
+#include <perennial/coordinator/machine.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace perennial {
+
+using JobId = std::uint32_t;  ///< the stage id in real runs
+
+constexpr double kUnknown = std::numeric_limits<double>::infinity();
+
+/// A stage as the policy sees it.
+struct JobSpec {
+  JobId id = 0;
+  std::string name;
+  std::string project;
+  int priority = 0;
+  bool protected_run = false;
+  std::optional<double> preempt_exempt_after;  ///< seconds of running after which it never yields
+  ResourceRequest request;
+  double remaining_seconds = kUnknown;    ///< expected run time still to go (kUnknown if not known)
+  double checkpoint_interval = 0.0;       ///< seconds between checkpoints; 0: it writes none
+  double checkpoint_cost = 0.0;           ///< seconds one checkpoint takes
+  double step_seconds = 0.0;              ///< one step: how long a stop request may wait for a boundary
+  double queued_since = 0.0;              ///< when it first became ready (age counts from here)
+};
+
+struct PolicyConfig {
+  PriorityWeights weights;
+  double fairshare_half_life = 7 * 86400.0;
+  std::optional<double> preempt_exempt_after;  ///< campaign-wide default
+  bool backfill = true;
+  bool preemption = true;
+  std::optional<double> end_time;  ///< the allocation's end, on the policy's clock
+  double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
+};
+
+enum class WaitReason { none, priority, resources, reservation, preempting, end_of_allocation };
+std::string_view reason_name(WaitReason r);
+
+struct StartOrder {
+  JobId job;
+  Allocation allocation;
+  bool backfilled = false;  ///< started ahead of a reserved stage
+};
+
+struct StopOrder {
+  enum class Why { preempted, end_of_allocation };
+  JobId job;
+  Why why;
+  std::string reason;  ///< for the log: for whom it yields, or the end time
+};
+
+struct Decision {
+  std::vector<StartOrder> starts;
+  std::vector<StopOrder> stops;
+  std::vector<std::pair<JobId, std::string>> impossible;  ///< can never fit: removed from the queue
+};
+
+/// What `perennial status` shows for a waiting stage.
+struct WaitingStatus {
+  JobId job;
+  std::string name;
+  double priority_score = 0.0;
+  WaitReason reason = WaitReason::none;
+  std::string detail;
+  double expected_start = kUnknown;
+};
+
+struct PolicyCounters {
+  std::uint64_t starts = 0;
+  std::uint64_t backfilled = 0;
+  std::uint64_t preemptions = 0;
+  std::uint64_t protected_interruptions = 0;  ///< preemptions of protected or exempt stages: must stay 0
+  std::uint64_t end_of_allocation_stops = 0;
+};
+
+class SchedulingPolicy {
+ public:
+  SchedulingPolicy(Machine machine, PolicyConfig config);
+
+  Machine& machine() { return machine_; }
+  const Machine& machine() const { return machine_; }
+  const PolicyConfig& config() const { return config_; }
+  void set_share(const std::string& project, double share) { fairshare_.set_share(project, share); }
+  void set_end_time(std::optional<double> end) { config_.end_time = end; }
+
+  /// The stage is ready to run (for the first time, or again after it yielded or lost ranks).
+  void submit(const JobSpec& job);
+  /// Takes a waiting stage out of the queue (it failed, or upstream work failed).
+  void withdraw(JobId id);
+  /// One pass: what starts, what must yield, what can never run. Starts are already taken
+  /// from the machine and counted as running.
+  Decision decide(double now);
+  /// A running stage ended (completed, failed, lost ranks, or stopped as told): its
+  /// resources are free again and its use is charged to its project.
+  void finished(JobId id, double now);
+  /// A better estimate of a running stage's remaining time (a measured step rate).
+  void update_remaining(JobId id, double remaining_seconds, double now);
+  /// The earliest time at which decide() would act on its own (a stop before the end).
+  double next_deadline() const;
+
+  bool is_running(JobId id) const { return running_.count(id) != 0; }
+  bool is_waiting(JobId id) const { return waiting_.count(id) != 0; }
+  std::size_t waiting_count() const { return waiting_.size(); }
+  std::size_t running_count() const { return running_.size(); }
+  const Allocation* allocation(JobId id) const;
+
+  /// Every waiting stage, in priority order, with why it waits and when it should start
+  /// (an estimate from the running stages' expected ends; unknown past `horizon` stages).
+  std::vector<WaitingStatus> waiting_report(double now, std::size_t horizon = 200) const;
+
+  const PolicyCounters& counters() const { return counters_; }
+  /// The start each stage was first promised by a backfill reservation (tests check that
+  /// backfilling never made it later).
+  const std::map<JobId, double>& first_reservations() const { return first_reservation_; }
+  /// Core-seconds each project has used (not decayed): the accounting figure.
+  const std::map<std::string, double>& core_seconds_by_project() const { return used_; }
+  const FairShare& fair_share() const { return fairshare_; }
+  double priority_score(const JobSpec& job, double now) const;
+
+ private:
+  struct Running {
+    JobSpec spec;
+    Allocation allocation;
+    double started = 0.0;
+    double expected_end = kUnknown;
+    bool stopping = false;
+    std::optional<JobId> yielding_for;
+    std::multimap<double, JobId>::iterator end_entry;
+  };
+  struct Reservation {
+    JobId job;
+    double start = kUnknown;
+    std::vector<bool> nodes;  ///< the nodes it will use then
+  };
+  struct Waiting {
+    JobSpec spec;
+    WaitReason reason = WaitReason::none;
+    std::string detail;
+  };
+
+  void charge(double now);
+  bool preemptible(const Running& r, double now) const;
+  bool try_preempt(const JobSpec& job, double now, Decision& decision);
+  Reservation reserve(const JobSpec& job, double now) const;
+  bool reaches_checkpoint_before_end(const JobSpec& job, double now) const;
+  double stop_lead(const JobSpec& job) const;
+  void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision);
+  std::vector<JobId> queue_order(double now) const;
+
+  Machine machine_;
+  PolicyConfig config_;
+  FairShare fairshare_;
+  std::unordered_map<JobId, Waiting> waiting_;
+  std::unordered_map<JobId, Running> running_;
+  std::multimap<double, JobId> ends_;                         ///< running stages by expected end
+  std::map<JobId, std::set<JobId>> preempting_for_;          ///< waiting stage -> stages yielding to it
+  std::multiset<int> running_priorities_;
+  std::map<std::string, int> cores_in_use_;                  ///< per project
+  std::map<std::string, double> used_;                       ///< core-seconds per project
+  double charged_until_ = 0.0;
+  int min_priority_ = 0;
+  int max_priority_ = 0;
+  bool any_priority_ = false;
+  PolicyCounters counters_;
+  std::map<JobId, double> first_reservation_;
+};
+
+}  // namespace perennial

@@ -1,0 +1,420 @@
+#include <perennial/coordinator/scheduling_policy.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+namespace perennial {
+
+namespace {
+
+std::string format_time(double seconds) {
+  if (!std::isfinite(seconds)) return "unknown";
+  if (seconds < 120) return fmt::format("{:.1f} s", seconds);
+  if (seconds < 7200) return fmt::format("{:.1f} min", seconds / 60);
+  if (seconds < 3 * 86400) return fmt::format("{:.1f} h", seconds / 3600);
+  return fmt::format("{:.1f} d", seconds / 86400);
+}
+
+// The shape of a request without its rank count: within one pass, once n ranks of a shape
+// did not fit, n or more of it will not fit either (placements only take resources).
+using ShapeKey = std::tuple<int, int, std::uint64_t, FeatureMask>;
+ShapeKey shape_key(const RankShape& s) { return {s.cores, s.gpus, s.memory_bytes, s.features}; }
+
+}  // namespace
+
+std::string_view reason_name(WaitReason r) {
+  switch (r) {
+    case WaitReason::none: return "none";
+    case WaitReason::priority: return "priority";
+    case WaitReason::resources: return "resources";
+    case WaitReason::reservation: return "reservation";
+    case WaitReason::preempting: return "preempting";
+    case WaitReason::end_of_allocation: return "end_of_allocation";
+  }
+  return "?";
+}
+
+SchedulingPolicy::SchedulingPolicy(Machine machine, PolicyConfig config)
+    : machine_(std::move(machine)), config_(std::move(config)), fairshare_(config_.fairshare_half_life) {}
+
+void SchedulingPolicy::submit(const JobSpec& job) {
+  if (!any_priority_) {
+    min_priority_ = max_priority_ = job.priority;
+    any_priority_ = true;
+  }
+  min_priority_ = std::min(min_priority_, job.priority);
+  max_priority_ = std::max(max_priority_, job.priority);
+  waiting_[job.id] = Waiting{job, WaitReason::none, {}};
+}
+
+void SchedulingPolicy::withdraw(JobId id) {
+  waiting_.erase(id);
+  preempting_for_.erase(id);
+}
+
+const Allocation* SchedulingPolicy::allocation(JobId id) const {
+  auto it = running_.find(id);
+  return it == running_.end() ? nullptr : &it->second.allocation;
+}
+
+double SchedulingPolicy::priority_score(const JobSpec& job, double now) const {
+  const double span = static_cast<double>(max_priority_ - min_priority_);
+  const double priority_factor = span > 0 ? (job.priority - min_priority_) / span : 1.0;
+  return multifactor_priority(config_.weights, priority_factor, fairshare_.factor(job.project, now),
+                              now - job.queued_since);
+}
+
+// Use is charged as it happens, so the fair-share factor of a project with long stages
+// running falls during their run and not only when they end.
+void SchedulingPolicy::charge(double now) {
+  const double dt = now - charged_until_;
+  if (dt <= 0) return;
+  for (const auto& [project, cores] : cores_in_use_) {
+    if (cores <= 0) continue;
+    fairshare_.charge(project, cores * dt, now);
+    used_[project] += cores * dt;
+  }
+  charged_until_ = now;
+}
+
+bool SchedulingPolicy::preemptible(const Running& r, double now) const {
+  if (r.stopping || r.spec.protected_run) return false;
+  const auto exempt = r.spec.preempt_exempt_after ? r.spec.preempt_exempt_after : config_.preempt_exempt_after;
+  return !(exempt && now - r.started >= *exempt);
+}
+
+double SchedulingPolicy::stop_lead(const JobSpec& job) const {
+  return job.step_seconds + 2 * job.checkpoint_cost + config_.end_margin;
+}
+
+bool SchedulingPolicy::reaches_checkpoint_before_end(const JobSpec& job, double now) const {
+  if (!config_.end_time) return true;
+  // Its next checkpoint, or its end if that comes first (a stage that writes no
+  // checkpoints must finish), and the cost of writing it.
+  double until = job.remaining_seconds;
+  if (job.checkpoint_interval > 0) until = std::min(until, job.checkpoint_interval);
+  if (!std::isfinite(until)) return false;  // no estimate: it cannot be shown to fit
+  return now + until + job.checkpoint_cost + config_.end_margin <= *config_.end_time;
+}
+
+void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision) {
+  auto w = waiting_.find(id);
+  JobSpec spec = std::move(w->second.spec);
+  waiting_.erase(w);
+  preempting_for_.erase(id);
+  machine_.take(allocation);
+  cores_in_use_[spec.project] += allocation.cores();
+  running_priorities_.insert(spec.priority);
+  Running r;
+  r.started = now;
+  r.expected_end = now + spec.remaining_seconds;
+  r.spec = std::move(spec);
+  r.allocation = allocation;
+  auto [it, inserted] = running_.emplace(id, std::move(r));
+  it->second.end_entry = ends_.emplace(it->second.expected_end, id);
+  ++counters_.starts;
+  if (backfilled) ++counters_.backfilled;
+  decision.starts.push_back({id, std::move(allocation), backfilled});
+}
+
+void SchedulingPolicy::finished(JobId id, double now) {
+  charge(now);
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  machine_.release(it->second.allocation);
+  cores_in_use_[it->second.spec.project] -= it->second.allocation.cores();
+  running_priorities_.erase(running_priorities_.find(it->second.spec.priority));
+  ends_.erase(it->second.end_entry);
+  if (it->second.yielding_for) {
+    auto p = preempting_for_.find(*it->second.yielding_for);
+    if (p != preempting_for_.end()) p->second.erase(id);
+  }
+  running_.erase(it);
+}
+
+void SchedulingPolicy::update_remaining(JobId id, double remaining_seconds, double now) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& r = it->second;
+  r.spec.remaining_seconds = remaining_seconds;
+  r.expected_end = now + remaining_seconds;
+  ends_.erase(r.end_entry);
+  r.end_entry = ends_.emplace(r.expected_end, id);
+}
+
+double SchedulingPolicy::next_deadline() const {
+  double t = kUnknown;
+  if (!config_.end_time) return t;
+  for (const auto& [id, r] : running_) {
+    if (!r.stopping) t = std::min(t, *config_.end_time - stop_lead(r.spec));
+  }
+  return t;
+}
+
+std::vector<JobId> SchedulingPolicy::queue_order(double now) const {
+  // Factors are computed once per project per pass: the queue can hold 10,000 stages.
+  std::unordered_map<std::string, double> factor;
+  std::vector<std::tuple<double, double, JobId>> scored;
+  scored.reserve(waiting_.size());
+  const double span = static_cast<double>(max_priority_ - min_priority_);
+  for (const auto& [id, w] : waiting_) {
+    auto f = factor.find(w.spec.project);
+    if (f == factor.end()) f = factor.emplace(w.spec.project, fairshare_.factor(w.spec.project, now)).first;
+    const double pf = span > 0 ? (w.spec.priority - min_priority_) / span : 1.0;
+    scored.emplace_back(-multifactor_priority(config_.weights, pf, f->second, now - w.spec.queued_since),
+                        w.spec.queued_since, id);
+  }
+  // Highest score first; ties go to the stage that has waited longest, then to file order.
+  std::sort(scored.begin(), scored.end());
+  std::vector<JobId> order;
+  order.reserve(scored.size());
+  for (const auto& [score, since, id] : scored) order.push_back(id);
+  return order;
+}
+
+// The earliest time the stage fits, walking the running stages' expected ends, and the nodes
+// it would use then. Stages with no estimate never end in this walk: if the stage only fits
+// once one of them has ended, the start is unknown and it reserves every node it could use.
+SchedulingPolicy::Reservation SchedulingPolicy::reserve(const JobSpec& job, double now) const {
+  Reservation r{job.id, kUnknown, std::vector<bool>(machine_.node_count(), false)};
+  Machine future = machine_;
+  for (auto it = ends_.begin(); it != ends_.end() && std::isfinite(it->first); ++it) {
+    const Allocation& ending = running_.at(it->second).allocation;
+    future.release(ending);
+    // Only an end that frees a node this stage can use can change the answer.
+    const bool relevant = std::any_of(ending.ranks_on.begin(), ending.ranks_on.end(),
+                                      [&](const auto& on) { return machine_.suits(on.first, job.request.per_rank); });
+    if (!relevant || future.free_cores() < job.request.cores()) continue;
+    if (auto a = future.place(job.request)) {
+      r.start = std::max(now, it->first);
+      for (const auto& [n, count] : a->ranks_on) r.nodes[n] = true;
+      return r;
+    }
+  }
+  for (NodeIndex n = 0; n < machine_.node_count(); ++n) r.nodes[n] = machine_.suits(n, job.request.per_rank);
+  return r;
+}
+
+// Chooses stages that yield so that `job` fits: only preemptible ones of lower priority (any
+// unprotected one if `job` is protected), on nodes it can use, lowest priority and most
+// recently started first; then drops those it turns out not to need.
+bool SchedulingPolicy::try_preempt(const JobSpec& job, double now, Decision& decision) {
+  // Most passes have nobody to preempt: skip the walk over every running stage then.
+  if (running_priorities_.empty() || (!job.protected_run && *running_priorities_.begin() >= job.priority)) return false;
+  std::vector<const Running*> candidates;
+  for (const auto& [id, r] : running_) {
+    if (!preemptible(r, now)) continue;
+    if (!job.protected_run && r.spec.priority >= job.priority) continue;
+    const bool useful = std::any_of(r.allocation.ranks_on.begin(), r.allocation.ranks_on.end(),
+                                    [&](const auto& on) { return machine_.suits(on.first, job.request.per_rank); });
+    if (useful) candidates.push_back(&r);
+  }
+  if (candidates.empty()) return false;
+  std::sort(candidates.begin(), candidates.end(), [](const Running* a, const Running* b) {
+    if (a->spec.priority != b->spec.priority) return a->spec.priority < b->spec.priority;
+    if (a->started != b->started) return a->started > b->started;
+    return a->spec.id < b->spec.id;
+  });
+  Machine future = machine_;
+  std::vector<const Running*> chosen;
+  bool fits = false;
+  for (const Running* c : candidates) {
+    future.release(c->allocation);
+    chosen.push_back(c);
+    if (future.free_cores() >= job.request.cores() && future.place(job.request)) {
+      fits = true;
+      break;
+    }
+  }
+  if (!fits) return false;
+  for (std::size_t i = 0; i + 1 < chosen.size();) {
+    Machine without = future;
+    without.take(chosen[i]->allocation);
+    if (without.place(job.request)) {
+      future = std::move(without);
+      chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  auto& yielding = preempting_for_[job.id];
+  for (const Running* c : chosen) {
+    Running& r = running_.at(c->spec.id);
+    r.stopping = true;
+    r.yielding_for = job.id;
+    // Expected to be gone after its next step boundary and one checkpoint.
+    ends_.erase(r.end_entry);
+    r.expected_end = now + r.spec.step_seconds + r.spec.checkpoint_cost;
+    r.end_entry = ends_.emplace(r.expected_end, r.spec.id);
+    yielding.insert(r.spec.id);
+    ++counters_.preemptions;
+    if (r.spec.protected_run) ++counters_.protected_interruptions;
+    decision.stops.push_back({r.spec.id, StopOrder::Why::preempted,
+                              fmt::format("yields to {} (priority {}{})", job.name, job.priority,
+                                          job.protected_run ? ", protected" : "")});
+  }
+  return true;
+}
+
+Decision SchedulingPolicy::decide(double now) {
+  Decision decision;
+  charge(now);
+
+  // The allocation's end: every running stage checkpoints and stops in time.
+  if (config_.end_time) {
+    for (auto& [id, r] : running_) {
+      if (r.stopping || now < *config_.end_time - stop_lead(r.spec)) continue;
+      r.stopping = true;
+      ++counters_.end_of_allocation_stops;
+      decision.stops.push_back({id, StopOrder::Why::end_of_allocation,
+                                fmt::format("the allocation ends in {}", format_time(*config_.end_time - now))});
+    }
+  }
+  if (waiting_.empty()) return decision;
+
+  std::vector<Reservation> reservations;
+  // A stage others are yielding to holds their nodes until they are gone.
+  for (const auto& [job, yielding] : preempting_for_) {
+    if (!waiting_.count(job)) continue;
+    Reservation r{job, now, std::vector<bool>(machine_.node_count(), false)};
+    for (JobId y : yielding) {
+      const Running& v = running_.at(y);
+      r.start = std::max(r.start, v.expected_end);
+      for (const auto& [n, count] : v.allocation.ranks_on) r.nodes[n] = true;
+    }
+    reservations.push_back(std::move(r));
+  }
+  auto backfill_allowed = [&](const JobSpec& job, const Allocation& a) -> const Reservation* {
+    for (const auto& r : reservations) {
+      if (r.job == job.id) continue;
+      if (std::isfinite(r.start) && std::isfinite(job.remaining_seconds) && now + job.remaining_seconds <= r.start) continue;
+      for (const auto& [n, count] : a.ranks_on) {
+        if (r.nodes[n]) return &r;
+      }
+    }
+    return nullptr;
+  };
+
+  std::map<ShapeKey, int> did_not_fit;
+  bool reserved = false;  // EASY: one reservation besides the preemptors'
+  for (JobId id : queue_order(now)) {
+    Waiting& w = waiting_.at(id);
+    const JobSpec& job = w.spec;
+    if (!reaches_checkpoint_before_end(job, now)) {
+      w.reason = WaitReason::end_of_allocation;
+      w.detail = std::isfinite(job.remaining_seconds) || job.checkpoint_interval > 0
+                     ? "cannot reach its next checkpoint before the allocation ends"
+                     : "no run-time estimate: cannot be shown to reach a checkpoint before the allocation ends";
+      continue;
+    }
+    if (!machine_.can_ever_fit(job.request)) {
+      decision.impossible.emplace_back(
+          id, fmt::format("needs {} ranks of {} core(s){}, but at most {} such ranks fit in this job at once",
+                          job.request.ranks, job.request.per_rank.cores,
+                          job.request.per_rank.gpus ? fmt::format(" and {} GPU(s)", job.request.per_rank.gpus) : "",
+                          machine_.capacity(job.request.per_rank)));
+      continue;
+    }
+    std::optional<Allocation> a;
+    const ShapeKey key = shape_key(job.request.per_rank);
+    auto memo = did_not_fit.find(key);
+    if (memo == did_not_fit.end() || job.request.ranks < memo->second) a = machine_.place(job.request);
+    if (!a) {
+      did_not_fit[key] = memo == did_not_fit.end() ? job.request.ranks : std::min(memo->second, job.request.ranks);
+    }
+    const bool holds_reservation = preempting_for_.count(id) != 0;
+    if (a) {
+      const Reservation* blocking = holds_reservation ? nullptr : backfill_allowed(job, *a);
+      if (!blocking) {
+        const bool ahead = std::any_of(reservations.begin(), reservations.end(), [id](const Reservation& r) { return r.job != id; });
+        start(id, std::move(*a), now, ahead, decision);
+        continue;
+      }
+      w.reason = WaitReason::reservation;
+      w.detail = fmt::format("would delay the stage reserved to start at {}", format_time(blocking->start));
+      continue;
+    }
+    if (holds_reservation) {
+      w.reason = WaitReason::preempting;
+      w.detail = fmt::format("{} stage(s) are checkpointing to make room", preempting_for_.at(id).size());
+      continue;
+    }
+    if (reserved) {
+      w.reason = WaitReason::priority;
+      w.detail = "stages of higher priority wait first";
+      if (!config_.backfill) break;
+      if (machine_.free_cores() == 0) break;  // nothing else can start: the rest keep their reasons
+      continue;
+    }
+    // The most urgent stage that cannot start: make room for it, or reserve its start.
+    reserved = true;
+    if (config_.preemption && try_preempt(job, now, decision)) {
+      w.reason = WaitReason::preempting;
+      w.detail = fmt::format("{} stage(s) are checkpointing to make room", preempting_for_.at(id).size());
+      Reservation r{id, now, std::vector<bool>(machine_.node_count(), false)};
+      for (JobId y : preempting_for_.at(id)) {
+        const Running& v = running_.at(y);
+        r.start = std::max(r.start, v.expected_end);
+        for (const auto& [n, count] : v.allocation.ranks_on) r.nodes[n] = true;
+      }
+      reservations.push_back(std::move(r));
+      continue;
+    }
+    w.reason = WaitReason::resources;
+    const std::size_t fit = machine_.fits_now(job.request.per_rank);
+    if (!config_.backfill) {
+      w.detail = fmt::format("needs {} ranks; {} fit now", job.request.ranks, fit);
+      break;  // strict order: nothing overtakes it
+    }
+    reservations.push_back(reserve(job, now));
+    if (std::isfinite(reservations.back().start)) first_reservation_.emplace(id, reservations.back().start);
+    w.detail = fmt::format("needs {} ranks; {} fit now; reserved start in {}", job.request.ranks, fit,
+                           format_time(reservations.back().start - now));
+  }
+  for (const auto& [id, why] : decision.impossible) withdraw(id);
+  return decision;
+}
+
+std::vector<WaitingStatus> SchedulingPolicy::waiting_report(double now, std::size_t horizon) const {
+  std::vector<WaitingStatus> out;
+  const auto order = queue_order(now);
+  // Expected starts: the queue in order on a copy of the machine, each stage at the first
+  // expected end after which it fits, then holding its resources for its estimate. Without
+  // backfill this is an upper bound; stages past the horizon are left unknown.
+  Machine future = machine_;
+  std::multimap<double, const Allocation*> ends;
+  std::vector<Allocation> planned;
+  planned.reserve(std::min(horizon, order.size()));
+  for (const auto& [t, id] : ends_) ends.emplace(t, &running_.at(id).allocation);
+  double clock = now;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Waiting& w = waiting_.at(order[i]);
+    WaitingStatus s{order[i], w.spec.name, priority_score(w.spec, now), w.reason, w.detail, kUnknown};
+    if (s.reason == WaitReason::none) {
+      s.reason = WaitReason::priority;
+      s.detail = "not reached by the last pass";
+    }
+    if (i < horizon && s.reason != WaitReason::end_of_allocation) {
+      std::optional<Allocation> a = future.place(w.spec.request);
+      while (!a && !ends.empty() && std::isfinite(ends.begin()->first)) {
+        clock = std::max(clock, ends.begin()->first);
+        future.release(*ends.begin()->second);
+        ends.erase(ends.begin());
+        a = future.place(w.spec.request);
+      }
+      if (a) {
+        s.expected_start = clock;
+        future.take(*a);
+        planned.push_back(std::move(*a));
+        ends.emplace(clock + w.spec.remaining_seconds, &planned.back());
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace perennial

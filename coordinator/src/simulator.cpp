@@ -1,0 +1,379 @@
+#include <perennial/coordinator/simulator.hpp>
+
+#include <perennial/coordinator/campaign_progress.hpp>
+#include <perennial/coordinator/clock.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/errors.hpp>
+
+#include <fmt/format.h>
+
+#include <sys/resource.h>
+
+#include <cmath>
+#include <fstream>
+#include <queue>
+#include <random>
+#include <sstream>
+
+namespace perennial {
+
+namespace {
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return s(usage.ru_utime) + s(usage.ru_stime);
+}
+
+std::uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // kilobytes on Linux
+}
+
+// A stage's run, modelled: `work` seconds of computing in all, `done` of them safe in a
+// checkpoint; while running it alternates `interval` seconds of work and `cost` seconds of
+// writing a checkpoint.
+struct SimStage {
+  double work = 0.0;
+  double done = 0.0;
+  double step = 1.0;
+  double interval = 0.0;  // 0: no checkpoints
+  double cost = 0.0;
+  std::uint32_t generation = 0;  // events of an earlier run of the stage are stale
+  double started = 0.0;
+  double queued_since = 0.0;
+  std::size_t run = 0;           // index in the report's runs
+  bool running = false;
+
+  // Work done by `t` (computing only), and the part of it a checkpoint holds.
+  std::pair<double, double> progress_at(double t) const {
+    const double e = std::max(0.0, t - started);
+    if (interval <= 0) return {std::min(work, done + e), done};
+    const double cycle = interval + cost;
+    const double k = std::floor(e / cycle);
+    const double in_cycle = e - k * cycle;
+    return {std::min(work, done + k * interval + std::min(in_cycle, interval)), std::min(work, done + k * interval)};
+  }
+  double finish_time() const {
+    const double remaining = work - done;
+    const double checkpoints = interval > 0 ? std::max(0.0, std::ceil(remaining / interval - 1e-9) - 1.0) : 0.0;
+    return started + remaining + checkpoints * cost;
+  }
+};
+
+enum class EventKind { finish, stopped, node_failure, node_repaired, wake };
+
+struct Event {
+  double time;
+  std::uint64_t sequence;
+  EventKind kind;
+  std::uint32_t subject;     // stage or node
+  std::uint32_t generation;  // for stage events
+  StopOrder::Why why = StopOrder::Why::preempted;
+  bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
+};
+
+class Simulation {
+ public:
+  Simulation(const StageGraph& graph, Machine machine, const PolicyConfig& config, const SimulationOptions& options)
+      : graph_(graph), options_(options), policy_(std::move(machine), config), progress_(graph),
+        stages_(graph.size()), rng_(options.seed) {
+    for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
+    if (!options.trace_csv.empty()) {
+      if (options.trace_csv.has_parent_path()) std::filesystem::create_directories(options.trace_csv.parent_path());
+      trace_.open(options.trace_csv);
+      if (!trace_) throw Error(fmt::format("cannot write the trace {}", options.trace_csv.string()));
+      trace_ << "hours,event,stage,project,ranks,nodes,detail\n";
+    }
+  }
+
+  SimulationReport run() {
+    const double cpu_start = cpu_seconds();
+    report_.stages = graph_.size();
+    for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
+    for (StageId id : progress_.ready()) submit(id, 0.0);
+    if (options_.node_mtbf_seconds && policy_.machine().node_count() > 0) schedule_failure(0.0);
+    double now = 0.0;
+    bool changed = true;
+    while (true) {
+      if (changed) {
+        const Decision d = policy_.decide(now);
+        act(d, now);
+        const double deadline = policy_.next_deadline();
+        if (std::isfinite(deadline) && deadline > now) push(deadline, EventKind::wake, 0, 0);
+        changed = false;
+        // Waiting work that nothing will ever let start (past the allocation's end): stop
+        // here rather than simulate failures of an idle machine forever.
+        if (d.starts.empty() && policy_.running_count() == 0 && repairs_pending_ == 0) break;
+      }
+      if (progress_.finished() || events_.empty()) break;
+      const Event e = events_.top();
+      if (options_.stop_at && e.time > *options_.stop_at) {
+        now = *options_.stop_at;
+        break;
+      }
+      events_.pop();
+      now = e.time;
+      changed = handle(e, now) || changed;
+    }
+    policy_.decide(now);  // charges use up to the end
+    finish_report(now);
+    report_.cpu_seconds = cpu_seconds() - cpu_start;
+    report_.peak_rss_bytes = peak_rss_bytes();
+    return std::move(report_);
+  }
+
+ private:
+  void prepare(StageId id) {
+    const StageSpec& s = graph_.stage(id);
+    SimStage& st = stages_[id];
+    const double expected = expected_seconds(s);
+    st.work = std::isfinite(expected) ? expected : options_.default_step_seconds * static_cast<double>(s.steps);
+    st.step = st.work / static_cast<double>(std::max<std::uint64_t>(1, s.steps));
+    st.cost = s.checkpoint.enabled ? options_.checkpoint_cost_seconds : 0.0;
+    st.interval = expected_checkpoint_interval(s, st.cost, 1, st.step);
+  }
+
+  void submit(StageId id, double queued_since) {
+    SimStage& st = stages_[id];
+    st.queued_since = queued_since;
+    JobSpec job = job_for(graph_.stage(id), id, policy_.machine(), graph_.stage(id).ranks, st.cost);
+    job.remaining_seconds = st.work - st.done;
+    job.step_seconds = st.step;
+    job.checkpoint_interval = st.interval;
+    job.queued_since = queued_since;
+    policy_.submit(job);
+  }
+
+  void push(double t, EventKind kind, std::uint32_t subject, std::uint32_t generation,
+            StopOrder::Why why = StopOrder::Why::preempted) {
+    events_.push({t, sequence_++, kind, subject, generation, why});
+  }
+
+  void schedule_failure(double now) {
+    std::exponential_distribution<double> gap(static_cast<double>(policy_.machine().node_count()) / *options_.node_mtbf_seconds);
+    std::uniform_int_distribution<std::uint32_t> node(0, static_cast<std::uint32_t>(policy_.machine().node_count() - 1));
+    const double t = now + gap(rng_);
+    push(t, EventKind::node_failure, node(rng_), 0);
+  }
+
+  void trace(double t, std::string_view event, std::optional<StageId> stage, std::string_view nodes = {},
+             std::string_view detail = {}) {
+    if (!trace_.is_open()) return;
+    trace_ << fmt::format("{:.4f},{},", t / 3600.0, event);
+    if (stage) {
+      const StageSpec& s = graph_.stage(*stage);
+      trace_ << s.name << ',' << s.project << ',' << s.ranks << ',';
+    } else {
+      trace_ << ",,,";
+    }
+    trace_ << nodes << ",\"" << detail << "\"\n";
+  }
+
+  std::string node_names(const Allocation& a) const {
+    std::string out;
+    for (const auto& [n, count] : a.ranks_on) {
+      if (!out.empty()) out += ' ';
+      out += policy_.machine().node(n).name;
+    }
+    return out;
+  }
+
+  void act(const Decision& d, double now) {
+    for (const auto& [id, why] : d.impossible) {
+      auto blocked = progress_.fail(id, why);
+      trace(now, "impossible", id, {}, why);
+      for (StageId b : blocked) trace(now, "blocked", b, {}, progress_.reason(b));
+    }
+    for (const auto& s : d.starts) {
+      SimStage& st = stages_[s.job];
+      progress_.start(s.job);
+      st.running = true;
+      st.started = now;
+      ++st.generation;
+      st.run = report_.runs.size();
+      SimulatedRun run{s.job, now, 0.0, {}, "running", s.backfilled};
+      for (const auto& [n, count] : s.allocation.ranks_on) run.nodes.push_back(policy_.machine().node(n).name);
+      report_.runs.push_back(std::move(run));
+      push(st.finish_time(), EventKind::finish, s.job, st.generation);
+      trace(now, s.backfilled ? "start_backfilled" : "start", s.job, node_names(s.allocation));
+    }
+    report_.peak_running = std::max<std::uint64_t>(report_.peak_running, policy_.running_count());
+    for (const auto& stop : d.stops) {
+      SimStage& st = stages_[stop.job];
+      // It stops at its next step boundary, then writes one checkpoint.
+      const auto [work, safe] = st.progress_at(now);
+      const double boundary = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
+      const double at = now + (boundary - work) + st.cost;
+      if (at >= st.finish_time()) continue;  // it ends first anyway
+      push(at, EventKind::stopped, stop.job, st.generation, stop.why);
+      trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : "stop_for_end", stop.job, {}, stop.reason);
+    }
+  }
+
+  // Returns whether the policy has something new to decide on.
+  bool handle(const Event& e, double now) {
+    switch (e.kind) {
+      case EventKind::finish: {
+        SimStage& st = stages_[e.subject];
+        if (!st.running || st.generation != e.generation) return false;
+        st.running = false;
+        st.done = st.work;
+        policy_.finished(e.subject, now);
+        end_run(st, now, "completed");
+        trace(now, "complete", e.subject);
+        for (StageId next : progress_.complete(e.subject)) submit(next, now);
+        return true;
+      }
+      case EventKind::stopped: {
+        SimStage& st = stages_[e.subject];
+        if (!st.running || st.generation != e.generation) return false;
+        const auto [work, safe] = st.progress_at(now - st.cost);
+        st.running = false;
+        st.done = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
+        policy_.finished(e.subject, now);
+        if (e.why == StopOrder::Why::preempted) {
+          end_run(st, now, "preempted");
+          trace(now, "yielded", e.subject, {}, fmt::format("checkpointed at {:.1f} of {:.1f} h", st.done / 3600, st.work / 3600));
+          progress_.requeue(e.subject, "preempted");
+          submit(e.subject, st.queued_since);
+        } else {
+          end_run(st, now, "end_of_allocation");
+          trace(now, "suspended", e.subject, {}, "checkpointed before the allocation's end");
+          progress_.suspend(e.subject, "checkpointed before the allocation's end");
+        }
+        return true;
+      }
+      case EventKind::node_failure: {
+        ++report_.node_failures;
+        Machine& m = policy_.machine();
+        const NodeIndex node = e.subject;
+        const bool was_up = m.is_up(node);
+        trace(now, "node_failure", std::nullopt, m.node(node).name);
+        if (was_up) {
+          // Every stage with a rank there loses what it did since its last checkpoint.
+          for (StageId id = 0; id < stages_.size(); ++id) {
+            SimStage& st = stages_[id];
+            if (!st.running) continue;
+            const Allocation* a = policy_.allocation(id);
+            if (!a || std::none_of(a->ranks_on.begin(), a->ranks_on.end(), [node](const auto& on) { return on.first == node; })) continue;
+            const auto [work, safe] = st.progress_at(now);
+            const double interval_cycle = st.interval > 0 ? st.interval + st.cost : 0.0;
+            const double elapsed = now - st.started;
+            const double lost_wall = interval_cycle > 0 ? elapsed - std::floor(elapsed / interval_cycle) * interval_cycle : elapsed;
+            report_.lost_core_hours += lost_wall * a->cores() / 3600.0;
+            ++report_.stage_failures;
+            st.running = false;
+            st.done = safe;
+            policy_.finished(id, now);
+            end_run(st, now, "failed");
+            trace(now, "lost", id, {}, fmt::format("restarts from {:.1f} h of work", safe / 3600));
+            progress_.requeue(id, "node failure");
+            submit(id, st.queued_since);
+          }
+          m.set_down(node);
+          ++repairs_pending_;
+          push(now + options_.repair_seconds, EventKind::node_repaired, node, 0);
+        }
+        if (!progress_.finished()) schedule_failure(now);
+        return was_up;
+      }
+      case EventKind::node_repaired:
+        --repairs_pending_;
+        policy_.machine().set_up(e.subject);
+        trace(now, "node_repaired", std::nullopt, policy_.machine().node(e.subject).name);
+        return true;
+      case EventKind::wake:
+        return true;
+    }
+    return false;
+  }
+
+  void end_run(const SimStage& st, double now, const char* how) {
+    report_.runs[st.run].end = now;
+    report_.runs[st.run].ended = how;
+  }
+
+  void finish_report(double now) {
+    const PolicyCounters& c = policy_.counters();
+    report_.makespan_seconds = now;
+    report_.completed = progress_.count(StageState::completed);
+    report_.preemptions = c.preemptions;
+    report_.protected_interruptions = c.protected_interruptions;
+    report_.backfilled = c.backfilled;
+    report_.end_of_allocation_stops = c.end_of_allocation_stops;
+    double used = 0.0;
+    for (const auto& [project, seconds] : policy_.core_seconds_by_project()) {
+      report_.core_hours_by_project[project] = seconds / 3600.0;
+      used += seconds;
+    }
+    const double capacity = static_cast<double>(policy_.machine().total_cores()) * now;
+    report_.utilisation = capacity > 0 ? used / capacity : 0.0;
+    report_.first_reserved_start = policy_.first_reservations();
+    for (auto& r : report_.runs) {
+      if (r.ended == "running") r.end = now;
+    }
+  }
+
+  const StageGraph& graph_;
+  const SimulationOptions& options_;
+  SchedulingPolicy policy_;
+  CampaignProgress progress_;
+  std::vector<SimStage> stages_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  std::uint64_t sequence_ = 0;
+  int repairs_pending_ = 0;
+  std::mt19937_64 rng_;
+  std::ofstream trace_;
+  SimulationReport report_;
+};
+
+}  // namespace
+
+SimulationReport simulate_campaign(const StageGraph& graph, Machine machine, const PolicyConfig& config,
+                                   const SimulationOptions& options) {
+  return Simulation(graph, std::move(machine), config, options).run();
+}
+
+nlohmann::json SimulationReport::to_json() const {
+  return {{"makespan_hours", makespan_seconds / 3600.0},
+          {"utilisation", utilisation},
+          {"stages", stages},
+          {"completed", completed},
+          {"preemptions", preemptions},
+          {"protected_interruptions", protected_interruptions},
+          {"backfilled", backfilled},
+          {"node_failures", node_failures},
+          {"stage_failures", stage_failures},
+          {"end_of_allocation_stops", end_of_allocation_stops},
+          {"peak_running", peak_running},
+          {"lost_core_hours", lost_core_hours},
+          {"core_hours_by_project", core_hours_by_project},
+          {"simulation_cpu_seconds", cpu_seconds},
+          {"simulation_peak_rss_mib", static_cast<double>(peak_rss_bytes) / (1024.0 * 1024.0)}};
+}
+
+std::string SimulationReport::to_text() const {
+  std::ostringstream o;
+  o << fmt::format("makespan                 {:.1f} h ({:.1f} days)\n", makespan_seconds / 3600, makespan_seconds / 86400);
+  o << fmt::format("stages completed         {} of {}\n", completed, stages);
+  o << fmt::format("peak concurrent stages   {}\n", peak_running);
+  o << fmt::format("utilisation              {:.1f} %\n", 100 * utilisation);
+  o << fmt::format("preemptions              {}\n", preemptions);
+  o << fmt::format("protected interruptions  {}\n", protected_interruptions);
+  o << fmt::format("backfilled starts        {}\n", backfilled);
+  o << fmt::format("node failures            {} ({} stage runs lost work)\n", node_failures, stage_failures);
+  o << fmt::format("stops before the end     {}\n", end_of_allocation_stops);
+  o << fmt::format("lost work                {:.1f} core-hours\n", lost_core_hours);
+  o << "core-hours by project\n";
+  for (const auto& [project, hours] : core_hours_by_project) {
+    o << fmt::format("  {:<22} {:.1f}\n", project.empty() ? "(none)" : project, hours);
+  }
+  o << fmt::format("simulation took          {:.2f} s CPU, {:.0f} MiB peak memory\n", cpu_seconds,
+                   static_cast<double>(peak_rss_bytes) / (1024.0 * 1024.0));
+  return o.str();
+}
+
+}  // namespace perennial
