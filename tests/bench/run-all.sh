@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU and recovery benchmarks against an existing build (default
+# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery and 100-concurrent-stages benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
-# Each benchmark's own output is printed as it runs. Takes about 12 minutes on 2 cores.
+# Each benchmark's own output is printed as it runs. Takes about 13 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
@@ -27,6 +27,7 @@ run plan "$bench_plan"
 run dispatch "$here/bench_dispatch.sh" "$build"
 run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
 run recovery "$here/bench_recovery.sh" "$build" 3
+run concurrent "$here/bench_concurrent.sh" "$build"
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -47,3 +48,10 @@ row "  same, --mca mpi_yield_when_idle 0" "$(figure coordinator_cpu no_yield_cpu
 row "recovery: SIGKILL to stepping, 8 ranks, hb 2 s" "$(figure recovery worker_recovery_s_hb2) s" "2 s"
 row "recovery: same, hb 0.5 s" "$(figure recovery worker_recovery_s_hb05) s" "2 s"
 row "recovery: whole fake node, hb 2 s" "$(figure recovery node_recovery_s_hb2) s" "2 s"
+row "concurrent: 100 1-rank stages, 101 ranks" "$(figure concurrent peak_concurrency) running" ">= 100"
+row "  dispatch: campaign start -> started (median)" "$(figure concurrent dispatch_median_ms) ms" "-"
+row "  dispatch: same, last stage" "$(figure concurrent dispatch_max_ms) ms" "-"
+row "  dispatch: cost per stage" "$(figure concurrent dispatch_us_per_stage) us/stage" "50 us/stage"
+row "  wall: campaign / whole mpiexec job" "$(figure concurrent wall_s) / $(figure concurrent job_s) s" "-"
+row "  rank 0 peak RSS (VmHWM)" "$(figure concurrent rank0_peak_rss_mib) MiB" "-"
+row "  all 101 ranks: sum of VmHWM / of Pss" "$(figure concurrent all_ranks_peak_rss_mib) / $(figure concurrent all_ranks_pss_mib) MiB" "-"
