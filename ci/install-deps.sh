@@ -2,6 +2,7 @@
 # Installs every Debian 12 package Perennial's build, tests and examples need.
 # Idempotent: packages already present are not downloaded again, and apt-get update
 # runs only when something is missing.
+# Optional groups: `ci/install-deps.sh --coverage` also installs gcovr (for ci/coverage.sh).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )
+coverage_packages=(gcovr)
+
+for arg in "$@"; do
+  case "$arg" in
+    --coverage) packages+=("${coverage_packages[@]}") ;;
+    *) echo "install-deps: unknown option $arg (known: --coverage)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
