@@ -154,24 +154,32 @@ double SchedulingPolicy::next_deadline() const {
   return t;
 }
 
-std::vector<JobId> SchedulingPolicy::queue_order(double now) const {
-  // Factors are computed once per project per pass: the queue can hold 10,000 stages.
+// The waiting stages by priority, as a heap: a pass usually stops long before the end of a
+// 10,000-stage queue (the machine is full), so only what it reaches is ever ordered.
+SchedulingPolicy::QueueHeap SchedulingPolicy::queue_heap(double now) const {
+  // Factors are computed once per project per pass.
   std::unordered_map<std::string, double> factor;
-  std::vector<std::tuple<double, double, JobId>> scored;
-  scored.reserve(waiting_.size());
+  QueueHeap heap;
+  heap.reserve(waiting_.size());
   const double span = static_cast<double>(max_priority_ - min_priority_);
   for (const auto& [id, w] : waiting_) {
     auto f = factor.find(w.spec.project);
     if (f == factor.end()) f = factor.emplace(w.spec.project, fairshare_.factor(w.spec.project, now)).first;
     const double pf = span > 0 ? (w.spec.priority - min_priority_) / span : 1.0;
-    scored.emplace_back(-multifactor_priority(config_.weights, pf, f->second, now - w.spec.queued_since),
-                        w.spec.queued_since, id);
+    // Highest score first; ties go to the stage that has waited longest, then to file order.
+    heap.emplace_back(-multifactor_priority(config_.weights, pf, f->second, now - w.spec.queued_since),
+                      w.spec.queued_since, id);
   }
-  // Highest score first; ties go to the stage that has waited longest, then to file order.
-  std::sort(scored.begin(), scored.end());
+  std::make_heap(heap.begin(), heap.end(), std::greater<>());
+  return heap;
+}
+
+std::vector<JobId> SchedulingPolicy::queue_order(double now) const {
+  QueueHeap heap = queue_heap(now);
+  std::sort_heap(heap.begin(), heap.end(), std::greater<>());  // descending by the tuple
   std::vector<JobId> order;
-  order.reserve(scored.size());
-  for (const auto& [score, since, id] : scored) order.push_back(id);
+  order.reserve(heap.size());
+  for (auto it = heap.rbegin(); it != heap.rend(); ++it) order.push_back(std::get<2>(*it));
   return order;
 }
 
@@ -300,7 +308,11 @@ Decision SchedulingPolicy::decide(double now) {
 
   std::map<ShapeKey, int> did_not_fit;
   bool reserved = false;  // EASY: one reservation besides the preemptors'
-  for (JobId id : queue_order(now)) {
+  QueueHeap heap = queue_heap(now);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const JobId id = std::get<2>(heap.back());
+    heap.pop_back();
     Waiting& w = waiting_.at(id);
     const JobSpec& job = w.spec;
     if (!reaches_checkpoint_before_end(job, now)) {

@@ -56,11 +56,12 @@ struct SimStage {
     const double in_cycle = e - k * cycle;
     return {std::min(work, done + k * interval + std::min(in_cycle, interval)), std::min(work, done + k * interval)};
   }
-  double finish_time() const {
+  double wall_to_finish() const {
     const double remaining = work - done;
     const double checkpoints = interval > 0 ? std::max(0.0, std::ceil(remaining / interval - 1e-9) - 1.0) : 0.0;
-    return started + remaining + checkpoints * cost;
+    return remaining + checkpoints * cost;
   }
+  double finish_time() const { return started + wall_to_finish(); }
 };
 
 enum class EventKind { finish, stopped, node_failure, node_repaired, wake };
@@ -140,7 +141,8 @@ class Simulation {
     SimStage& st = stages_[id];
     st.queued_since = queued_since;
     JobSpec job = job_for(graph_.stage(id), id, policy_.machine(), graph_.stage(id).ranks, st.cost);
-    job.remaining_seconds = st.work - st.done;
+    // The estimate a scientist's walltime is: computing plus the checkpoints on the way.
+    job.remaining_seconds = st.wall_to_finish();
     job.step_seconds = st.step;
     job.checkpoint_interval = st.interval;
     job.queued_since = queued_since;

@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -175,6 +176,8 @@ class SchedulingPolicy {
   bool reaches_checkpoint_before_end(const JobSpec& job, double now) const;
   double stop_lead(const JobSpec& job) const;
   void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision);
+  using QueueHeap = std::vector<std::tuple<double, double, JobId>>;  ///< (-score, queued since, id)
+  QueueHeap queue_heap(double now) const;
   std::vector<JobId> queue_order(double now) const;
 
   Machine machine_;
