@@ -4,7 +4,8 @@
 #include <perennial/coordinator/heartbeat_monitor.hpp>
 #include <perennial/coordinator/journal.hpp>
 #include <perennial/coordinator/resume.hpp>
-#include <perennial/coordinator/scheduler.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/scheduling_policy.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,6 +17,8 @@
 
 #include <boost/mpi/environment.hpp>
 
+#include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -39,6 +42,12 @@ constexpr std::chrono::milliseconds kJournalSyncAge{20};
 
 std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
 
+// Where the policy put a stage: the workers of its group.
+struct Placement {
+  StageId stage;
+  std::vector<int> ranks;
+};
+
 // One stage group at work: who is in it and who has reported back.
 struct RunningStage {
   std::uint32_t attempt = 0;
@@ -48,6 +57,9 @@ struct RunningStage {
   double started = 0.0;
   std::optional<double> first_failure;
   std::optional<std::uint64_t> stopped_at;  ///< step at which it checkpointed and stopped on request
+  std::optional<StopOrder::Why> yielding;   ///< the policy told it to checkpoint and stop
+  std::uint64_t start_step = 0;             ///< the step it resumed from
+  double checkpoint_cost = 0.1;             ///< last measured, seconds
   std::vector<int> lost;                    ///< ranks that died or were ended on purpose
 };
 
@@ -57,7 +69,7 @@ class CoordinatorLoop {
       : graph_(graph), workers_(workers), options_(options),
         outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
         checkpoints_dir_(graph.campaign().output_dir / "checkpoints"),
-        events_(log_dir_, options.quiet), progress_(graph), pool_(workers.live_workers()),
+        events_(log_dir_, options.quiet), progress_(graph), policy_(Machine{}, policy_config_for(graph.campaign())),
         journal_path_(graph.campaign().output_dir / "journal.jsonl"),
         heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
         faults_text_(options.faults.to_string()) {
@@ -67,18 +79,26 @@ class CoordinatorLoop {
     resumed_run_ = !earlier.records.empty();
     history_ = read_history(graph, earlier);
     journal_.emplace(journal_path_);
+    for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
+    add_workers(workers.live_workers(), 0);
+    if (options.end_epoch_seconds) {
+      const double from_now = *options.end_epoch_seconds - wall_epoch_seconds();
+      policy_.set_end_time(events_.elapsed() + from_now);
+      events_.record({{"event", "allocation_end"}, {"in_seconds", from_now}});
+    }
   }
 
   CampaignOutcome run() {
     const double cpu_start = process_cpu_seconds();
     const auto& c = graph_.campaign();
     events_.record({{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
-                    {"worker_ranks", pool_.usable()}, {"coordinator_pid", ::getpid()}});
+                    {"worker_ranks", policy_.machine().live_workers()}, {"coordinator_pid", ::getpid()}});
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
-                                 pool_.usable(), outputs_dir_.string()));
-    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", pool_.usable()}});
+                                 policy_.machine().live_workers(), outputs_dir_.string()));
+    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", policy_.machine().live_workers()}});
     record_workers();
     if (resumed_run_) reuse_earlier_work();
+    for (StageId id : progress_.ready()) submit(id);
     IdleBackoff backoff(std::chrono::milliseconds(20));
     while (true) {
       if (stop_requested()) request_stop();
@@ -101,6 +121,7 @@ class CoordinatorLoop {
     outcome.dead_ranks.assign(dead_.begin(), dead_.end());
     outcome.exit_code = progress_.all_completed() || outcome.checkpointed ? 0 : 1;
     outcome.summary = summarize(outcome);
+    write_status(events_.elapsed(), true);
     journal_->append({{"type", "run_ended"},
                       {"status", progress_.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
     journal_->sync();
@@ -155,14 +176,133 @@ class CoordinatorLoop {
     }
   }
 
+  // One pass of the scheduling policy: what starts where, what yields, what never fits.
   void dispatch_ready() {
-    auto decision = schedule(graph_, progress_, pool_, overrides_);
-    for (StageId id : decision.impossible) report_failure(id, progress_.reason(id), {});
-    announce_blocked(decision.blocked);
-    for (auto& placement : decision.placements) start(placement);
+    const double now = events_.elapsed();
+    // Most loop turns follow a message that changed nothing the policy looks at.
+    if (!policy_dirty_ && now < next_policy_pass_) return;
+    policy_dirty_ = false;
+    next_policy_pass_ = now + 1.0;  // at least once a second: fair share, aging, the end time
+    Decision decision = policy_.decide(now);
+    for (const auto& [id, why] : decision.impossible) {
+      const auto blocked = progress_.fail(id, why);
+      report_failure(id, why, blocked);
+    }
+    for (const auto& stop : decision.stops) {
+      RunningStage& r = running_.at(stop.job);
+      r.yielding = stop.why;
+      workers_.send(r.ranks.front(), msg::kCheckpointRequest, msg::CheckpointRequest{stop.job, r.attempt, true});
+      const bool preempted = stop.why == StopOrder::Why::preempted;
+      events_.record({{"event", preempted ? "stage_preempted" : "stage_stopping_for_end"}, {"stage", graph_.stage(stop.job).name},
+                      {"reason", stop.reason}});
+      events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", preempted ? "preempt  " : "stopping ",
+                                   graph_.stage(stop.job).name, stop.reason));
+    }
+    for (auto& s : decision.starts) {
+      progress_.start(s.job);
+      start(Placement{s.job, s.allocation.workers}, s.backfilled);
+    }
+    // Past the point where anything could still start before the allocation ends: stop
+    // once the running stages have checkpointed.
+    if (policy_.config().end_time && decision.starts.empty() && running_.empty() && policy_.waiting_count() > 0 &&
+        !stopping_) {
+      stopping_ = true;
+      events_.progress("the allocation ends before any waiting stage could reach a checkpoint: stopping");
+    }
+    write_status(now);
   }
 
-  void start(const Placement& placement) {
+  void submit(StageId id) {
+    const StageSpec& s = graph_.stage(id);
+    const int ranks = overrides_.count(id) ? overrides_.at(id) : s.ranks;
+    JobSpec job = job_for(s, id, policy_.machine(), ranks, 0.1);
+    job.queued_since = ready_since_.emplace(id, events_.elapsed()).first->second;
+    const StageHistory& h = history_[id];
+    // A stage resuming from a checkpoint has only the rest of its steps to go.
+    if (!h.epochs.empty() && std::isfinite(job.remaining_seconds) && s.steps > 0) {
+      job.remaining_seconds *= 1.0 - static_cast<double>(std::min<std::uint64_t>(h.epochs.back().step, s.steps)) /
+                                         static_cast<double>(s.steps);
+    }
+    policy_.submit(job);
+    policy_dirty_ = true;
+  }
+
+  // Workers joining (at start, or spawned): each on its node, a partition per pool. A node
+  // the campaign's cluster: section names gets its declared resources; any other is
+  // detected, with as many cores as workers on it.
+  void add_workers(const std::vector<int>& ids, int partition) {
+    Machine& m = policy_.machine();
+    const ClusterSpec& cluster = graph_.campaign().cluster;
+    for (int id : ids) {
+      const std::string& node = workers_.worker(id).hello.node;
+      auto n = m.find_node(node);
+      if (!n) {
+        NodeSpec spec{node, 0, 0, 0, 0};
+        for (const auto& k : cluster.classes) {
+          if (std::find(k.names.begin(), k.names.end(), node) == k.names.end()) continue;
+          spec = NodeSpec{node, k.cores, k.gpus, k.memory_bytes, m.feature_mask(k.features)};
+        }
+        n = m.add_node(spec);
+        declared_nodes_[*n] = spec.cores > 0;
+      }
+      m.add_worker(*n, partition, id);
+      if (!declared_nodes_[*n]) m.grow_cores(*n, static_cast<int>(++workers_on_node_[*n]));
+    }
+    policy_dirty_ = true;
+  }
+
+  // `log/status.json`, for `perennial status`: at most once a second, and at the end.
+  void write_status(double now, bool force = false) {
+    if (!force && now < next_status_) return;
+    next_status_ = now + 1.0;
+    nlohmann::json waiting = nlohmann::json::array();
+    for (const auto& w : policy_.waiting_report(now)) {
+      waiting.push_back({{"stage", w.name}, {"reason", reason_name(w.reason)}, {"detail", w.detail},
+                         {"priority_score", w.priority_score},
+                         {"expected_start_in_seconds", std::isfinite(w.expected_start) ? nlohmann::json(w.expected_start - now) : nlohmann::json()}});
+    }
+    nlohmann::json running = nlohmann::json::array();
+    for (const auto& [id, r] : running_) {
+      running.push_back({{"stage", graph_.stage(id).name}, {"ranks", r.ranks}, {"running_seconds", now - r.started},
+                         {"stopping", r.yielding.has_value()}});
+    }
+    nlohmann::json blocked = nlohmann::json::array();
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      const auto st = progress_.state(id);
+      if (st == StageState::waiting) {
+        std::vector<std::string> on;
+        for (StageId u : graph_.upstream(id)) {
+          if (progress_.state(u) != StageState::completed) on.push_back(graph_.stage(u).name);
+        }
+        blocked.push_back({{"stage", graph_.stage(id).name}, {"reason", "dependencies"}, {"waits_for", on}});
+      }
+    }
+    nlohmann::json usage;
+    for (const auto& [project, seconds] : policy_.core_seconds_by_project()) usage[project.empty() ? "(none)" : project] = seconds / 3600.0;
+    const PolicyCounters& c = policy_.counters();
+    nlohmann::json status = {{"campaign", graph_.campaign().name}, {"written_at_unix", wall_epoch_seconds()},
+                             {"elapsed_seconds", now}, {"finished", progress_.finished() || stopping_},
+                             {"stages", graph_.size()}, {"completed", progress_.count(StageState::completed)},
+                             {"failed", progress_.count(StageState::failed)}, {"running", running},
+                             {"waiting", waiting}, {"waiting_on_dependencies", blocked},
+                             {"core_hours_by_project", usage}, {"preemptions", c.preemptions},
+                             {"protected_interruptions", c.protected_interruptions}, {"backfilled", c.backfilled},
+                             {"worker_ranks", policy_.machine().live_workers()}, {"free_worker_ranks", policy_.machine().free_workers()}};
+    const auto path = log_dir_ / "status.json";
+    const auto partial = log_dir_ / "status.json.partial";
+    {
+      std::ofstream out(partial);
+      out << status.dump(1) << '\n';
+    }
+    std::error_code ec;
+    std::filesystem::rename(partial, path, ec);  // readers never see half a file
+  }
+
+  static double wall_epoch_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+  void start(const Placement& placement, bool backfilled) {
     const StageSpec& s = graph_.stage(placement.stage);
     msg::AssignStage assign;
     assign.stage_id = placement.stage;
@@ -199,9 +339,17 @@ class CoordinatorLoop {
     for (int id : placement.ranks) workers_.send(id, msg::kAssignStage, assign);
 
     RunningStage& r = running_[placement.stage];
-    r = RunningStage{assign.attempt, placement.ranks, {}, {}, events_.elapsed(), std::nullopt, std::nullopt, {}};
+    r = RunningStage{};
+    r.attempt = assign.attempt;
+    r.ranks = placement.ranks;
+    r.started = events_.elapsed();
+    std::vector<std::string> nodes;
+    for (int id : placement.ranks) {
+      const std::string& node = workers_.worker(id).hello.node;
+      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+    }
     events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", placement.ranks},
-                    {"attempt", assign.attempt}});
+                    {"nodes", nodes}, {"attempt", assign.attempt}, {"backfilled", backfilled}});
     events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(placement.ranks),
                                  s.kernel, placement.ranks.size(), s.steps));
   }
@@ -256,6 +404,15 @@ class CoordinatorLoop {
     StageHistory& h = history_[e.stage_id];
     h.epochs.push_back(record);
     h.last_epoch = std::max(h.last_epoch, e.epoch);
+    if (auto r = running_.find(e.stage_id); r != running_.end()) {
+      // The measured step rate gives the policy a better remaining-time estimate.
+      r->second.checkpoint_cost = e.seconds;
+      const double ran = events_.elapsed() - r->second.started;
+      if (e.step > r->second.start_step && ran > 0) {
+        const double per_step = ran / static_cast<double>(e.step - r->second.start_step);
+        policy_.update_remaining(e.stage_id, per_step * static_cast<double>(s.steps - std::min(s.steps, e.step)), events_.elapsed());
+      }
+    }
     events_.record({{"event", "checkpoint_committed"}, {"stage", s.name}, {"epoch", e.epoch}, {"step", e.step},
                     {"file", e.file}, {"seconds", e.seconds}, {"bytes", e.bytes}, {"interval", e.interval}});
     events_.log().info("checkpoint {} epoch {} at step {}: {} bytes in {:.3f} s; next: {}", s.name, e.epoch, e.step,
@@ -266,6 +423,7 @@ class CoordinatorLoop {
     if (r.stage_id >= graph_.size()) return;
     const StageSpec& s = graph_.stage(r.stage_id);
     for (const auto& problem : r.rejected) events_.progress(fmt::format("rejected  {}: {}", s.name, problem));
+    if (auto it = running_.find(r.stage_id); it != running_.end() && r.restored) it->second.start_step = r.step;
     events_.record({{"event", "stage_restored"}, {"stage", s.name}, {"restored", r.restored}, {"file", r.file},
                     {"step", r.step}, {"rejected", r.rejected}});
     if (r.restored) {
@@ -295,14 +453,20 @@ class CoordinatorLoop {
   void finish(StageId id) {
     RunningStage r = std::move(running_.at(id));
     running_.erase(id);
-    std::vector<int> survivors;
-    for (int rank : r.ranks) {
-      if (!dead_.count(rank) && !stuck_.count(rank)) survivors.push_back(rank);
-    }
-    pool_.release(survivors);
+    policy_.finished(id, events_.elapsed());  // dead and stuck ranks were retired: they stay out
+    policy_dirty_ = true;
     recovering_.erase(id);
     const StageSpec& s = graph_.stage(id);
     const double seconds = events_.elapsed() - r.started;
+    if (r.errors.empty() && r.stopped_at && r.yielding == StopOrder::Why::preempted && !stopping_) {
+      // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
+      progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
+      events_.record({{"event", "stage_yielded"}, {"stage", s.name}, {"step", *r.stopped_at}, {"ranks", r.ranks}});
+      events_.progress(fmt::format("yielded   {} at step {} (checkpointed); it resumes when ranks are free", s.name,
+                                   *r.stopped_at));
+      submit(id);
+      return;
+    }
     if (r.errors.empty() && r.stopped_at) {
       progress_.suspend(id, fmt::format("checkpointed at step {} of {}; resumes on the next run", *r.stopped_at, s.steps));
       events_.record({{"event", "stage_suspended"}, {"stage", s.name}, {"step", *r.stopped_at}});
@@ -311,6 +475,7 @@ class CoordinatorLoop {
     }
     if (r.errors.empty()) {
       auto now_ready = progress_.complete(id);
+      for (StageId next : now_ready) submit(next);
       journal_->append(journal_stage_completed(graph_, id, output_file(id).lexically_relative(graph_.campaign().output_dir).string()));
       events_.record({{"event", "stage_completed"}, {"stage", s.name}, {"seconds", seconds}, {"ranks", r.ranks}});
       events_.progress(fmt::format("completed {} in {:.2f} s", s.name, seconds));
@@ -402,7 +567,8 @@ class CoordinatorLoop {
   void lose_rank(int id) {
     dead_.insert(id);
     heartbeats_.forget(id);
-    pool_.retire(id);
+    policy_.machine().retire_worker(id);
+    policy_dirty_ = true;
     workers_.mark_dead(id);
   }
 
@@ -411,11 +577,8 @@ class CoordinatorLoop {
   void lose_stage(StageId id) {
     RunningStage r = std::move(running_.at(id));
     running_.erase(id);
-    std::vector<int> survivors;
-    for (int rank : r.ranks) {
-      if (!dead_.count(rank)) survivors.push_back(rank);
-    }
-    pool_.release(survivors);
+    policy_.finished(id, events_.elapsed());
+    policy_dirty_ = true;
     const StageSpec& s = graph_.stage(id);
     const int restarts = ++restarts_[id];
     events_.record({{"event", "stage_lost"}, {"stage", s.name}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
@@ -433,6 +596,7 @@ class CoordinatorLoop {
     const std::string from = h.epochs.empty() ? std::string("its inputs")
                                               : fmt::format("epoch {} (step {})", h.epochs.back().epoch, h.epochs.back().step);
     progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", rank_list(r.lost), from));
+    submit(id);
     recovering_.insert(id);
     events_.record({{"event", "stage_recovering"}, {"stage", s.name}, {"from", from}, {"restart", restarts}});
     events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", s.name,
@@ -456,7 +620,7 @@ class CoordinatorLoop {
     for (int id : lost) {
       if (workers_.worker(id).hello.host == own_host_) d.pids.push_back(workers_.worker(id).hello.pid);
     }
-    pool_.expect(d.count);
+    expect_workers(static_cast<std::ptrdiff_t>(d.count));
     deferred_.push_back(std::move(d));
     start_deferred_spawns();
   }
@@ -515,14 +679,14 @@ class CoordinatorLoop {
       const std::size_t expected = spawning_.at(result->ticket);
       spawning_.erase(result->ticket);
       last_spawn_done_ = events_.elapsed();
-      pool_.expected_arrived(expected);
+      expect_workers(-static_cast<std::ptrdiff_t>(expected));
       if (!result->channel) {
         spawn_failed(result->error);
         continue;
       }
       const std::size_t pool_index = workers_.add(std::move(result->channel), result->hellos);
       const auto ids = workers_.pool_workers(pool_index);
-      pool_.add_pool(ids);
+      add_workers(ids, static_cast<int>(pool_index));
       const double now = events_.elapsed();
       std::vector<int> pids;
       for (int id : ids) {
@@ -535,7 +699,7 @@ class CoordinatorLoop {
     if (!spawning_.empty() && options_.respawner->oldest_pending_seconds() > options_.spawn_timeout.count()) {
       // The thread is stuck inside MPI_Comm_spawn and cannot be interrupted. Its new workers
       // (seen stuck inside MPI_Init) would keep the job alive forever: end those on this host.
-      for (const auto& [ticket, count] : spawning_) pool_.expected_arrived(count);
+      for (const auto& [ticket, count] : spawning_) expect_workers(-static_cast<std::ptrdiff_t>(count));
       spawning_.clear();
       const auto killed = kill_unconnected_workers();
       spawn_failed(fmt::format("no answer from MPI_Comm_spawn within {:.0f} s (ended {} half-started worker(s))",
@@ -569,7 +733,7 @@ class CoordinatorLoop {
 
   void spawn_failed(const std::string& error) {
     spawn_broken_ = true;
-    for (const auto& d : deferred_) pool_.expected_arrived(d.count);
+    for (const auto& d : deferred_) expect_workers(-static_cast<std::ptrdiff_t>(d.count));
     deferred_.clear();
     events_.record({{"event", "spawn_failed"}, {"error", error}});
     events_.progress(fmt::format("respawn failed: {}; lost ranks are not replaced from now on", error));
@@ -581,16 +745,18 @@ class CoordinatorLoop {
   // restore on any rank count). Each says which.
   void adapt_to_lost_ranks() {
     if (!spawning_.empty() || !deferred_.empty()) return;
-    const auto largest = static_cast<int>(pool_.largest_pool());
     for (StageId id : recovering_) {
       if (progress_.state(id) != StageState::ready) continue;
       const StageSpec& s = graph_.stage(id);
+      const auto largest = static_cast<int>(policy_.machine().capacity(request_for(s, policy_.machine(), 1).per_rank));
       const int want = overrides_.count(id) ? overrides_.at(id) : s.ranks;
       if (want <= largest) {
         events_.record({{"event", "stage_waits_for_ranks"}, {"stage", s.name}, {"ranks", want}});
         events_.progress(fmt::format("waiting   {}: needs {} ranks; waits until that many are free", s.name, want));
       } else if (largest >= 1) {
         overrides_[id] = largest;
+        policy_.withdraw(id);
+        submit(id);
         events_.record({{"event", "stage_shrunk"}, {"stage", s.name}, {"ranks", largest}, {"declared_ranks", s.ranks}});
         events_.progress(fmt::format("shrink    {}: continues on {} ranks instead of {} (no more can work together)",
                                      s.name, largest, s.ranks));
@@ -619,13 +785,19 @@ class CoordinatorLoop {
         if (options_.recovery) {
           end_rank(rank, static_cast<int>(id), "stuck after its group failed");
         } else {
-          pool_.retire(rank);
+          policy_.machine().retire_worker(rank);
           stuck_.insert(rank);
         }
       }
       finish(id);
       if (options_.recovery) replace_ranks(missing);
     }
+  }
+
+  void expect_workers(std::ptrdiff_t change) {
+    expected_workers_ = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, static_cast<std::ptrdiff_t>(expected_workers_) + change));
+    policy_.set_expected_workers(expected_workers_);
+    policy_dirty_ = true;
   }
 
   void record_workers() {
@@ -674,7 +846,14 @@ class CoordinatorLoop {
   std::filesystem::path checkpoints_dir_;
   EventLog events_;
   CampaignProgress progress_;
-  RankPool pool_;
+  SchedulingPolicy policy_;
+  bool policy_dirty_ = true;
+  double next_policy_pass_ = 0.0;
+  double next_status_ = 0.0;
+  std::map<StageId, double> ready_since_;  ///< first time each stage was ready: age counts from there
+  std::map<NodeIndex, bool> declared_nodes_;
+  std::map<NodeIndex, std::size_t> workers_on_node_;
+  std::size_t expected_workers_ = 0;
   std::map<StageId, RunningStage> running_;
   std::map<StageId, std::uint32_t> attempts_;
   std::set<int> stuck_;
@@ -690,7 +869,7 @@ class CoordinatorLoop {
   std::string faults_text_;
   std::map<StageId, int> restarts_;
   std::set<StageId> recovering_;
-  RankOverrides overrides_;
+  std::map<StageId, int> overrides_;  ///< ranks a stage runs on when not its declared `ranks` (after losses)
   std::map<std::uint64_t, std::size_t> spawning_;  ///< respawn ticket -> ranks asked for
   struct DeferredSpawn {
     std::size_t count = 0;

@@ -323,6 +323,11 @@ Decision SchedulingPolicy::decide(double now) {
       continue;
     }
     if (!machine_.can_ever_fit(job.request)) {
+      if (expected_workers_ > 0) {
+        w.reason = WaitReason::resources;
+        w.detail = fmt::format("needs {} ranks; waits for {} respawned rank(s) to join", job.request.ranks, expected_workers_);
+        continue;
+      }
       decision.impossible.emplace_back(
           id, fmt::format("needs {} ranks of {} core(s){}, but at most {} such ranks fit in this job at once",
                           job.request.ranks, job.request.per_rank.cores,

@@ -3,7 +3,6 @@
 #include "test_support.hpp"
 
 #include <perennial/coordinator/campaign_progress.hpp>
-#include <perennial/coordinator/scheduler.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/text.hpp>
 
@@ -173,97 +172,6 @@ stages:
   EXPECT_TRUE(plan.weighted_by_walltime);
   EXPECT_EQ(plan.critical_length, 2 * 3600.0 + 86400.0);
   EXPECT_EQ(names(*c.graph, plan.critical_path), (std::vector<std::string>{"a", "c"}));
-}
-
-TEST(Scheduler, PriorityOrderOnDisjointRanks) {
-  auto c = check_campaign(kCampaign);
-  const auto& g = *c.graph;
-  CampaignProgress p(g);
-  RankPool pool({1, 2, 3, 4, 5, 6});
-  auto first = schedule(g, p, pool);
-  ASSERT_EQ(first.placements.size(), 2u);
-  EXPECT_EQ(g.stage(first.placements[0].stage).name, "spinup");
-  EXPECT_EQ(first.placements[0].ranks, (std::vector<int>{1, 2}));
-  EXPECT_EQ(g.stage(first.placements[1].stage).name, "side");
-  EXPECT_EQ(first.placements[1].ranks, (std::vector<int>{3}));
-  pool.release(first.placements[0].ranks);
-  p.complete(first.placements[0].stage);
-  auto second = schedule(g, p, pool);
-  // Five free ranks: two scenarios of two ranks run at once; the third waits.
-  ASSERT_EQ(second.placements.size(), 2u);
-  EXPECT_EQ(second.placements[0].ranks, (std::vector<int>{1, 2}));
-  EXPECT_EQ(second.placements[1].ranks, (std::vector<int>{4, 5}));
-  EXPECT_EQ(pool.free_count(), 1u);
-}
-
-TEST(Scheduler, StrictPriorityNothingOvertakesAWaitingStage) {
-  auto c = check_campaign(R"(campaign: s
-stages:
-  - {name: wide, kernel: any, ranks: 3, priority: 9}
-  - {name: narrow, kernel: any, ranks: 1, priority: 1}
-)");
-  CampaignProgress p(*c.graph);
-  RankPool pool({1, 2, 3});
-  pool.acquire(1);  // one rank busy elsewhere
-  EXPECT_TRUE(schedule(*c.graph, p, pool).placements.empty());
-  pool.release({1});
-  auto d = schedule(*c.graph, p, pool);
-  ASSERT_EQ(d.placements.size(), 1u);
-  EXPECT_EQ(c.graph->stage(d.placements[0].stage).name, "wide");
-}
-
-TEST(Scheduler, ImpossibleRequestFailsInsteadOfWaitingForever) {
-  auto c = check_campaign("campaign: s\nstages:\n  - {name: huge, kernel: any, ranks: 8}\n  - {name: next, kernel: any, after: [huge]}\n");
-  CampaignProgress p(*c.graph);
-  RankPool pool({1, 2});
-  auto d = schedule(*c.graph, p, pool);
-  EXPECT_TRUE(d.placements.empty());
-  ASSERT_EQ(d.impossible.size(), 1u);
-  EXPECT_EQ(p.state(0), StageState::failed);
-  EXPECT_EQ(p.state(1), StageState::blocked);
-  EXPECT_EQ(d.blocked, std::vector<StageId>{1});  // reported once, with the failure
-  EXPECT_TRUE(p.finished());
-}
-
-TEST(Scheduler, AGroupNeverSpansTwoPools) {
-  auto c = check_campaign("campaign: s\nstages:\n  - {name: pair, kernel: any, ranks: 2}\n");
-  CampaignProgress p(*c.graph);
-  RankPool pool({1, 2, 3});
-  pool.retire(1);
-  pool.retire(2);
-  pool.add_pool({7});  // a spawned pool of one: with rank 3, two free ranks, but never together
-  EXPECT_EQ(pool.free_count(), 2u);
-  EXPECT_EQ(pool.largest_pool(), 1u);
-  pool.expect(2);  // two more on their way: not impossible yet
-  auto waiting = schedule(*c.graph, p, pool);
-  EXPECT_TRUE(waiting.placements.empty());
-  EXPECT_TRUE(waiting.impossible.empty());
-  EXPECT_EQ(p.state(0), StageState::ready);
-  pool.expected_arrived(2);
-  pool.add_pool({8, 9});
-  auto d = schedule(*c.graph, p, pool);
-  ASSERT_EQ(d.placements.size(), 1u);
-  EXPECT_EQ(d.placements[0].ranks, (std::vector<int>{8, 9}));
-}
-
-TEST(Scheduler, AStageThatLostRanksIsRequeuedAndMayRunOnFewer) {
-  auto c = check_campaign("campaign: s\nstages:\n  - {name: wide, kernel: any, ranks: 3}\n");
-  CampaignProgress p(*c.graph);
-  RankPool pool({1, 2, 3, 4});
-  auto first = schedule(*c.graph, p, pool);
-  ASSERT_EQ(first.placements.size(), 1u);
-  // Ranks 1 and 2 died; 3 survived; the stage runs again.
-  pool.retire(1);
-  pool.retire(2);
-  pool.release({3});
-  p.requeue(0, "lost ranks 1,2");
-  EXPECT_EQ(p.state(0), StageState::ready);
-  EXPECT_FALSE(p.finished());
-  // Only two usable ranks are left: with no override the stage could never fit...
-  RankOverrides fewer{{0, 2}};
-  auto d = schedule(*c.graph, p, pool, fewer);
-  ASSERT_EQ(d.placements.size(), 1u);
-  EXPECT_EQ(d.placements[0].ranks, (std::vector<int>{3, 4}));
 }
 
 TEST(Durations, ParseCommonUnits) {

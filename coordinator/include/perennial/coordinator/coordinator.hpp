@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace perennial {
@@ -34,6 +35,9 @@ struct CoordinatorOptions {
   Respawner* respawner = nullptr;
   /// A spawn not finished after this long counts as failed.
   std::chrono::duration<double> spawn_timeout{60.0};
+  /// When the allocation ends (Unix time): nothing starts that cannot checkpoint first, and
+  /// running stages checkpoint and stop in time (`--end-time`, `SLURM_JOB_END_TIME`).
+  std::optional<double> end_epoch_seconds;
   /// Drills for this run (--inject and the campaign's faults:), sent with every assignment.
   FaultPlan faults;
 };

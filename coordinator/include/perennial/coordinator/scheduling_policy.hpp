@@ -113,6 +113,8 @@ class SchedulingPolicy {
   const PolicyConfig& config() const { return config_; }
   void set_share(const std::string& project, double share) { fairshare_.set_share(project, share); }
   void set_end_time(std::optional<double> end) { config_.end_time = end; }
+  /// Real runs: workers are being spawned. Until they join, no stage is judged too large.
+  void set_expected_workers(std::size_t n) { expected_workers_ = n; }
 
   /// The stage is ready to run (for the first time, or again after it yielded or lost ranks).
   void submit(const JobSpec& job);
@@ -196,6 +198,7 @@ class SchedulingPolicy {
   bool any_priority_ = false;
   PolicyCounters counters_;
   std::map<JobId, double> first_reservation_;
+  std::size_t expected_workers_ = 0;
 };
 
 }  // namespace perennial
