@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <atomic>
 #include <cstdlib>
 
@@ -198,7 +199,79 @@ struct RunSettings {
   double spawn_timeout = 60.0;
   bool quiet = false;
   FaultPlan faults;
+  std::string end_time;  ///< --end-time as given
 };
+
+// When the allocation ends, as Unix time: `--end-time` takes a Unix time, a local date-time
+// as `squeue -h -j $SLURM_JOB_ID -o %e` prints it (2026-11-25T18:00:00), or a duration from now
+// (45min); without it, SLURM_JOB_END_TIME (a Unix time, set by newer Slurm) is used.
+std::optional<double> allocation_end(const std::string& text) {
+  const double now = static_cast<double>(std::time(nullptr));
+  std::string value = text;
+  if (value.empty()) {
+    const char* slurm = std::getenv("SLURM_JOB_END_TIME");
+    if (!slurm || !*slurm) return std::nullopt;
+    value = slurm;
+  }
+  std::tm tm{};
+  if (const char* end = ::strptime(value.c_str(), "%Y-%m-%dT%H:%M:%S", &tm); end && *end == '\0') {
+    tm.tm_isdst = -1;
+    return static_cast<double>(std::mktime(&tm));
+  }
+  char* end = nullptr;
+  const double number = std::strtod(value.c_str(), &end);
+  if (end && *end == '\0' && number > 1e9) return number;
+  if (auto seconds = parse_duration_seconds(value); seconds && *seconds > 0) return now + *seconds;
+  throw Error(fmt::format("--end-time '{}': give a Unix time, a date-time like 2026-11-25T18:00:00, or a duration like 45min",
+                          value));
+}
+
+// `perennial status DIR`: what log/status.json (written by rank 0 once a second) says.
+int command_status(const std::string& dir) {
+  std::filesystem::path path = std::filesystem::path(dir) / "log" / "status.json";
+  if (!std::filesystem::exists(path)) path = std::filesystem::path(dir) / "status.json";
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "perennial status: no %s: give a campaign's output folder (it has log/status.json once a run started)\n",
+                 (std::filesystem::path(dir) / "log" / "status.json").c_str());
+    return kExitBadInput;
+  }
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    std::fprintf(stderr, "perennial status: %s is not readable JSON: %s\n", path.c_str(), e.what());
+    return kExitIncomplete;
+  }
+  const double age = static_cast<double>(std::time(nullptr)) - j.value("written_at_unix", 0.0);
+  auto when = [](const nlohmann::json& v) -> std::string {
+    if (!v.is_number()) return "unknown";
+    const double t = v.get<double>();
+    if (t < 120) return fmt::format("in {:.0f} s", t);
+    if (t < 7200) return fmt::format("in {:.0f} min", t / 60);
+    return fmt::format("in {:.1f} h", t / 3600);
+  };
+  fmt::print("campaign {}: {} of {} stages completed, {} failed; {} running, {} waiting, {} waiting on other stages{}\n",
+             j.value("campaign", "?"), j.value("completed", 0), j.value("stages", 0), j.value("failed", 0),
+             j["running"].size(), j["waiting"].size(), j["waiting_on_dependencies"].size(),
+             j.value("finished", false) ? " (run ended)" : fmt::format(" (as of {:.0f} s ago)", age));
+  fmt::print("worker ranks {} ({} free); preemptions {}; protected interruptions {}; backfilled starts {}\n",
+             j.value("worker_ranks", 0), j.value("free_worker_ranks", 0), j.value("preemptions", 0),
+             j.value("protected_interruptions", 0), j.value("backfilled", 0));
+  for (const auto& r : j["running"]) {
+    fmt::print("  running  {:<28} ranks {:<16} for {:.0f} s{}\n", r.value("stage", ""), r["ranks"].dump(),
+               r.value("running_seconds", 0.0), r.value("stopping", false) ? " (checkpointing to stop)" : "");
+  }
+  for (const auto& w : j["waiting"]) {
+    fmt::print("  waiting  {:<28} {:<18} start {:<12} {}\n", w.value("stage", ""), w.value("reason", ""),
+               when(w["expected_start_in_seconds"]), w.value("detail", ""));
+  }
+  for (const auto& w : j["waiting_on_dependencies"]) {
+    fmt::print("  waiting  {:<28} {:<18} on {}\n", w.value("stage", ""), "dependencies", w["waits_for"].dump());
+  }
+  if (j.contains("core_hours_by_project")) fmt::print("core-hours by project: {}\n", j["core_hours_by_project"].dump());
+  return 0;
+}
 
 // Every process of a pool says who it is; workers learn which processes share their node.
 std::vector<msg::Hello> exchange_hellos(const ControlChannel& control, msg::Hello mine) {
@@ -302,6 +375,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   options.max_restarts = settings.max_restarts;
   options.spawn_timeout = std::chrono::duration<double>(settings.spawn_timeout);
   options.faults = settings.faults;
+  options.end_epoch_seconds = allocation_end(settings.end_time);
   for (std::size_t i = 0; i < v.graph->campaign().faults.size(); ++i) {
     options.faults.append(FaultPlan::parse(v.graph->campaign().faults[i], fmt::format("faults[{}]", i)));
   }
@@ -395,6 +469,9 @@ int cli_main(int argc, char** argv) {
   run->add_option("--fake-nodes", settings.fake_nodes,
                   "split the worker ranks into this many pretend nodes (node-failure drills on one machine)");
   run->add_flag("--quiet", settings.quiet, "no progress lines on stderr");
+  run->add_option("--end-time", settings.end_time,
+                  "when the allocation ends (Unix time, 2026-11-25T18:00:00, or a duration such as 45min; default "
+                  "SLURM_JOB_END_TIME): nothing starts that cannot checkpoint first, running stages checkpoint in time");
   run->add_option("--inject", inject,
                   "failures to cause on purpose, e.g. 'kill:rank=3,step=120' (';' separates several; see the README)");
 
@@ -416,6 +493,10 @@ int cli_main(int argc, char** argv) {
   worker->add_option("--fake-nodes", settings.fake_nodes);
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
+
+  std::string status_dir;
+  auto* status = app.add_subcommand("status", "what a campaign run is doing: running stages, and why each waiting one waits");
+  status->add_option("output_dir", status_dir, "the campaign's output folder")->required();
 
   SimulateSettings sim;
   auto* simulate = app.add_subcommand("simulate",
@@ -446,6 +527,7 @@ int cli_main(int argc, char** argv) {
     if (*validate) return command_validate(file, ranks);
     if (*plan) return command_plan(file);
     if (*simulate) return command_simulate(file, sim);
+    if (*status) return command_status(status_dir);
     if (*kernels) {
       for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
       return 0;

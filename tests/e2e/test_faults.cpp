@@ -433,3 +433,72 @@ TEST(Faults, AFaultsListInTheCampaignFileIsCarriedOut) {
 }
 
 }  // namespace
+
+// ---- scheduling policy in real runs (issue 6) ----------------------------------------------
+
+namespace {
+
+std::string heat_stage(const std::string& name, int ranks, int steps, double forcing, const std::string& extra) {
+  return "  - name: " + name + "\n    kernel: heat2d\n    ranks: " + std::to_string(ranks) + "\n    steps: " +
+         std::to_string(steps) + "\n    parameters: {nx: 128, ny: 64, forcing: " + std::to_string(forcing) + "}\n" +
+         "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n" + extra;
+}
+
+}  // namespace
+
+// Three workers: `low` (2 ranks) and `gate` (1) start; when `gate` completes, `urgent`
+// (priority 10, 2 ranks) is ready with one rank free, so `low` is told to yield: it
+// checkpoints at its next step boundary, releases its ranks, waits, and resumes from exactly
+// that step; its output is bit-identical to a run that was never interrupted.
+TEST(Scheduling, APreemptedStageYieldsAtAStepBoundaryAndResumesBitIdentical) {
+  const std::vector<StageShape> low{{"low", 6000, 1.0}};
+  auto dir = fresh_directory("sched-preempt");
+  auto out = dir / "run";
+  const std::string text = "campaign: faults\ncheckpoint: {interval: 200 steps, keep: 3}\nstages:\n" +
+                           heat_stage("low", 2, 6000, 1.0, "    priority: 0\n") +
+                           heat_stage("gate", 1, 300, 2.0, "    priority: 0\n") +
+                           heat_stage("urgent", 2, 600, 3.0, "    priority: 10\n    after: [gate]\n");
+  auto result = run_perennial(4, args_for(write_campaign(dir, text), out), 240);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  auto events = read_events(out);
+  ASSERT_EQ(all_events(events, "stage_preempted", "low").size(), 1u) << result.output;
+  EXPECT_TRUE(all_events(events, "stage_preempted", "urgent").empty());
+  auto yielded = all_events(events, "stage_yielded", "low");
+  ASSERT_EQ(yielded.size(), 1u);
+  const int step = yielded.front().value("step", -1);
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 6000);
+  auto restored = restores(events, "low");
+  ASSERT_EQ(restored.size(), 1u);
+  EXPECT_EQ(restored.front().value("step", -2), step) << "resumed from the step it yielded at: no step lost";
+  EXPECT_LT(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
+  expect_bit_identical(out, low);
+  auto status = run_perennial_serial("status " + out.string());
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("3 of 3 stages completed"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("preemptions 1; protected interruptions 0"), std::string::npos) << status.output;
+}
+
+// The same shape with `low` protected: it is never preempted; `urgent` waits for ranks.
+TEST(Scheduling, AProtectedStageIsNotPreemptedAndWaitingStagesSayWhy) {
+  auto dir = fresh_directory("sched-protected");
+  auto out = dir / "run";
+  const std::string text = "campaign: faults\ncheckpoint: {interval: 5000 steps, keep: 3}\nstages:\n" +
+                           heat_stage("low", 2, 60000, 1.0, "    priority: 0\n    protected: true\n") +
+                           heat_stage("gate", 1, 300, 2.0, "    priority: 0\n") +
+                           heat_stage("urgent", 2, 600, 3.0, "    priority: 10\n    after: [gate]\n");
+  BackgroundRun run(4, args_for(write_campaign(dir, text), out));
+  ASSERT_TRUE(wait_for_event(out, "stage_completed", "gate", 1, 120));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // status.json is rewritten once a second
+  auto status = run_perennial_serial("status " + out.string());
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("waiting  urgent"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("needs 2 ranks; 1 fit now"), std::string::npos) << status.output;
+  auto result = run.wait(240);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  auto events = read_events(out);
+  EXPECT_TRUE(all_events(events, "stage_preempted").empty());
+  EXPECT_GT(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
+}
