@@ -192,14 +192,6 @@ std::optional<Allocation> Machine::place(const ResourceRequest& request) const {
   return std::nullopt;
 }
 
-std::optional<Allocation> Machine::place_within(const ResourceRequest& request, const std::vector<bool>& allowed) const {
-  if (request.cores() > free_cores_) return std::nullopt;
-  for (int p = 0; p < partitions(); ++p) {
-    if (auto a = place_in(request, p, &allowed)) return a;
-  }
-  return std::nullopt;
-}
-
 void Machine::take(const Allocation& a) {
   const RankShape& s = a.per_rank;
   for (const auto& [n, count] : a.ranks_on) {

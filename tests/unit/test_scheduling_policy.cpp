@@ -5,6 +5,7 @@
 
 #include "test_support.hpp"
 
+#include <perennial/coordinator/campaign_progress.hpp>
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/scheduling_policy.hpp>
@@ -14,6 +15,8 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <ranges>
 
@@ -529,6 +532,123 @@ stages:
   auto bad = check_campaign("campaign: s\nscheduling:\n  max_age: soon\n  weights: {speed: 1}\nstages:\n  - {name: a, kernel: any}\n");
   EXPECT_TRUE(bad.has(3, "scheduling.max_age")) << bad.text();
   EXPECT_TRUE(bad.has(4, "speed")) << bad.text();
+}
+
+// ---- estimates, respawns, node states, reports ---------------------------------------------
+
+TEST(Estimates, AMeasuredRateMovesTheReservation) {
+  SchedulingPolicy policy(nodes(2, 4), order_by_priority_only());
+  policy.submit(job(1, 8, 10));
+  policy.decide(0);
+  policy.submit(job(2, 8, 1));
+  policy.decide(0);
+  EXPECT_DOUBLE_EQ(policy.waiting_report(0).at(0).expected_start, 10 * kHour);
+  policy.update_remaining(1, 2 * kHour, kHour);  // measured: faster than declared
+  policy.decide(kHour);
+  EXPECT_DOUBLE_EQ(policy.waiting_report(kHour).at(0).expected_start, 3 * kHour);
+}
+
+TEST(Estimates, WithoutAnEstimateTheReservationHoldsEveryNodeItCouldUse) {
+  Machine m;
+  m.add_node({"n0", 4, 0, 0, m.feature_bit("cpu")});
+  m.add_node({"n1", 4, 0, 0, m.feature_bit("cpu")});
+  m.add_node({"gpu0", 4, 1, 0, m.feature_bit("a100")});
+  PolicyConfig config = order_by_priority_only();
+  config.preemption = false;
+  SchedulingPolicy policy(std::move(m), config);
+  policy.submit(job(1, 4, kUnknown / kHour));  // no walltime: never known to end
+  policy.decide(0);
+  JobSpec both_cpu_nodes = job(2, 8, 1, 5);
+  both_cpu_nodes.request.per_rank.features = policy.machine().feature_bit("cpu");
+  policy.submit(both_cpu_nodes);  // waits for stage 1, whose end is unknown
+  JobSpec on_gpu = job(3, 4, 0.5, 1);
+  on_gpu.request.per_rank.gpus = 1;
+  on_gpu.request.per_rank.features = policy.machine().feature_bit("a100");
+  on_gpu.request.ranks = 1;
+  policy.submit(on_gpu);
+  policy.submit(job(4, 4, 0.5, 0));  // would sit on a node the unknown reservation holds
+  const auto d = policy.decide(0);
+  EXPECT_EQ(started(d), (std::vector<JobId>{3})) << "only the GPU node is outside it";
+  const auto report = policy.waiting_report(0);
+  EXPECT_EQ(report.at(0).expected_start, kUnknown);
+}
+
+TEST(Respawn, WhileRanksAreBeingSpawnedALargeStageWaitsInsteadOfFailing) {
+  Machine m;
+  const NodeIndex n = m.add_node({"host", 0, 0, 0, 0});
+  m.add_worker(n, 0, 1);
+  m.grow_cores(n, 1);
+  SchedulingPolicy policy(std::move(m), {});
+  policy.set_expected_workers(1);
+  policy.submit(job(7, 2, 1));
+  auto d = policy.decide(0);
+  EXPECT_TRUE(d.impossible.empty());
+  EXPECT_NE(policy.waiting_report(0).at(0).detail.find("respawned"), std::string::npos);
+  policy.set_expected_workers(0);
+  d = policy.decide(1);
+  EXPECT_EQ(d.impossible.size(), 1u);
+}
+
+TEST(Machine, NodesGoDownAndComeBackAndDetectedNodesGrow) {
+  Machine m;
+  const NodeIndex a = m.add_node({"a", 2, 0, 0, 0});
+  const NodeIndex b = m.add_node({"b", 0, 0, 0, 0});
+  m.grow_cores(b, 3);
+  m.grow_cores(b, 2);  // never shrinks
+  EXPECT_EQ(m.total_cores(), 5);
+  m.set_down(a);
+  EXPECT_EQ(m.up_cores(), 3);
+  EXPECT_FALSE(m.place({4, {}}));
+  m.grow_cores(a, 4);
+  m.set_up(a);
+  EXPECT_EQ(m.free_cores(), 7);
+  auto all = m.place({7, {}});
+  ASSERT_TRUE(all);
+  m.take(*all);
+  EXPECT_EQ(m.used_cores(), 7);
+  EXPECT_EQ(m.free_workers(), 0u);
+  EXPECT_EQ(m.find_node("b"), b);
+  EXPECT_FALSE(m.find_node("c"));
+}
+
+TEST(Reports, StatusNamesAndTheSimulationSummary) {
+  for (auto r : {WaitReason::none, WaitReason::priority, WaitReason::resources, WaitReason::reservation,
+                 WaitReason::preempting, WaitReason::end_of_allocation}) {
+    EXPECT_FALSE(reason_name(r).empty());
+  }
+  for (auto st : {StageState::waiting, StageState::ready, StageState::running, StageState::completed,
+                  StageState::failed, StageState::blocked, StageState::suspended}) {
+    EXPECT_FALSE(state_name(st).empty());
+  }
+  const auto trace = std::filesystem::temp_directory_path() / "perennial-unit-trace" / "trace.csv";
+  std::filesystem::remove_all(trace.parent_path());
+  SimulationOptions options;
+  options.trace_csv = trace;
+  const auto report = simulate_text(R"(
+campaign: summary
+projects: [{name: climate, share: 2}]
+checkpoint: {enabled: false}
+cluster: {nodes: [{name: "n[1-2]", cores: 4}]}
+stages:
+  - {name: a, kernel: any, project: climate, ranks: 4, walltime: 3h}
+  - {name: b, kernel: any, project: climate, ranks: 8, walltime: 1h, priority: 3}
+)", options);
+  const auto j = report.to_json();
+  for (const char* key : {"makespan_hours", "utilisation", "preemptions", "protected_interruptions", "lost_core_hours",
+                          "core_hours_by_project"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_NEAR(j["makespan_hours"].get<double>(), 4.0, 0.1);
+  EXPECT_NEAR(j["core_hours_by_project"]["climate"].get<double>(), 20.0, 0.5);
+  const std::string text = report.to_text();
+  EXPECT_NE(text.find("protected interruptions  0"), std::string::npos) << text;
+  EXPECT_NE(text.find("climate"), std::string::npos) << text;
+  std::ifstream in(trace);
+  std::string header, first;
+  std::getline(in, header);
+  std::getline(in, first);
+  EXPECT_EQ(header, "hours,event,stage,project,ranks,nodes,detail");
+  EXPECT_NE(first.find(",start,b,climate,8,n1 n2,"), std::string::npos) << first;
 }
 
 }  // namespace

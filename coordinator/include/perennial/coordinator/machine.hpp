@@ -86,8 +86,6 @@ class Machine {
   /// A placement on free resources now (first fit in node order, plain nodes first for stages
   /// that need no GPU or feature; one partition), or nullopt.
   std::optional<Allocation> place(const ResourceRequest& request) const;
-  /// A placement on nodes that are all in `allowed` (a bit per node), or nullopt.
-  std::optional<Allocation> place_within(const ResourceRequest& request, const std::vector<bool>& allowed) const;
   void take(const Allocation& a);
   void release(const Allocation& a);
 
