@@ -206,6 +206,17 @@ SchedulingPolicy::Reservation SchedulingPolicy::reserve(const JobSpec& job, doub
   return r;
 }
 
+// What a stage others yield to holds: their nodes, from when the last of them is gone.
+SchedulingPolicy::Reservation SchedulingPolicy::yielded_to(JobId job, const std::set<JobId>& yielding, double now) const {
+  Reservation r{job, now, std::vector<bool>(machine_.node_count(), false)};
+  for (JobId y : yielding) {
+    const Running& v = running_.at(y);
+    r.start = std::max(r.start, v.expected_end);
+    for (const auto& [n, count] : v.allocation.ranks_on) r.nodes[n] = true;
+  }
+  return r;
+}
+
 // Chooses stages that yield so that `job` fits: only preemptible ones of lower priority (any
 // unprotected one if `job` is protected), on nodes it can use, lowest priority and most
 // recently started first; then drops those it turns out not to need.
@@ -287,13 +298,7 @@ Decision SchedulingPolicy::decide(double now) {
   // A stage others are yielding to holds their nodes until they are gone.
   for (const auto& [job, yielding] : preempting_for_) {
     if (!waiting_.count(job)) continue;
-    Reservation r{job, now, std::vector<bool>(machine_.node_count(), false)};
-    for (JobId y : yielding) {
-      const Running& v = running_.at(y);
-      r.start = std::max(r.start, v.expected_end);
-      for (const auto& [n, count] : v.allocation.ranks_on) r.nodes[n] = true;
-    }
-    reservations.push_back(std::move(r));
+    reservations.push_back(yielded_to(job, yielding, now));
   }
   auto backfill_allowed = [&](const JobSpec& job, const Allocation& a) -> const Reservation* {
     for (const auto& r : reservations) {
@@ -371,13 +376,7 @@ Decision SchedulingPolicy::decide(double now) {
     if (config_.preemption && try_preempt(job, now, decision)) {
       w.reason = WaitReason::preempting;
       w.detail = fmt::format("{} stage(s) are checkpointing to make room", preempting_for_.at(id).size());
-      Reservation r{id, now, std::vector<bool>(machine_.node_count(), false)};
-      for (JobId y : preempting_for_.at(id)) {
-        const Running& v = running_.at(y);
-        r.start = std::max(r.start, v.expected_end);
-        for (const auto& [n, count] : v.allocation.ranks_on) r.nodes[n] = true;
-      }
-      reservations.push_back(std::move(r));
+      reservations.push_back(yielded_to(id, preempting_for_.at(id), now));
       continue;
     }
     w.reason = WaitReason::resources;

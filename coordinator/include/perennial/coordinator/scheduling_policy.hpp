@@ -175,6 +175,7 @@ class SchedulingPolicy {
   bool preemptible(const Running& r, double now) const;
   bool try_preempt(const JobSpec& job, double now, Decision& decision);
   Reservation reserve(const JobSpec& job, double now) const;
+  Reservation yielded_to(JobId job, const std::set<JobId>& yielding, double now) const;
   bool reaches_checkpoint_before_end(const JobSpec& job, double now) const;
   double stop_lead(const JobSpec& job) const;
   void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision);
