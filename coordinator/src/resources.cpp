@@ -124,6 +124,7 @@ PolicyConfig policy_config_for(const Campaign& campaign) {
   c.weights.max_age_seconds = s.max_age_seconds;
   c.fairshare_half_life = s.fairshare_half_life_seconds;
   c.preempt_exempt_after = s.preempt_exempt_after_seconds;
+  c.end_margin = s.end_margin_seconds;
   c.backfill = s.backfill;
   c.preemption = s.preemption;
   return c;

@@ -21,7 +21,8 @@ namespace {
 const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint",
                                             "cluster",  "faults",     "stages",    "scheduling"};
 const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
-                                                    "preempt_exempt_after", "backfill", "preemption"};
+                                                    "preempt_exempt_after", "backfill", "preemption",
+                                                    "end_margin"};
 const std::vector<std::string> kWeightFields = {"priority", "fairshare", "age"};
 const std::vector<std::string> kClusterFields = {"nodes"};
 const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features"};
@@ -239,6 +240,7 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
   if (auto v = positive_duration(r, node, "max_age", "scheduling")) spec.max_age_seconds = *v;
   if (auto v = positive_duration(r, node, "fairshare_half_life", "scheduling")) spec.fairshare_half_life_seconds = *v;
   if (auto v = positive_duration(r, node, "preempt_exempt_after", "scheduling")) spec.preempt_exempt_after_seconds = *v;
+  if (auto v = positive_duration(r, node, "end_margin", "scheduling")) spec.end_margin_seconds = *v;
   if (const auto n = node["backfill"]) {
     if (auto v = r.boolean(n, "scheduling.backfill")) spec.backfill = *v;
   }
@@ -669,13 +671,14 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
 }  // namespace
 
 std::optional<double> parse_duration_seconds(const std::string& text) {
-  static const std::regex duration(R"(\s*([0-9]*\.?[0-9]+)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)?\s*)");
+  static const std::regex duration(R"(\s*([0-9]*\.?[0-9]+)\s*(ms|s|sec|m|min|h|hr|d|day|days|w|week|weeks)?\s*)");
   std::smatch m;
   if (!std::regex_match(text, m, duration)) return std::nullopt;
   double value = std::stod(m[1].str());
   const std::string unit = m[2].str();
   double scale = 1.0;
-  if (unit == "m" || unit == "min") scale = 60.0;
+  if (unit == "ms") scale = 1e-3;
+  else if (unit == "m" || unit == "min") scale = 60.0;
   else if (unit == "h" || unit == "hr") scale = 3600.0;
   else if (unit == "d" || unit == "day" || unit == "days") scale = 86400.0;
   else if (unit == "w" || unit == "week" || unit == "weeks") scale = 604800.0;

@@ -502,3 +502,52 @@ TEST(Scheduling, AProtectedStageIsNotPreemptedAndWaitingStagesSayWhy) {
   EXPECT_TRUE(all_events(events, "stage_preempted").empty());
   EXPECT_GT(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
 }
+
+// The allocation ends 6 s after the run starts (`--end-time 6s`, margin 1 s). `long`
+// (2 ranks, step_time estimate) starts, checkpoints and stops before the end; `quick`
+// (1 rank, 1 s estimate) fits and completes; `big` (1 rank, 1 h estimate, no checkpoint before
+// its end) never starts. The run exits "checkpointed, resumable" before the end; run again
+// without an end, `long` resumes at the step it stopped at and its output is bit-identical.
+TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStartsThatCannotReachACheckpoint) {
+  const std::vector<StageShape> long_shape{{"long", 150000, 1.0}};
+  auto dir = fresh_directory("sched-end-time");
+  auto out = dir / "run";
+  const std::string text = "campaign: faults\ncheckpoint: {interval: 2000 steps, keep: 3}\n"
+                           "scheduling: {end_margin: 1s}\nstages:\n" +
+                           heat_stage("long", 2, 150000, 1.0, "    step_time: 0.2ms\n") +
+                           heat_stage("quick", 1, 300, 2.0, "    walltime: 1s\n") +
+                           heat_stage("big", 1, 300, 3.0, "    walltime: 1h\n    checkpoint: {enabled: false}\n");
+  const auto campaign = write_campaign(dir, text);
+  auto first = run_perennial(4, args_for(campaign, out, "--end-time 6s"), 120);
+  ASSERT_NE(first.exit_code, 124) << first.output;
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("checkpointed, resumable"), std::string::npos) << first.output;
+  auto events = read_events(out);
+  auto end_known = all_events(events, "allocation_end");
+  ASSERT_EQ(end_known.size(), 1u);
+  const double allocation_end = end_known.front().value("t", 0.0) + end_known.front().value("in_seconds", 0.0);
+  ASSERT_EQ(all_events(events, "stage_stopping_for_end", "long").size(), 1u) << first.output;
+  auto suspended = all_events(events, "stage_suspended", "long");
+  ASSERT_EQ(suspended.size(), 1u) << "long finished before the end: make it longer\n" << first.output;
+  const int step = suspended.front().value("step", -1);
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 150000);
+  EXPECT_LT(suspended.front().value("t", 1e9), allocation_end) << "long stopped after the allocation ended";
+  EXPECT_LT(event_time(events, "campaign_finished", ""), allocation_end);
+  EXPECT_TRUE(has_event(events, "stage_completed", "quick"));
+  EXPECT_TRUE(all_events(events, "stage_started", "big").empty()) << "big cannot reach a checkpoint before the end";
+  auto status = run_perennial_serial("status " + out.string());
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("waiting  big"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("allocation"), std::string::npos) << status.output;
+
+  auto second = run_perennial(4, args_for(campaign, out), 240);
+  ASSERT_NE(second.exit_code, 124) << second.output;
+  EXPECT_EQ(second.exit_code, 0) << second.output;
+  events = read_events(out);
+  auto restored = restores(events, "long");
+  ASSERT_FALSE(restored.empty());
+  EXPECT_EQ(restored.back().value("step", -2), step) << "resumed from the step it stopped at: no step lost";
+  EXPECT_TRUE(has_event(events, "stage_completed", "big"));
+  expect_bit_identical(out, long_shape);
+}

@@ -63,6 +63,9 @@ struct SchedulingSpec {
   double max_age_seconds = 7 * 86400.0;
   double fairshare_half_life_seconds = 7 * 86400.0;  ///< `fairshare_half_life:` usage decay
   std::optional<double> preempt_exempt_after_seconds;  ///< running this long: never preempted
+  /// `end_margin:` with the allocation's end known, running stages stop this long before it
+  /// (besides a step and two checkpoints), and nothing starts that would end inside it.
+  double end_margin_seconds = 60.0;
   bool backfill = true;
   bool preemption = true;
   SourceLocation where;
