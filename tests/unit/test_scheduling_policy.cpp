@@ -518,8 +518,10 @@ scheduling:
   fairshare_half_life: 3d
   preempt_exempt_after: 12h
   backfill: false
+  end_margin: 5min
 stages:
   - {name: a, kernel: any, step_time: 2s, preempt_exempt_after: 1h, steps: 10}
+  - {name: b, kernel: any, step_time: 250ms, steps: 10}
 )");
   ASSERT_TRUE(ok.diagnostics.empty()) << ok.text();
   const auto config = policy_config_for(ok.graph->campaign());
@@ -528,7 +530,9 @@ stages:
   EXPECT_EQ(config.fairshare_half_life, 3 * 86400);
   EXPECT_EQ(*config.preempt_exempt_after, 12 * kHour);
   EXPECT_FALSE(config.backfill);
+  EXPECT_EQ(config.end_margin, 300);
   EXPECT_EQ(expected_seconds(ok.graph->stage(0)), 20.0);
+  EXPECT_DOUBLE_EQ(expected_seconds(ok.graph->stage(1)), 2.5);
   auto bad = check_campaign("campaign: s\nscheduling:\n  max_age: soon\n  weights: {speed: 1}\nstages:\n  - {name: a, kernel: any}\n");
   EXPECT_TRUE(bad.has(3, "scheduling.max_age")) << bad.text();
   EXPECT_TRUE(bad.has(4, "speed")) << bad.text();
