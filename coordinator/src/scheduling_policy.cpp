@@ -47,12 +47,25 @@ void SchedulingPolicy::submit(const JobSpec& job) {
   }
   min_priority_ = std::min(min_priority_, job.priority);
   max_priority_ = std::max(max_priority_, job.priority);
+  if (auto old = waiting_.find(job.id); old != waiting_.end()) dequeue(old->second.spec);
   waiting_[job.id] = Waiting{job, WaitReason::none, {}};
+  enqueue(job);
 }
 
 void SchedulingPolicy::withdraw(JobId id) {
-  waiting_.erase(id);
+  if (auto w = waiting_.find(id); w != waiting_.end()) {
+    dequeue(w->second.spec);
+    waiting_.erase(w);
+  }
   preempting_for_.erase(id);
+}
+
+void SchedulingPolicy::enqueue(const JobSpec& job) {
+  buckets_[{job.project, job.priority}].emplace(job.queued_since, job.id);
+}
+
+void SchedulingPolicy::dequeue(const JobSpec& job) {
+  buckets_[{job.project, job.priority}].erase({job.queued_since, job.id});
 }
 
 const Allocation* SchedulingPolicy::allocation(JobId id) const {
@@ -102,6 +115,7 @@ bool SchedulingPolicy::reaches_checkpoint_before_end(const JobSpec& job, double 
 
 void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision) {
   auto w = waiting_.find(id);
+  dequeue(w->second.spec);
   JobSpec spec = std::move(w->second.spec);
   waiting_.erase(w);
   preempting_for_.erase(id);
@@ -154,32 +168,64 @@ double SchedulingPolicy::next_deadline() const {
   return t;
 }
 
-// The waiting stages by priority, as a heap: a pass usually stops long before the end of a
-// 10,000-stage queue (the machine is full), so only what it reaches is ever ordered.
-SchedulingPolicy::QueueHeap SchedulingPolicy::queue_heap(double now) const {
-  // Factors are computed once per project per pass.
-  std::unordered_map<std::string, double> factor;
-  QueueHeap heap;
-  heap.reserve(waiting_.size());
-  const double span = static_cast<double>(max_priority_ - min_priority_);
-  for (const auto& [id, w] : waiting_) {
-    auto f = factor.find(w.spec.project);
-    if (f == factor.end()) f = factor.emplace(w.spec.project, fairshare_.factor(w.spec.project, now)).first;
-    const double pf = span > 0 ? (w.spec.priority - min_priority_) / span : 1.0;
-    // Highest score first; ties go to the stage that has waited longest, then to file order.
-    heap.emplace_back(-multifactor_priority(config_.weights, pf, f->second, now - w.spec.queued_since),
-                      w.spec.queued_since, id);
+// A k-way merge of the buckets, highest score first; ties go to the stage that has waited
+// longest, then to file order. Within a bucket the score never rises (only the age term
+// differs, and it grows with the wait), so the merge yields the same order as sorting the
+// whole queue. The stage just returned may be started (erased from its bucket): the walk
+// already holds the iterator after it, which that erase leaves valid.
+class SchedulingPolicy::QueueWalk {
+ public:
+  QueueWalk(const SchedulingPolicy& policy, double now) : policy_(policy), now_(now) {
+    const double span = static_cast<double>(policy.max_priority_ - policy.min_priority_);
+    std::unordered_map<std::string, double> factor;  // once per project per pass
+    for (const auto& [key, bucket] : policy.buckets_) {
+      if (bucket.empty()) continue;
+      auto f = factor.find(key.first);
+      if (f == factor.end()) f = factor.emplace(key.first, policy.fairshare_.factor(key.first, now)).first;
+      push(span > 0 ? (key.second - policy.min_priority_) / span : 1.0, f->second, bucket, bucket.begin());
+    }
   }
-  std::make_heap(heap.begin(), heap.end(), std::greater<>());
-  return heap;
-}
+
+  std::optional<JobId> next() {
+    if (heap_.empty()) return std::nullopt;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    const Head head = heap_.back();
+    heap_.pop_back();
+    if (auto after = std::next(head.at); after != head.bucket->end()) push(head.priority_factor, head.fairshare_factor, *head.bucket, after);
+    return head.id;
+  }
+
+ private:
+  struct Head {
+    double neg_score;
+    double queued_since;
+    JobId id;
+    double priority_factor;
+    double fairshare_factor;
+    const Bucket* bucket;
+    Bucket::const_iterator at;
+    bool operator>(const Head& o) const {
+      return std::tie(neg_score, queued_since, id) > std::tie(o.neg_score, o.queued_since, o.id);
+    }
+  };
+
+  void push(double pf, double ff, const Bucket& bucket, Bucket::const_iterator at) {
+    const auto [queued_since, id] = *at;
+    heap_.push_back({-multifactor_priority(policy_.config_.weights, pf, ff, now_ - queued_since), queued_since, id, pf, ff,
+                     &bucket, at});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+
+  const SchedulingPolicy& policy_;
+  double now_;
+  std::vector<Head> heap_;
+};
 
 std::vector<JobId> SchedulingPolicy::queue_order(double now) const {
-  QueueHeap heap = queue_heap(now);
-  std::sort_heap(heap.begin(), heap.end(), std::greater<>());  // descending by the tuple
   std::vector<JobId> order;
-  order.reserve(heap.size());
-  for (auto it = heap.rbegin(); it != heap.rend(); ++it) order.push_back(std::get<2>(*it));
+  order.reserve(waiting_.size());
+  QueueWalk walk(*this, now);
+  while (auto id = walk.next()) order.push_back(*id);
   return order;
 }
 
@@ -313,11 +359,9 @@ Decision SchedulingPolicy::decide(double now) {
 
   std::map<ShapeKey, int> did_not_fit;
   bool reserved = false;  // EASY: one reservation besides the preemptors'
-  QueueHeap heap = queue_heap(now);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-    const JobId id = std::get<2>(heap.back());
-    heap.pop_back();
+  QueueWalk walk(*this, now);
+  while (const auto next = walk.next()) {
+    const JobId id = *next;
     Waiting& w = waiting_.at(id);
     const JobSpec& job = w.spec;
     if (!reaches_checkpoint_before_end(job, now)) {

@@ -382,6 +382,42 @@ stages:
   }
 }
 
+// The queue is served in multifactor order whatever the mix of projects, priorities and
+// waiting times: every factor differs between the stages here.
+TEST(Order, TheQueueIsInMultifactorOrderWhateverTheMix) {
+  PolicyConfig config;  // default weights: priority, fair share and age all count
+  config.weights.max_age_seconds = 10 * kHour;
+  config.fairshare_half_life = 5 * kHour;
+  SchedulingPolicy policy(nodes(4, 1), config);
+  const std::vector<std::string> projects{"a", "b", "c"};
+  policy.set_share("a", 1);
+  policy.set_share("b", 2);
+  policy.set_share("c", 5);
+  JobId id = 0;
+  for (int i = 0; i < 4; ++i) policy.submit(job(id++, 1, 50, 100, projects[i % 2]));  // a and b use the machine
+  ASSERT_EQ(policy.decide(0).starts.size(), 4u);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> arrival(0, 20 * kHour);
+  constexpr int kWaiting = 3000;
+  for (int i = 0; i < kWaiting; ++i) {
+    JobSpec j = job(id++, 1 + static_cast<int>(rng() % 3), 1, static_cast<int>(rng() % 4), projects[rng() % 3]);
+    j.queued_since = arrival(rng);
+    policy.submit(j);
+  }
+  const double now = 20 * kHour;
+  EXPECT_TRUE(policy.decide(now).starts.empty());
+  const auto queue = policy.waiting_report(now, 0);
+  ASSERT_EQ(queue.size(), static_cast<std::size_t>(kWaiting));
+  std::set<double> distinct;
+  for (std::size_t i = 0; i < queue.size(); ++i) {
+    distinct.insert(queue[i].priority_score);
+    if (i > 0) {
+      ASSERT_GE(queue[i - 1].priority_score, queue[i].priority_score) << "position " << i;
+    }
+  }
+  EXPECT_GT(distinct.size(), 1000u) << "the factors did not differ enough to test the order";
+}
+
 // ---- exhaustion and aging ----------------------------------------------------------------
 
 TEST(Exhaustion, MoreWorkThanTheMachineQueuesWithReasonsAndExpectedStarts) {

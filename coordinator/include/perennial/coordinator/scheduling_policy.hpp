@@ -179,14 +179,22 @@ class SchedulingPolicy {
   bool reaches_checkpoint_before_end(const JobSpec& job, double now) const;
   double stop_lead(const JobSpec& job) const;
   void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision);
-  using QueueHeap = std::vector<std::tuple<double, double, JobId>>;  ///< (-score, queued since, id)
-  QueueHeap queue_heap(double now) const;
+  // The waiting stages of one project and one `priority:` share every factor but age, so
+  // their order never changes: oldest first. The whole queue in priority order is a merge of
+  // these few lists, and a pass that stops early (the machine is full) pays only for the
+  // stages it reaches, not for the 10,000 behind them.
+  using QueueKey = std::pair<std::string, int>;                  ///< (project, priority)
+  using Bucket = std::set<std::pair<double, JobId>>;             ///< (queued since, id)
+  class QueueWalk;
+  void enqueue(const JobSpec& job);
+  void dequeue(const JobSpec& job);
   std::vector<JobId> queue_order(double now) const;
 
   Machine machine_;
   PolicyConfig config_;
   FairShare fairshare_;
   std::unordered_map<JobId, Waiting> waiting_;
+  std::map<QueueKey, Bucket> buckets_;  ///< waiting_ by project and priority; empty ones stay
   std::unordered_map<JobId, Running> running_;
   std::multimap<double, JobId> ends_;                         ///< running stages by expected end
   std::map<JobId, std::set<JobId>> preempting_for_;          ///< waiting stage -> stages yielding to it
