@@ -335,7 +335,7 @@ class CoordinatorLoop {
     assign.next_epoch = h.last_epoch + 1;
     assign.faults = faults_text_;
     journal_->append({{"type", "stage_started"}, {"stage", s.name}, {"attempt", assign.attempt},
-                      {"definition", stage_definition(graph_, placement.stage)}});
+                      {"definition", assign.definition}});
     for (int id : placement.ranks) workers_.send(id, msg::kAssignStage, assign);
 
     RunningStage& r = running_[placement.stage];
