@@ -6,13 +6,13 @@
 #include <perennial/coordinator/resume.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/mpi/environment.hpp>
@@ -28,13 +28,6 @@
 namespace perennial {
 
 namespace {
-
-double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
 
 // How long a journal record may wait for its fdatasync: records are synced in groups so that
 // thousands of short stages do not each pay a disk flush.

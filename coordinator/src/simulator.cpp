@@ -4,10 +4,9 @@
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/errors.hpp>
+#include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
-
-#include <sys/resource.h>
 
 #include <cmath>
 #include <fstream>
@@ -18,19 +17,6 @@
 namespace perennial {
 
 namespace {
-
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return s(usage.ru_utime) + s(usage.ru_stime);
-}
-
-std::uint64_t peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // kilobytes on Linux
-}
 
 // A stage's run, modelled: `work` seconds of computing in all, `done` of them safe in a
 // checkpoint; while running it alternates `interval` seconds of work and `cost` seconds of
@@ -91,7 +77,7 @@ class Simulation {
   }
 
   SimulationReport run() {
-    const double cpu_start = cpu_seconds();
+    const double cpu_start = process_cpu_seconds();
     report_.stages = graph_.size();
     for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
     for (StageId id : progress_.ready()) submit(id, 0.0);
@@ -121,7 +107,7 @@ class Simulation {
     }
     policy_.decide(now);  // charges use up to the end
     finish_report(now);
-    report_.cpu_seconds = cpu_seconds() - cpu_start;
+    report_.cpu_seconds = process_cpu_seconds() - cpu_start;
     report_.peak_rss_bytes = peak_rss_bytes();
     return std::move(report_);
   }

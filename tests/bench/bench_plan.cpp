@@ -18,10 +18,9 @@
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
+#include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
-
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -135,11 +134,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
+double peak_rss_mib() { return static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0); }
 
 std::string verdict(double seconds) {
   return seconds <= kGoalSeconds ? "meets the goal" : fmt::format("{:.1f}x over the goal", seconds / kGoalSeconds);

@@ -6,6 +6,7 @@
 #include <perennial/checkpoint/verify.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/kernel.hpp>
+#include <perennial/resource_usage.hpp>
 #include <perennial/stage_context.hpp>
 #include <perennial/worker/stage_runner.hpp>
 
@@ -14,7 +15,6 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,13 +24,6 @@
 namespace perennial {
 
 namespace {
-
-double thread_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
 
 // The worker's log file, opened on the first stage (the log folder arrives with it).
 std::shared_ptr<spdlog::logger> worker_log(const std::string& log_dir, const WorkerIdentity& me) {
