@@ -126,6 +126,7 @@ PolicyConfig policy_config_for(const Campaign& campaign) {
   c.preempt_exempt_after = s.preempt_exempt_after_seconds;
   c.end_margin = s.end_margin_seconds;
   c.backfill = s.backfill;
+  c.backfill_depth = s.backfill_depth;
   c.preemption = s.preemption;
   return c;
 }

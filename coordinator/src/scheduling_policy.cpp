@@ -358,9 +358,15 @@ Decision SchedulingPolicy::decide(double now) {
   };
 
   std::map<ShapeKey, int> did_not_fit;
+  // A request of this shape and rank count that a reservation blocked, and the shortest
+  // estimate blocked: on the same machine, placement gives a longer one the same nodes, so it
+  // is blocked too. Whatever starts changes the machine and forgets these.
+  std::map<std::pair<ShapeKey, int>, std::pair<double, std::string>> blocked;
   bool reserved = false;  // EASY: one reservation besides the preemptors'
+  std::size_t tried_behind = 0;  // stages tried since the reservation
   QueueWalk walk(*this, now);
   while (const auto next = walk.next()) {
+    if (reserved && ++tried_behind > config_.backfill_depth) break;  // the rest keep their reasons
     const JobId id = *next;
     Waiting& w = waiting_.at(id);
     const JobSpec& job = w.spec;
@@ -386,6 +392,13 @@ Decision SchedulingPolicy::decide(double now) {
     }
     std::optional<Allocation> a;
     const ShapeKey key = shape_key(job.request.per_rank);
+    if (!preempting_for_.count(id)) {
+      if (auto b = blocked.find({key, job.request.ranks}); b != blocked.end() && job.remaining_seconds >= b->second.first) {
+        w.reason = WaitReason::reservation;
+        w.detail = b->second.second;
+        continue;
+      }
+    }
     auto memo = did_not_fit.find(key);
     if (memo == did_not_fit.end() || job.request.ranks < memo->second) a = machine_.place(job.request);
     if (!a) {
@@ -397,10 +410,13 @@ Decision SchedulingPolicy::decide(double now) {
       if (!blocking) {
         const bool ahead = std::any_of(reservations.begin(), reservations.end(), [id](const Reservation& r) { return r.job != id; });
         start(id, std::move(*a), now, ahead, decision);
+        blocked.clear();
         continue;
       }
       w.reason = WaitReason::reservation;
       w.detail = fmt::format("would delay the stage reserved to start at {}", format_time(blocking->start));
+      auto& b = blocked[{key, job.request.ranks}];
+      if (b.second.empty() || job.remaining_seconds < b.first) b = {job.remaining_seconds, w.detail};
       continue;
     }
     if (holds_reservation) {

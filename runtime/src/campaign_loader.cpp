@@ -22,7 +22,7 @@ const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects
                                             "cluster",  "faults",     "stages",    "scheduling"};
 const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
                                                     "preempt_exempt_after", "backfill", "preemption",
-                                                    "end_margin"};
+                                                    "end_margin", "backfill_depth"};
 const std::vector<std::string> kWeightFields = {"priority", "fairshare", "age"};
 const std::vector<std::string> kClusterFields = {"nodes"};
 const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features"};
@@ -243,6 +243,9 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
   if (auto v = positive_duration(r, node, "end_margin", "scheduling")) spec.end_margin_seconds = *v;
   if (const auto n = node["backfill"]) {
     if (auto v = r.boolean(n, "scheduling.backfill")) spec.backfill = *v;
+  }
+  if (const auto n = node["backfill_depth"]) {
+    if (auto v = r.number<std::size_t>(n, "scheduling.backfill_depth", 1)) spec.backfill_depth = *v;
   }
   if (const auto n = node["preemption"]) {
     if (auto v = r.boolean(n, "scheduling.preemption")) spec.preemption = *v;

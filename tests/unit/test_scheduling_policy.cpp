@@ -309,6 +309,25 @@ TEST(Backfill, WithoutBackfillNothingOvertakesTheFirstWaitingStage) {
   EXPECT_TRUE(policy.decide(0).starts.empty());
 }
 
+// Like Slurm's bf_max_job_test: a pass tries only `backfill_depth` stages behind the first
+// that cannot start, so that a queue of tens of thousands stays cheap.
+TEST(Backfill, APassTriesOnlyBackfillDepthStagesBehindTheReservedOne) {
+  auto backfilled_with_depth = [](std::size_t depth) {
+    PolicyConfig config = order_by_priority_only();
+    config.backfill_depth = depth;
+    SchedulingPolicy policy(nodes(4, 4), config);
+    policy.submit(job(1, 12, 10, 9));
+    policy.decide(0);
+    policy.submit(job(2, 16, 5, 8));  // reserved at 10 h
+    policy.submit(job(3, 4, 20, 7));  // would delay it
+    policy.submit(job(4, 4, 30, 6));  // would delay it
+    policy.submit(job(5, 4, 8, 5));   // the third behind: ends at 8 h, can be backfilled
+    return started(policy.decide(0));
+  };
+  EXPECT_TRUE(backfilled_with_depth(2).empty());
+  EXPECT_EQ(backfilled_with_depth(3), (std::vector<JobId>{5}));
+}
+
 // Random campaigns with exact walltimes: every stage that was promised a start by a
 // reservation starts no later than promised, however much was backfilled around it.
 TEST(Backfill, NeverDelaysAReservedStageOverRandomCampaigns) {
@@ -555,6 +574,7 @@ scheduling:
   preempt_exempt_after: 12h
   backfill: false
   end_margin: 5min
+  backfill_depth: 50
 stages:
   - {name: a, kernel: any, step_time: 2s, preempt_exempt_after: 1h, steps: 10}
   - {name: b, kernel: any, step_time: 250ms, steps: 10}
@@ -567,6 +587,7 @@ stages:
   EXPECT_EQ(*config.preempt_exempt_after, 12 * kHour);
   EXPECT_FALSE(config.backfill);
   EXPECT_EQ(config.end_margin, 300);
+  EXPECT_EQ(config.backfill_depth, 50u);
   EXPECT_EQ(expected_seconds(ok.graph->stage(0)), 20.0);
   EXPECT_DOUBLE_EQ(expected_seconds(ok.graph->stage(1)), 2.5);
   auto bad = check_campaign("campaign: s\nscheduling:\n  max_age: soon\n  weights: {speed: 1}\nstages:\n  - {name: a, kernel: any}\n");

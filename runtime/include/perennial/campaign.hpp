@@ -67,6 +67,7 @@ struct SchedulingSpec {
   /// (besides a step and two checkpoints), and nothing starts that would end inside it.
   double end_margin_seconds = 60.0;
   bool backfill = true;
+  std::size_t backfill_depth = 1000;  ///< `backfill_depth:` stages tried behind the reserved one
   bool preemption = true;
   SourceLocation where;
 };

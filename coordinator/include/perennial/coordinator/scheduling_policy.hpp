@@ -59,6 +59,9 @@ struct PolicyConfig {
   double fairshare_half_life = 7 * 86400.0;
   std::optional<double> preempt_exempt_after;  ///< campaign-wide default
   bool backfill = true;
+  /// Waiting stages a pass tries behind the first that cannot start (Slurm's
+  /// bf_max_job_test): bounds a pass over a queue of tens of thousands.
+  std::size_t backfill_depth = 1000;
   bool preemption = true;
   std::optional<double> end_time;  ///< the allocation's end, on the policy's clock
   double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
