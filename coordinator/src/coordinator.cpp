@@ -62,7 +62,7 @@ class CoordinatorLoop {
       : graph_(graph), workers_(workers), options_(options),
         outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
         checkpoints_dir_(graph.campaign().output_dir / "checkpoints"),
-        events_(log_dir_, options.quiet), progress_(graph), policy_(Machine{}, policy_config_for(graph.campaign())),
+        events_(log_dir_, options.quiet, clock_), progress_(graph), policy_(Machine{}, policy_config_for(graph.campaign())),
         journal_path_(graph.campaign().output_dir / "journal.jsonl"),
         heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
         faults_text_(options.faults.to_string()) {
@@ -837,6 +837,7 @@ class CoordinatorLoop {
   std::filesystem::path outputs_dir_;
   std::filesystem::path log_dir_;
   std::filesystem::path checkpoints_dir_;
+  WallClock clock_;  // the policy's time in a real run (events_.elapsed() reads it)
   EventLog events_;
   CampaignProgress progress_;
   SchedulingPolicy policy_;

@@ -10,7 +10,7 @@
 
 namespace perennial {
 
-EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet) : start_(std::chrono::steady_clock::now()), quiet_(quiet) {
+EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock& clock) : clock_(clock), quiet_(quiet) {
   std::filesystem::create_directories(log_dir);
   const auto events = log_dir / "events.jsonl";
   events_ = std::fopen(events.c_str(), "a");
@@ -23,10 +23,6 @@ EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet) : start_(st
 
 EventLog::~EventLog() {
   if (events_) std::fclose(events_);
-}
-
-double EventLog::elapsed() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 void EventLog::record(nlohmann::json event) {

@@ -82,9 +82,10 @@ class Simulation {
     for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
     for (StageId id : progress_.ready()) submit(id, 0.0);
     if (options_.node_mtbf_seconds && policy_.machine().node_count() > 0) schedule_failure(0.0);
-    double now = 0.0;
+    // The policy's time is a virtual clock that jumps from one event to the next.
     bool changed = true;
     while (true) {
+      const double now = clock_.now();
       if (changed) {
         const Decision d = policy_.decide(now);
         act(d, now);
@@ -98,15 +99,15 @@ class Simulation {
       if (progress_.finished() || events_.empty()) break;
       const Event e = events_.top();
       if (options_.stop_at && e.time > *options_.stop_at) {
-        now = *options_.stop_at;
+        clock_.advance_to(*options_.stop_at);
         break;
       }
       events_.pop();
-      now = e.time;
-      changed = handle(e, now) || changed;
+      clock_.advance_to(e.time);
+      changed = handle(e, clock_.now()) || changed;
     }
-    policy_.decide(now);  // charges use up to the end
-    finish_report(now);
+    policy_.decide(clock_.now());  // charges use up to the end
+    finish_report(clock_.now());
     report_.cpu_seconds = process_cpu_seconds() - cpu_start;
     report_.peak_rss_bytes = peak_rss_bytes();
     return std::move(report_);
@@ -307,6 +308,7 @@ class Simulation {
 
   const StageGraph& graph_;
   const SimulationOptions& options_;
+  VirtualClock clock_;
   SchedulingPolicy policy_;
   CampaignProgress progress_;
   std::vector<SimStage> stages_;

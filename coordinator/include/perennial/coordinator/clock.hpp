@@ -1,7 +1,8 @@
 #pragma once
-// Clock: where the scheduling policy reads the time. Real runs use the wall clock; tests and
-// the accelerated mode (`perennial simulate`) drive a virtual one, so the same policy code
-// makes the decisions in both. Seconds as double, from an arbitrary origin.
+// Clock: where the scheduling policy's time comes from. The policy takes the time as an
+// argument of every call (so a test can hand it any instant); its drivers read it here: the
+// coordinator of a real run from a WallClock (its event log's `t` too), `perennial simulate`
+// from a VirtualClock that jumps from event to event. Seconds as double, from the start.
 
 #include <chrono>
 

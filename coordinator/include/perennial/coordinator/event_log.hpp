@@ -1,7 +1,10 @@
 #pragma once
 // EventLog: rank 0's record of a run: one JSON object per line in `<output_dir>/log/events.jsonl`
 // (stage started/completed/failed, metrics), the full log in `coordinator.log`, and one
-// concise progress line per stage event on stderr.
+// concise progress line per stage event on stderr. Event times `t` are read from the run's
+// Clock, the same one the scheduling policy is driven by.
+
+#include <perennial/coordinator/clock.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -17,13 +20,14 @@ namespace perennial {
 
 class EventLog {
  public:
-  EventLog(const std::filesystem::path& log_dir, bool quiet);
+  /// `clock` must outlive the log.
+  EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock& clock);
   ~EventLog();
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  /// Seconds since the log was opened (the campaign's start).
-  double elapsed() const;
+  /// The clock's time: seconds since the campaign's start.
+  double elapsed() const { return clock_.now(); }
   /// Appends `event` with its time `t` to events.jsonl.
   void record(nlohmann::json event);
   /// A progress line: stderr (unless quiet) and coordinator.log.
@@ -31,7 +35,7 @@ class EventLog {
   spdlog::logger& log() { return *log_; }
 
  private:
-  std::chrono::steady_clock::time_point start_;
+  const Clock& clock_;
   std::FILE* events_ = nullptr;
   std::shared_ptr<spdlog::logger> log_;
   bool quiet_;
