@@ -327,6 +327,7 @@ class CoordinatorLoop {
     }
     assign.next_epoch = h.last_epoch + 1;
     assign.faults = faults_text_;
+    assign.cores_per_rank = std::max(1, s.cores_per_rank);
     journal_->append({{"type", "stage_started"}, {"stage", s.name}, {"attempt", assign.attempt},
                       {"definition", assign.definition}});
     for (int id : placement.ranks) workers_.send(id, msg::kAssignStage, assign);

@@ -4,15 +4,18 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace perennial {
 
 StageContext::StageContext(std::string stage, std::string kernel, boost::mpi::communicator group,
                            Parameters parameters, std::uint64_t steps,
                            std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs,
-                           MetricChannel metrics, std::shared_ptr<spdlog::logger> log)
+                           MetricChannel metrics, std::shared_ptr<spdlog::logger> log, int cores_per_rank)
     : stage_(std::move(stage)), kernel_(std::move(kernel)), group_(std::move(group)),
       parameters_(std::move(parameters)), steps_(steps), inputs_(std::move(inputs)),
-      metrics_(std::move(metrics)), log_(log ? std::move(log) : spdlog::default_logger()) {
+      metrics_(std::move(metrics)), log_(log ? std::move(log) : spdlog::default_logger()),
+      cores_per_rank_(std::max(1, cores_per_rank)) {
   parameters_.set_stage(stage_);
 }
 

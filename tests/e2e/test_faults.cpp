@@ -551,3 +551,31 @@ TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStar
   EXPECT_TRUE(has_event(events, "stage_completed", "big"));
   expect_bit_identical(out, long_shape);
 }
+
+// Three worker ranks on this host make a node of three cores. `wide` reserves two cores for
+// its one rank and its kernel gets two (it runs two threads); `narrow` takes the third; `late`
+// has to wait until one of them has finished, although a worker rank sits idle.
+TEST(Scheduling, CoresPerRankAreReservedOnTheNodeAndGivenToTheKernel) {
+  auto dir = fresh_directory("sched-cores");
+  auto out = dir / "run";
+  auto burn = [](const std::string& name, int cores, int steps) {
+    return "  - {name: " + name + ", kernel: burn-cpu, ranks: 1, cores_per_rank: " + std::to_string(cores) +
+           ", steps: " + std::to_string(steps) + ", parameters: {seconds_per_step: 0.02}}\n";
+  };
+  const std::string text = "campaign: cores\ncheckpoint: {enabled: false}\nstages:\n" + burn("wide", 2, 100) +
+                           burn("narrow", 1, 100) + burn("late", 1, 10);
+  auto result = run_perennial(4, args_for(write_campaign(dir, text), out), 120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  auto events = read_events(out);
+  std::map<std::string, double> threads;
+  for (const auto& e : all_events(events, "metric")) {
+    if (e.value("name", "") == "threads") threads[e.value("stage", "")] = e.value("value", 0.0);
+  }
+  EXPECT_EQ(threads["wide"], 2.0);
+  EXPECT_EQ(threads["narrow"], 1.0);
+  EXPECT_LT(event_time(events, "stage_started", "narrow"), event_time(events, "stage_completed", "wide"));
+  const double first_end =
+      std::min(event_time(events, "stage_completed", "wide"), event_time(events, "stage_completed", "narrow"));
+  EXPECT_GE(event_time(events, "stage_started", "late"), first_end) << "late started while all three cores were taken";
+}

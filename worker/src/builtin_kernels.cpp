@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <thread>
+#include <vector>
 
 namespace perennial {
 
@@ -23,13 +25,23 @@ class Noop final : public Kernel {
   void restore(StageContext&, CheckpointReader&) override {}
 };
 
-// Keeps a core busy for `seconds_per_step` of wall time each step: a stand-in for a solver.
+// Keeps the rank's cores busy for `seconds_per_step` of wall time each step: a stand-in for
+// a threaded solver, one thread per core the stage reserved (`cores_per_rank`). Group rank 0
+// reports the thread count as the metric `threads` on the first step.
 class BurnCpu final : public Kernel {
  public:
   void initialize(StageContext& ctx) override { seconds_ = ctx.parameter_or<double>("seconds_per_step", 0.01); }
-  void step(StageContext&) override {
+  void step(StageContext& ctx) override {
+    const int threads = ctx.cores_per_rank();
+    if (ctx.step() == 0 && ctx.comm().rank() == 0) ctx.report_metric("threads", threads);
     const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds_);
-    while (std::chrono::steady_clock::now() < until) sink_ = sink_ * 1.0000001 + 1e-9;
+    auto burn = [until] {
+      volatile double sink = 1.0;
+      while (std::chrono::steady_clock::now() < until) sink = sink * 1.0000001 + 1e-9;
+    };
+    std::vector<std::jthread> helpers;
+    for (int t = 1; t < threads; ++t) helpers.emplace_back(burn);
+    burn();
   }
   void write_outputs(StageContext&, OutputSink&) override {}
   void save(StageContext&, CheckpointWriter&) override {}
@@ -37,7 +49,6 @@ class BurnCpu final : public Kernel {
 
  private:
   double seconds_ = 0.0;
-  volatile double sink_ = 1.0;
 };
 
 // Throws at step `fail_at_step` (on every rank, or only on group rank `fail_rank` if set).

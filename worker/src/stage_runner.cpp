@@ -148,7 +148,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     auto metrics = [&control, &step, stage_id](const std::string& name, double value) {
       control.send(0, msg::kMetric, msg::Metric{stage_id, step, name, value});
     };
-    StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log);
+    StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log, a.cores_per_rank);
 
     StageCheckpoints checkpoints(a, group, control, kernel->info(), me.node, *log);
     kernel->initialize(ctx);

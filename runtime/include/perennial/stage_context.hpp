@@ -25,7 +25,7 @@ class StageContext {
   StageContext(std::string stage, std::string kernel, boost::mpi::communicator group,
                Parameters parameters, std::uint64_t steps,
                std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs,
-               MetricChannel metrics, std::shared_ptr<spdlog::logger> log);
+               MetricChannel metrics, std::shared_ptr<spdlog::logger> log, int cores_per_rank = 1);
 
   const std::string& stage() const { return stage_; }
   const std::string& kernel() const { return kernel_; }
@@ -45,6 +45,10 @@ class StageContext {
   const InputArray& input(const std::string& name) const;
   /// Every dataset bound to `name` (a glob such as `ssp-*.temperature`), in stage-name order.
   std::vector<const InputArray*> inputs(const std::string& name) const;
+
+  /// Cores this rank may use: the stage's `cores_per_rank`, which the scheduler reserved on
+  /// this rank's node (like Slurm's SLURM_CPUS_PER_TASK). Size a kernel's thread pool with it.
+  int cores_per_rank() const { return cores_per_rank_; }
 
   /// Steps completed so far; during step() it is the index of the step being computed.
   std::uint64_t step() const { return step_; }
@@ -74,6 +78,7 @@ class StageContext {
   std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs_;
   MetricChannel metrics_;
   std::shared_ptr<spdlog::logger> log_;
+  int cores_per_rank_;
 };
 
 }  // namespace perennial
