@@ -408,7 +408,10 @@ Decision SchedulingPolicy::decide(double now) {
     if (a) {
       const Reservation* blocking = holds_reservation ? nullptr : backfill_allowed(job, *a);
       if (!blocking) {
-        const bool ahead = std::any_of(reservations.begin(), reservations.end(), [id](const Reservation& r) { return r.job != id; });
+        // Backfilled: started ahead of a stage that holds a reservation. A stage starting on
+        // the ranks others yielded to it starts on its own reservation: not backfill.
+        const bool ahead = !holds_reservation && std::any_of(reservations.begin(), reservations.end(),
+                                                             [id](const Reservation& r) { return r.job != id; });
         start(id, std::move(*a), now, ahead, decision);
         blocked.clear();
         continue;

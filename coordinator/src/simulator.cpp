@@ -105,6 +105,14 @@ class Simulation {
       events_.pop();
       clock_.advance_to(e.time);
       changed = handle(e, clock_.now()) || changed;
+      // Everything that happens at this instant is handled before the policy decides again,
+      // as a real run's pass sees every completion that has arrived: otherwise a stage
+      // ending now could be chosen to yield to a stage its own end makes room for.
+      while (!events_.empty() && events_.top().time <= clock_.now()) {
+        const Event same = events_.top();
+        events_.pop();
+        changed = handle(same, clock_.now()) || changed;
+      }
     }
     policy_.decide(clock_.now());  // charges use up to the end
     finish_report(clock_.now());

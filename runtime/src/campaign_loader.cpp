@@ -296,6 +296,7 @@ struct StageTemplate {
   StageSpec spec;                    // with placeholders still in name, inputs and after
   std::vector<std::pair<std::string, std::vector<std::string>>> for_each;
   SourceLocation for_each_where;
+  std::set<std::string> rejected_for_each;  // keys whose list was already reported as bad
 };
 
 // `256GB`, `512GiB`, ... as bytes; 0 (with an error) when unreadable.
@@ -505,6 +506,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
         std::vector<std::string> values;
         if (!it->second.IsSequence() || it->second.size() == 0) {
           r.error(it->second, ffield, "must be a non-empty list of values");
+          t.rejected_for_each.insert(key);
           continue;
         }
         for (const auto& v : it->second) {
@@ -519,6 +521,9 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
 
 // One stage per combination of the `for_each` lists (their Cartesian product, in file order).
 void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
+  // A bad for_each list is reported where it is; its stages are not made (their names would
+  // keep the placeholder and draw errors that only repeat it).
+  if (!t.rejected_for_each.empty()) return;
   const std::string field = "stages." + t.spec.name;
   std::set<std::string> keys;
   for (const auto& [key, values] : t.for_each) keys.insert(key);

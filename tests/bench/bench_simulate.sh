@@ -4,9 +4,10 @@
 #   six_month  examples/simulate/six-month-ensemble.yaml: 10,809 stages, up to 10,204 running
 #              at once on 1,000 nodes, node failures from a 52-week MTBF (seed 1). Goal: under
 #              10 s and 1 GiB.
-#   deep_queue 40,000 stages of two projects (4 ranks of priority 1, 8 ranks of priority 0)
-#              on 100 nodes of 32 cores: tens of thousands waiting at every pass, with
-#              reservations, backfill and preemption all busy.
+#   deep_queue 40,000 stages of two projects on 100 nodes of 32 cores: 4-rank ones of 1 h
+#              and 5 h (priority 1), 8-rank ones of 3 h (priority 0) and 96-rank ones of 4 h
+#              (priority 2): tens of thousands waiting at every pass, with reservations,
+#              backfill and preemption all busy.
 # Prints simulation CPU seconds and peak memory as `perennial simulate --json` reports them
 # (YAML loading excluded from the CPU figure, included in the memory one), with makespan and
 # counters so that a change of schedule shows. Prints figures only; fails only when a run fails.
@@ -25,9 +26,13 @@ queue="$BENCH_TMP/deep-queue.yaml"
   echo 'cluster: {nodes: [{name: "n[0001-0100]", cores: 32}]}'
   echo "checkpoint: {enabled: false}"
   echo "stages:"
-  list=$(seq -s ', ' 0 19999)
-  echo "  - {name: \"a-{i}\", for_each: {i: [$list]}, kernel: noop, project: a, ranks: 4, walltime: 2h, priority: 1}"
-  echo "  - {name: \"b-{i}\", for_each: {i: [$list]}, kernel: noop, project: b, ranks: 8, walltime: 3h}"
+  # Short and long narrow stages, medium ones, and wide urgent ones that need reservations
+  # (and preempt lower priorities to get them).
+  members() { seq -s ', ' 0 $(($1 - 1)); }
+  echo "  - {name: \"a-short-{i}\", for_each: {i: [$(members 10000)]}, kernel: noop, project: a, ranks: 4, walltime: 1h, priority: 1}"
+  echo "  - {name: \"a-long-{i}\", for_each: {i: [$(members 10000)]}, kernel: noop, project: a, ranks: 4, walltime: 5h, priority: 1}"
+  echo "  - {name: \"b-{i}\", for_each: {i: [$(members 19800)]}, kernel: noop, project: b, ranks: 8, walltime: 3h}"
+  echo "  - {name: \"wide-{i}\", for_each: {i: [$(members 200)]}, kernel: noop, project: b, ranks: 96, walltime: 4h, priority: 2}"
 } > "$queue"
 
 field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])' "$1" "$2"; }

@@ -171,6 +171,11 @@ TEST(Validation, ForEachNeedsPlaceholders) {
   EXPECT_TRUE(c.has(13, "name must contain '{forcing}'")) << c.text();
   auto unknown = check_campaign(replace(kValid, "name: ssp-{forcing}", "name: ssp-{forcnig}"));
   EXPECT_TRUE(unknown.has(13, "placeholder '{forcnig}' has no for_each list")) << unknown.text();
+  // A list that is not a list is reported where it is, not also as a bad or unmatched name.
+  auto bad_list = check_campaign(replace(kValid, "[2.6, 4.5, 8.5]", "{range: [1, 3]}"));
+  EXPECT_TRUE(bad_list.has(14, "for_each.forcing: must be a non-empty list of values")) << bad_list.text();
+  EXPECT_EQ(bad_list.text().find("has no for_each list"), std::string::npos) << bad_list.text();
+  EXPECT_EQ(bad_list.text().find("stage names may use"), std::string::npos) << bad_list.text();
 }
 
 TEST(Validation, UnknownProject) {
