@@ -447,7 +447,8 @@ class CoordinatorLoop {
   void finish(StageId id) {
     RunningStage r = std::move(running_.at(id));
     running_.erase(id);
-    policy_.finished(id, events_.elapsed());  // dead and stuck ranks were retired: they stay out
+    // Dead and stuck ranks were retired: they stay out.
+    policy_.finished(id, events_.elapsed(), r.errors.empty() && r.stopped_at.has_value());
     policy_dirty_ = true;
     recovering_.erase(id);
     const StageSpec& s = graph_.stage(id);

@@ -134,10 +134,18 @@ void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool b
   decision.starts.push_back({id, std::move(allocation), backfilled});
 }
 
-void SchedulingPolicy::finished(JobId id, double now) {
+void SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
   charge(now);
   auto it = running_.find(id);
   if (it == running_.end()) return;
+  if (it->second.stopping && !stopped_as_told) {
+    if (it->second.yielding_for) {
+      --counters_.preemptions;
+      if (it->second.spec.protected_run) --counters_.protected_interruptions;
+    } else {
+      --counters_.end_of_allocation_stops;
+    }
+  }
   machine_.release(it->second.allocation);
   cores_in_use_[it->second.spec.project] -= it->second.allocation.cores();
   running_priorities_.erase(running_priorities_.find(it->second.spec.priority));

@@ -230,7 +230,7 @@ class Simulation {
         const auto [work, safe] = st.progress_at(now - st.cost);
         st.running = false;
         st.done = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
-        policy_.finished(e.subject, now);
+        policy_.finished(e.subject, now, true);
         if (e.why == StopOrder::Why::preempted) {
           end_run(st, now, "preempted");
           trace(now, "yielded", e.subject, {}, fmt::format("checkpointed at {:.1f} of {:.1f} h", st.done / 3600, st.work / 3600));

@@ -159,11 +159,34 @@ TEST(Preemption, AHigherPriorityStageMakesAnUnprotectedOneYieldNeverAProtectedOn
   const auto meanwhile = policy.decide(20);
   EXPECT_TRUE(meanwhile.stops.empty());
   EXPECT_TRUE(meanwhile.starts.empty());
-  policy.finished(2, 30);  // checkpointed and released
+  policy.finished(2, 30, true);  // checkpointed and released
   policy.submit(job(2, 8, 99.99));
   EXPECT_EQ(started(policy.decide(30)), (std::vector<JobId>{3}));
   EXPECT_EQ(policy.counters().preemptions, 1u);
   EXPECT_EQ(policy.counters().protected_interruptions, 0u);
+}
+
+// A stage told to yield that completes before its next step boundary never yielded: the
+// preemption is not counted (nor is a stop for the allocation's end that never happened).
+TEST(Preemption, AStopThatNeverHappenedIsNotCounted) {
+  SchedulingPolicy policy(nodes(1, 8), order_by_priority_only());
+  policy.submit(job(1, 8, 10));
+  policy.decide(0);
+  policy.submit(job(2, 8, 1, 10));
+  ASSERT_EQ(policy.decide(kHour).stops.size(), 1u);
+  EXPECT_EQ(policy.counters().preemptions, 1u);
+  policy.finished(1, kHour + 1);  // completed, not stopped
+  EXPECT_EQ(policy.counters().preemptions, 0u);
+  EXPECT_EQ(started(policy.decide(kHour + 1)), (std::vector<JobId>{2}));
+
+  PolicyConfig config = order_by_priority_only();
+  config.end_time = 10 * kHour;
+  SchedulingPolicy ending(nodes(1, 8), config);
+  ending.submit(job(1, 8, 20));  // its first checkpoint comes before the end: it starts
+  ASSERT_EQ(ending.decide(0).starts.size(), 1u);
+  ASSERT_EQ(ending.decide(10 * kHour - 120).stops.size(), 1u);
+  ending.finished(1, 10 * kHour - 100);  // failed before it reached its step boundary
+  EXPECT_EQ(ending.counters().end_of_allocation_stops, 0u);
 }
 
 TEST(Preemption, AStageRunningLongerThanPreemptExemptAfterNeverYields) {
@@ -179,7 +202,7 @@ TEST(Preemption, AStageRunningLongerThanPreemptExemptAfterNeverYields) {
   ASSERT_EQ(d.stops.size(), 1u);
   EXPECT_EQ(d.stops[0].job, 2u);
   policy.submit(job(4, 8, 1, 10));  // would need stage 1 too: it has to wait
-  policy.finished(2, 31.1 * kHour);
+  policy.finished(2, 31.1 * kHour, true);  // yielded
   d = policy.decide(31.1 * kHour);
   EXPECT_EQ(started(d), (std::vector<JobId>{3}));
   EXPECT_TRUE(d.stops.empty());
@@ -220,7 +243,7 @@ TEST(Preemption, ProtectedStagesAreNeverPreemptedUnderHeavyContention) {
       ASSERT_FALSE(specs.at(stop.job).protected_run) << "protected stage " << stop.job << " told to yield";
       ASSERT_LT(clock.now() - running_since.at(stop.job), 48 * kHour) << "exempt stage " << stop.job << " told to yield";
       // It checkpoints, releases its ranks and waits again.
-      policy.finished(stop.job, clock.now());
+      policy.finished(stop.job, clock.now(), true);
       running_since.erase(stop.job);
       policy.submit(specs.at(stop.job));
     }

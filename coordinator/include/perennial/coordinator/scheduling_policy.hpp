@@ -126,9 +126,11 @@ class SchedulingPolicy {
   /// One pass: what starts, what must yield, what can never run. Starts are already taken
   /// from the machine and counted as running.
   Decision decide(double now);
-  /// A running stage ended (completed, failed, lost ranks, or stopped as told): its
-  /// resources are free again and its use is charged to its project.
-  void finished(JobId id, double now);
+  /// A running stage ended: its resources are free again and its use is charged to its
+  /// project. `stopped_as_told`: it stopped at a step boundary because a stop order said so.
+  /// A stage told to stop that ended otherwise (it completed first, failed, lost ranks) is
+  /// taken out of the preemption or end-of-allocation count: that stop never happened.
+  void finished(JobId id, double now, bool stopped_as_told = false);
   /// A better estimate of a running stage's remaining time (a measured step rate).
   void update_remaining(JobId id, double remaining_seconds, double now);
   /// The earliest time at which decide() would act on its own (a stop before the end).
