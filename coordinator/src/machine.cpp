@@ -9,6 +9,25 @@
 
 namespace perennial {
 
+namespace {
+
+// A node's memory (`amount` of it) counts only if the node declares any.
+std::optional<std::uint64_t> declared_memory(const NodeSpec& spec, std::uint64_t amount) {
+  return spec.memory_bytes > 0 ? std::optional(amount) : std::nullopt;
+}
+
+}  // namespace
+
+int ranks_within(const RankShape& shape, int cores, int gpus, std::optional<std::uint64_t> memory_bytes) {
+  int fit = cores / std::max(1, shape.cores);
+  if (shape.gpus > 0) fit = std::min(fit, gpus / shape.gpus);
+  if (shape.memory_bytes > 0 && memory_bytes) {
+    fit = std::min<int>(fit, static_cast<int>(std::min<std::uint64_t>(*memory_bytes / shape.memory_bytes,
+                                                                      std::numeric_limits<int>::max())));
+  }
+  return std::max(fit, 0);
+}
+
 int Allocation::ranks() const {
   int n = 0;
   for (const auto& [node, count] : ranks_on) n += count;
@@ -41,12 +60,11 @@ NodeIndex Machine::add_node(const NodeSpec& spec) {
   by_name_.emplace(spec.name, index);
   nodes_.push_back(std::move(n));
   natural_order_.push_back(index);
-  plain_first_.clear();
-  for (int special = 0; special < 2; ++special) {
-    for (NodeIndex i = 0; i < nodes_.size(); ++i) {
-      const bool is_special = nodes_[i].spec.gpus > 0 || nodes_[i].spec.features != 0;
-      if (is_special == (special == 1)) plain_first_.push_back(i);
-    }
+  // Plain nodes before the others, each group in node order.
+  if (spec.gpus > 0 || spec.features != 0) {
+    plain_first_.push_back(index);
+  } else {
+    plain_first_.insert(plain_first_.begin() + static_cast<std::ptrdiff_t>(plain_nodes_++), index);
   }
   total_cores_ += spec.cores;
   free_cores_ += spec.cores;
@@ -135,30 +153,19 @@ bool Machine::suits(NodeIndex n, const RankShape& shape) const {
 // Ranks of `shape` that fit on the node's free resources now (and free slots of `partition`).
 int Machine::fit_on(const Node& node, const RankShape& shape, int partition) const {
   if (!node.up || (node.spec.features & shape.features) != shape.features) return 0;
-  int fit = node.free_cores / std::max(1, shape.cores);
-  if (shape.gpus > 0) fit = std::min(fit, node.free_gpus / shape.gpus);
-  if (shape.memory_bytes > 0 && node.spec.memory_bytes > 0) {
-    fit = std::min<int>(fit, static_cast<int>(std::min<std::uint64_t>(node.free_memory / shape.memory_bytes,
-                                                                      std::numeric_limits<int>::max())));
-  }
+  int fit = ranks_within(shape, node.free_cores, node.free_gpus, declared_memory(node.spec, node.free_memory));
   if (slots_limited_) fit = std::min<int>(fit, static_cast<int>(node.free_slots[static_cast<std::size_t>(partition)].size()));
-  return std::max(fit, 0);
+  return fit;
 }
 
 int Machine::fit_when_empty(const Node& node, const RankShape& shape, int partition) const {
   if ((node.spec.features & shape.features) != shape.features) return 0;
-  int fit = node.spec.cores / std::max(1, shape.cores);
-  if (shape.gpus > 0) fit = std::min(fit, node.spec.gpus / shape.gpus);
-  if (shape.memory_bytes > 0 && node.spec.memory_bytes > 0) {
-    fit = std::min<int>(fit, static_cast<int>(std::min<std::uint64_t>(node.spec.memory_bytes / shape.memory_bytes,
-                                                                      std::numeric_limits<int>::max())));
-  }
+  int fit = ranks_within(shape, node.spec.cores, node.spec.gpus, declared_memory(node.spec, node.spec.memory_bytes));
   if (slots_limited_) fit = std::min(fit, node.all_slots_per_partition[static_cast<std::size_t>(partition)]);
-  return std::max(fit, 0);
+  return fit;
 }
 
-std::optional<Allocation> Machine::place_in(const ResourceRequest& request, int partition,
-                                            const std::vector<bool>* allowed) const {
+std::optional<Allocation> Machine::place_in(const ResourceRequest& request, int partition) const {
   Allocation a;
   a.partition = partition;
   a.per_rank = request.per_rank;
@@ -169,7 +176,6 @@ std::optional<Allocation> Machine::place_in(const ResourceRequest& request, int 
   const std::vector<NodeIndex>& order = plain ? plain_first_ : natural_order_;
   for (NodeIndex n : order) {
     if (left <= 0) break;
-    if (allowed && !(*allowed)[n]) continue;
     const int fit = std::min(left, fit_on(nodes_[n], request.per_rank, partition));
     if (fit <= 0) continue;
     a.ranks_on.emplace_back(n, fit);
@@ -187,7 +193,7 @@ std::optional<Allocation> Machine::place(const ResourceRequest& request) const {
   // Cheap refusals first: the policy asks this for every waiting stage on every pass.
   if (request.cores() > free_cores_) return std::nullopt;
   for (int p = 0; p < partitions(); ++p) {
-    if (auto a = place_in(request, p, nullptr)) return a;
+    if (auto a = place_in(request, p)) return a;
   }
   return std::nullopt;
 }
@@ -228,7 +234,7 @@ void Machine::release(const Allocation& a) {
 }
 
 std::size_t Machine::capacity(const RankShape& shape) const {
-  const auto key = std::make_tuple(shape.cores, shape.gpus, shape.memory_bytes, shape.features);
+  const auto key = shape.key();
   if (auto it = capacity_cache_.find(key); it != capacity_cache_.end()) return it->second;
   std::size_t best = 0;
   for (int p = 0; p < partitions(); ++p) {

@@ -22,13 +22,10 @@ bool has_features(const NodeClass& k, const std::vector<std::string>& wanted) {
 
 std::size_t ranks_per_node(const StageSpec& s, const NodeClass& k) {
   if (!has_features(k, s.features)) return 0;
-  std::size_t fit = static_cast<std::size_t>(k.cores / std::max(1, s.cores_per_rank));
-  if (s.gpus_per_rank > 0) fit = std::min(fit, static_cast<std::size_t>(k.gpus / s.gpus_per_rank));
+  const RankShape shape{s.cores_per_rank, s.gpus_per_rank, s.memory_per_rank_bytes, 0};
   // A node class that does not declare its memory does not constrain it.
-  if (s.memory_per_rank_bytes > 0 && k.memory_bytes > 0) {
-    fit = std::min(fit, static_cast<std::size_t>(k.memory_bytes / s.memory_per_rank_bytes));
-  }
-  return fit;
+  const auto memory = k.memory_bytes > 0 ? std::optional(k.memory_bytes) : std::nullopt;
+  return static_cast<std::size_t>(ranks_within(shape, k.cores, k.gpus, memory));
 }
 
 std::size_t cluster_rank_capacity(const StageSpec& s, const ClusterSpec& cluster) {

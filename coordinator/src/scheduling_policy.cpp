@@ -18,10 +18,10 @@ std::string format_time(double seconds) {
   return fmt::format("{:.1f} d", seconds / 86400);
 }
 
-// The shape of a request without its rank count: within one pass, once n ranks of a shape
-// did not fit, n or more of it will not fit either (placements only take resources).
-using ShapeKey = std::tuple<int, int, std::uint64_t, FeatureMask>;
-ShapeKey shape_key(const RankShape& s) { return {s.cores, s.gpus, s.memory_bytes, s.features}; }
+// Whether an allocation holds any node a rank of `shape` could use.
+bool uses_a_node_for(const Machine& machine, const Allocation& a, const RankShape& shape) {
+  return std::any_of(a.ranks_on.begin(), a.ranks_on.end(), [&](const auto& on) { return machine.suits(on.first, shape); });
+}
 
 }  // namespace
 
@@ -74,10 +74,20 @@ const Allocation* SchedulingPolicy::allocation(JobId id) const {
 }
 
 double SchedulingPolicy::priority_score(const JobSpec& job, double now) const {
-  const double span = static_cast<double>(max_priority_ - min_priority_);
-  const double priority_factor = span > 0 ? (job.priority - min_priority_) / span : 1.0;
-  return multifactor_priority(config_.weights, priority_factor, fairshare_.factor(job.project, now),
+  return multifactor_priority(config_.weights, priority_factor(job.priority), fairshare_.factor(job.project, now),
                               now - job.queued_since);
+}
+
+// The stage's `priority:` scaled to [0, 1] over the priorities submitted so far.
+double SchedulingPolicy::priority_factor(int priority) const {
+  const double span = static_cast<double>(max_priority_ - min_priority_);
+  return span > 0 ? (priority - min_priority_) / span : 1.0;
+}
+
+void SchedulingPolicy::set_expected_end(JobId id, Running& r, double end) {
+  ends_.erase(r.end_entry);
+  r.expected_end = end;
+  r.end_entry = ends_.emplace(end, id);
 }
 
 // Use is charged as it happens, so the fair-share factor of a project with long stages
@@ -162,9 +172,7 @@ void SchedulingPolicy::update_remaining(JobId id, double remaining_seconds, doub
   if (it == running_.end()) return;
   Running& r = it->second;
   r.spec.remaining_seconds = remaining_seconds;
-  r.expected_end = now + remaining_seconds;
-  ends_.erase(r.end_entry);
-  r.end_entry = ends_.emplace(r.expected_end, id);
+  set_expected_end(id, r, now + remaining_seconds);
 }
 
 double SchedulingPolicy::next_deadline() const {
@@ -184,13 +192,12 @@ double SchedulingPolicy::next_deadline() const {
 class SchedulingPolicy::QueueWalk {
  public:
   QueueWalk(const SchedulingPolicy& policy, double now) : policy_(policy), now_(now) {
-    const double span = static_cast<double>(policy.max_priority_ - policy.min_priority_);
     std::unordered_map<std::string, double> factor;  // once per project per pass
     for (const auto& [key, bucket] : policy.buckets_) {
       if (bucket.empty()) continue;
       auto f = factor.find(key.first);
       if (f == factor.end()) f = factor.emplace(key.first, policy.fairshare_.factor(key.first, now)).first;
-      push(span > 0 ? (key.second - policy.min_priority_) / span : 1.0, f->second, bucket, bucket.begin());
+      push(policy.priority_factor(key.second), f->second, bucket, bucket.begin());
     }
   }
 
@@ -247,9 +254,7 @@ SchedulingPolicy::Reservation SchedulingPolicy::reserve(const JobSpec& job, doub
     const Allocation& ending = running_.at(it->second).allocation;
     future.release(ending);
     // Only an end that frees a node this stage can use can change the answer.
-    const bool relevant = std::any_of(ending.ranks_on.begin(), ending.ranks_on.end(),
-                                      [&](const auto& on) { return machine_.suits(on.first, job.request.per_rank); });
-    if (!relevant || future.free_cores() < job.request.cores()) continue;
+    if (!uses_a_node_for(machine_, ending, job.request.per_rank) || future.free_cores() < job.request.cores()) continue;
     if (auto a = future.place(job.request)) {
       r.start = std::max(now, it->first);
       for (const auto& [n, count] : a->ranks_on) r.nodes[n] = true;
@@ -281,9 +286,7 @@ bool SchedulingPolicy::try_preempt(const JobSpec& job, double now, Decision& dec
   for (const auto& [id, r] : running_) {
     if (!preemptible(r, now)) continue;
     if (!job.protected_run && r.spec.priority >= job.priority) continue;
-    const bool useful = std::any_of(r.allocation.ranks_on.begin(), r.allocation.ranks_on.end(),
-                                    [&](const auto& on) { return machine_.suits(on.first, job.request.per_rank); });
-    if (useful) candidates.push_back(&r);
+    if (uses_a_node_for(machine_, r.allocation, job.request.per_rank)) candidates.push_back(&r);
   }
   if (candidates.empty()) return false;
   std::sort(candidates.begin(), candidates.end(), [](const Running* a, const Running* b) {
@@ -319,9 +322,7 @@ bool SchedulingPolicy::try_preempt(const JobSpec& job, double now, Decision& dec
     r.stopping = true;
     r.yielding_for = job.id;
     // Expected to be gone after its next step boundary and one checkpoint.
-    ends_.erase(r.end_entry);
-    r.expected_end = now + r.spec.step_seconds + r.spec.checkpoint_cost;
-    r.end_entry = ends_.emplace(r.expected_end, r.spec.id);
+    set_expected_end(r.spec.id, r, now + r.spec.step_seconds + r.spec.checkpoint_cost);
     yielding.insert(r.spec.id);
     ++counters_.preemptions;
     if (r.spec.protected_run) ++counters_.protected_interruptions;
@@ -365,11 +366,13 @@ Decision SchedulingPolicy::decide(double now) {
     return nullptr;
   };
 
-  std::map<ShapeKey, int> did_not_fit;
+  // The shape of a request without its rank count: within one pass, once n ranks of a shape
+  // did not fit, n or more of it will not fit either (placements only take resources).
+  std::map<RankShape::Key, int> did_not_fit;
   // A request of this shape and rank count that a reservation blocked, and the shortest
   // estimate blocked: on the same machine, placement gives a longer one the same nodes, so it
   // is blocked too. Whatever starts changes the machine and forgets these.
-  std::map<std::pair<ShapeKey, int>, std::pair<double, std::string>> blocked;
+  std::map<std::pair<RankShape::Key, int>, std::pair<double, std::string>> blocked;
   bool reserved = false;  // EASY: one reservation besides the preemptors'
   std::size_t tried_behind = 0;  // stages tried since the reservation
   QueueWalk walk(*this, now);
@@ -399,7 +402,7 @@ Decision SchedulingPolicy::decide(double now) {
       continue;
     }
     std::optional<Allocation> a;
-    const ShapeKey key = shape_key(job.request.per_rank);
+    const RankShape::Key key = job.request.per_rank.key();
     if (!preempting_for_.count(id)) {
       if (auto b = blocked.find({key, job.request.ranks}); b != blocked.end() && job.remaining_seconds >= b->second.first) {
         w.reason = WaitReason::reservation;

@@ -28,7 +28,16 @@ struct RankShape {
   int gpus = 0;
   std::uint64_t memory_bytes = 0;  ///< 0: not declared
   FeatureMask features = 0;        ///< every tag must be on the node
+
+  /// Equal keys, equal shapes: for caches and memos keyed by shape.
+  using Key = std::tuple<int, int, std::uint64_t, FeatureMask>;
+  Key key() const { return {cores, gpus, memory_bytes, features}; }
 };
+
+/// Ranks of `shape` that `cores`, `gpus` and `memory_bytes` hold. Memory limits only when both
+/// sides declare it (the shape's 0, or nullopt here, is undeclared). Feature tags are the
+/// caller's to check.
+int ranks_within(const RankShape& shape, int cores, int gpus, std::optional<std::uint64_t> memory_bytes);
 
 struct ResourceRequest {
   int ranks = 1;
@@ -115,16 +124,16 @@ class Machine {
   };
   int fit_on(const Node& node, const RankShape& shape, int partition) const;
   int fit_when_empty(const Node& node, const RankShape& shape, int partition) const;
-  std::optional<Allocation> place_in(const ResourceRequest& request, int partition,
-                                     const std::vector<bool>* allowed) const;
+  std::optional<Allocation> place_in(const ResourceRequest& request, int partition) const;
   int partitions() const { return slots_limited_ ? partition_count_ : 1; }
 
   std::vector<Node> nodes_;
   std::vector<NodeIndex> natural_order_;
   std::vector<NodeIndex> plain_first_;  ///< nodes without GPUs or features, then the others
+  std::size_t plain_nodes_ = 0;         ///< how many of plain_first_ are plain
   /// capacity() per rank shape: asked for every waiting stage on every pass, it only
   /// changes when nodes or workers come or go.
-  mutable std::map<std::tuple<int, int, std::uint64_t, FeatureMask>, std::size_t> capacity_cache_;
+  mutable std::map<RankShape::Key, std::size_t> capacity_cache_;
   std::unordered_map<std::string, NodeIndex> by_name_;
   std::unordered_map<std::string, int> feature_bits_;
   std::unordered_map<int, std::pair<NodeIndex, int>> worker_home_;  ///< worker -> (node, partition)

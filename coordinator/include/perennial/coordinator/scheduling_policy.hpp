@@ -177,6 +177,8 @@ class SchedulingPolicy {
   };
 
   void charge(double now);
+  double priority_factor(int priority) const;
+  void set_expected_end(JobId id, Running& r, double end);
   bool preemptible(const Running& r, double now) const;
   bool try_preempt(const JobSpec& job, double now, Decision& decision);
   Reservation reserve(const JobSpec& job, double now) const;
