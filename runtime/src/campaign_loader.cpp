@@ -257,18 +257,7 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
 CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::string& field, CheckpointSpec spec) {
   if (!r.require_map(node, field)) return spec;
   r.check_keys(node, field, kCheckpointFields);
-  auto duration = [&](const char* key) -> std::optional<double> {
-    const auto n = node[key];
-    if (!n) return std::nullopt;
-    auto text = r.scalar(n, field + "." + key);
-    if (!text) return std::nullopt;
-    auto seconds = parse_duration_seconds(*text);
-    if (!seconds || *seconds <= 0) {
-      r.error(n, field + "." + key, fmt::format("'{}' is not a positive duration (e.g. 90s, 15min, 12h, 2d)", *text));
-      return std::nullopt;
-    }
-    return seconds;
-  };
+  auto duration = [&](const char* key) { return positive_duration(r, node, key, field); };
   if (const auto n = node["enabled"]) {
     if (auto v = r.boolean(n, field + ".enabled")) spec.enabled = *v;
   }
