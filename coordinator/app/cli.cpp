@@ -4,6 +4,7 @@
 #include <perennial/campaign_loader.hpp>
 #include <perennial/control_channel.hpp>
 #include <perennial/errors.hpp>
+#include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/simulator.hpp>
@@ -144,14 +145,16 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
   }
   options.seed = o.seed;
   options.trace_csv = o.trace.empty() ? c.output_dir / "simulation" / "trace.csv" : std::filesystem::path(o.trace);
-  const auto report = simulate_campaign(*v.graph, machine_for(c.cluster), config, options);
+  Machine machine = machine_for(c.cluster);
+  const int cores = machine.total_cores();
+  const auto report = simulate_campaign(*v.graph, std::move(machine), config, options);
   if (o.json) {
     auto j = report.to_json();
     j["trace"] = options.trace_csv.string();
     fmt::print("{}\n", j.dump());
   } else {
     fmt::print("campaign {}: {} stages on {} nodes ({} cores), simulated\n", c.name, v.graph->size(),
-               c.cluster.node_count(), machine_for(c.cluster).total_cores());
+               c.cluster.node_count(), cores);
     std::fputs(report.to_text().c_str(), stdout);
     fmt::print("event trace              {}\n", options.trace_csv.string());
   }
@@ -206,7 +209,7 @@ struct RunSettings {
 // as `squeue -h -j $SLURM_JOB_ID -o %e` prints it (2026-11-25T18:00:00), or a duration from now
 // (45min); without it, SLURM_JOB_END_TIME (a Unix time, set by newer Slurm) is used.
 std::optional<double> allocation_end(const std::string& text) {
-  const double now = static_cast<double>(std::time(nullptr));
+  const double now = unix_time_seconds();
   std::string value = text;
   if (value.empty()) {
     const char* slurm = std::getenv("SLURM_JOB_END_TIME");
@@ -243,7 +246,7 @@ int command_status(const std::string& dir) {
     std::fprintf(stderr, "perennial status: %s is not readable JSON: %s\n", path.c_str(), e.what());
     return kExitIncomplete;
   }
-  const double age = static_cast<double>(std::time(nullptr)) - j.value("written_at_unix", 0.0);
+  const double age = unix_time_seconds() - j.value("written_at_unix", 0.0);
   auto when = [](const nlohmann::json& v) -> std::string {
     if (!v.is_number()) return "unknown";
     const double t = v.get<double>();

@@ -52,7 +52,6 @@ struct RunningStage {
   std::optional<std::uint64_t> stopped_at;  ///< step at which it checkpointed and stopped on request
   std::optional<StopOrder::Why> yielding;   ///< the policy told it to checkpoint and stop
   std::uint64_t start_step = 0;             ///< the step it resumed from
-  double checkpoint_cost = 0.1;             ///< last measured, seconds
   std::vector<int> lost;                    ///< ranks that died or were ended on purpose
 };
 
@@ -75,7 +74,7 @@ class CoordinatorLoop {
     for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
-      const double from_now = *options.end_epoch_seconds - wall_epoch_seconds();
+      const double from_now = *options.end_epoch_seconds - unix_time_seconds();
       policy_.set_end_time(events_.elapsed() + from_now);
       events_.record({{"event", "allocation_end"}, {"in_seconds", from_now}});
     }
@@ -236,10 +235,12 @@ class CoordinatorLoop {
           spec = NodeSpec{node, k.cores, k.gpus, k.memory_bytes, m.feature_mask(k.features)};
         }
         n = m.add_node(spec);
-        declared_nodes_[*n] = spec.cores > 0;
+        if (spec.cores == 0) workers_on_detected_node_[*n] = 0;
       }
       m.add_worker(*n, partition, id);
-      if (!declared_nodes_[*n]) m.grow_cores(*n, static_cast<int>(++workers_on_node_[*n]));
+      if (auto d = workers_on_detected_node_.find(*n); d != workers_on_detected_node_.end()) {
+        m.grow_cores(*n, static_cast<int>(++d->second));
+      }
     }
     policy_dirty_ = true;
   }
@@ -273,7 +274,7 @@ class CoordinatorLoop {
     nlohmann::json usage;
     for (const auto& [project, seconds] : policy_.core_seconds_by_project()) usage[project.empty() ? "(none)" : project] = seconds / 3600.0;
     const PolicyCounters& c = policy_.counters();
-    nlohmann::json status = {{"campaign", graph_.campaign().name}, {"written_at_unix", wall_epoch_seconds()},
+    nlohmann::json status = {{"campaign", graph_.campaign().name}, {"written_at_unix", unix_time_seconds()},
                              {"elapsed_seconds", now}, {"finished", progress_.finished() || stopping_},
                              {"stages", graph_.size()}, {"completed", progress_.count(StageState::completed)},
                              {"failed", progress_.count(StageState::failed)}, {"running", running},
@@ -289,10 +290,6 @@ class CoordinatorLoop {
     }
     std::error_code ec;
     std::filesystem::rename(partial, path, ec);  // readers never see half a file
-  }
-
-  static double wall_epoch_seconds() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
 
   void start(const Placement& placement, bool backfilled) {
@@ -400,7 +397,6 @@ class CoordinatorLoop {
     h.last_epoch = std::max(h.last_epoch, e.epoch);
     if (auto r = running_.find(e.stage_id); r != running_.end()) {
       // The measured step rate gives the policy a better remaining-time estimate.
-      r->second.checkpoint_cost = e.seconds;
       const double ran = events_.elapsed() - r->second.started;
       if (e.step > r->second.start_step && ran > 0) {
         const double per_step = ran / static_cast<double>(e.step - r->second.start_step);
@@ -847,8 +843,7 @@ class CoordinatorLoop {
   double next_policy_pass_ = 0.0;
   double next_status_ = 0.0;
   std::map<StageId, double> ready_since_;  ///< first time each stage was ready: age counts from there
-  std::map<NodeIndex, bool> declared_nodes_;
-  std::map<NodeIndex, std::size_t> workers_on_node_;
+  std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
   std::size_t expected_workers_ = 0;
   std::map<StageId, RunningStage> running_;
   std::map<StageId, std::uint32_t> attempts_;

@@ -28,7 +28,7 @@ EventLog::~EventLog() {
 void EventLog::record(nlohmann::json event) {
   event["t"] = elapsed();
   // Wall-clock time as well, to line events up with worker logs and outside measurements.
-  event["wall"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  event["wall"] = unix_time_seconds();
   const std::string line = event.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), events_);
   std::fflush(events_);

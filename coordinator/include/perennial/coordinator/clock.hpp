@@ -8,6 +8,12 @@
 
 namespace perennial {
 
+/// Unix time now, in seconds: for records read outside the run (events' `wall`, status.json,
+/// an allocation's end), never for the policy's time.
+inline double unix_time_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 class Clock {
  public:
   virtual ~Clock() = default;
