@@ -1,6 +1,6 @@
 #include <perennial/coordinator/resources.hpp>
 
-#include <perennial/checkpoint/interval_policy.hpp>
+#include <perennial/checkpoint_interval.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -136,12 +136,7 @@ double expected_seconds(const StageSpec& s) {
 
 double expected_checkpoint_interval(const StageSpec& s, double cost, int nodes, double step_seconds) {
   if (!s.checkpoint.enabled) return 0.0;
-  checkpoint::IntervalSettings settings;
-  settings.node_mtbf_seconds = s.checkpoint.node_mtbf_seconds;
-  settings.max_lost_work_seconds = s.checkpoint.max_lost_work_seconds;
-  settings.fixed_seconds = s.checkpoint.interval_seconds;
-  settings.fixed_steps = s.checkpoint.interval_steps;
-  const auto choice = checkpoint::choose_interval(settings, cost, std::max(1, nodes));
+  const auto choice = choose_interval(interval_settings(s.checkpoint), cost, std::max(1, nodes));
   if (choice.every_steps) return static_cast<double>(*choice.every_steps) * step_seconds;
   return choice.seconds;
 }

@@ -1,12 +1,12 @@
 // Young/Daly interval choice: the optimum, the max_lost_work cap, fixed overrides.
 
-#include <perennial/checkpoint/interval_policy.hpp>
+#include <perennial/checkpoint_interval.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-using namespace perennial::checkpoint;
+using namespace perennial;
 
 TEST(IntervalPolicy, DalyMatchesYoungForCheapCheckpoints) {
   // C << M: Daly's optimum tends to Young's sqrt(2CM).

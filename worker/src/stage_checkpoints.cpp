@@ -41,15 +41,11 @@ StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::
                                    spdlog::logger& log)
     : a_(a), group_(group), control_(control), log_(log),
       identity_{a.campaign, a.stage, a.kernel, kernel_info.version, a.definition},
-      store_(a.checkpoint_dir), next_epoch_(a.next_epoch),
+      store_(a.checkpoint_dir), settings_(interval_settings(a.checkpoint)), next_epoch_(a.next_epoch),
       last_checkpoint_time_(std::chrono::steady_clock::now()), enabled_(a.checkpoint.enabled) {
-  settings_.node_mtbf_seconds = a.checkpoint.node_mtbf_seconds;
-  settings_.max_lost_work_seconds = a.checkpoint.max_lost_work_seconds;
-  settings_.fixed_seconds = a.checkpoint.interval_seconds;
-  settings_.fixed_steps = a.checkpoint.interval_steps;
   if (!enabled_) return;
   nodes_ = count_nodes(group_, node);
-  interval_ = checkpoint::choose_interval(settings_, kFirstCostGuessSeconds, nodes_);
+  interval_ = choose_interval(settings_, kFirstCostGuessSeconds, nodes_);
   if (group_.rank() == 0) {
     log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason,
               kFirstCostGuessSeconds);
@@ -242,7 +238,7 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
     }
     return;
   }
-  interval_ = checkpoint::choose_interval(settings_, cost, nodes_);
+  interval_ = choose_interval(settings_, cost, nodes_);
   if (group_.rank() == 0) {
     for (const auto& old : store_.prune(static_cast<std::size_t>(a_.checkpoint.keep), epoch)) {
       log_.info("stage {}: removed {} (keeping {})", a_.stage, old.string(), a_.checkpoint.keep);

@@ -6,7 +6,7 @@
 
 #include <perennial/checkpoint/checkpoint_identity.hpp>
 #include <perennial/checkpoint/epoch_store.hpp>
-#include <perennial/checkpoint/interval_policy.hpp>
+#include <perennial/checkpoint_interval.hpp>
 #include <perennial/control_channel.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/messages.hpp>
@@ -50,8 +50,8 @@ class StageCheckpoints {
   spdlog::logger& log_;
   checkpoint::CheckpointIdentity identity_;
   checkpoint::EpochStore store_;
-  checkpoint::IntervalSettings settings_;
-  checkpoint::IntervalChoice interval_;
+  IntervalSettings settings_;
+  IntervalChoice interval_;
   int nodes_ = 1;
   std::uint64_t next_epoch_;
   std::uint64_t last_checkpoint_step_ = 0;

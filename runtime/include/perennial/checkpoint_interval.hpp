@@ -1,13 +1,16 @@
 #pragma once
 // When to checkpoint: Young/Daly's optimal interval from the measured checkpoint cost and the
 // stage's failure rate, capped so one failure never loses more than `max_lost_work`.
-// Plain C++, no MPI, no HDF5.
+// Plain C++, no MPI, no HDF5: the workers choose their interval with it, and the scheduling
+// policy and `perennial simulate` predict that choice with the same rule.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-namespace perennial::checkpoint {
+namespace perennial {
+
+struct CheckpointSpec;
 
 struct IntervalSettings {
   double node_mtbf_seconds = 24.0 * 3600.0;      ///< `checkpoint: {mtbf: 24h}`, per node
@@ -15,6 +18,9 @@ struct IntervalSettings {
   std::optional<double> fixed_seconds;           ///< `interval: 10min` overrides the optimum
   std::optional<std::uint64_t> fixed_steps;      ///< `interval: 50 steps` overrides everything
 };
+
+/// The settings a stage's `checkpoint:` section gives.
+IntervalSettings interval_settings(const CheckpointSpec& spec);
 
 struct IntervalChoice {
   double seconds = 0.0;     ///< wall time between checkpoints (ignored when every_steps is set)
@@ -30,4 +36,4 @@ double daly_interval(double cost_seconds, double mtbf_seconds);
 /// checkpoint took `cost_seconds`.
 IntervalChoice choose_interval(const IntervalSettings& settings, double cost_seconds, int nodes);
 
-}  // namespace perennial::checkpoint
+}  // namespace perennial

@@ -1,11 +1,21 @@
-#include <perennial/checkpoint/interval_policy.hpp>
+#include <perennial/campaign.hpp>
+#include <perennial/checkpoint_interval.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-namespace perennial::checkpoint {
+namespace perennial {
+
+IntervalSettings interval_settings(const CheckpointSpec& spec) {
+  IntervalSettings s;
+  s.node_mtbf_seconds = spec.node_mtbf_seconds;
+  s.max_lost_work_seconds = spec.max_lost_work_seconds;
+  s.fixed_seconds = spec.interval_seconds;
+  s.fixed_steps = spec.interval_steps;
+  return s;
+}
 
 double daly_interval(double cost_seconds, double mtbf_seconds) {
   const double c = std::max(cost_seconds, 0.0);
@@ -44,4 +54,4 @@ IntervalChoice choose_interval(const IntervalSettings& settings, double cost_sec
   return choice;
 }
 
-}  // namespace perennial::checkpoint
+}  // namespace perennial
