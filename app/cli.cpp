@@ -1,5 +1,6 @@
 #include "cli.hpp"
 #include "launch.hpp"
+#include "startup_watchdog.hpp"
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/control_channel.hpp>
@@ -34,6 +35,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 namespace perennial {
 
@@ -201,7 +203,8 @@ struct RunSettings {
   bool respawn = true;
   double spawn_timeout = 60.0;
   bool quiet = false;
-  FaultPlan faults;
+  FaultPlan faults;      ///< --inject: drills asked for on the command line
+  bool drills = false;   ///< --drills: also carry out the campaign file's faults: list
   std::string end_time;  ///< --end-time as given
 };
 
@@ -320,10 +323,34 @@ void write_outcome(const std::filesystem::path& output_dir, const CampaignOutcom
   std::ofstream(output_dir / "log" / "outcome.json") << j.dump(2) << "\n";
 }
 
+// Each worker's heartbeat thread talks to rank 0 while its main thread computes (or hangs in
+// a collective with a dead rank): Perennial needs MPI_THREAD_MULTIPLE, and says so plainly
+// when the MPI library gives less. Returns false then (every rank; world rank 0 prints).
+bool has_thread_multiple(const boost::mpi::environment& env) {
+  if (env.thread_level() >= boost::mpi::threading::multiple) return true;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    std::ostringstream level;
+    level << env.thread_level();
+    std::fprintf(stderr,
+                 "perennial: this MPI library gives thread support '%s', but Perennial needs MPI_THREAD_MULTIPLE "
+                 "(each worker's heartbeat thread talks to rank 0 while the stage computes). Use an MPI built with "
+                 "thread support (Debian's Open MPI 4.1 has it; check `ompi_info | grep -i thread`).\n",
+                 level.str().c_str());
+  }
+  return false;
+}
+
+// How long the ranks of a job may take to meet at start-up (see StartupWatchdog).
+constexpr std::chrono::seconds kStartupLimit{120};
+
 int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
+  if (!has_thread_multiple(env)) return kExitBadInput;
   boost::mpi::communicator world;
+  StartupWatchdog watchdog(kStartupLimit);
   ControlChannel control(world);  // collective at start-up, before any stage runs
   install_signal_handlers(control.rank() == 0);
   // Fake nodes split the worker ranks into K contiguous blocks, for node-failure drills on
@@ -334,11 +361,16 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
     node = fmt::format("fake-node-{}", (control.rank() - 1) * settings.fake_nodes / std::max(1, workers));
   }
   auto hellos = exchange_hellos(control, msg::Hello{static_cast<int>(::getpid()), host_name(), node, control.rank()});
+  watchdog.disarm();
   if (control.rank() != 0) return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
 
   WorkerPools pools(control, hellos);
-  auto send_shutdown = [&pools] {
+  // From here the workers watch for rank 0's beats: beat while validating, before the loop.
+  StartupBeats startup_beats(pools, std::chrono::milliseconds(250), std::chrono::minutes(30));
+  auto send_shutdown = [&pools, &startup_beats] {
+    startup_beats.stop();
     for (int id : pools.live_workers()) pools.send(id, msg::kShutdown, msg::Shutdown{0, false});
+    pools.flush_sends(std::chrono::seconds(10));
   };
   if (control.size() < 2) {
     std::fprintf(stderr, "perennial run needs at least 2 ranks: rank 0 coordinates, the others run stages "
@@ -379,8 +411,17 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   options.spawn_timeout = std::chrono::duration<double>(settings.spawn_timeout);
   options.faults = settings.faults;
   options.end_epoch_seconds = allocation_end(settings.end_time);
-  for (std::size_t i = 0; i < v.graph->campaign().faults.size(); ++i) {
-    options.faults.append(FaultPlan::parse(v.graph->campaign().faults[i], fmt::format("faults[{}]", i)));
+  options.startup_beats = &startup_beats;
+  // A drill kills ranks or fills the checkpoint file system (on shared scratch, other users'
+  // too): the campaign file's list runs only when the command line asks for it.
+  const auto& listed = v.graph->campaign().faults;
+  if (settings.drills) {
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+      options.faults.append(FaultPlan::parse(listed[i], fmt::format("faults[{}]", i)));
+    }
+  } else if (!listed.empty()) {
+    std::fprintf(stderr, "perennial: %zu fault drill(s) in %s's faults: list skipped; pass --drills to carry them out\n",
+                 listed.size(), file.c_str());
   }
   std::optional<Respawner> respawner;
   if (recovery && settings.respawn && settings.max_restarts > 0) {
@@ -418,6 +459,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
 int command_worker(int first_id, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
+  if (!has_thread_multiple(env)) return kExitBadInput;
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm_get_parent(&parent);
   if (parent == MPI_COMM_NULL) {
@@ -426,6 +468,7 @@ int command_worker(int first_id, const RunSettings& settings) {
     return kExitBadInput;
   }
   install_signal_handlers(false);
+  StartupWatchdog watchdog(kStartupLimit);
   MPI_Comm merged = MPI_COMM_NULL;
   check_mpi(MPI_Intercomm_merge(parent, 1, &merged), "MPI_Intercomm_merge");  // rank 0 stays first
   boost::mpi::communicator merged_comm(merged, boost::mpi::comm_take_ownership);
@@ -433,6 +476,7 @@ int command_worker(int first_id, const RunSettings& settings) {
   const int id = first_id + control.rank() - 1;
   const std::string node = settings.fake_nodes > 0 ? fmt::format("spawned-{}", first_id) : host_name();
   auto hellos = exchange_hellos(control, msg::Hello{static_cast<int>(::getpid()), host_name(), node, id});
+  watchdog.disarm();
   return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
 }
 
@@ -475,6 +519,9 @@ int cli_main(int argc, char** argv) {
   run->add_option("--end-time", settings.end_time,
                   "when the allocation ends (Unix time, 2026-11-25T18:00:00, or a duration such as 45min; default "
                   "SLURM_JOB_END_TIME): nothing starts that cannot checkpoint first, running stages checkpoint in time");
+  run->add_flag("--drills", settings.drills,
+                "carry out the fault drills of the campaign file's faults: list (they kill ranks, fill disks); "
+                "skipped otherwise");
   run->add_option("--inject", inject,
                   "failures to cause on purpose, e.g. 'kill:rank=3,step=120' (';' separates several; see the README)");
 

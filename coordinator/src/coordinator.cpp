@@ -91,8 +91,10 @@ class CoordinatorLoop {
     record_workers();
     if (resumed_run_) reuse_earlier_work();
     for (StageId id : progress_.ready()) submit(id);
+    if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
     while (true) {
+      workers_.progress_sends();
       if (stop_requested()) request_stop();
       if (!stopping_) dispatch_ready();
       // Ranks being spawned must be connected (and then shut down) before the end: left
@@ -800,11 +802,20 @@ class CoordinatorLoop {
     events_.record({{"event", "workers"}, {"workers", list}});
   }
 
+  // Every live worker gets its shutdown; one that has not taken it within the bound is dead
+  // or stuck, and the job ends without MPI_Finalize (which would wait for it forever).
   void shutdown_workers() {
     const bool lost_any = !dead_.empty() || !stuck_.empty();
     for (int id : workers_.live_workers()) {
       if (stuck_.count(id)) continue;
       workers_.send(id, msg::kShutdown, msg::Shutdown{0, lost_any});
+    }
+    for (int id : workers_.flush_sends(options_.shutdown_timeout)) {
+      events_.record({{"event", "rank_unreachable"}, {"rank", id}, {"seconds", options_.shutdown_timeout.count()}});
+      events_.progress(fmt::format("rank {} did not take its shutdown within {:.0f} s: taken for dead", id,
+                                   options_.shutdown_timeout.count()));
+      dead_.insert(id);
+      workers_.mark_dead(id);
     }
   }
 

@@ -2,6 +2,8 @@
 
 #include <mpi.h>
 
+#include <thread>
+
 namespace perennial {
 
 WorkerPools::WorkerPools(const ControlChannel& world, const std::vector<msg::Hello>& hellos) {
@@ -30,6 +32,42 @@ std::size_t WorkerPools::add(std::unique_ptr<ControlChannel> channel, const std:
   }
   pools_.push_back(std::move(pool));
   return index;
+}
+
+void WorkerPools::mark_dead(int id) {
+  workers_.at(static_cast<std::size_t>(id)).alive = false;
+  progress_sends();
+}
+
+void WorkerPools::progress_sends() {
+  std::erase_if(outbox_, [this](Outgoing& o) {
+    if (o.request.test()) return true;
+    if (workers_[static_cast<std::size_t>(o.worker)].alive) return false;
+    abandoned_.push_back(std::move(o));
+    return true;
+  });
+}
+
+double WorkerPools::oldest_send_seconds() const {
+  if (outbox_.empty()) return 0.0;
+  auto oldest = outbox_.front().posted;
+  for (const auto& o : outbox_) oldest = std::min(oldest, o.posted);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - oldest).count();
+}
+
+std::vector<int> WorkerPools::flush_sends(std::chrono::duration<double> timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  IdleBackoff backoff(std::chrono::milliseconds(5));
+  while (true) {
+    progress_sends();
+    if (outbox_.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    backoff.pause();
+  }
+  std::vector<int> late;
+  for (const auto& o : outbox_) {
+    if (std::find(late.begin(), late.end(), o.worker) == late.end()) late.push_back(o.worker);
+  }
+  return late;
 }
 
 std::vector<int> WorkerPools::pool_workers(std::size_t pool) const {
@@ -69,11 +107,7 @@ std::optional<WorkerPools::Envelope> WorkerPools::wait(std::chrono::nanoseconds 
   }
 }
 
-void WorkerPools::discard(const Envelope& e) const {
-  char ignored = 0;
-  MPI_Recv(&ignored, 0, MPI_BYTE, e.status.source(), e.status.tag(),
-           static_cast<MPI_Comm>(pools_[e.pool].channel->comm()), MPI_STATUS_IGNORE);
-}
+void WorkerPools::discard(const Envelope& e) const { pools_[e.pool].channel->discard(e.status); }
 
 std::vector<int> WorkerPools::drain_heartbeats() const {
   std::vector<int> beat;

@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <vector>
 #include <thread>
 
 namespace perennial {
@@ -35,6 +36,16 @@ ControlChannel::ControlChannel(const boost::mpi::communicator& world)
 std::optional<boost::mpi::status> ControlChannel::poll(int source, int tag) const {
   if (auto envelope = comm_.iprobe(source, tag)) return *envelope;
   return std::nullopt;
+}
+
+void ControlChannel::discard(const boost::mpi::status& envelope) const {
+  // Boost.MPI sends a serialized message as one MPI_PACKED message (it uses matched probes):
+  // receiving that one message takes all of it.
+  MPI_Status status = envelope;
+  int bytes = 0;
+  MPI_Get_count(&status, MPI_BYTE, &bytes);
+  std::vector<char> sink(static_cast<std::size_t>(std::max(bytes, 1)));
+  MPI_Recv(sink.data(), bytes, MPI_BYTE, envelope.source(), envelope.tag(), static_cast<MPI_Comm>(comm_), MPI_STATUS_IGNORE);
 }
 
 std::optional<boost::mpi::status> ControlChannel::wait(std::chrono::nanoseconds timeout, int source,

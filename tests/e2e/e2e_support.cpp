@@ -4,6 +4,7 @@
 #include <hdf5_hl.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -15,6 +16,11 @@
 #include <thread>
 
 namespace perennial::e2e {
+
+std::string perennial_executable() {
+  const char* other = std::getenv("PERENNIAL_TEST_EXECUTABLE");
+  return other && *other ? other : PERENNIAL_EXECUTABLE;
+}
 
 CommandResult run_command(const std::string& command, int timeout_seconds) {
   const std::string wrapped = "timeout --kill-after=10 " + std::to_string(timeout_seconds) + " " + command + " 2>&1";
@@ -37,7 +43,7 @@ std::string launch_command(int ranks, const std::string& arguments, const std::s
   const std::string mpiexec = line.substr(0, space);
   std::string flags = space == std::string::npos ? std::string() : line.substr(space + 1);
   if (!extra_mpiexec_flags.empty()) flags += " " + extra_mpiexec_flags;
-  return std::string(PERENNIAL_EXECUTABLE) + " launch -n " + std::to_string(ranks) + " --mpirun " + mpiexec +
+  return perennial_executable() + " launch -n " + std::to_string(ranks) + " --mpirun " + mpiexec +
          " --mpirun-args '" + flags + "' " + arguments;
 }
 }  // namespace
@@ -48,12 +54,12 @@ CommandResult run_perennial(int ranks, const std::string& arguments, int timeout
 
 CommandResult run_mpiexec_perennial(int ranks, const std::string& arguments, int timeout_seconds) {
   const std::string command = std::string(PERENNIAL_MPIEXEC) + " -n " + std::to_string(ranks) + " " +
-                              PERENNIAL_EXECUTABLE + " run " + arguments;
+                              perennial_executable() + " run " + arguments;
   return run_command(command, timeout_seconds);
 }
 
 CommandResult run_perennial_serial(const std::string& arguments) {
-  return run_command(std::string(PERENNIAL_EXECUTABLE) + " " + arguments, 60);
+  return run_command(perennial_executable() + " " + arguments, 60);
 }
 
 BackgroundRun::BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags) {

@@ -15,6 +15,10 @@ struct CommandResult {
   std::string output;   ///< stdout and stderr together
 };
 
+/// The `perennial` under test: the one built with the tests, or PERENNIAL_TEST_EXECUTABLE
+/// (to watch a new test fail on an older build).
+std::string perennial_executable();
+
 /// Runs `command` through /bin/sh with `timeout`, capturing its output.
 CommandResult run_command(const std::string& command, int timeout_seconds);
 

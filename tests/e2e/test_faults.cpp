@@ -421,7 +421,7 @@ TEST(Faults, AFaultsListInTheCampaignFileIsCarriedOut) {
   auto dir = fresh_directory("fault-list-run");
   auto out = dir / "run";
   auto file = write_campaign(dir, campaign_text(kTwoStages) + "faults:\n  - 'kill:rank=3,step=1100'\n");
-  auto r = run_perennial(5, args_for(file, out), 240);
+  auto r = run_perennial(5, args_for(file, out, "--drills"), 240);
   ASSERT_NE(r.exit_code, 124) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   auto events = read_events(out);

@@ -15,6 +15,11 @@ namespace {
 
 const auto kProcessStart = std::chrono::steady_clock::now();
 
+// What each beat carries (this worker's rank on the heartbeat communicator). A beat still on
+// its way when the thread ends is freed, not waited for (rank 0 may be gone), so MPI may
+// read its buffer later: it must live as long as the process.
+int g_beat_payload = -1;
+
 [[noreturn]] void end_process(int code, const std::string& why) {
   spdlog::apply_all([&why](const std::shared_ptr<spdlog::logger>& log) {
     log->error("{}", why);
@@ -36,12 +41,12 @@ HeartbeatThread::~HeartbeatThread() {
 
 void HeartbeatThread::run() {
   const MPI_Comm comm = static_cast<MPI_Comm>(comm_);
-  const int me = comm_.rank();
+  g_beat_payload = comm_.rank();
   MPI_Request pending = MPI_REQUEST_NULL;
   auto next_beat = std::chrono::steady_clock::now();
-  // Armed at the coordinator's first beat: before it, rank 0 may still be reading a large
-  // campaign file.
-  std::optional<std::chrono::steady_clock::time_point> coordinator_heard;
+  // Armed from the start: rank 0 beats from the moment the ranks have met, while it still
+  // validates the campaign, so a coordinator that dies before its first stage is noticed too.
+  auto coordinator_heard = next_beat;
   auto& drills = FaultDrills::instance();
   while (!stop_) {
     const auto now = std::chrono::steady_clock::now();
@@ -50,7 +55,7 @@ void HeartbeatThread::run() {
       // Never block, never pile up: a beat is sent only once the previous one has left.
       int sent = 1;
       if (pending != MPI_REQUEST_NULL) MPI_Test(&pending, &sent, MPI_STATUS_IGNORE);
-      if (sent) MPI_Isend(&me, 1, MPI_INT, 0, msg::kHeartbeat, comm, &pending);
+      if (sent) MPI_Isend(&g_beat_payload, 1, MPI_INT, 0, msg::kHeartbeat, comm, &pending);
       next_beat = now + period_;
     }
     int arrived = 0;
@@ -60,7 +65,7 @@ void HeartbeatThread::run() {
       MPI_Recv(&ignored, 1, MPI_INT, 0, msg::kCoordinatorBeat, comm, MPI_STATUS_IGNORE);
       coordinator_heard = now;
     }
-    if (coordinator_heard && now - *coordinator_heard > coordinator_timeout_) {
+    if (now - coordinator_heard > coordinator_timeout_) {
       end_process(kOrphanedExitCode,
                   fmt::format("no word from the coordinator (rank 0) for {:.1f} s: it is taken for dead and this "
                               "worker ends; run the same command again to resume from the journal",

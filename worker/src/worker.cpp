@@ -29,10 +29,17 @@ int run_worker(const ControlChannel& control, const WorkerIdentity& me, WorkerEx
         if (exit) exit->skip_finalize = shutdown.skip_finalize;
         return shutdown.exit_code;
       }
+      case msg::kCheckpointRequest:
+        // A stop or checkpoint request that crossed the stage's end on the way: the stage it
+        // names is over, so there is nothing to checkpoint.
+        control.discard(*envelope);
+        break;
       default:
-        // Only a coordinator of another Perennial version sends what we do not know.
-        spdlog::error("worker {}: control message with unknown tag {}; leaving", me.id, envelope->tag());
-        return 3;
+        // Only a coordinator of another Perennial version sends what we do not know. Leaving
+        // would look like a dead rank to rank 0; drop it and stay.
+        spdlog::warn("worker {}: dropped a control message with unknown tag {}", me.id, envelope->tag());
+        control.discard(*envelope);
+        break;
     }
   }
 }

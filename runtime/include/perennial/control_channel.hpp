@@ -64,6 +64,9 @@ class ControlChannel {
     comm_.recv(envelope.source(), envelope.tag(), message);
     return message;
   }
+  /// Receives and drops the message `envelope` announced (a stale or unknown one), so it
+  /// cannot clog the queue.
+  void discard(const boost::mpi::status& envelope) const;
 
  private:
   boost::mpi::communicator comm_;

@@ -6,6 +6,7 @@
 
 #include <perennial/coordinator/respawner.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
+#include <perennial/coordinator/startup_beats.hpp>
 #include <perennial/coordinator/worker_pools.hpp>
 #include <perennial/fault_plan.hpp>
 
@@ -40,6 +41,11 @@ struct CoordinatorOptions {
   std::optional<double> end_epoch_seconds;
   /// Drills for this run (--inject and the campaign's faults:), sent with every assignment.
   FaultPlan faults;
+  /// Rank 0's beats during its start-up; the loop stops them when it starts beating itself.
+  StartupBeats* startup_beats = nullptr;
+  /// How long the workers get to take their shutdown message at the end; one that has not
+  /// by then is dead or stuck, and the job ends without MPI_Finalize.
+  std::chrono::duration<double> shutdown_timeout{10.0};
 };
 
 struct CampaignOutcome {

@@ -5,10 +5,19 @@
 // MPI_Intercomm_merge, so the workers' code sees a world like the first one). A stage group
 // lives inside one pool: MPI_Comm_create_group needs a common parent communicator.
 // Workers are named by worker id (see WorkerIdentity), never by pool rank. Thin MPI glue.
+//
+// Rank 0 never blocks on a worker: every control message leaves through MPI_Isend and waits
+// in an outbox until it has gone. A worker that died while idle never receives (Open MPI 4.1
+// gives no error: a blocking send to it would hang rank 0 forever, and with it the
+// heartbeats that would have declared the death), so its sends are simply left behind once
+// the heartbeat monitor declares it dead.
 
 #include <perennial/control_channel.hpp>
 #include <perennial/messages.hpp>
 
+#include <boost/mpi/request.hpp>
+
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -39,16 +48,30 @@ class WorkerPools {
   bool known(int id) const { return id > 0 && static_cast<std::size_t>(id) < workers_.size() && workers_[id].id == id; }
   std::vector<int> pool_workers(std::size_t pool) const;
   std::vector<int> live_workers() const;
-  void mark_dead(int id) { workers_.at(static_cast<std::size_t>(id)).alive = false; }
+  /// The worker is gone: nothing more is sent to it, and its pending sends are abandoned.
+  void mark_dead(int id);
   /// The id the next spawned worker gets: above every id ever used.
   int next_id() const { return static_cast<int>(workers_.size()); }
   std::size_t pool_count() const { return pools_.size(); }
 
+  /// Posts a message to worker `id` and returns at once (the message is packed and kept
+  /// until it has left). Messages to one worker arrive in the order they were posted.
   template <class Message>
-  void send(int id, msg::Tag tag, const Message& message) const {
+  void send(int id, msg::Tag tag, const Message& message) {
     const WorkerRecord& w = worker(id);
-    pools_[w.pool].channel->send(w.rank, tag, message);
+    outbox_.push_back({id, pools_[w.pool].channel->comm().isend(w.rank, tag, message), std::chrono::steady_clock::now()});
   }
+  /// Retires the sends that have left, and sets aside those to workers marked dead (their
+  /// buffers are kept: a silent worker declared dead may still be reading). Cheap; call it
+  /// every loop turn.
+  void progress_sends();
+  /// Sends still on their way, and how long the oldest has waited (0 when none). A worker in
+  /// a long step reads its control messages only at step boundaries: a wait is not a death.
+  std::size_t pending_sends() const { return outbox_.size(); }
+  double oldest_send_seconds() const;
+  /// Progresses sends until all have left or `timeout` passed; returns the workers whose
+  /// sends are still pending then (at the end of a run: their shutdown never arrived).
+  std::vector<int> flush_sends(std::chrono::duration<double> timeout);
 
   /// A message waiting on any pool's control communicator.
   struct Envelope {
@@ -81,6 +104,13 @@ class WorkerPools {
   };
   std::vector<Pool> pools_;
   std::vector<WorkerRecord> workers_;  ///< by id; [0] is the coordinator's placeholder
+  struct Outgoing {
+    int worker = 0;
+    boost::mpi::request request;
+    std::chrono::steady_clock::time_point posted;
+  };
+  std::deque<Outgoing> outbox_;
+  std::vector<Outgoing> abandoned_;  ///< to dead workers; never freed while MPI might read them
   std::size_t next_poll_ = 0;
   mutable std::deque<int> abort_payloads_;
 };

@@ -1,0 +1,145 @@
+// Failure paths of a stage's life that earlier tests never walked (issue 12): a worker that
+// dies while idle, a coordinator that dies before its first stage, drills nobody asked for.
+// Each runs the real `perennial` under mpiexec with a hard timeout: a hang fails the test.
+
+#include "e2e_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+using namespace perennial::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path write_file(const fs::path& dir, const std::string& name, const std::string& text) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  return dir / name;
+}
+
+std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
+                                      const std::string& stage = "") {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : events) {
+    if (e.value("event", "") == type && (stage.empty() || e.value("stage", "") == stage)) out.push_back(e);
+  }
+  return out;
+}
+
+// The pid of world rank `rank` of the `perennial run` whose command line names `campaign`,
+// from /proc (mpirun gives each rank OMPI_COMM_WORLD_RANK); -1 when there is none yet.
+int rank_pid(const fs::path& campaign, int rank) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline_file(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), {});
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(" run " + campaign.string()) == std::string::npos) continue;
+    std::ifstream environ_file(entry.path() / "environ");
+    std::string environ((std::istreambuf_iterator<char>(environ_file)), {});
+    const std::string wanted = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+    for (std::size_t at = 0; at < environ.size();) {
+      const auto end = environ.find('\0', at);
+      if (environ.compare(at, (end == std::string::npos ? environ.size() : end) - at, wanted) == 0) return std::stoi(name);
+      if (end == std::string::npos) break;
+      at = end + 1;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+// Worker 2 is SIGKILLed while idle; before the heartbeat timeout declares it dead, a
+// two-rank stage becomes ready and is sent to it. Rank 0 must not block on that send (Open
+// MPI gives no error for a dead peer): it declares the rank dead, ends the group, respawns
+// and the stage completes.
+TEST(Lifecycle, AWorkerThatDiedWhileIdleIsDeclaredDeadAndTheStageSentToItRecovers) {
+  auto dir = fresh_directory("lifecycle-idle-death");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: idle-death\n"
+                             "stages:\n"
+                             "  - {name: first, kernel: burn-cpu, ranks: 1, steps: 20, parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: pair, kernel: burn-cpu, ranks: 2, steps: 10, after: [first],\n"
+                             "     parameters: {seconds_per_step: 0.02}}\n");
+  BackgroundRun run(3, campaign.string() + " --quiet --spawn-timeout 20 --output-dir " + out.string());
+  ASSERT_TRUE(wait_for_event(out, "stage_started", "first", 1, 60)) << "first never started";
+  const auto events = read_events(out);
+  const auto started = events_of(events, "stage_started", "first");
+  ASSERT_EQ(started.size(), 1u);
+  const int busy = started.front()["ranks"].at(0).get<int>();
+  const int idle = busy == 1 ? 2 : 1;
+  int idle_pid = -1;
+  const auto workers = events_of(events, "workers");
+  ASSERT_EQ(workers.size(), 1u);
+  for (const auto& w : workers.front()["workers"]) {
+    if (w.value("rank", -1) == idle) idle_pid = w.value("pid", -1);
+  }
+  ASSERT_GT(idle_pid, 0);
+  ASSERT_EQ(::kill(idle_pid, SIGKILL), 0);
+  auto result = run.wait(120);
+  ASSERT_NE(result.exit_code, 124) << "the job hung after an idle worker died\n" << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  const auto after = read_events(out);
+  const auto dead = events_of(after, "rank_dead");
+  ASSERT_EQ(dead.size(), 1u) << "the idle worker's death was never declared";
+  EXPECT_EQ(dead.front().value("rank", -1), idle);
+  EXPECT_EQ(events_of(after, "stage_completed", "pair").size(), 1u);
+  EXPECT_EQ(events_of(after, "stage_completed", "first").size(), 1u);
+}
+
+// Rank 0 dies while it still validates a large campaign, before it ever beat: the workers
+// notice its silence and end, and `launch` returns (no hang) saying the coordinator died.
+TEST(Lifecycle, TheCoordinatorDyingWhileItValidatesEndsTheJob) {
+  auto dir = fresh_directory("lifecycle-validation-death");
+  auto out = dir / "run";
+  // A chain of 100,000 stages written out one by one: seconds to validate (and `launch`
+  // validates it once more before mpirun starts).
+  std::string text = "campaign: big\nstages:\n  - {name: s0, kernel: noop}\n";
+  constexpr int kStages = 100000;
+  for (int i = 1; i < kStages; ++i) {
+    text += "  - {name: s" + std::to_string(i) + ", kernel: noop, after: [s" + std::to_string(i - 1) + "]}\n";
+  }
+  auto campaign = write_file(dir, "campaign.yaml", text);
+  BackgroundRun run(3, campaign.string() + " --quiet --coordinator-timeout 3 --output-dir " + out.string());
+  // Wait for rank 0 to exist, then give the ranks a moment to meet: it is validating then.
+  int pid = -1;
+  for (int i = 0; i < 3000 && pid < 0; ++i) {
+    pid = rank_pid(campaign, 0);
+    if (pid < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(pid, 0) << "rank 0 never started";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_FALSE(fs::exists(out / "log" / "events.jsonl")) << "validation ended before the kill: make the campaign larger";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto result = run.wait(90);
+  ASSERT_NE(result.exit_code, 124) << "the job hung after rank 0 died while validating\n" << result.output;
+  EXPECT_NE(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("coordinator"), std::string::npos) << result.output;
+}
+
+// A campaign file's faults: list is not carried out unless the command line asks (--drills),
+// and the run says it skipped it.
+TEST(Lifecycle, AFaultsListIsSkippedWithoutDrillsAndSaysSo) {
+  auto dir = fresh_directory("lifecycle-drills-off");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: drills-off\n"
+                             "faults:\n  - 'kill:rank=1,step=5'\n"
+                             "stages:\n"
+                             "  - {name: a, kernel: burn-cpu, ranks: 2, steps: 20, parameters: {seconds_per_step: 0.01}}\n");
+  auto result = run_perennial(3, campaign.string() + " --quiet --output-dir " + out.string(), 120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("1 fault drill(s)"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("--drills"), std::string::npos) << result.output;
+  const auto events = read_events(out);
+  EXPECT_TRUE(events_of(events, "rank_dead").empty()) << "a drill ran without --drills";
+  EXPECT_EQ(events_of(events, "stage_completed", "a").size(), 1u);
+}
