@@ -6,6 +6,7 @@
 #include <perennial/coordinator/resume.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/checkpoint_interval.hpp>
 #include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
@@ -209,7 +210,16 @@ class CoordinatorLoop {
   void submit(StageId id) {
     const StageSpec& s = graph_.stage(id);
     const int ranks = overrides_.count(id) ? overrides_.at(id) : s.ranks;
-    JobSpec job = job_for(s, id, policy_.machine(), ranks, 0.1);
+    const auto m = measured_.find(id);
+    const bool measured = m != measured_.end() && m->second.step_seconds > 0;
+    // Until its first checkpoint is measured, its cost is assumed as the workers assume it.
+    JobSpec job = job_for(s, id, policy_.machine(), ranks,
+                          measured ? m->second.checkpoint_cost : kFirstCheckpointCostGuessSeconds);
+    if (measured) {
+      job.step_seconds = m->second.step_seconds;
+      job.remaining_seconds = m->second.step_seconds * static_cast<double>(s.steps);
+      job.checkpoint_interval = expected_checkpoint_interval(s, job.checkpoint_cost, 1, job.step_seconds);
+    }
     job.queued_since = ready_since_.emplace(id, events_.elapsed()).first->second;
     const StageHistory& h = history_[id];
     // A stage resuming from a checkpoint has only the rest of its steps to go.
@@ -219,6 +229,13 @@ class CoordinatorLoop {
     }
     policy_.submit(job);
     policy_dirty_ = true;
+  }
+
+  // Nodes a group spans: its failure rate, in the interval rule.
+  int node_count(const std::vector<int>& ranks) const {
+    std::set<std::string> nodes;
+    for (int id : ranks) nodes.insert(workers_.worker(id).hello.node);
+    return static_cast<int>(nodes.size());
   }
 
   // Workers joining (at start, or spawned): each on its node, a partition per pool. A node
@@ -365,6 +382,7 @@ class CoordinatorLoop {
       case msg::kEpochCommitted: on_epoch(workers_.receive<msg::EpochCommitted>(e)); break;
       case msg::kStageRestored: on_restored(workers_.receive<msg::StageRestored>(e)); break;
       case msg::kCheckpointFailed: on_checkpoint_failed(workers_.receive<msg::CheckpointFailed>(e)); break;
+      case msg::kStopDeclined: on_stop_declined(workers_.receive<msg::StopDeclined>(e)); break;
       default:
         // Unknown traffic: drain it so it cannot clog the queue, and say so.
         workers_.discard(e);
@@ -379,6 +397,19 @@ class CoordinatorLoop {
                     {"error", f.error}});
     events_.progress(fmt::format("checkpoint {} epoch {} at step {} not written ({}); the stage goes on", s.name,
                                  f.epoch, f.step, f.error));
+  }
+
+  // The stage could not stop at a committed epoch: it keeps running, and the policy takes
+  // the order back (the stage it was to yield to looks elsewhere or waits).
+  void on_stop_declined(const msg::StopDeclined& d) {
+    auto it = running_.find(d.stage_id);
+    if (it == running_.end() || it->second.attempt != d.attempt) return;
+    it->second.yielding.reset();
+    policy_.stop_declined(d.stage_id, events_.elapsed());
+    policy_dirty_ = true;
+    const StageSpec& s = graph_.stage(d.stage_id);
+    events_.record({{"event", "stage_stop_declined"}, {"stage", s.name}, {"step", d.step}, {"reason", d.reason}});
+    events_.progress(fmt::format("continue  {}: asked to stop at step {}, but {}; it keeps running", s.name, d.step, d.reason));
   }
 
   void on_metric(const msg::Metric& m) {
@@ -398,11 +429,18 @@ class CoordinatorLoop {
     h.epochs.push_back(record);
     h.last_epoch = std::max(h.last_epoch, e.epoch);
     if (auto r = running_.find(e.stage_id); r != running_.end()) {
-      // The measured step rate gives the policy a better remaining-time estimate.
+      // Measured figures replace the guesses: the step rate gives the remaining time, and the
+      // checkpoint's cost the interval the group keeps now (the workers' rule, on its nodes)
+      // and how early a stop before the allocation's end must come.
       const double ran = events_.elapsed() - r->second.started;
-      if (e.step > r->second.start_step && ran > 0) {
-        const double per_step = ran / static_cast<double>(e.step - r->second.start_step);
-        policy_.update_remaining(e.stage_id, per_step * static_cast<double>(s.steps - std::min(s.steps, e.step)), events_.elapsed());
+      Measured& m = measured_[e.stage_id];
+      m.checkpoint_cost = e.seconds;
+      if (e.step > r->second.start_step && ran > 0) m.step_seconds = ran / static_cast<double>(e.step - r->second.start_step);
+      if (m.step_seconds > 0) {
+        policy_.update_remaining(e.stage_id, m.step_seconds * static_cast<double>(s.steps - std::min(s.steps, e.step)),
+                                 events_.elapsed());
+        policy_.update_checkpointing(e.stage_id, m.step_seconds, m.checkpoint_cost,
+                                     expected_checkpoint_interval(s, m.checkpoint_cost, node_count(r->second.ranks), m.step_seconds));
       }
     }
     events_.record({{"event", "checkpoint_committed"}, {"stage", s.name}, {"epoch", e.epoch}, {"step", e.step},
@@ -451,6 +489,15 @@ class CoordinatorLoop {
     recovering_.erase(id);
     const StageSpec& s = graph_.stage(id);
     const double seconds = events_.elapsed() - r.started;
+    if (r.errors.empty() && r.stopped_at) {
+      // Workers stop only after committing an epoch at that step, and that epoch's record
+      // arrives first (same sender, same communicator): say so if it ever did not.
+      const auto& epochs = history_[id].epochs;
+      if (epochs.empty() || epochs.back().step != *r.stopped_at) {
+        events_.log().error("stage {} stopped at step {} without a committed epoch there; it resumes from {}", s.name,
+                            *r.stopped_at, epochs.empty() ? std::string("its inputs") : fmt::format("step {}", epochs.back().step));
+      }
+    }
     if (r.errors.empty() && r.stopped_at && r.yielding == StopOrder::Why::preempted && !stopping_) {
       // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
       progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
@@ -872,6 +919,11 @@ class CoordinatorLoop {
   std::map<StageId, int> restarts_;
   std::set<StageId> recovering_;
   std::map<StageId, int> overrides_;  ///< ranks a stage runs on when not its declared `ranks` (after losses)
+  struct Measured {
+    double step_seconds = 0.0;     ///< wall seconds per step, checkpoints included
+    double checkpoint_cost = 0.0;  ///< the last epoch's write, sync, rename and verify
+  };
+  std::map<StageId, Measured> measured_;  ///< from committed epochs; kept across attempts
   std::map<std::uint64_t, std::size_t> spawning_;  ///< respawn ticket -> ranks asked for
   struct DeferredSpawn {
     std::size_t count = 0;

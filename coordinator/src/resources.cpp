@@ -152,6 +152,7 @@ JobSpec job_for(const StageSpec& s, JobId id, Machine& machine, int ranks, doubl
   j.request = request_for(s, machine, ranks);
   j.remaining_seconds = expected_seconds(s);
   j.step_seconds = std::isfinite(j.remaining_seconds) ? j.remaining_seconds / static_cast<double>(std::max<std::uint64_t>(1, s.steps)) : 0.0;
+  j.checkpoints = s.checkpoint.enabled;
   j.checkpoint_cost = s.checkpoint.enabled ? checkpoint_cost : 0.0;
   // Before placement its node count is unknown: one node gives the longest interval, so the
   // end-of-allocation rule errs on the safe side.

@@ -104,7 +104,7 @@ void SchedulingPolicy::charge(double now) {
 }
 
 bool SchedulingPolicy::preemptible(const Running& r, double now) const {
-  if (r.stopping || r.spec.protected_run) return false;
+  if (!can_stop(r) || r.spec.protected_run) return false;
   const auto exempt = r.spec.preempt_exempt_after ? r.spec.preempt_exempt_after : config_.preempt_exempt_after;
   return !(exempt && now - r.started >= *exempt);
 }
@@ -144,18 +144,30 @@ void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool b
   decision.starts.push_back({id, std::move(allocation), backfilled});
 }
 
+// The stop order given to `r` never happened: not counted, and no longer awaited.
+void SchedulingPolicy::take_back_stop(JobId id, Running& r) {
+  if (!r.stopping) return;
+  if (r.yielding_for) {
+    --counters_.preemptions;
+    if (r.spec.protected_run) --counters_.protected_interruptions;
+    auto p = preempting_for_.find(*r.yielding_for);
+    if (p != preempting_for_.end()) {
+      p->second.erase(id);
+      // Nothing yields to it any more: it waits (and may preempt) like any other stage.
+      if (p->second.empty()) preempting_for_.erase(p);
+    }
+  } else {
+    --counters_.end_of_allocation_stops;
+  }
+  r.stopping = false;
+  r.yielding_for.reset();
+}
+
 void SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
   charge(now);
   auto it = running_.find(id);
   if (it == running_.end()) return;
-  if (it->second.stopping && !stopped_as_told) {
-    if (it->second.yielding_for) {
-      --counters_.preemptions;
-      if (it->second.spec.protected_run) --counters_.protected_interruptions;
-    } else {
-      --counters_.end_of_allocation_stops;
-    }
-  }
+  if (!stopped_as_told) take_back_stop(id, it->second);
   machine_.release(it->second.allocation);
   cores_in_use_[it->second.spec.project] -= it->second.allocation.cores();
   running_priorities_.erase(running_priorities_.find(it->second.spec.priority));
@@ -165,6 +177,26 @@ void SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
     if (p != preempting_for_.end()) p->second.erase(id);
   }
   running_.erase(it);
+}
+
+void SchedulingPolicy::stop_declined(JobId id, double now) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& r = it->second;
+  take_back_stop(id, r);
+  r.cannot_stop = true;
+  set_expected_end(id, r, now + r.spec.remaining_seconds);
+}
+
+void SchedulingPolicy::update_checkpointing(JobId id, double step_seconds, double checkpoint_cost,
+                                            double checkpoint_interval) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& r = it->second;
+  r.spec.step_seconds = step_seconds;
+  r.spec.checkpoint_cost = checkpoint_cost;
+  r.spec.checkpoint_interval = checkpoint_interval;
+  r.cannot_stop = false;
 }
 
 void SchedulingPolicy::update_remaining(JobId id, double remaining_seconds, double now) {
@@ -179,7 +211,7 @@ double SchedulingPolicy::next_deadline() const {
   double t = kUnknown;
   if (!config_.end_time) return t;
   for (const auto& [id, r] : running_) {
-    if (!r.stopping) t = std::min(t, *config_.end_time - stop_lead(r.spec));
+    if (can_stop(r)) t = std::min(t, *config_.end_time - stop_lead(r.spec));
   }
   return t;
 }
@@ -340,7 +372,8 @@ Decision SchedulingPolicy::decide(double now) {
   // The allocation's end: every running stage checkpoints and stops in time.
   if (config_.end_time) {
     for (auto& [id, r] : running_) {
-      if (r.stopping || now < *config_.end_time - stop_lead(r.spec)) continue;
+      // A stage that cannot stop at a checkpoint runs on: a stop would only lose its work.
+      if (!can_stop(r) || now < *config_.end_time - stop_lead(r.spec)) continue;
       r.stopping = true;
       ++counters_.end_of_allocation_stops;
       decision.stops.push_back({id, StopOrder::Why::end_of_allocation,

@@ -129,7 +129,7 @@ class Simulation {
     st.work = std::isfinite(expected) ? expected : options_.default_step_seconds * static_cast<double>(s.steps);
     st.step = st.work / static_cast<double>(std::max<std::uint64_t>(1, s.steps));
     st.cost = s.checkpoint.enabled ? options_.checkpoint_cost_seconds : 0.0;
-    st.interval = expected_checkpoint_interval(s, st.cost, 1, st.step);
+    st.interval = expected_checkpoint_interval(s, st.cost, 1, st.step);  // until placed
   }
 
   void submit(StageId id, double queued_since) {
@@ -189,6 +189,10 @@ class Simulation {
       progress_.start(s.job);
       st.running = true;
       st.started = now;
+      // The group checkpoints as its workers would: the MTBF is per node, so a group on more
+      // nodes fails more often and checkpoints more often.
+      st.interval = expected_checkpoint_interval(graph_.stage(s.job), st.cost, static_cast<int>(s.allocation.ranks_on.size()), st.step);
+      policy_.update_checkpointing(s.job, st.step, st.cost, st.interval);
       ++st.generation;
       st.run = report_.runs.size();
       SimulatedRun run{s.job, now, 0.0, {}, "running", s.backfilled};
@@ -200,6 +204,10 @@ class Simulation {
     report_.peak_running = std::max<std::uint64_t>(report_.peak_running, policy_.running_count());
     for (const auto& stop : d.stops) {
       SimStage& st = stages_[stop.job];
+      if (!graph_.stage(stop.job).checkpoint.enabled) {  // it cannot stop without losing its work
+        policy_.stop_declined(stop.job, now);
+        continue;
+      }
       // It stops at its next step boundary, then writes one checkpoint.
       const auto [work, safe] = st.progress_at(now);
       const double boundary = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);

@@ -146,6 +146,9 @@ class StageGraphBuilder {
       return;
     }
     const KernelInfo& info = *kernel_info(s.kernel);
+    // Its stages cannot checkpoint: every rule that relies on checkpoints (preemption, stops
+    // before the allocation's end, the interval) sees them as stages that write none.
+    if (!info.checkpoints) g_.campaign_.stages[id].checkpoint.enabled = false;
     if (info.outputs.empty()) return;
     for (const auto& o : s.outputs) {
       auto k = info.outputs.find(o.name);

@@ -105,6 +105,7 @@ class EnsembleMean final : public Kernel {
     info.outputs["mean"] = field;
     info.inputs["members"] = field;
     info.inputs_open = false;
+    info.checkpoints = true;
     return info;
   }
 

@@ -146,6 +146,7 @@ class Heat2D final : public Kernel {
     info.outputs["temperature"] = field;
     info.inputs["initial"] = field;
     info.inputs_open = false;
+    info.checkpoints = true;
     return info;
   }
 

@@ -143,3 +143,27 @@ TEST(Lifecycle, AFaultsListIsSkippedWithoutDrillsAndSaysSo) {
   EXPECT_TRUE(events_of(events, "rank_dead").empty()) << "a drill ran without --drills";
   EXPECT_EQ(events_of(events, "stage_completed", "a").size(), 1u);
 }
+
+// A stage that writes no checkpoints would lose all its work by yielding: it is never told
+// to, and the urgent stage waits for it to end instead (before, it yielded "checkpointed"
+// and started again from step 0).
+TEST(Lifecycle, AStageThatWritesNoCheckpointsIsNotPreempted) {
+  auto dir = fresh_directory("lifecycle-no-checkpoint-preemption");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: no-checkpoint-preemption\n"
+                             "stages:\n"
+                             "  - {name: low, kernel: burn-cpu, ranks: 2, steps: 60, checkpoint: {enabled: false},\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: gate, kernel: burn-cpu, ranks: 1, steps: 10, parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: urgent, kernel: burn-cpu, ranks: 2, steps: 10, priority: 10, after: [gate],\n"
+                             "     parameters: {seconds_per_step: 0.02}}\n");
+  auto result = run_perennial(4, campaign.string() + " --quiet --output-dir " + out.string(), 120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  const auto events = read_events(out);
+  EXPECT_TRUE(events_of(events, "stage_preempted", "low").empty()) << "a stage without checkpoints was told to yield";
+  EXPECT_EQ(events_of(events, "stage_started", "low").size(), 1u) << "low ran more than once";
+  ASSERT_EQ(events_of(events, "stage_completed", "urgent").size(), 1u);
+  EXPECT_GE(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
+}

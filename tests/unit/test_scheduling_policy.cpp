@@ -189,6 +189,40 @@ TEST(Preemption, AStopThatNeverHappenedIsNotCounted) {
   EXPECT_EQ(ending.counters().end_of_allocation_stops, 0u);
 }
 
+// A stop must follow a committed epoch: a stage that writes no checkpoints would lose all its
+// work by yielding, so it never does, and the urgent stage waits for it instead.
+TEST(Preemption, AStageThatWritesNoCheckpointsIsNeverPreempted) {
+  SchedulingPolicy policy(nodes(1, 8), order_by_priority_only());
+  JobSpec without = job(1, 8, 10);
+  without.checkpoints = false;
+  without.checkpoint_interval = 0;
+  policy.submit(without);
+  ASSERT_EQ(started(policy.decide(0)), (std::vector<JobId>{1}));
+  policy.submit(job(2, 8, 1, 10));
+  const auto d = policy.decide(kHour);
+  EXPECT_TRUE(d.stops.empty()) << "a stage without checkpoints was told to yield";
+  EXPECT_TRUE(d.starts.empty());
+  EXPECT_EQ(policy.counters().preemptions, 0u);
+}
+
+// A stage told to yield whose checkpoint could not be written (a full disk) keeps running:
+// the order is taken back, not counted, and not given again until it commits an epoch.
+TEST(Preemption, ADeclinedStopIsTakenBackAndNotRepeatedUntilTheStageCommitsAnEpoch) {
+  SchedulingPolicy policy(nodes(1, 8), order_by_priority_only());
+  policy.submit(job(1, 8, 10));
+  policy.decide(0);
+  policy.submit(job(2, 8, 1, 10));
+  ASSERT_EQ(policy.decide(kHour).stops.size(), 1u);
+  policy.stop_declined(1, kHour + 60);
+  EXPECT_EQ(policy.counters().preemptions, 0u);
+  EXPECT_TRUE(policy.decide(kHour + 61).stops.empty()) << "told again before any epoch was committed";
+  policy.update_checkpointing(1, 60, 30, kHour);  // an epoch committed
+  const auto again = policy.decide(kHour + 120);
+  ASSERT_EQ(again.stops.size(), 1u);
+  EXPECT_EQ(again.stops.front().job, 1u);
+  EXPECT_EQ(policy.counters().preemptions, 1u);
+}
+
 TEST(Preemption, AStageRunningLongerThanPreemptExemptAfterNeverYields) {
   PolicyConfig config = order_by_priority_only();
   config.preempt_exempt_after = 24 * kHour;
@@ -524,9 +558,11 @@ TEST(EndOfAllocation, NothingStartsThatCannotReachItsNextCheckpointAndRunningSta
   SchedulingPolicy policy(nodes(4, 4), config);
   JobSpec hourly = job(1, 4, 10);        // first checkpoint after 1 h: fits before 2 h
   JobSpec no_checkpoints = job(2, 4, 10);
-  no_checkpoints.checkpoint_interval = 0;  // must finish: 10 h do not fit
+  no_checkpoints.checkpoints = false;      // must finish: 10 h do not fit
+  no_checkpoints.checkpoint_interval = 0;
   JobSpec short_one = job(3, 4, 0.5);
-  short_one.checkpoint_interval = 0;       // finishes in 0.5 h
+  short_one.checkpoints = false;           // finishes in 0.5 h
+  short_one.checkpoint_interval = 0;
   JobSpec slow = job(4, 4, 10);
   slow.checkpoint_interval = 3 * kHour;    // first checkpoint after the end
   for (const auto& j : {hourly, no_checkpoints, short_one, slow}) policy.submit(j);
@@ -539,8 +575,11 @@ TEST(EndOfAllocation, NothingStartsThatCannotReachItsNextCheckpointAndRunningSta
   EXPECT_DOUBLE_EQ(policy.next_deadline(), 2 * kHour - 180);
   EXPECT_TRUE(policy.decide(2 * kHour - 181).stops.empty());
   const auto d = policy.decide(2 * kHour - 180);
-  ASSERT_EQ(d.stops.size(), 2u);
-  for (const auto& s : d.stops) EXPECT_EQ(s.why, StopOrder::Why::end_of_allocation);
+  // Only the stage that checkpoints is told to stop: one that writes none cannot stop
+  // without losing its work, so it runs on (had its estimate held, it would be done).
+  ASSERT_EQ(d.stops.size(), 1u);
+  EXPECT_EQ(d.stops.front().job, 1u);
+  EXPECT_EQ(d.stops.front().why, StopOrder::Why::end_of_allocation);
   EXPECT_TRUE(policy.decide(2 * kHour - 100).stops.empty()) << "told once";
 }
 

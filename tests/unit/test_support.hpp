@@ -25,7 +25,7 @@ class StandInKernel : public Kernel {
 };
 
 /// `heat2d` declares temperature float64 [lat, lon] K and reads `initial` of the same kind;
-/// `ensemble-mean` and `any` declare nothing.
+/// `ensemble-mean` and `any` declare no arrays. All three checkpoint, but `no-checkpoints`.
 inline const KernelRegistry& stand_in_kernels() {
   static KernelRegistry registry = [] {
     KernelRegistry r;
@@ -33,9 +33,13 @@ inline const KernelRegistry& stand_in_kernels() {
     ArraySchema field{DType::float64, std::vector<std::string>{"lat", "lon"}, std::string("K")};
     heat.outputs["temperature"] = field;
     heat.inputs["initial"] = field;
+    heat.checkpoints = true;
+    KernelInfo plain;
+    plain.checkpoints = true;
     r.add("heat2d", [heat] { return std::make_unique<StandInKernel>(heat); });
-    r.add("ensemble-mean", [] { return std::make_unique<StandInKernel>(KernelInfo{}); });
-    r.add("any", [] { return std::make_unique<StandInKernel>(KernelInfo{}); });
+    r.add("ensemble-mean", [plain] { return std::make_unique<StandInKernel>(plain); });
+    r.add("any", [plain] { return std::make_unique<StandInKernel>(plain); });
+    r.add("no-checkpoints", [] { return std::make_unique<StandInKernel>(KernelInfo{}); });
     return r;
   }();
   return registry;

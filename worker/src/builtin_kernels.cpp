@@ -23,6 +23,11 @@ class Noop final : public Kernel {
   void write_outputs(StageContext&, OutputSink&) override {}
   void save(StageContext&, CheckpointWriter&) override {}
   void restore(StageContext&, CheckpointReader&) override {}
+  KernelInfo info() const override {
+    KernelInfo info;
+    info.checkpoints = true;
+    return info;
+  }
 };
 
 // Keeps the rank's cores busy for `seconds_per_step` of wall time each step: a stand-in for
@@ -46,6 +51,11 @@ class BurnCpu final : public Kernel {
   void write_outputs(StageContext&, OutputSink&) override {}
   void save(StageContext&, CheckpointWriter&) override {}
   void restore(StageContext&, CheckpointReader&) override {}
+  KernelInfo info() const override {
+    KernelInfo info;
+    info.checkpoints = true;
+    return info;
+  }
 
  private:
   double seconds_ = 0.0;

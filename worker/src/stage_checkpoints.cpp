@@ -24,9 +24,6 @@ namespace perennial {
 
 namespace {
 
-// Before the first checkpoint its cost is unknown; assume this much until measured.
-constexpr double kFirstCostGuessSeconds = 0.1;
-
 // Nodes the group spans (host names, or fake nodes in drills): M in the interval policy.
 int count_nodes(const boost::mpi::communicator& group, const std::string& node) {
   std::vector<std::string> hosts;
@@ -45,10 +42,10 @@ StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::
       last_checkpoint_time_(std::chrono::steady_clock::now()), enabled_(a.checkpoint.enabled) {
   if (!enabled_) return;
   nodes_ = count_nodes(group_, node);
-  interval_ = choose_interval(settings_, kFirstCostGuessSeconds, nodes_);
+  interval_ = choose_interval(settings_, kFirstCheckpointCostGuessSeconds, nodes_);
   if (group_.rank() == 0) {
     log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason,
-              kFirstCostGuessSeconds);
+              kFirstCheckpointCostGuessSeconds);
   }
 }
 
@@ -122,6 +119,7 @@ std::string StageCheckpoints::check_free_space(const std::filesystem::path& dir,
 // This epoch is not written; the previous one stays the newest and the next interval tries
 // again. Collective, like write().
 void StageCheckpoints::skip_epoch(std::uint64_t epoch, std::uint64_t step, const std::string& why) {
+  why_not_ = why;
   last_checkpoint_time_ = std::chrono::steady_clock::now();
   last_checkpoint_step_ = step;
   checkpoint_requested_ = false;
@@ -162,7 +160,17 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
   return {decision[0] != 0, decision[1] != 0};
 }
 
-void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
+void StageCheckpoints::decline_stop(std::uint64_t step, const std::string& why) {
+  stop_requested_ = false;
+  checkpoint_requested_ = false;
+  if (group_.rank() == 0) {
+    log_.warn("stage {}: asked to stop after step {}, but {}: it keeps running", a_.stage, step, why);
+    control_.send(0, msg::kStopDeclined, msg::StopDeclined{a_.stage_id, a_.attempt, step, why});
+  }
+}
+
+bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
+  why_not_.clear();
   if (!directory_ready_) {
     // Only now that the stage checkpoints: stages that never do leave no folder behind.
     if (group_.rank() == 0) {
@@ -195,7 +203,7 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
     boost::mpi::broadcast(group_, no_room, 0);
     if (!no_room.empty()) {
       skip_epoch(epoch, ctx.step(), no_room);
-      return;
+      return false;
     }
     try {
       checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()});
@@ -221,7 +229,7 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
       std::filesystem::remove(path.string() + ".partial", ignored);
     }
     skip_epoch(epoch, ctx.step(), failure);
-    return;
+    return false;
   }
   last_epoch_bytes_ = bytes;
   // Read back before anything older is deleted: a checkpoint counts once it verifies.
@@ -231,12 +239,13 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
   last_checkpoint_step_ = ctx.step();
   checkpoint_requested_ = false;
   if (!verdict.ok) {
+    why_not_ = "epoch failed verification: " + verdict.problem;
     log_.error("stage {}: epoch {} failed verification right after writing: {}", a_.stage, epoch, verdict.problem);
     if (group_.rank() == 0) {
       control_.send(0, msg::kCheckpointFailed,
                     msg::CheckpointFailed{a_.stage_id, a_.attempt, epoch, ctx.step(), verdict.problem});
     }
-    return;
+    return false;
   }
   interval_ = choose_interval(settings_, cost, nodes_);
   if (group_.rank() == 0) {
@@ -248,6 +257,7 @@ void StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
     log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, epoch, ctx.step(), bytes,
               cost, interval_.reason);
   }
+  return true;
 }
 
 }  // namespace perennial

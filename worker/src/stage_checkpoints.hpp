@@ -35,8 +35,14 @@ class StageCheckpoints {
   /// After `steps_done` steps: what the group does now. Group rank 0 decides, all follow.
   Boundary at_boundary(std::uint64_t steps_done);
 
-  /// Writes, commits and verifies one epoch, then prunes old ones and tells rank 0.
-  void write(Kernel& kernel, StageContext& ctx);
+  /// Writes, commits and verifies one epoch, then prunes old ones and tells rank 0. Returns
+  /// whether the epoch is committed (if not, rank 0 was told why, and why_not() says it).
+  bool write(Kernel& kernel, StageContext& ctx);
+  const std::string& why_not() const { return why_not_; }
+
+  /// A stop was asked for but no epoch was committed at this boundary: the stage goes on
+  /// (stopping now would lose its work) and rank 0 is told why. Collective, like write().
+  void decline_stop(std::uint64_t step, const std::string& why);
 
  private:
   /// Epoch files to try, newest first: the journal's and any others committed on disk.
@@ -61,6 +67,7 @@ class StageCheckpoints {
   bool stop_requested_ = false;
   bool checkpoint_requested_ = false;
   bool directory_ready_ = false;
+  std::string why_not_;  ///< why the last write() committed nothing
 };
 
 }  // namespace perennial

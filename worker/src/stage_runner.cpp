@@ -159,8 +159,12 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       ctx.set_step(step + 1);
       drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
       const auto boundary = checkpoints.at_boundary(step + 1);
-      if (boundary.checkpoint) checkpoints.write(*kernel, ctx);
-      if (boundary.stop) {
+      const bool committed = boundary.checkpoint && checkpoints.write(*kernel, ctx);
+      if (boundary.stop && !committed) {
+        // Stopping without a committed epoch would throw away every step since the last one.
+        checkpoints.decline_stop(step + 1, boundary.checkpoint ? "its checkpoint was not written (" + checkpoints.why_not() + ")"
+                                                               : "this stage writes no checkpoints");
+      } else if (boundary.stop) {
         log->info("stage {}: stopping after step {} as the coordinator asked", a.stage, step + 1);
         done.ok = true;
         done.stopped = true;

@@ -19,6 +19,10 @@ struct IntervalSettings {
   std::optional<std::uint64_t> fixed_steps;      ///< `interval: 50 steps` overrides everything
 };
 
+/// What a stage's checkpoint is assumed to cost before one was measured: the workers pick
+/// their first interval with it, and the scheduling policy assumes the same.
+inline constexpr double kFirstCheckpointCostGuessSeconds = 0.1;
+
 /// The settings a stage's `checkpoint:` section gives.
 IntervalSettings interval_settings(const CheckpointSpec& spec);
 

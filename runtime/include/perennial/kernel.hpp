@@ -40,6 +40,9 @@ struct KernelInfo {
   std::map<std::string, ArraySchema> inputs;   ///< inputs it reads (others are an error when non-empty)
   std::map<std::string, ArraySchema> outputs;  ///< outputs it writes (others are an error when non-empty)
   bool inputs_open = true;                     ///< accept input names not listed above
+  /// Implements save() and restore(). Without them a stage cannot checkpoint, so it is never
+  /// preempted or stopped early: it runs to its end (or reruns from its inputs after a loss).
+  bool checkpoints = false;
 };
 
 class Kernel {
@@ -50,7 +53,7 @@ class Kernel {
   virtual void initialize(StageContext& ctx) = 0;
   virtual void step(StageContext& ctx) = 0;
   virtual void write_outputs(StageContext& ctx, OutputSink& out) = 0;
-  /// Checkpoint support; the default says the kernel cannot be checkpointed.
+  /// Checkpoint support (declare it: KernelInfo::checkpoints); the default throws.
   virtual void save(StageContext& ctx, CheckpointWriter& checkpoint);
   virtual void restore(StageContext& ctx, CheckpointReader& checkpoint);
   /// Schema for validation before anything runs; the default declares nothing.

@@ -27,6 +27,7 @@ enum Tag : int {
   kEpochCommitted = 106,     ///< a group's first rank -> coordinator: an epoch is durable and verified
   kStageRestored = 107,      ///< a group's first rank -> coordinator: what the stage resumed from
   kCheckpointFailed = 108,   ///< a group's first rank -> coordinator: an epoch could not be written
+  kStopDeclined = 109,       ///< a group's first rank -> coordinator: asked to stop, but no epoch was committed
   // On the heartbeat channel (its own communicator, served by a thread in each worker):
   kHeartbeat = 201,          ///< worker -> coordinator, every heartbeat period: an int, the worker's rank
   kAbortStage = 202,         ///< coordinator -> worker: your group lost a member; end this process now
@@ -105,6 +106,17 @@ struct CheckpointFailed {
   std::string error;
 
   template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & epoch & step & error; }
+};
+
+/// A stop request the stage could not carry out: a stop must follow a committed epoch, and
+/// none was (checkpoints are off for it, or the one at this boundary failed). It keeps running.
+struct StopDeclined {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t step = 0;
+  std::string reason;
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & step & reason; }
 };
 
 struct StageRestored {

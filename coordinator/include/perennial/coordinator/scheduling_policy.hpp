@@ -15,7 +15,8 @@
 //    stages yield if it is protected or of higher `priority:`. A yielding stage checkpoints
 //    at its next step boundary and releases its ranks; it waits in the queue and resumes from
 //    that checkpoint, possibly elsewhere. Protected stages, and stages that have run longer
-//    than `preempt_exempt_after` (Slurm's PreemptExemptTime), never yield.
+//    than `preempt_exempt_after` (Slurm's PreemptExemptTime), never yield; nor do stages that
+//    write no checkpoints (a stop must follow a committed epoch, or the work is lost).
 //  * The allocation's end: with an end time known, nothing starts that cannot reach its next
 //    checkpoint before it, and running stages are told to checkpoint and stop in time.
 
@@ -48,7 +49,10 @@ struct JobSpec {
   std::optional<double> preempt_exempt_after;  ///< seconds of running after which it never yields
   ResourceRequest request;
   double remaining_seconds = kUnknown;    ///< expected run time still to go (kUnknown if not known)
-  double checkpoint_interval = 0.0;       ///< seconds between checkpoints; 0: it writes none
+  /// It writes checkpoints, so it can stop at one (yield, or stop before the allocation's
+  /// end) and lose nothing; a stage that writes none is never told to stop.
+  bool checkpoints = true;
+  double checkpoint_interval = 0.0;       ///< seconds between checkpoints; 0: none, or not known yet
   double checkpoint_cost = 0.0;           ///< seconds one checkpoint takes
   double step_seconds = 0.0;              ///< one step: how long a stop request may wait for a boundary
   double queued_since = 0.0;              ///< when it first became ready (age counts from here)
@@ -133,6 +137,14 @@ class SchedulingPolicy {
   void finished(JobId id, double now, bool stopped_as_told = false);
   /// A better estimate of a running stage's remaining time (a measured step rate).
   void update_remaining(JobId id, double remaining_seconds, double now);
+  /// Measured figures of a running stage: seconds per step, what one checkpoint costs and
+  /// the interval its group now keeps. They replace the guesses the stop and end-of-allocation
+  /// rules used. A stage that committed an epoch can be stopped again (see stop_declined).
+  void update_checkpointing(JobId id, double step_seconds, double checkpoint_cost, double checkpoint_interval);
+  /// A stop order the stage could not carry out (its checkpoint was not written): it keeps
+  /// running, the order is taken back (not counted), and it is not told to stop again until
+  /// it commits an epoch (update_checkpointing).
+  void stop_declined(JobId id, double now);
   /// The earliest time at which decide() would act on its own (a stop before the end).
   double next_deadline() const;
 
@@ -162,6 +174,7 @@ class SchedulingPolicy {
     double started = 0.0;
     double expected_end = kUnknown;
     bool stopping = false;
+    bool cannot_stop = false;  ///< declined a stop; no new one until its next committed epoch
     std::optional<JobId> yielding_for;
     std::multimap<double, JobId>::iterator end_entry;
   };
@@ -180,6 +193,8 @@ class SchedulingPolicy {
   double priority_factor(int priority) const;
   void set_expected_end(JobId id, Running& r, double end);
   bool preemptible(const Running& r, double now) const;
+  static bool can_stop(const Running& r) { return !r.stopping && !r.cannot_stop && r.spec.checkpoints; }
+  void take_back_stop(JobId id, Running& r);
   bool try_preempt(const JobSpec& job, double now, Decision& decision);
   Reservation reserve(const JobSpec& job, double now) const;
   Reservation yielded_to(JobId job, const std::set<JobId>& yielding, double now) const;
