@@ -20,82 +20,81 @@ std::string mpi_error_text(int code) {
 
 }  // namespace
 
-Respawner::Respawner(std::string executable, std::vector<std::string> arguments)
-    : executable_(std::move(executable)), arguments_(std::move(arguments)), thread_([this] { run(); }) {}
+Respawner::Respawner(std::string executable, std::vector<std::string> arguments) : state_(std::make_shared<State>()) {
+  state_->executable = std::move(executable);
+  state_->arguments = std::move(arguments);
+  thread_ = std::thread([state = state_] { run(state); });
+}
 
 Respawner::~Respawner() {
+  bool stuck = false;
   {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
+    std::lock_guard lock(state_->mutex);
+    state_->stop = true;
+    stuck = state_->in_flight > 0;
   }
-  wake_.notify_all();
-  std::unique_lock lock(mutex_);
+  state_->wake.notify_all();
   // A spawn that never returned (a launch hung inside MPI) cannot be interrupted: leave its
-  // thread behind; the process ends with _exit after failures anyway.
-  if (in_flight_ > 0) {
-    lock.unlock();
-    thread_.detach();
-    return;
-  }
-  lock.unlock();
-  if (thread_.joinable()) thread_.join();
+  // thread behind, holding the state it reads; the process ends with _exit after failures.
+  if (stuck) thread_.detach();
+  else if (thread_.joinable()) thread_.join();
 }
 
 std::uint64_t Respawner::request(int ranks, int first_id) {
-  std::lock_guard lock(mutex_);
-  const std::uint64_t ticket = next_ticket_++;
-  queue_.push_back({ticket, ranks, first_id});
-  ++in_flight_;
-  if (!busy_since_) busy_since_ = std::chrono::steady_clock::now();
-  wake_.notify_all();
+  std::lock_guard lock(state_->mutex);
+  const std::uint64_t ticket = state_->next_ticket++;
+  state_->queue.push_back({ticket, ranks, first_id});
+  ++state_->in_flight;
+  if (!state_->busy_since) state_->busy_since = std::chrono::steady_clock::now();
+  state_->wake.notify_all();
   return ticket;
 }
 
 std::optional<SpawnResult> Respawner::poll() {
-  std::lock_guard lock(mutex_);
-  if (done_.empty()) return std::nullopt;
-  SpawnResult r = std::move(done_.front());
-  done_.pop_front();
+  std::lock_guard lock(state_->mutex);
+  if (state_->done.empty()) return std::nullopt;
+  SpawnResult r = std::move(state_->done.front());
+  state_->done.pop_front();
   return r;
 }
 
 std::size_t Respawner::pending() const {
-  std::lock_guard lock(mutex_);
-  return in_flight_;
+  std::lock_guard lock(state_->mutex);
+  return state_->in_flight;
 }
 
 double Respawner::oldest_pending_seconds() const {
-  std::lock_guard lock(mutex_);
-  if (!busy_since_) return 0.0;
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - *busy_since_).count();
+  std::lock_guard lock(state_->mutex);
+  if (!state_->busy_since) return 0.0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - *state_->busy_since).count();
 }
 
-void Respawner::run() {
+void Respawner::run(const std::shared_ptr<State>& state) {
   while (true) {
     Request r{};
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      r = queue_.front();
-      queue_.pop_front();
-      busy_since_ = std::chrono::steady_clock::now();
+      std::unique_lock lock(state->mutex);
+      state->wake.wait(lock, [&state] { return state->stop || !state->queue.empty(); });
+      if (state->stop) return;
+      r = state->queue.front();
+      state->queue.pop_front();
+      state->busy_since = std::chrono::steady_clock::now();
     }
-    SpawnResult result = spawn(r);
-    std::lock_guard lock(mutex_);
-    done_.push_back(std::move(result));
-    --in_flight_;
-    if (queue_.empty()) busy_since_.reset();
-    else busy_since_ = std::chrono::steady_clock::now();
+    SpawnResult result = spawn(*state, r);
+    std::lock_guard lock(state->mutex);
+    state->done.push_back(std::move(result));
+    --state->in_flight;
+    if (state->queue.empty()) state->busy_since.reset();
+    else state->busy_since = std::chrono::steady_clock::now();
   }
 }
 
-SpawnResult Respawner::spawn(const Request& r) const {
+SpawnResult Respawner::spawn(const State& state, const Request& r) {
   SpawnResult result;
   result.ticket = r.ticket;
   result.ranks = r.ranks;
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::string> args = arguments_;
+  std::vector<std::string> args = state.arguments;
   args.push_back("--first-id");
   args.push_back(std::to_string(r.first_id));
   std::vector<char*> argv;
@@ -105,7 +104,7 @@ SpawnResult Respawner::spawn(const Request& r) const {
   MPI_Comm self = MPI_COMM_NULL, inter = MPI_COMM_NULL, merged = MPI_COMM_NULL;
   MPI_Comm_dup(MPI_COMM_SELF, &self);
   MPI_Comm_set_errhandler(self, MPI_ERRORS_RETURN);
-  int code = MPI_Comm_spawn(executable_.c_str(), argv.data(), r.ranks, MPI_INFO_NULL, 0, self, &inter, codes.data());
+  int code = MPI_Comm_spawn(state.executable.c_str(), argv.data(), r.ranks, MPI_INFO_NULL, 0, self, &inter, codes.data());
   MPI_Comm_free(&self);
   if (code != MPI_SUCCESS) {
     result.error = fmt::format("MPI_Comm_spawn of {} worker(s) failed: {}", r.ranks, mpi_error_text(code));

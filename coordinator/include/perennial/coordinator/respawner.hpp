@@ -35,7 +35,7 @@ class Respawner {
   /// `executable` and `arguments` start one worker (`perennial worker ...`); each request
   /// adds `--first-id N` so the new workers get fresh ids.
   Respawner(std::string executable, std::vector<std::string> arguments);
-  ~Respawner();  ///< joins the thread when it is idle; a spawn stuck inside MPI is left behind
+  ~Respawner();  ///< joins the thread when it is idle; a spawn stuck inside MPI is left behind (with its state)
   Respawner(const Respawner&) = delete;
   Respawner& operator=(const Respawner&) = delete;
 
@@ -53,20 +53,24 @@ class Respawner {
     int ranks;
     int first_id;
   };
-  void run();
-  SpawnResult spawn(const Request& r) const;
+  // Everything the spawning thread touches. The thread holds it too: when a spawn hangs
+  // inside MPI the thread is left behind at destruction, and must not outlive what it reads.
+  struct State {
+    std::string executable;
+    std::vector<std::string> arguments;
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Request> queue;
+    std::deque<SpawnResult> done;
+    std::optional<std::chrono::steady_clock::time_point> busy_since;
+    std::size_t in_flight = 0;
+    std::uint64_t next_ticket = 1;
+    bool stop = false;
+  };
+  static void run(const std::shared_ptr<State>& state);
+  static SpawnResult spawn(const State& state, const Request& r);
 
-  std::string executable_;
-  std::vector<std::string> arguments_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Request> queue_;
-  std::deque<SpawnResult> done_;
-  std::optional<std::chrono::steady_clock::time_point> busy_since_;
-  std::size_t in_flight_ = 0;
-  std::uint64_t next_ticket_ = 1;
-  bool stop_ = false;
-  bool stuck_ = false;
+  std::shared_ptr<State> state_;
   std::thread thread_;
 };
 
