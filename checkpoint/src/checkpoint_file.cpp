@@ -1,6 +1,7 @@
 #include <perennial/checkpoint/checkpoint_file.hpp>
 
 #include "array_file_writer.hpp"
+#include "durable_file.hpp"
 #include "hdf5_support.hpp"
 
 #include <perennial/errors.hpp>
@@ -31,31 +32,6 @@ std::string describe(const std::filesystem::path& path, const CheckpointIdentity
                      "step {}, time {}",
                      path.string(), id.campaign, id.stage, id.kernel, id.kernel_version, id.definition, info.epoch,
                      info.step, info.time);
-}
-
-/// fsync of a file or directory by path; "" on success, else what failed.
-std::string fsync_path(const std::filesystem::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0) return fmt::format("cannot open '{}' to sync it: {}", path.string(), std::strerror(errno));
-  std::string problem;
-  if (::fsync(fd) != 0) problem = fmt::format("fsync of '{}' failed: {}", path.string(), std::strerror(errno));
-  ::close(fd);
-  return problem;
-}
-
-/// The steps of commit() that only rank 0 does: make the closed file durable, give it its
-/// final name, make the name durable. A crash before the rename leaves `.partial`; after
-/// the directory sync, the final name survives a power loss.
-std::string publish(const std::filesystem::path& partial, const std::filesystem::path& final_path) {
-  if (auto bad = fsync_path(partial, false); !bad.empty()) return bad;
-  std::error_code error;
-  std::filesystem::rename(partial, final_path, error);
-  if (error) {
-    return fmt::format("cannot rename '{}' to '{}': {}", partial.string(), final_path.string(), error.message());
-  }
-  std::filesystem::path directory = final_path.parent_path();
-  if (directory.empty()) directory = ".";
-  return fsync_path(directory, true);
 }
 
 }  // namespace
@@ -204,7 +180,7 @@ void CheckpointFileWriter::commit() {
   s.commit_started = true;
   s.writer->finish(/*durable=*/true);
   std::string problem;
-  if (s.group.rank() == 0) problem = publish(s.partial_path, s.final_path);
+  if (s.group.rank() == 0) problem = detail::publish(s.partial_path, s.final_path);
   if (!problem.empty()) problem = fmt::format("committing checkpoint '{}': {}", s.final_path.string(), problem);
   s.agree(problem);
   s.committed = true;

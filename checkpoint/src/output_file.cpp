@@ -1,6 +1,7 @@
 #include <perennial/checkpoint/output_file.hpp>
 
 #include "array_file_writer.hpp"
+#include "durable_file.hpp"
 #include "hdf5_support.hpp"
 
 #include <perennial/errors.hpp>
@@ -156,12 +157,22 @@ void OutputFile::write_coordinate(std::string_view dim, std::span<const double> 
   s.writer->set_coordinate(name, {values.begin(), values.end()}, std::string(units));
 }
 
-void OutputFile::close() {
+void OutputFile::close() { finish(/*durable=*/false); }
+
+void OutputFile::commit(const std::filesystem::path& final_path) {
+  finish(/*durable=*/true);
+  State& s = *state_;
+  std::string problem;
+  if (s.group.rank() == 0) problem = detail::publish(s.path, final_path);
+  detail::agree_or_throw(s.group, problem.empty() ? "" : fmt::format("publishing the outputs: {}", problem), s.stage);
+}
+
+void OutputFile::finish(bool durable) {
   ensure_hdf5_quiet();
   State& s = *state_;
   if (s.closed) return;
   s.closed = true;
-  s.writer->finish(/*durable=*/false);
+  s.writer->finish(durable);
 
   std::vector<std::string> missing;
   for (const auto& spec : s.declared) {

@@ -6,6 +6,7 @@
 #include <perennial/coordinator/resume.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/checkpoint/verify.hpp>
 #include <perennial/checkpoint_interval.hpp>
 #include <perennial/resource_usage.hpp>
 
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
 #include <chrono>
@@ -134,10 +136,13 @@ class CoordinatorLoop {
  private:
   std::filesystem::path output_file(StageId id) const { return outputs_dir_ / (graph_.stage(id).name + ".h5"); }
 
-  // Stages an earlier run completed, with the same definition and an output still on disk,
-  // are not run again.
+  // Stages an earlier run completed, with the same definition and an output still on disk
+  // that verifies (checksums, stage name), are not run again. A damaged or missing output
+  // (a crash, a disk that lost it) makes the stage run again, and its downstream stages
+  // after it, rather than fail later reading "damaged input".
   void reuse_earlier_work() {
     std::size_t reused = 0;
+    const boost::mpi::communicator self(MPI_COMM_SELF, boost::mpi::comm_attach);
     for (StageId id : graph_.topological_order()) {
       const StageSpec& s = graph_.stage(id);
       StageHistory& h = history_[id];
@@ -147,6 +152,15 @@ class CoordinatorLoop {
         events_.progress(fmt::format("resume    {}: completed earlier but {} is missing: running it again", s.name,
                                      output_file(id).string()));
         continue;
+      }
+      if (!s.outputs.empty()) {
+        const auto verdict = checkpoint::verify_output(self, output_file(id), {{"stage", s.name}});
+        if (!verdict.ok) {
+          events_.record({{"event", "output_rejected"}, {"stage", s.name}, {"problem", verdict.problem}});
+          events_.progress(fmt::format("resume    {}: completed earlier but its output does not verify ({}): running it again",
+                                       s.name, verdict.problem));
+          continue;
+        }
       }
       bool upstream_done = true;
       for (StageId u : graph_.upstream(id)) upstream_done = upstream_done && progress_.state(u) == StageState::completed;

@@ -167,3 +167,35 @@ TEST(Lifecycle, AStageThatWritesNoCheckpointsIsNotPreempted) {
   ASSERT_EQ(events_of(events, "stage_completed", "urgent").size(), 1u);
   EXPECT_GE(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
 }
+
+// A resume verifies the outputs it reuses: an upstream output damaged after its stage
+// completed (here cut to half, as a crash of the file system might leave it) makes that stage
+// run again, and the stage reading it after it, instead of failing on "damaged input".
+TEST(Lifecycle, AResumeRerunsAStageWhoseCompletedOutputNoLongerVerifies) {
+  auto dir = fresh_directory("lifecycle-damaged-output");
+  auto out = dir / "run";
+  const std::string heat = "kernel: heat2d, ranks: 1, steps: 200, outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: damaged-output\n"
+                             "stages:\n"
+                             "  - {name: a, " + heat + ", parameters: {nx: 64, ny: 32, forcing: 1.0}}\n"
+                             "  - {name: b, " + heat + ", parameters: {nx: 64, ny: 32, forcing: 2.0},\n"
+                             "     inputs: {initial: a.temperature}}\n");
+  const std::string args = campaign.string() + " --quiet --output-dir " + out.string();
+  auto first = run_perennial(2, args, 120);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto b_first = read_dataset(out / "outputs" / "b.h5", "temperature").bytes;
+  fs::resize_file(out / "outputs" / "a.h5", fs::file_size(out / "outputs" / "a.h5") / 2);
+  fs::remove(out / "outputs" / "b.h5");
+  const auto before = read_events(out).size();
+
+  auto second = run_perennial(2, args, 120);
+  ASSERT_NE(second.exit_code, 124) << second.output;
+  EXPECT_EQ(second.exit_code, 0) << second.output;
+  const auto all = read_events(out);
+  const std::vector<nlohmann::json> events(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+  EXPECT_EQ(events_of(events, "output_rejected", "a").size(), 1u) << second.output;
+  EXPECT_EQ(events_of(events, "stage_completed", "a").size(), 1u) << "a was not run again";
+  EXPECT_EQ(events_of(events, "stage_completed", "b").size(), 1u) << second.output;
+  EXPECT_TRUE(read_dataset(out / "outputs" / "b.h5", "temperature").bytes == b_first) << "b differs from the first run";
+}

@@ -178,14 +178,14 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       NoOutputs none(a.stage);
       kernel->write_outputs(ctx, none);
     } else {
-      // Written under a temporary name and renamed once complete, so a file under the final
-      // name is always a whole one.
+      // Written under a temporary name, flushed, renamed and synced once complete: a file
+      // under the final name is always a whole one, and it is on disk before the stage is
+      // reported (and journaled) as completed.
       const std::filesystem::path final_path = a.output_file;
       const std::filesystem::path partial = final_path.string() + ".partial";
       checkpoint::OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}});
       kernel->write_outputs(ctx, out);
-      out.close();
-      if (group.rank() == 0) std::filesystem::rename(partial, final_path);
+      out.commit(final_path);
     }
     done.ok = true;
     done.steps_done = a.steps;

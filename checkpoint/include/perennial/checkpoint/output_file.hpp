@@ -43,11 +43,17 @@ class OutputFile final : public OutputSink {
   /// Writes one dimension scale per dim and attaches it, closes the file, then throws
   /// KernelError if a declared output was never written. Collective; later calls do nothing.
   void close();
+  /// close(), with the data flushed to disk on every rank, then the file renamed to
+  /// `final_path` and made durable there (file and folder synced) before it returns: a stage
+  /// counts as completed only once its outputs would survive a crash. Collective; throws
+  /// KernelError on every rank when any step fails.
+  void commit(const std::filesystem::path& final_path);
   const std::filesystem::path& path() const;
 
  private:
   void write_raw(std::string_view name, const Hyperslab& slab, DType type, const void* data,
                  std::size_t elements) override;
+  void finish(bool durable);
 
   struct State;
   std::unique_ptr<State> state_;
