@@ -7,6 +7,7 @@
 #include <perennial/errors.hpp>
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/coordinator.hpp>
+#include <perennial/coordinator/output_folder.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/simulator.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
@@ -206,6 +207,7 @@ struct RunSettings {
   FaultPlan faults;      ///< --inject: drills asked for on the command line
   bool drills = false;   ///< --drills: also carry out the campaign file's faults: list
   std::string end_time;  ///< --end-time as given
+  std::string started_marker;  ///< --started-marker: created by rank 0 once the ranks have met
 };
 
 // When the allocation ends, as Unix time: `--end-time` takes a Unix time, a local date-time
@@ -364,6 +366,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   watchdog.disarm();
   if (control.rank() != 0) return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
 
+  if (!settings.started_marker.empty()) std::ofstream(settings.started_marker) << ::getpid() << "\n";
   WorkerPools pools(control, hellos);
   // From here the workers watch for rank 0's beats: beat while validating, before the loop.
   StartupBeats startup_beats(pools, std::chrono::milliseconds(250), std::chrono::minutes(30));
@@ -400,6 +403,14 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
     campaign.output_dir = std::filesystem::absolute(output_dir);
     Diagnostics again;
     v.graph = StageGraph::build(std::move(campaign), &KernelRegistry::instance(), again);
+  }
+  std::optional<OutputFolderLock> folder_lock;
+  try {
+    folder_lock.emplace(v.graph->campaign().output_dir, v.graph->campaign().name);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "perennial: not started: %s\n", e.what());
+    send_shutdown();
+    return kExitBadInput;
   }
   CoordinatorOptions options;
   options.failure_grace = std::chrono::duration<double>(settings.failure_grace);
@@ -519,6 +530,7 @@ int cli_main(int argc, char** argv) {
   run->add_option("--end-time", settings.end_time,
                   "when the allocation ends (Unix time, 2026-11-25T18:00:00, or a duration such as 45min; default "
                   "SLURM_JOB_END_TIME): nothing starts that cannot checkpoint first, running stages checkpoint in time");
+  run->add_option("--started-marker", settings.started_marker)->group("");  // set by `perennial launch`
   run->add_flag("--drills", settings.drills,
                 "carry out the fault drills of the campaign file's faults: list (they kill ranks, fill disks); "
                 "skipped otherwise");

@@ -2,9 +2,14 @@
 // `perennial launch`: starts `mpirun --enable-recovery ... perennial run` and exits with the
 // campaign's real outcome. Under --enable-recovery, mpirun (Open MPI 4.1) exits 0 whatever the
 // ranks return (measured), so a batch script could not tell a completed campaign from a
-// broken one; launch reads the outcome rank 0 wrote instead. It also turns SIGTERM into the
-// SIGUSR1 that mpirun forwards (mpirun itself SIGKILLs the ranks a second after a SIGTERM).
+// broken one; launch reads the outcome rank 0 wrote instead. It also turns SIGTERM and SIGINT
+// (Ctrl-C) into the SIGUSR1 that mpirun forwards, so the campaign checkpoints and stops (mpirun
+// itself SIGKILLs the ranks a second after a SIGTERM); a second SIGINT ends the job at once.
+// mpirun runs in a process group of its own, so a Ctrl-C at the terminal reaches launch only,
+// and it is ended if launch dies. When mpirun cannot start the job at all (too few slots, root
+// without the allow flags), launch says so and why, instead of reporting a dead coordinator.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,7 +28,12 @@ struct LaunchSettings {
 std::string own_executable();
 
 /// Exit code: the campaign's (0 completed or checkpointed on request, 1 incomplete), 2 for
-/// bad input, 1 when the job ended without an outcome (rank 0 died: rerun to resume).
+/// bad input, 1 when the job ended without an outcome (rank 0 died: rerun to resume), 3 when
+/// mpirun could not start the job.
 int command_launch(const LaunchSettings& settings);
+
+/// Where rank 0 notes that the job's ranks have met (`perennial run --started-marker FILE`):
+/// launch tells a job that never started from one whose coordinator died.
+std::filesystem::path started_marker(const std::filesystem::path& output_dir);
 
 }  // namespace perennial

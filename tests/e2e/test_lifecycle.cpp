@@ -199,3 +199,84 @@ TEST(Lifecycle, AResumeRerunsAStageWhoseCompletedOutputNoLongerVerifies) {
   EXPECT_EQ(events_of(events, "stage_completed", "b").size(), 1u) << second.output;
   EXPECT_TRUE(read_dataset(out / "outputs" / "b.h5", "temperature").bytes == b_first) << "b differs from the first run";
 }
+
+// ---- perennial launch: what a new user meets ------------------------------------------------
+
+namespace {
+std::string long_heat_campaign(const std::string& name, int steps) {
+  std::string text = "campaign: ";
+  text += name;
+  text += "\ncheckpoint: {interval: 200 steps}\nstages:\n  - {name: long, kernel: heat2d, ranks: 2, steps: ";
+  text += std::to_string(steps);
+  text += ", parameters: {nx: 128, ny: 64, forcing: 1.0},\n     outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}}\n";
+  return text;
+}
+}  // namespace
+
+// mpirun cannot start the job (more ranks than slots, no --oversubscribe): launch says that
+// nothing ran and what to do, instead of "the coordinator died... resume from the journal".
+// Too few ranks are refused before mpirun.
+TEST(Launch, SaysWhyMpirunCouldNotStartTheJob) {
+  auto dir = fresh_directory("launch-start-failure");
+  auto campaign = write_file(dir, "campaign.yaml", long_heat_campaign("start-failure", 10));
+  std::string tail = " ";
+  tail += campaign.string();
+  tail += " --output-dir ";
+  tail += (dir / "run").string();
+  std::string command = perennial_executable();
+  command += " launch -n 512 --mpirun mpiexec --mpirun-args '--allow-run-as-root'";
+  command += tail;
+  auto too_many = run_command(command, 60);
+  EXPECT_EQ(too_many.exit_code, 3) << too_many.output;
+  EXPECT_NE(too_many.output.find("mpirun could not start the job"), std::string::npos) << too_many.output;
+  EXPECT_NE(too_many.output.find("--oversubscribe"), std::string::npos) << too_many.output;
+  EXPECT_EQ(too_many.output.find("coordinator died"), std::string::npos) << too_many.output;
+  for (const char* n : {"1", "0", "-1"}) {
+    std::string refused = perennial_executable();
+    refused += " launch -n ";
+    refused += n;
+    refused += tail;
+    auto r = run_command(refused, 60);
+    EXPECT_EQ(r.exit_code, 2) << n << ": " << r.output;
+    EXPECT_NE(r.output.find("at least 2 ranks"), std::string::npos) << r.output;
+  }
+}
+
+// Ctrl-C (SIGINT) to launch alone: the campaign checkpoints and stops, and the same command
+// resumes it. (Before, launch ignored it.)
+TEST(Launch, AnInterruptCheckpointsTheCampaignAndStops) {
+  auto dir = fresh_directory("launch-interrupt");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml", long_heat_campaign("interrupt", 400000));
+  BackgroundRun run(3, campaign.string() + " --quiet --output-dir " + out.string());
+  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "long", 1, 60)) << "no checkpoint";
+  run.signal(SIGINT);
+  auto result = run.wait(120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("checkpointed, resumable"), std::string::npos) << result.output;
+  EXPECT_EQ(events_of(read_events(out), "stage_suspended", "long").size(), 1u);
+}
+
+// One output folder, one campaign, one run at a time: a second run while the first holds it,
+// and another campaign pointed at it, are refused before anything is written there.
+TEST(Launch, TwoRunsOrTwoCampaignsCannotShareAnOutputFolder) {
+  auto dir = fresh_directory("launch-shared-folder");
+  auto out = dir / "run";
+  auto first = write_file(dir, "first.yaml", long_heat_campaign("first", 400000));
+  auto other = write_file(dir, "other.yaml", long_heat_campaign("other", 10));
+  {
+    BackgroundRun run(3, first.string() + " --quiet --output-dir " + out.string());
+    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "long", 1, 60)) << "no checkpoint";
+    auto again = run_perennial(3, first.string() + " --quiet --output-dir " + out.string(), 60);
+    EXPECT_EQ(again.exit_code, 2) << again.output;
+    EXPECT_NE(again.output.find("in use by another run"), std::string::npos) << again.output;
+    run.signal(SIGUSR1);
+    auto stopped = run.wait(120);
+    ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  }
+  auto intruder = run_perennial(3, other.string() + " --quiet --output-dir " + out.string(), 60);
+  EXPECT_EQ(intruder.exit_code, 2) << intruder.output;
+  EXPECT_NE(intruder.output.find("holds campaign 'first'"), std::string::npos) << intruder.output;
+  EXPECT_FALSE(fs::exists(out / "outputs" / "long.h5")) << "the other campaign wrote into the folder";
+}
