@@ -8,7 +8,7 @@
 //     void save(perennial::StageContext&, perennial::CheckpointWriter&) override;
 //     void restore(perennial::StageContext&, perennial::CheckpointReader&) override;
 //   };
-//   PERENNIAL_REGISTER_KERNEL(Heat2D, "heat2d")
+//   PERENNIAL_REGISTER_KERNEL(Heat2D, "heat2d");
 //
 // Every call is collective over the stage group: the runtime calls it on all of the
 // group's ranks. A call that throws fails the stage (message and stage name are reported).
@@ -92,8 +92,9 @@ struct KernelRegistration {
 
 #define PERENNIAL_CONCAT_INNER(a, b) a##b
 #define PERENNIAL_CONCAT(a, b) PERENNIAL_CONCAT_INNER(a, b)
-/// PERENNIAL_REGISTER_KERNEL(Type, "name"): makes Type available as `kernel: name`.
-#define PERENNIAL_REGISTER_KERNEL(Type, name)                                        \
-  static const ::perennial::KernelRegistration PERENNIAL_CONCAT(perennial_kernel_, \
-                                                                __LINE__){         \
-      name, [] { return std::unique_ptr<::perennial::Kernel>(new Type()); }}
+/// PERENNIAL_REGISTER_KERNEL(Type, "name");  makes Type available as `kernel: name`. A
+/// statement (it takes its `;`), usable any number of times in one file.
+#define PERENNIAL_REGISTER_KERNEL(Type, name)                                                            \
+  static const ::perennial::KernelRegistration PERENNIAL_CONCAT(perennial_kernel_registration_, __COUNTER__) { \
+    name, [] { return std::unique_ptr<::perennial::Kernel>(new Type()); }                               \
+  }
