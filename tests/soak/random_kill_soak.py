@@ -166,6 +166,13 @@ def rank_processes(tag):
     return coordinator, sorted(workers), sorted(spawned)
 
 
+def threads(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
+
+
 def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -449,9 +456,19 @@ def drive_first_run(rng, run, moment, cls, reference_seconds):
             run.kill(pid, what, moment, f"MISSED ({why}); killed at once instead")
 
     if moment == "validation":
-        delay = rng.uniform(0.0, 0.25)
+        # Two windows before campaign_started: inside MPI start-up (the ranks exist, MPI_Init and
+        # the hello exchange are under way), and after it (the workers' heartbeat threads run:
+        # rank 0 is validating, reading the journal, not yet beating).
+        window = rng.choice(["mpi_init", "after_mpi_init"])
+        delay = rng.uniform(0.0, 0.25) if window == "mpi_init" else 0.0
         if not wait(lambda: rank_processes(run.tag)[0] is not None):
             return
+        if window == "after_mpi_init":
+            def serving():
+                _, workers, _ = rank_processes(run.tag)
+                return any(threads(p) >= 4 for p in workers) or run.events.started
+            if not wait(serving):
+                return
         time.sleep(delay)
         coordinator, workers, _ = rank_processes(run.tag)
         if cls == "coordinator" or not workers:
@@ -460,9 +477,11 @@ def drive_first_run(rng, run, moment, cls, reference_seconds):
             pid = rng.choice([coordinator] + workers)
             what = "coordinator (rank 0)" if pid == coordinator else "a worker rank"
         run.events.poll()
-        run.kill(pid, what, moment, f"{delay:.2f} s after rank 0 appeared")
+        run.kill(pid, what, moment, f"{window}: " + (f"{delay:.2f} s after rank 0 appeared" if window == "mpi_init"
+                                                     else "as the first worker heartbeat thread appeared"))
     elif moment in ("checkpoint", "output"):
-        skip = rng.randint(0, 6)  # not always the first write
+        # Not always the first write, but never more than surely come (polling can miss a short one).
+        skip = rng.randint(0, 4) if moment == "checkpoint" else rng.randint(0, 1)
         seen = set()
         while True:
             found = []
@@ -483,7 +502,7 @@ def drive_first_run(rng, run, moment, cls, reference_seconds):
                 run.events.poll()
                 pid, what = pick_target(rng, run, cls, moment_stage=stage)
                 if pid:
-                    run.kill(pid, what, moment, f"while {what_file}.partial existed" if moment == "checkpoint"
+                    run.kill(pid, what, moment, f"while checkpoints/{what_file} existed" if moment == "checkpoint"
                              else f"while outputs/{what_file}.h5.partial existed")
                 return
             seen.update(found)
@@ -720,10 +739,23 @@ class Soak:
 
 
 def run_trial(soak, refs, index, seed, work):
+    """One trial; a first run that ended before its kill came (the moment never showed, and nothing
+    went wrong) is tried again, twice at most: a trial that killed nothing tested nothing."""
     rng = random.Random(seed * 1000003 + index)
     name = soak.args.campaigns[index % len(soak.args.campaigns)]
     moment = rng.choice(soak.args.moments)
     cls = rng.choice(TARGETS[moment])
+    for attempt in range(3):
+        result = trial_once(soak, refs, index, rng, name, moment, cls, work, attempt)
+        if result["kills"] or result["verdict"] != ["OK"]:
+            break
+    if not result["kills"] and result["verdict"] == ["OK"]:
+        result["verdict"] = ["NOT-EXERCISED"]
+        say(f"      ! no kill landed in 3 tries: this trial tested nothing; kept: {result['folder']}")
+    return result
+
+
+def trial_once(soak, refs, index, rng, name, moment, cls, work, try_number):
     tdir = Path(work) / f"trial-{index:03d}-{name}-{moment}-{cls}"
     shutil.rmtree(tdir, ignore_errors=True)
     tdir.mkdir(parents=True)
@@ -792,6 +824,11 @@ def run_trial(soak, refs, index, seed, work):
     (tdir / "trial.json").write_text(json.dumps(result, indent=2) + "\n")
     kill_text = "; ".join(f"{k['moment']}: {k['who']} pid {k['pid']} at {k['t']:.2f}s {k['detail']}"
                           + ("" if k["was_alive"] else " [already gone]") for k in kills) or "no kill"
+    if not kills and not verdict:
+        say(f"trial {index:3d} {name:7s} the run ended before the kill's moment came ({moment}); "
+            f"{'trying again' if try_number < 2 else 'giving up'}")
+        result["folder"] = str(tdir)
+        return result
     say(f"trial {index:3d} {name:7s} {'/'.join(result['verdict']):18s} runs {len(runs)} exits {rcs} "
         f"{seconds:6.1f}s  kill: {kill_text}")
     for line in hangs + strays + wrong + journal_problems:
@@ -924,6 +961,9 @@ def main():
             f"max {max(clean):.1f} s")
     if every:
         say(f"time to end (all trials, a hang counting its bound): median {statistics.median(every):.1f} s, max {max(every):.1f} s")
+    unexercised = [r for r in results if r["verdict"] == ["NOT-EXERCISED"]]
+    if unexercised:
+        say(f"trials in which no kill landed (they tested nothing; the soak fails): {len(unexercised)}")
     failed = [r for r in results if r["verdict"] != ["OK"]]
     for r in failed:
         say(f"failed trial {r['trial']} ({'/'.join(r['verdict'])}): {r['folder']}")
