@@ -823,7 +823,9 @@ def trial_once(soak, refs, index, rng, name, moment, cls, work, try_number):
     }
     (tdir / "trial.json").write_text(json.dumps(result, indent=2) + "\n")
     kill_text = "; ".join(f"{k['moment']}: {k['who']} pid {k['pid']} at {k['t']:.2f}s {k['detail']}"
-                          + ("" if k["was_alive"] else " [already gone]") for k in kills) or "no kill"
+                          + ("" if k["was_alive"] else " [already gone]")
+                          + (" [landed after campaign_started]" if k["moment"] == "validation" and k["campaign_started"] else "")
+                          for k in kills) or "no kill"
     if not kills and not verdict:
         say(f"trial {index:3d} {name:7s} the run ended before the kill's moment came ({moment}); "
             f"{'trying again' if try_number < 2 else 'giving up'}")
