@@ -349,10 +349,12 @@ constexpr std::chrono::seconds kStartupLimit{120};
 
 int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
+  // Armed before MPI_Init: a rank killed while the job starts leaves the others waiting
+  // inside MPI_Init itself (seen in PMIx_Get), where no MPI error ever comes.
+  StartupWatchdog watchdog(kStartupLimit);
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   if (!has_thread_multiple(env)) return kExitBadInput;
   boost::mpi::communicator world;
-  StartupWatchdog watchdog(kStartupLimit);
   ControlChannel control(world);  // collective at start-up, before any stage runs
   install_signal_handlers(control.rank() == 0);
   // Fake nodes split the worker ranks into K contiguous blocks, for node-failure drills on
@@ -469,6 +471,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
 // parent intercommunicator and then serves assignments like any other worker.
 int command_worker(int first_id, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
+  StartupWatchdog watchdog(kStartupLimit);  // before MPI_Init, as in command_run
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   if (!has_thread_multiple(env)) return kExitBadInput;
   MPI_Comm parent = MPI_COMM_NULL;
@@ -479,7 +482,6 @@ int command_worker(int first_id, const RunSettings& settings) {
     return kExitBadInput;
   }
   install_signal_handlers(false);
-  StartupWatchdog watchdog(kStartupLimit);
   MPI_Comm merged = MPI_COMM_NULL;
   check_mpi(MPI_Intercomm_merge(parent, 1, &merged), "MPI_Intercomm_merge");  // rank 0 stays first
   boost::mpi::communicator merged_comm(merged, boost::mpi::comm_take_ownership);

@@ -316,7 +316,8 @@ bool SchedulingPolicy::try_preempt(const JobSpec& job, double now, Decision& dec
   if (running_priorities_.empty() || (!job.protected_run && *running_priorities_.begin() >= job.priority)) return false;
   std::vector<const Running*> candidates;
   for (const auto& [id, r] : running_) {
-    if (!preemptible(r, now)) continue;
+    // Never a stage this very pass started: starting and stopping it at once is no decision.
+    if (!preemptible(r, now) || r.started >= now) continue;
     if (!job.protected_run && r.spec.priority >= job.priority) continue;
     if (uses_a_node_for(machine_, r.allocation, job.request.per_rank)) candidates.push_back(&r);
   }

@@ -223,6 +223,26 @@ TEST(Preemption, ADeclinedStopIsTakenBackAndNotRepeatedUntilTheStageCommitsAnEpo
   EXPECT_EQ(policy.counters().preemptions, 1u);
 }
 
+// Found by the random-kill soak: on a resume, a protected stage that did not fit in the first
+// pass chose as its victim a stage that same pass had just started (the coordinator then
+// looked up a stage not yet running and died). A pass never starts and stops one stage.
+TEST(Preemption, AStageStartedInAPassIsNotStoppedInTheSamePass) {
+  SchedulingPolicy policy(nodes(1, 4), order_by_priority_only());
+  policy.submit(job(1, 2, 10, 10));  // urgent
+  policy.submit(job(2, 2, 10, 0));   // low
+  JobSpec guard = job(3, 1, 10, 0);
+  guard.protected_run = true;
+  policy.submit(guard);
+  const auto d = policy.decide(0);
+  EXPECT_EQ(started(d), (std::vector<JobId>{1, 2}));
+  for (const auto& stop : d.stops) {
+    for (const auto& start : d.starts) EXPECT_NE(stop.job, start.job) << "started and told to stop in one pass";
+  }
+  const auto next = policy.decide(60);  // a later pass may make low yield for the protected guard
+  ASSERT_EQ(next.stops.size(), 1u);
+  EXPECT_EQ(next.stops.front().job, 2u);
+}
+
 TEST(Preemption, AStageRunningLongerThanPreemptExemptAfterNeverYields) {
   PolicyConfig config = order_by_priority_only();
   config.preempt_exempt_after = 24 * kHour;
