@@ -9,6 +9,7 @@
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/output_folder.hpp>
 #include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/run_status.hpp>
 #include <perennial/coordinator/simulator.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
@@ -238,46 +239,17 @@ std::optional<double> allocation_end(const std::string& text) {
 int command_status(const std::string& dir) {
   std::filesystem::path path = std::filesystem::path(dir) / "log" / "status.json";
   if (!std::filesystem::exists(path)) path = std::filesystem::path(dir) / "status.json";
-  std::ifstream in(path);
-  if (!in) {
+  if (!std::filesystem::exists(path)) {
     std::fprintf(stderr, "perennial status: no %s: give a campaign's output folder (it has log/status.json once a run started)\n",
                  (std::filesystem::path(dir) / "log" / "status.json").c_str());
     return kExitBadInput;
   }
-  nlohmann::json j;
   try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    std::fprintf(stderr, "perennial status: %s is not readable JSON: %s\n", path.c_str(), e.what());
+    std::fputs(RunStatus::read(path).to_text(unix_time_seconds()).c_str(), stdout);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "perennial status: %s\n", e.what());
     return kExitIncomplete;
   }
-  const double age = unix_time_seconds() - j.value("written_at_unix", 0.0);
-  auto when = [](const nlohmann::json& v) -> std::string {
-    if (!v.is_number()) return "unknown";
-    const double t = v.get<double>();
-    if (t < 120) return fmt::format("in {:.0f} s", t);
-    if (t < 7200) return fmt::format("in {:.0f} min", t / 60);
-    return fmt::format("in {:.1f} h", t / 3600);
-  };
-  fmt::print("campaign {}: {} of {} stages completed, {} failed; {} running, {} waiting, {} waiting on other stages{}\n",
-             j.value("campaign", "?"), j.value("completed", 0), j.value("stages", 0), j.value("failed", 0),
-             j["running"].size(), j["waiting"].size(), j["waiting_on_dependencies"].size(),
-             j.value("finished", false) ? " (run ended)" : fmt::format(" (as of {:.0f} s ago)", age));
-  fmt::print("worker ranks {} ({} free); preemptions {}; protected interruptions {}; backfilled starts {}\n",
-             j.value("worker_ranks", 0), j.value("free_worker_ranks", 0), j.value("preemptions", 0),
-             j.value("protected_interruptions", 0), j.value("backfilled", 0));
-  for (const auto& r : j["running"]) {
-    fmt::print("  running  {:<28} ranks {:<16} for {:.0f} s{}\n", r.value("stage", ""), r["ranks"].dump(),
-               r.value("running_seconds", 0.0), r.value("stopping", false) ? " (checkpointing to stop)" : "");
-  }
-  for (const auto& w : j["waiting"]) {
-    fmt::print("  waiting  {:<28} {:<18} start {:<12} {}\n", w.value("stage", ""), w.value("reason", ""),
-               when(w["expected_start_in_seconds"]), w.value("detail", ""));
-  }
-  for (const auto& w : j["waiting_on_dependencies"]) {
-    fmt::print("  waiting  {:<28} {:<18} on {}\n", w.value("stage", ""), "dependencies", w["waits_for"].dump());
-  }
-  if (j.contains("core_hours_by_project")) fmt::print("core-hours by project: {}\n", j["core_hours_by_project"].dump());
   return 0;
 }
 

@@ -1,13 +1,14 @@
-#include <perennial/coordinator/campaign_progress.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
 #include <perennial/coordinator/heartbeat_monitor.hpp>
 #include <perennial/coordinator/journal.hpp>
-#include <perennial/coordinator/resume.hpp>
+#include <perennial/coordinator/rank_replacement.hpp>
 #include <perennial/coordinator/resources.hpp>
-#include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/coordinator/resume.hpp>
+#include <perennial/coordinator/run_records.hpp>
+#include <perennial/coordinator/run_status.hpp>
 #include <perennial/checkpoint/verify.hpp>
-#include <perennial/checkpoint_interval.hpp>
 #include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
@@ -18,14 +19,9 @@
 #include <unistd.h>
 
 #include <boost/mpi/communicator.hpp>
-#include <boost/mpi/environment.hpp>
 
 #include <chrono>
-#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <set>
 
 namespace perennial {
@@ -38,47 +34,29 @@ constexpr std::chrono::milliseconds kJournalSyncAge{20};
 
 std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
 
-// Where the policy put a stage: the workers of its group.
-struct Placement {
-  StageId stage;
-  std::vector<int> ranks;
-};
-
-// One stage group at work: who is in it and who has reported back.
-struct RunningStage {
-  std::uint32_t attempt = 0;
-  std::vector<int> ranks;
-  std::set<int> reported;
-  std::vector<std::string> errors;
-  double started = 0.0;
-  std::optional<double> first_failure;
-  std::optional<std::uint64_t> stopped_at;  ///< step at which it checkpointed and stopped on request
-  std::optional<StopOrder::Why> yielding;   ///< the policy told it to checkpoint and stop
-  std::uint64_t start_step = 0;             ///< the step it resumed from
-  std::vector<int> lost;                    ///< ranks that died or were ended on purpose
-};
-
+// The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
+// decisions into messages; watches heartbeats; ends and replaces lost ranks. The stages'
+// state lives in CampaignRun alone.
 class CoordinatorLoop {
  public:
   CoordinatorLoop(const StageGraph& graph, WorkerPools& workers, const CoordinatorOptions& options)
-      : graph_(graph), workers_(workers), options_(options),
-        outputs_dir_(graph.campaign().output_dir / "outputs"), log_dir_(graph.campaign().output_dir / "log"),
-        checkpoints_dir_(graph.campaign().output_dir / "checkpoints"),
-        events_(log_dir_, options.quiet, clock_), progress_(graph), policy_(Machine{}, policy_config_for(graph.campaign())),
-        journal_path_(graph.campaign().output_dir / "journal.jsonl"),
-        heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
-        faults_text_(options.faults.to_string()) {
-    std::filesystem::create_directories(outputs_dir_);
-    auto earlier = Journal::read(journal_path_);
-    for (const auto& warning : earlier.warnings) events_.progress("journal: " + warning);
-    resumed_run_ = !earlier.records.empty();
-    history_ = read_history(graph, earlier);
-    journal_.emplace(journal_path_);
-    for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
+      : graph_(graph), workers_(workers), options_(options), log_dir_(graph.campaign().output_dir / "log"),
+        checkpoints_dir_(graph.campaign().output_dir / "checkpoints"), events_(log_dir_, options.quiet, clock_),
+        earlier_(Journal::read(graph.campaign().output_dir / "journal.jsonl")),
+        run_(graph, SchedulingPolicy(Machine{}, policy_config_for(graph.campaign())),
+             CampaignRunOptions{options.max_restarts, options.recovery}, read_history(graph, earlier_)),
+        event_recorder_(events_, run_), heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
+        replacement_(workers, options.respawner, options.spawn_timeout.count()), faults_text_(options.faults.to_string()) {
+    std::filesystem::create_directories(graph.campaign().output_dir / "outputs");
+    for (const auto& warning : earlier_.warnings) events_.progress("journal: " + warning);
+    journal_.emplace(graph.campaign().output_dir / "journal.jsonl");
+    journal_recorder_.emplace(*journal_, run_);
+    run_.add_observer(*journal_recorder_);
+    run_.add_observer(event_recorder_);
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
-      policy_.set_end_time(events_.elapsed() + from_now);
+      run_.policy().set_end_time(events_.elapsed() + from_now);
       events_.record({{"event", "allocation_end"}, {"in_seconds", from_now}});
     }
   }
@@ -86,23 +64,24 @@ class CoordinatorLoop {
   CampaignOutcome run() {
     const double cpu_start = process_cpu_seconds();
     const auto& c = graph_.campaign();
+    const std::size_t worker_ranks = run_.machine().live_workers();
     events_.record({{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
-                    {"worker_ranks", policy_.machine().live_workers()}, {"coordinator_pid", ::getpid()}});
+                    {"worker_ranks", worker_ranks}, {"coordinator_pid", ::getpid()}});
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
-                                 policy_.machine().live_workers(), outputs_dir_.string()));
-    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", policy_.machine().live_workers()}});
+                                 worker_ranks, (c.output_dir / "outputs").string()));
+    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", worker_ranks}});
     record_workers();
-    if (resumed_run_) reuse_earlier_work();
-    for (StageId id : progress_.ready()) submit(id);
+    if (!earlier_.records.empty()) reuse_earlier_work();
+    run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
     while (true) {
       workers_.progress_sends();
-      if (stop_requested()) request_stop();
-      if (!stopping_) dispatch_ready();
+      if (stop_requested()) stop_everything();
+      if (!run_.stopping()) dispatch();
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
-      if ((stopping_ ? running_.empty() : progress_.finished()) && spawning_.empty() && deferred_.empty()) break;
+      if (run_.finished() && replacement_.idle()) break;
       journal_->sync_if_older_than(kJournalSyncAge);
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
@@ -110,22 +89,23 @@ class CoordinatorLoop {
       collect_spawns();
     }
     shutdown_workers();
+    const auto& progress = run_.progress();
     CampaignOutcome outcome;
-    outcome.checkpointed = stopping_ && progress_.count(StageState::failed) == 0 && stuck_.empty();
+    outcome.checkpointed = run_.stopping() && progress.count(StageState::failed) == 0 && stuck_.empty();
     outcome.wall_seconds = events_.elapsed();
     outcome.coordinator_cpu_seconds = process_cpu_seconds() - cpu_start;
     outcome.stuck_ranks.assign(stuck_.begin(), stuck_.end());
     outcome.dead_ranks.assign(dead_.begin(), dead_.end());
-    outcome.exit_code = progress_.all_completed() || outcome.checkpointed ? 0 : 1;
+    outcome.exit_code = progress.all_completed() || outcome.checkpointed ? 0 : 1;
     outcome.summary = summarize(outcome);
     write_status(events_.elapsed(), true);
     journal_->append({{"type", "run_ended"},
-                      {"status", progress_.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
+                      {"status", progress.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
     journal_->sync();
     events_.record({{"event", "campaign_finished"},
-                    {"completed", progress_.count(StageState::completed)},
-                    {"failed", progress_.count(StageState::failed)},
-                    {"never_started", progress_.count(StageState::blocked)},
+                    {"completed", progress.count(StageState::completed)},
+                    {"failed", progress.count(StageState::failed)},
+                    {"never_started", progress.count(StageState::blocked)},
                     {"wall_seconds", outcome.wall_seconds},
                     {"coordinator_cpu_seconds", outcome.coordinator_cpu_seconds},
                     {"stuck_ranks", outcome.stuck_ranks}});
@@ -134,129 +114,100 @@ class CoordinatorLoop {
   }
 
  private:
-  std::filesystem::path output_file(StageId id) const { return outputs_dir_ / (graph_.stage(id).name + ".h5"); }
-
-  // Stages an earlier run completed, with the same definition and an output still on disk
-  // that verifies (checksums, stage name), are not run again. A damaged or missing output
-  // (a crash, a disk that lost it) makes the stage run again, and its downstream stages
-  // after it, rather than fail later reading "damaged input".
+  // Stages an earlier run completed, with the same definition and an output on disk that
+  // verifies (checksums, stage name), are not run again. A missing or damaged output (a
+  // crash, a disk that lost it) makes the stage run again, and its readers after it, rather
+  // than fail later on "damaged input".
   void reuse_earlier_work() {
-    std::size_t reused = 0;
-    const boost::mpi::communicator self(MPI_COMM_SELF, boost::mpi::comm_attach);
-    for (StageId id : graph_.topological_order()) {
-      const StageSpec& s = graph_.stage(id);
-      StageHistory& h = history_[id];
-      if (!h.note.empty()) events_.progress(fmt::format("resume    {}: {}", s.name, h.note));
-      if (!h.completed) continue;
-      if (!s.outputs.empty() && !std::filesystem::exists(output_file(id))) {
-        events_.progress(fmt::format("resume    {}: completed earlier but {} is missing: running it again", s.name,
-                                     output_file(id).string()));
-        continue;
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      if (const auto& note = run_.history(id).note; !note.empty()) {
+        events_.progress(fmt::format("resume    {}: {}", graph_.stage(id).name, note));
       }
-      if (!s.outputs.empty()) {
-        const auto verdict = checkpoint::verify_output(self, output_file(id), {{"stage", s.name}});
-        if (!verdict.ok) {
-          events_.record({{"event", "output_rejected"}, {"stage", s.name}, {"problem", verdict.problem}});
-          events_.progress(fmt::format("resume    {}: completed earlier but its output does not verify ({}): running it again",
-                                       s.name, verdict.problem));
-          continue;
-        }
-      }
-      bool upstream_done = true;
-      for (StageId u : graph_.upstream(id)) upstream_done = upstream_done && progress_.state(u) == StageState::completed;
-      if (!upstream_done) continue;
-      progress_.reuse(id);
-      ++reused;
-      events_.record({{"event", "stage_reused"}, {"stage", s.name}});
     }
+    const boost::mpi::communicator self(MPI_COMM_SELF, boost::mpi::comm_attach);
+    const std::size_t reused = run_.reuse_earlier_work([&](StageId id) -> std::string {
+      const auto file = output_file(graph_, id);
+      if (!std::filesystem::exists(file)) return fmt::format("{} is missing", file.string());
+      const auto verdict = checkpoint::verify_output(self, file, {{"stage", graph_.stage(id).name}});
+      return verdict.ok ? std::string() : verdict.problem;
+    });
     events_.progress(fmt::format("resuming: {} of {} stages completed in an earlier run are kept", reused, graph_.size()));
   }
 
-  bool stop_requested() const { return options_.stop_signal && options_.stop_signal->load() != 0 && !stopping_; }
+  bool stop_requested() const { return options_.stop_signal && options_.stop_signal->load() != 0 && !run_.stopping(); }
 
   // Every running stage checkpoints at its next step boundary and stops; nothing new starts.
-  void request_stop() {
-    stopping_ = true;
+  void stop_everything() {
+    const auto running = run_.stop_everything();
     events_.progress(fmt::format("signal {} received: checkpointing {} running stage(s), then stopping",
-                                 options_.stop_signal->load(), running_.size()));
+                                 options_.stop_signal->load(), running.size()));
     events_.record({{"event", "stop_requested"}, {"signal", options_.stop_signal->load()}});
-    for (const auto& [id, r] : running_) {
-      workers_.send(r.ranks.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
-    }
+    for (StageId id : running) ask_to_stop(id);
   }
 
-  // One pass of the scheduling policy: what starts where, what yields, what never fits.
-  void dispatch_ready() {
+  void ask_to_stop(StageId id) {
+    const ActiveRun& r = *run_.active(id);
+    workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
+  }
+
+  // One pass of the scheduling policy, when something it looks at changed (and at least once
+  // a second: fair share, aging, the allocation's end).
+  void dispatch() {
     const double now = events_.elapsed();
-    // Most loop turns follow a message that changed nothing the policy looks at.
-    if (!policy_dirty_ && now < next_policy_pass_) return;
-    policy_dirty_ = false;
-    next_policy_pass_ = now + 1.0;  // at least once a second: fair share, aging, the end time
-    Decision decision = policy_.decide(now);
-    for (const auto& [id, why] : decision.impossible) {
-      const auto blocked = progress_.fail(id, why);
-      report_failure(id, why, blocked);
-    }
-    for (const auto& stop : decision.stops) {
-      RunningStage& r = running_.at(stop.job);
-      r.yielding = stop.why;
-      workers_.send(r.ranks.front(), msg::kCheckpointRequest, msg::CheckpointRequest{stop.job, r.attempt, true});
-      const bool preempted = stop.why == StopOrder::Why::preempted;
-      events_.record({{"event", preempted ? "stage_preempted" : "stage_stopping_for_end"}, {"stage", graph_.stage(stop.job).name},
-                      {"reason", stop.reason}});
-      events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", preempted ? "preempt  " : "stopping ",
-                                   graph_.stage(stop.job).name, stop.reason));
-    }
-    for (auto& s : decision.starts) {
-      progress_.start(s.job);
-      start(Placement{s.job, s.allocation.workers}, s.backfilled);
-    }
-    // Past the point where anything could still start before the allocation ends: stop
-    // once the running stages have checkpointed.
-    if (policy_.config().end_time && decision.starts.empty() && running_.empty() && policy_.waiting_count() > 0 &&
-        !stopping_) {
-      stopping_ = true;
+    if (!run_.changed() && now < next_policy_pass_) return;
+    next_policy_pass_ = now + 1.0;
+    const Decision decision = run_.decide(now);
+    for (const auto& stop : decision.stops) ask_to_stop(stop.job);
+    for (const auto& start : decision.starts) assign(start.job);
+    if (run_.stop_if_nothing_can_start(decision)) {
       events_.progress("the allocation ends before any waiting stage could reach a checkpoint: stopping");
     }
     write_status(now);
   }
 
-  void submit(StageId id) {
+  // Sends the stage to every member of its group (CampaignRun has made it a running stage).
+  void assign(StageId id) {
     const StageSpec& s = graph_.stage(id);
-    const int ranks = overrides_.count(id) ? overrides_.at(id) : s.ranks;
-    const auto m = measured_.find(id);
-    const bool measured = m != measured_.end() && m->second.step_seconds > 0;
-    // Until its first checkpoint is measured, its cost is assumed as the workers assume it.
-    JobSpec job = job_for(s, id, policy_.machine(), ranks,
-                          measured ? m->second.checkpoint_cost : kFirstCheckpointCostGuessSeconds);
-    if (measured) {
-      job.step_seconds = m->second.step_seconds;
-      job.remaining_seconds = m->second.step_seconds * static_cast<double>(s.steps);
-      job.checkpoint_interval = expected_checkpoint_interval(s, job.checkpoint_cost, 1, job.step_seconds);
+    const ActiveRun& r = *run_.active(id);
+    msg::AssignStage a;
+    a.stage_id = id;
+    a.attempt = r.attempt;
+    a.stage = s.name;
+    a.kernel = s.kernel;
+    // Group order follows the worker ids; members are named by their rank in the pool's
+    // communicators, which is what MPI_Comm_create_group needs.
+    for (int worker : r.workers) a.members.push_back(workers_.worker(worker).rank);
+    a.steps = s.steps;
+    a.parameters = s.parameters;
+    a.outputs = s.outputs;
+    for (const auto& input : graph_.inputs(id)) {
+      auto& files = a.inputs[input.name];
+      for (const auto& [upstream, output] : input.sources) {
+        files.push_back({graph_.stage(upstream).name, output, output_file(graph_, upstream).string(),
+                         *graph_.stage(upstream).find_output(output)});
+      }
     }
-    job.queued_since = ready_since_.emplace(id, events_.elapsed()).first->second;
-    const StageHistory& h = history_[id];
-    // A stage resuming from a checkpoint has only the rest of its steps to go.
-    if (!h.epochs.empty() && std::isfinite(job.remaining_seconds) && s.steps > 0) {
-      job.remaining_seconds *= 1.0 - static_cast<double>(std::min<std::uint64_t>(h.epochs.back().step, s.steps)) /
-                                         static_cast<double>(s.steps);
+    a.output_file = output_file(graph_, id).string();
+    a.log_dir = log_dir_.string();
+    a.campaign = graph_.campaign().name;
+    a.definition = run_.definition(id);
+    a.checkpoint = s.checkpoint;
+    a.checkpoint_dir = (checkpoints_dir_ / s.name).string();
+    const StageHistory& h = run_.history(id);
+    for (auto it = h.epochs.rbegin(); it != h.epochs.rend(); ++it) {
+      a.restore_from.push_back((graph_.campaign().output_dir / it->file).lexically_normal().string());
     }
-    policy_.submit(job);
-    policy_dirty_ = true;
-  }
-
-  // Nodes a group spans: its failure rate, in the interval rule.
-  int node_count(const std::vector<int>& ranks) const {
-    std::set<std::string> nodes;
-    for (int id : ranks) nodes.insert(workers_.worker(id).hello.node);
-    return static_cast<int>(nodes.size());
+    a.next_epoch = h.last_epoch + 1;
+    a.faults = faults_text_;
+    a.cores_per_rank = std::max(1, s.cores_per_rank);
+    for (int worker : r.workers) workers_.send(worker, msg::kAssignStage, a);
   }
 
   // Workers joining (at start, or spawned): each on its node, a partition per pool. A node
   // the campaign's cluster: section names gets its declared resources; any other is
   // detected, with as many cores as workers on it.
   void add_workers(const std::vector<int>& ids, int partition) {
-    Machine& m = policy_.machine();
+    Machine& m = run_.machine();
     const ClusterSpec& cluster = graph_.campaign().cluster;
     for (int id : ids) {
       const std::string& node = workers_.worker(id).hello.node;
@@ -275,116 +226,21 @@ class CoordinatorLoop {
         m.grow_cores(*n, static_cast<int>(++d->second));
       }
     }
-    policy_dirty_ = true;
+    run_.resources_changed();
   }
 
   // `log/status.json`, for `perennial status`: at most once a second, and at the end.
   void write_status(double now, bool force = false) {
     if (!force && now < next_status_) return;
     next_status_ = now + 1.0;
-    nlohmann::json waiting = nlohmann::json::array();
-    for (const auto& w : policy_.waiting_report(now)) {
-      waiting.push_back({{"stage", w.name}, {"reason", reason_name(w.reason)}, {"detail", w.detail},
-                         {"priority_score", w.priority_score},
-                         {"expected_start_in_seconds", std::isfinite(w.expected_start) ? nlohmann::json(w.expected_start - now) : nlohmann::json()}});
-    }
-    nlohmann::json running = nlohmann::json::array();
-    for (const auto& [id, r] : running_) {
-      running.push_back({{"stage", graph_.stage(id).name}, {"ranks", r.ranks}, {"running_seconds", now - r.started},
-                         {"stopping", r.yielding.has_value()}});
-    }
-    nlohmann::json blocked = nlohmann::json::array();
-    for (StageId id = 0; id < graph_.size(); ++id) {
-      const auto st = progress_.state(id);
-      if (st == StageState::waiting) {
-        std::vector<std::string> on;
-        for (StageId u : graph_.upstream(id)) {
-          if (progress_.state(u) != StageState::completed) on.push_back(graph_.stage(u).name);
-        }
-        blocked.push_back({{"stage", graph_.stage(id).name}, {"reason", "dependencies"}, {"waits_for", on}});
-      }
-    }
-    nlohmann::json usage;
-    for (const auto& [project, seconds] : policy_.core_seconds_by_project()) usage[project.empty() ? "(none)" : project] = seconds / 3600.0;
-    const PolicyCounters& c = policy_.counters();
-    nlohmann::json status = {{"campaign", graph_.campaign().name}, {"written_at_unix", unix_time_seconds()},
-                             {"elapsed_seconds", now}, {"finished", progress_.finished() || stopping_},
-                             {"stages", graph_.size()}, {"completed", progress_.count(StageState::completed)},
-                             {"failed", progress_.count(StageState::failed)}, {"running", running},
-                             {"waiting", waiting}, {"waiting_on_dependencies", blocked},
-                             {"core_hours_by_project", usage}, {"preemptions", c.preemptions},
-                             {"protected_interruptions", c.protected_interruptions}, {"backfilled", c.backfilled},
-                             {"worker_ranks", policy_.machine().live_workers()}, {"free_worker_ranks", policy_.machine().free_workers()}};
-    const auto path = log_dir_ / "status.json";
-    const auto partial = log_dir_ / "status.json.partial";
-    {
-      std::ofstream out(partial);
-      out << status.dump(1) << '\n';
-    }
-    std::error_code ec;
-    std::filesystem::rename(partial, path, ec);  // readers never see half a file
-  }
-
-  void start(const Placement& placement, bool backfilled) {
-    const StageSpec& s = graph_.stage(placement.stage);
-    msg::AssignStage assign;
-    assign.stage_id = placement.stage;
-    assign.attempt = ++attempts_[placement.stage];
-    assign.stage = s.name;
-    assign.kernel = s.kernel;
-    // Group order follows the worker ids; members are named by their rank in the pool's
-    // communicators, which is what MPI_Comm_create_group needs.
-    for (int id : placement.ranks) assign.members.push_back(workers_.worker(id).rank);
-    assign.steps = s.steps;
-    assign.parameters = s.parameters;
-    assign.outputs = s.outputs;
-    for (const auto& input : graph_.inputs(placement.stage)) {
-      auto& files = assign.inputs[input.name];
-      for (const auto& [upstream, output] : input.sources) {
-        files.push_back({graph_.stage(upstream).name, output, output_file(upstream).string(),
-                         *graph_.stage(upstream).find_output(output)});
-      }
-    }
-    assign.output_file = output_file(placement.stage).string();
-    assign.log_dir = log_dir_.string();
-    assign.campaign = graph_.campaign().name;
-    assign.definition = stage_definition(graph_, placement.stage);
-    assign.checkpoint = s.checkpoint;
-    assign.checkpoint_dir = (checkpoints_dir_ / s.name).string();
-    const StageHistory& h = history_[placement.stage];
-    for (auto it = h.epochs.rbegin(); it != h.epochs.rend(); ++it) {
-      assign.restore_from.push_back((graph_.campaign().output_dir / it->file).lexically_normal().string());
-    }
-    assign.next_epoch = h.last_epoch + 1;
-    assign.faults = faults_text_;
-    assign.cores_per_rank = std::max(1, s.cores_per_rank);
-    journal_->append({{"type", "stage_started"}, {"stage", s.name}, {"attempt", assign.attempt},
-                      {"definition", assign.definition}});
-    for (int id : placement.ranks) workers_.send(id, msg::kAssignStage, assign);
-
-    RunningStage& r = running_[placement.stage];
-    r = RunningStage{};
-    r.attempt = assign.attempt;
-    r.ranks = placement.ranks;
-    r.started = events_.elapsed();
-    std::vector<std::string> nodes;
-    for (int id : placement.ranks) {
-      const std::string& node = workers_.worker(id).hello.node;
-      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
-    }
-    events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", placement.ranks},
-                    {"nodes", nodes}, {"attempt", assign.attempt}, {"backfilled", backfilled}});
-    events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(placement.ranks),
-                                 s.kernel, placement.ranks.size(), s.steps));
+    RunStatus::of(run_, now, unix_time_seconds()).write(log_dir_ / "status.json");
   }
 
   std::chrono::nanoseconds next_wait() const {
-    // Wake at the earliest failure-grace deadline, and at least once a second.
+    // Wake at the earliest failure-grace deadline, and at least four times a second.
     double wait = journal_->unsynced() ? std::chrono::duration<double>(kJournalSyncAge).count() : 0.25;
-    for (const auto& [id, r] : running_) {
-      if (r.first_failure) {
-        wait = std::min(wait, std::max(0.0, *r.first_failure + options_.failure_grace.count() - events_.elapsed()));
-      }
+    if (const auto deadline = run_.next_grace_deadline(options_.failure_grace.count())) {
+      wait = std::min(wait, std::max(0.0, *deadline - events_.elapsed()));
     }
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(wait));
   }
@@ -413,17 +269,9 @@ class CoordinatorLoop {
                                  f.epoch, f.step, f.error));
   }
 
-  // The stage could not stop at a committed epoch: it keeps running, and the policy takes
-  // the order back (the stage it was to yield to looks elsewhere or waits).
   void on_stop_declined(const msg::StopDeclined& d) {
-    auto it = running_.find(d.stage_id);
-    if (it == running_.end() || it->second.attempt != d.attempt) return;
-    it->second.yielding.reset();
-    policy_.stop_declined(d.stage_id, events_.elapsed());
-    policy_dirty_ = true;
-    const StageSpec& s = graph_.stage(d.stage_id);
-    events_.record({{"event", "stage_stop_declined"}, {"stage", s.name}, {"step", d.step}, {"reason", d.reason}});
-    events_.progress(fmt::format("continue  {}: asked to stop at step {}, but {}; it keeps running", s.name, d.step, d.reason));
+    if (d.stage_id >= graph_.size()) return;
+    run_.stop_declined(d.stage_id, d.attempt, d.step, d.reason, events_.elapsed());
   }
 
   void on_metric(const msg::Metric& m) {
@@ -437,37 +285,28 @@ class CoordinatorLoop {
     if (e.stage_id >= graph_.size()) return;
     const StageSpec& s = graph_.stage(e.stage_id);
     // Paths are journaled relative to the output folder, so a moved or copied folder resumes.
-    EpochRecord record{e.epoch, e.step, std::filesystem::path(e.file).lexically_relative(graph_.campaign().output_dir).string()};
-    journal_->append(journal_epoch_committed(graph_, e.stage_id, record));
-    StageHistory& h = history_[e.stage_id];
-    h.epochs.push_back(record);
-    h.last_epoch = std::max(h.last_epoch, e.epoch);
-    if (auto r = running_.find(e.stage_id); r != running_.end()) {
-      // Measured figures replace the guesses: the step rate gives the remaining time, and the
-      // checkpoint's cost the interval the group keeps now (the workers' rule, on its nodes)
-      // and how early a stop before the allocation's end must come.
-      const double ran = events_.elapsed() - r->second.started;
-      Measured& m = measured_[e.stage_id];
-      m.checkpoint_cost = e.seconds;
-      if (e.step > r->second.start_step && ran > 0) m.step_seconds = ran / static_cast<double>(e.step - r->second.start_step);
-      if (m.step_seconds > 0) {
-        policy_.update_remaining(e.stage_id, m.step_seconds * static_cast<double>(s.steps - std::min(s.steps, e.step)),
-                                 events_.elapsed());
-        policy_.update_checkpointing(e.stage_id, m.step_seconds, m.checkpoint_cost,
-                                     expected_checkpoint_interval(s, m.checkpoint_cost, node_count(r->second.ranks), m.step_seconds));
-      }
-    }
+    const EpochRecord record{e.epoch, e.step,
+                             std::filesystem::path(e.file).lexically_relative(graph_.campaign().output_dir).string()};
+    const ActiveRun* r = run_.active(e.stage_id);
+    run_.epoch_committed(e.stage_id, e.attempt, record, e.seconds, events_.elapsed(), r ? node_count(r->workers) : 1);
     events_.record({{"event", "checkpoint_committed"}, {"stage", s.name}, {"epoch", e.epoch}, {"step", e.step},
                     {"file", e.file}, {"seconds", e.seconds}, {"bytes", e.bytes}, {"interval", e.interval}});
     events_.log().info("checkpoint {} epoch {} at step {}: {} bytes in {:.3f} s; next: {}", s.name, e.epoch, e.step,
                        e.bytes, e.seconds, e.interval);
   }
 
+  // Nodes a group spans: its failure rate, in the interval rule.
+  int node_count(const std::vector<int>& ranks) const {
+    std::set<std::string> nodes;
+    for (int id : ranks) nodes.insert(workers_.worker(id).hello.node);
+    return static_cast<int>(nodes.size());
+  }
+
   void on_restored(const msg::StageRestored& r) {
     if (r.stage_id >= graph_.size()) return;
     const StageSpec& s = graph_.stage(r.stage_id);
     for (const auto& problem : r.rejected) events_.progress(fmt::format("rejected  {}: {}", s.name, problem));
-    if (auto it = running_.find(r.stage_id); it != running_.end() && r.restored) it->second.start_step = r.step;
+    if (r.restored) run_.restored(r.stage_id, r.attempt, r.step);
     events_.record({{"event", "stage_restored"}, {"stage", s.name}, {"restored", r.restored}, {"file", r.file},
                     {"step", r.step}, {"rejected", r.rejected}});
     if (r.restored) {
@@ -479,80 +318,13 @@ class CoordinatorLoop {
 
   void on_stage_done(int rank, const msg::StageDone& done) {
     if (dead_.count(rank)) return;  // a rank ended on purpose may have reported on its way out
-    auto it = running_.find(done.stage_id);
-    if (it == running_.end() || it->second.attempt != done.attempt) {
-      events_.log().warn("late report from rank {} for stage id {} attempt {}", rank, done.stage_id, done.attempt);
-      return;
-    }
-    RunningStage& r = it->second;
-    r.reported.insert(rank);
-    if (!done.ok) {
-      r.errors.push_back(fmt::format("rank {}: {}", rank, done.error));
-      if (!r.first_failure) r.first_failure = events_.elapsed();
-    }
-    if (done.stopped) r.stopped_at = done.steps_done;
-    if (r.reported.size() == r.ranks.size()) finish(done.stage_id);
-  }
-
-  void finish(StageId id) {
-    RunningStage r = std::move(running_.at(id));
-    running_.erase(id);
-    // Dead and stuck ranks were retired: they stay out.
-    policy_.finished(id, events_.elapsed(), r.errors.empty() && r.stopped_at.has_value());
-    policy_dirty_ = true;
-    recovering_.erase(id);
-    const StageSpec& s = graph_.stage(id);
-    const double seconds = events_.elapsed() - r.started;
-    if (r.errors.empty() && r.stopped_at) {
-      // Workers stop only after committing an epoch at that step, and that epoch's record
-      // arrives first (same sender, same communicator): say so if it ever did not.
-      const auto& epochs = history_[id].epochs;
-      if (epochs.empty() || epochs.back().step != *r.stopped_at) {
-        events_.log().error("stage {} stopped at step {} without a committed epoch there; it resumes from {}", s.name,
-                            *r.stopped_at, epochs.empty() ? std::string("its inputs") : fmt::format("step {}", epochs.back().step));
-      }
-    }
-    if (r.errors.empty() && r.stopped_at && r.yielding == StopOrder::Why::preempted && !stopping_) {
-      // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
-      progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
-      events_.record({{"event", "stage_yielded"}, {"stage", s.name}, {"step", *r.stopped_at}, {"ranks", r.ranks}});
-      events_.progress(fmt::format("yielded   {} at step {} (checkpointed); it resumes when ranks are free", s.name,
-                                   *r.stopped_at));
-      submit(id);
-      return;
-    }
-    if (r.errors.empty() && r.stopped_at) {
-      progress_.suspend(id, fmt::format("checkpointed at step {} of {}; resumes on the next run", *r.stopped_at, s.steps));
-      events_.record({{"event", "stage_suspended"}, {"stage", s.name}, {"step", *r.stopped_at}});
-      events_.progress(fmt::format("suspended {} at step {} (checkpointed)", s.name, *r.stopped_at));
-      return;
-    }
-    if (r.errors.empty()) {
-      auto now_ready = progress_.complete(id);
-      for (StageId next : now_ready) submit(next);
-      journal_->append(journal_stage_completed(graph_, id, output_file(id).lexically_relative(graph_.campaign().output_dir).string()));
-      events_.record({{"event", "stage_completed"}, {"stage", s.name}, {"seconds", seconds}, {"ranks", r.ranks}});
-      events_.progress(fmt::format("completed {} in {:.2f} s", s.name, seconds));
-      return;
-    }
-    const auto blocked = progress_.fail(id, r.errors.front());
-    journal_->append({{"type", "stage_failed"}, {"stage", s.name}, {"error", r.errors.front()}});
-    report_failure(id, fmt::format("{}", fmt::join(r.errors, "; ")), blocked);
-  }
-
-  // `blocked`: the stages the failure left unable to start (CampaignProgress::fail's answer),
-  // each announced once.
-  void report_failure(StageId id, const std::string& detail, const std::vector<StageId>& blocked) {
-    const StageSpec& s = graph_.stage(id);
-    events_.record({{"event", "stage_failed"}, {"stage", s.name}, {"error", detail}});
-    events_.progress(fmt::format("FAILED    {}: {}", s.name, detail));
-    announce_blocked(blocked);
-  }
-
-  void announce_blocked(const std::vector<StageId>& blocked) {
-    for (StageId d : blocked) {
-      events_.record({{"event", "stage_blocked"}, {"stage", graph_.stage(d).name}, {"reason", progress_.reason(d)}});
-      events_.progress(fmt::format("blocked   {}: {}", graph_.stage(d).name, progress_.reason(d)));
+    CampaignRun::MemberReport report;
+    report.ok = done.ok;
+    report.error = done.error;
+    if (done.stopped) report.stopped_at = done.steps_done;
+    if (!run_.member_reported(done.stage_id, done.attempt, rank, report, events_.elapsed())) {
+      events_.log().warn("late or repeated report from rank {} for stage id {} attempt {}", rank, done.stage_id,
+                         done.attempt);
     }
   }
 
@@ -588,270 +360,94 @@ class CoordinatorLoop {
   // and the stage resumes from its last verified epoch on other or respawned ranks.
   void declare_dead(int id) {
     const double silence = heartbeats_.timeout();
-    lose_rank(id);
+    mark_gone(id);
     events_.record({{"event", "rank_dead"}, {"rank", id}, {"pid", workers_.worker(id).hello.pid},
                     {"node", workers_.worker(id).hello.node}, {"silence_seconds", silence}});
     events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", id, silence));
     // A silent rank may still be alive (a hung node, a drill): fence it off like the others.
     if (options_.recovery) workers_.send_abort(id, -1);
-    std::optional<StageId> lost_stage;
-    for (auto& [stage, r] : running_) {
-      if (std::find(r.ranks.begin(), r.ranks.end(), id) == r.ranks.end()) continue;
-      r.lost.push_back(id);
-      r.errors.push_back(fmt::format("rank {} died (no heartbeat for {:.1f} s)", id, silence));
-      for (int mate : r.ranks) {
-        if (mate == id || dead_.count(mate)) continue;
-        end_rank(mate, static_cast<int>(stage), fmt::format("group-mate {} died", id));
-        r.lost.push_back(mate);
+    const auto lost = run_.rank_lost(id, fmt::format("rank {} died (no heartbeat for {:.1f} s)", id, silence),
+                                     events_.elapsed());
+    std::vector<int> gone{id};
+    if (lost) {
+      for (int mate : lost->mates) {
+        end_rank(mate, static_cast<int>(lost->stage), fmt::format("group-mate {} died", id));
+        gone.push_back(mate);
       }
-      lost_stage = stage;
-      break;
     }
-    if (lost_stage) lose_stage(*lost_stage);
+    if (lost && run_.progress().state(lost->stage) == StageState::ready) replace_ranks(gone);
   }
 
   // Ends a live worker on purpose through its heartbeat thread (it may be stuck in a
   // collective). Only under mpirun --enable-recovery: otherwise its exit ends the job.
   void end_rank(int id, int stage, const std::string& reason) {
     workers_.send_abort(id, stage);
-    lose_rank(id);
+    mark_gone(id);
     events_.record({{"event", "rank_ended"}, {"rank", id}, {"reason", reason}});
   }
 
-  void lose_rank(int id) {
+  void mark_gone(int id) {
     dead_.insert(id);
     heartbeats_.forget(id);
-    policy_.machine().retire_worker(id);
-    policy_dirty_ = true;
     workers_.mark_dead(id);
   }
 
-  // A stage whose group lost ranks: resumed from its last verified epoch, up to max_restarts
-  // times, on free ranks or on ranks spawned to replace the lost ones.
-  void lose_stage(StageId id) {
-    RunningStage r = std::move(running_.at(id));
-    running_.erase(id);
-    policy_.finished(id, events_.elapsed());
-    policy_dirty_ = true;
-    const StageSpec& s = graph_.stage(id);
-    const int restarts = ++restarts_[id];
-    events_.record({{"event", "stage_lost"}, {"stage", s.name}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
-                    {"restart", restarts}, {"max_restarts", options_.max_restarts}});
-    if (restarts > options_.max_restarts || !options_.recovery) {
-      const std::string why = options_.recovery
-                                  ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
-                                  : fmt::format("{}", fmt::join(r.errors, "; "));
-      const auto blocked = progress_.fail(id, why);
-      journal_->append({{"type", "stage_failed"}, {"stage", s.name}, {"error", why}});
-      report_failure(id, why, blocked);
-      return;
-    }
-    const auto& h = history_[id];
-    const std::string from = h.epochs.empty() ? std::string("its inputs")
-                                              : fmt::format("epoch {} (step {})", h.epochs.back().epoch, h.epochs.back().step);
-    progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", rank_list(r.lost), from));
-    submit(id);
-    recovering_.insert(id);
-    events_.record({{"event", "stage_recovering"}, {"stage", s.name}, {"from", from}, {"restart", restarts}});
-    events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", s.name,
-                                 rank_list(r.lost), from, restarts, options_.max_restarts));
-    replace_ranks(r.lost);
-  }
-
-  // Spawns as many fresh workers as were lost, unless spawning is off or already failed. The
-  // spawn waits until the lost processes on this host have exited, and a moment more:
-  // Open MPI 4.1 was seen (about one time in three) to hang a new job's MPI_Init when it was
-  // launched while the last process of an earlier spawned job was still exiting.
   void replace_ranks(const std::vector<int>& lost) {
     if (lost.empty()) return;
-    if (!options_.respawner || spawn_broken_) {
-      adapt_to_lost_ranks();
+    if (!replacement_.active()) {
+      run_.adapt_to_lost_ranks(events_.elapsed());
       return;
     }
-    DeferredSpawn d;
-    d.count = lost.size();
-    d.asked_at = events_.elapsed();
-    for (int id : lost) {
-      if (workers_.worker(id).hello.host == own_host_) d.pids.push_back(workers_.worker(id).hello.pid);
-    }
-    expect_workers(static_cast<std::ptrdiff_t>(d.count));
-    deferred_.push_back(std::move(d));
-    start_deferred_spawns();
-  }
-
-  // State and parent of a local process, from /proc/<pid>/stat (after the command name,
-  // which may hold spaces and parentheses); nullopt when the process no longer exists.
-  struct ProcessStat {
-    char state = 'Z';
-    long parent = 0;
-  };
-  static std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir) {
-    std::ifstream stat(proc_dir / "stat");
-    std::string line;
-    if (!stat || !std::getline(stat, line)) return std::nullopt;
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return ProcessStat{};
-    std::istringstream rest(line.substr(close + 1));
-    ProcessStat s;
-    rest >> s.state >> s.parent;
-    return s;
-  }
-
-  static bool process_gone(int pid) {
-    const auto s = process_stat("/proc/" + std::to_string(pid));
-    return !s || s->state == 'Z' || s->state == 'X';  // a zombie waits only for mpirun to reap it
-  }
-
-  // Replacements ready to be spawned go out together in one MPI_Comm_spawn (a node's worth of
-  // lost groups makes one pool), one spawn at a time, at least a second after the previous
-  // one finished: back-to-back spawns were seen to hang the second one (Open MPI 4.1.4).
-  void start_deferred_spawns() {
-    constexpr double kSettleSeconds = 1.0, kWaitForExitSeconds = 5.0, kSpawnGapSeconds = 1.0;
-    const double now = events_.elapsed();
-    std::size_t count = 0;
-    for (auto& d : deferred_) {
-      if (!d.gone_at) {
-        const bool all_gone = std::all_of(d.pids.begin(), d.pids.end(), process_gone);
-        if (all_gone || now - d.asked_at > kWaitForExitSeconds) d.gone_at = now;
-      }
-      if (d.gone_at && now - *d.gone_at >= kSettleSeconds) count += d.count;
-    }
-    if (count == 0 || !spawning_.empty() || (last_spawn_done_ && now - *last_spawn_done_ < kSpawnGapSeconds)) return;
-    std::erase_if(deferred_, [&](const DeferredSpawn& d) { return d.gone_at && now - *d.gone_at >= kSettleSeconds; });
-    const int first_id = std::max(workers_.next_id(), next_spawn_id_);
-    next_spawn_id_ = first_id + static_cast<int>(count);
-    const auto ticket = options_.respawner->request(static_cast<int>(count), first_id);
-    spawning_[ticket] = count;
-    events_.record({{"event", "spawn_requested"}, {"ranks", count}, {"first_id", first_id}});
-    events_.progress(fmt::format("respawn   {} rank(s) to replace the lost ones (ids from {})", count, first_id));
+    replacement_.replace(lost, events_.elapsed());
+    run_.policy().set_expected_workers(replacement_.expected());
+    run_.resources_changed();
+    collect_spawns();
   }
 
   void collect_spawns() {
-    if (!deferred_.empty()) start_deferred_spawns();
-    if (!options_.respawner || spawning_.empty()) return;
-    while (auto result = options_.respawner->poll()) {
-      const std::size_t expected = spawning_.at(result->ticket);
-      spawning_.erase(result->ticket);
-      last_spawn_done_ = events_.elapsed();
-      expect_workers(-static_cast<std::ptrdiff_t>(expected));
-      if (!result->channel) {
-        spawn_failed(result->error);
-        continue;
-      }
-      const std::size_t pool_index = workers_.add(std::move(result->channel), result->hellos);
-      const auto ids = workers_.pool_workers(pool_index);
-      add_workers(ids, static_cast<int>(pool_index));
+    const auto progress = replacement_.poll(events_.elapsed());
+    if (progress.requested) {
+      const auto [count, first_id] = *progress.requested;
+      events_.record({{"event", "spawn_requested"}, {"ranks", count}, {"first_id", first_id}});
+      events_.progress(fmt::format("respawn   {} rank(s) to replace the lost ones (ids from {})", count, first_id));
+    }
+    for (const auto& [pool, seconds] : progress.joined) {
+      const auto ids = workers_.pool_workers(pool);
+      add_workers(ids, static_cast<int>(pool));
       const double now = events_.elapsed();
       std::vector<int> pids;
       for (int id : ids) {
         heartbeats_.watch(id, now);
         pids.push_back(workers_.worker(id).hello.pid);
       }
-      events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", result->seconds}});
-      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", rank_list(ids), result->seconds));
+      events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", seconds}});
+      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", rank_list(ids), seconds));
     }
-    if (!spawning_.empty() && options_.respawner->oldest_pending_seconds() > options_.spawn_timeout.count()) {
-      // The thread is stuck inside MPI_Comm_spawn and cannot be interrupted. Its new workers
-      // (seen stuck inside MPI_Init) would keep the job alive forever: end those on this host.
-      for (const auto& [ticket, count] : spawning_) expect_workers(-static_cast<std::ptrdiff_t>(count));
-      spawning_.clear();
-      const auto killed = kill_unconnected_workers();
-      spawn_failed(fmt::format("no answer from MPI_Comm_spawn within {:.0f} s (ended {} half-started worker(s))",
-                               options_.spawn_timeout.count(), killed));
+    if (progress.failed) {
+      events_.record({{"event", "spawn_failed"}, {"error", *progress.failed}});
+      events_.progress(fmt::format("respawn failed: {}; lost ranks are not replaced from now on", *progress.failed));
     }
-  }
-
-  // Spawned workers that never connected: this job's processes on this host (same parent,
-  // the local mpirun or orted) running `perennial worker` with an id not connected yet.
-  std::size_t kill_unconnected_workers() {
-    std::size_t killed = 0;
-    const long parent = ::getppid();
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      const auto stat = process_stat(entry.path());
-      if (!stat || stat->parent != parent) continue;
-      std::ifstream cmdline_file(entry.path() / "cmdline");
-      std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
-      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      const auto at = cmdline.find(" worker ");
-      const auto id_at = cmdline.find("--first-id ");
-      if (at == std::string::npos || id_at == std::string::npos) continue;
-      const int first_id = std::atoi(cmdline.c_str() + id_at + 11);
-      if (workers_.known(first_id)) continue;  // connected: a live worker, not a stuck one
-      ::kill(std::stoi(name), SIGKILL);
-      ++killed;
+    if (progress.requested || !progress.joined.empty() || progress.failed) {
+      run_.policy().set_expected_workers(replacement_.expected());
+      run_.resources_changed();
     }
-    return killed;
-  }
-
-  void spawn_failed(const std::string& error) {
-    spawn_broken_ = true;
-    for (const auto& d : deferred_) expect_workers(-static_cast<std::ptrdiff_t>(d.count));
-    deferred_.clear();
-    events_.record({{"event", "spawn_failed"}, {"error", error}});
-    events_.progress(fmt::format("respawn failed: {}; lost ranks are not replaced from now on", error));
-    adapt_to_lost_ranks();
-  }
-
-  // With no replacements coming, a recovering stage either waits for ranks that will free up
-  // or, when no pool can ever give it its size again, continues on fewer ranks (checkpoints
-  // restore on any rank count). Each says which.
-  void adapt_to_lost_ranks() {
-    if (!spawning_.empty() || !deferred_.empty()) return;
-    for (StageId id : recovering_) {
-      if (progress_.state(id) != StageState::ready) continue;
-      const StageSpec& s = graph_.stage(id);
-      const auto largest = static_cast<int>(policy_.machine().capacity(request_for(s, policy_.machine(), 1).per_rank));
-      const int want = overrides_.count(id) ? overrides_.at(id) : s.ranks;
-      if (want <= largest) {
-        events_.record({{"event", "stage_waits_for_ranks"}, {"stage", s.name}, {"ranks", want}});
-        events_.progress(fmt::format("waiting   {}: needs {} ranks; waits until that many are free", s.name, want));
-      } else if (largest >= 1) {
-        overrides_[id] = largest;
-        policy_.withdraw(id);
-        submit(id);
-        events_.record({{"event", "stage_shrunk"}, {"stage", s.name}, {"ranks", largest}, {"declared_ranks", s.ranks}});
-        events_.progress(fmt::format("shrink    {}: continues on {} ranks instead of {} (no more can work together)",
-                                     s.name, largest, s.ranks));
-      }
-    }
+    // With no replacements coming, recovering stages wait for ranks or go on with fewer.
+    if (progress.failed && replacement_.idle()) run_.adapt_to_lost_ranks(events_.elapsed());
   }
 
   // Members that never report after a groupmate failed are stuck (typically in a collective
   // with it). Under --enable-recovery their heartbeat threads end them now; otherwise they are
   // retired and the job is aborted at the end (ending them would end the job at once).
   void expire_failure_grace() {
-    std::vector<StageId> expired;
-    for (const auto& [id, r] : running_) {
-      if (r.first_failure && events_.elapsed() - *r.first_failure >= options_.failure_grace.count()) expired.push_back(id);
-    }
-    for (StageId id : expired) {
-      RunningStage& r = running_.at(id);
-      std::vector<int> missing;
-      for (int rank : r.ranks) {
-        if (!r.reported.count(rank)) missing.push_back(rank);
+    const auto silent = run_.expire_failure_grace(events_.elapsed(), options_.failure_grace.count());
+    for (int rank : silent) {
+      if (options_.recovery) {
+        end_rank(rank, -1, "stuck after its group failed");
+      } else {
+        stuck_.insert(rank);
       }
-      for (int rank : missing) {
-        r.reported.insert(rank);
-        r.errors.push_back(fmt::format("rank {} did not report within {:.0f} s of the failure (stuck)", rank,
-                                       options_.failure_grace.count()));
-        if (options_.recovery) {
-          end_rank(rank, static_cast<int>(id), "stuck after its group failed");
-        } else {
-          policy_.machine().retire_worker(rank);
-          stuck_.insert(rank);
-        }
-      }
-      finish(id);
-      if (options_.recovery) replace_ranks(missing);
     }
-  }
-
-  void expect_workers(std::ptrdiff_t change) {
-    expected_workers_ = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, static_cast<std::ptrdiff_t>(expected_workers_) + change));
-    policy_.set_expected_workers(expected_workers_);
-    policy_dirty_ = true;
+    if (options_.recovery) replace_ranks(silent);
   }
 
   void record_workers() {
@@ -881,75 +477,44 @@ class CoordinatorLoop {
   }
 
   std::string summarize(const CampaignOutcome& outcome) const {
+    const auto& progress = run_.progress();
     const double share = outcome.wall_seconds > 0 ? 100.0 * outcome.coordinator_cpu_seconds / outcome.wall_seconds : 0.0;
     std::string out = fmt::format("campaign {}: {} of {} stages completed in {:.2f} s (coordinator CPU {:.3f} s, {:.2f}% of wall)\n",
-                                  graph_.campaign().name, progress_.count(StageState::completed), graph_.size(),
+                                  graph_.campaign().name, progress.count(StageState::completed), graph_.size(),
                                   outcome.wall_seconds, outcome.coordinator_cpu_seconds, share);
-    for (StageId id = 0; id < graph_.size(); ++id) {
-      const auto st = progress_.state(id);
-      if (st != StageState::completed && st != StageState::running) {
-        out += fmt::format("  {:<13} {}: {}\n", state_name(st), graph_.stage(id).name, progress_.reason(id));
-      }
-    }
+    out += run_.summary();
     if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", rank_list(outcome.stuck_ranks));
     if (!outcome.dead_ranks.empty()) {
       out += fmt::format("  lost worker ranks: {}{}\n", rank_list(outcome.dead_ranks),
-                         progress_.all_completed() ? "" : " (run the same command again to resume from the checkpoints)");
+                         progress.all_completed() ? "" : " (run the same command again to resume from the checkpoints)");
     }
     if (outcome.checkpointed) out += "checkpointed, resumable: run the same command again to continue\n";
-    out += fmt::format("outputs: {}\nlogs: {}\n", outputs_dir_.string(), log_dir_.string());
+    out += fmt::format("outputs: {}\nlogs: {}\n", (graph_.campaign().output_dir / "outputs").string(), log_dir_.string());
     return out;
   }
 
   const StageGraph& graph_;
   WorkerPools& workers_;
   CoordinatorOptions options_;
-  std::filesystem::path outputs_dir_;
   std::filesystem::path log_dir_;
   std::filesystem::path checkpoints_dir_;
   WallClock clock_;  // the policy's time in a real run (events_.elapsed() reads it)
   EventLog events_;
-  CampaignProgress progress_;
-  SchedulingPolicy policy_;
-  bool policy_dirty_ = true;
+  JournalContents earlier_;
+  CampaignRun run_;
+  EventRecorder event_recorder_;
+  std::optional<Journal> journal_;
+  std::optional<JournalRecorder> journal_recorder_;
+  HeartbeatMonitor heartbeats_;
+  RankReplacement replacement_;
+  std::string faults_text_;
+  std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
+  std::set<int> dead_;   ///< declared dead, ended on purpose, or unreachable at the end
+  std::set<int> stuck_;  ///< never reported after a failure, without recovery: retired
   double next_policy_pass_ = 0.0;
   double next_status_ = 0.0;
-  std::map<StageId, double> ready_since_;  ///< first time each stage was ready: age counts from there
-  std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
-  std::size_t expected_workers_ = 0;
-  std::map<StageId, RunningStage> running_;
-  std::map<StageId, std::uint32_t> attempts_;
-  std::set<int> stuck_;
-  std::filesystem::path journal_path_;
-  std::optional<Journal> journal_;
-  std::vector<StageHistory> history_;
-  bool resumed_run_ = false;
-  bool stopping_ = false;
-  HeartbeatMonitor heartbeats_;
-  std::set<int> dead_;
   double last_heartbeat_check_ = 0.0;
   double last_coordinator_beat_ = -1.0;
-  std::string faults_text_;
-  std::map<StageId, int> restarts_;
-  std::set<StageId> recovering_;
-  std::map<StageId, int> overrides_;  ///< ranks a stage runs on when not its declared `ranks` (after losses)
-  struct Measured {
-    double step_seconds = 0.0;     ///< wall seconds per step, checkpoints included
-    double checkpoint_cost = 0.0;  ///< the last epoch's write, sync, rename and verify
-  };
-  std::map<StageId, Measured> measured_;  ///< from committed epochs; kept across attempts
-  std::map<std::uint64_t, std::size_t> spawning_;  ///< respawn ticket -> ranks asked for
-  struct DeferredSpawn {
-    std::size_t count = 0;
-    std::vector<int> pids;  ///< lost processes on this host, to see exit first
-    double asked_at = 0.0;
-    std::optional<double> gone_at;
-  };
-  std::vector<DeferredSpawn> deferred_;
-  std::optional<double> last_spawn_done_;
-  std::string own_host_ = boost::mpi::environment::processor_name();
-  bool spawn_broken_ = false;
-  int next_spawn_id_ = 0;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include <perennial/coordinator/simulator.hpp>
 
-#include <perennial/coordinator/campaign_progress.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/errors.hpp>
@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <queue>
 #include <random>
@@ -29,8 +30,8 @@ struct SimStage {
   double cost = 0.0;
   std::uint32_t generation = 0;  // events of an earlier run of the stage are stale
   double started = 0.0;
-  double queued_since = 0.0;
   std::size_t run = 0;           // index in the report's runs
+  std::uint64_t epochs = 0;      // epochs committed so far (stops report theirs)
   bool running = false;
 
   // Work done by `t` (computing only), and the part of it a checkpoint holds.
@@ -62,12 +63,25 @@ struct Event {
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : sequence > o.sequence; }
 };
 
-class Simulation {
+// Drives a CampaignRun on a virtual clock: the same lifecycle and policy as a real run, with
+// workers modelled (SimStage) instead of messaged. As its observer it keeps the trace and
+// the report.
+class Simulation final : public CampaignObserver {
  public:
   Simulation(const StageGraph& graph, Machine machine, const PolicyConfig& config, const SimulationOptions& options)
-      : graph_(graph), options_(options), policy_(std::move(machine), config), progress_(graph),
+      : graph_(graph), options_(options),
+        run_(graph, SchedulingPolicy(std::move(machine), config), simulated_recovery()),
         stages_(graph.size()), rng_(options.seed) {
-    for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
+    run_.add_observer(*this);
+    // The simulator knows each stage's true run time and checkpoint cost: the policy sees
+    // them from the start, as a real run's policy sees measured figures.
+    run_.set_estimator([this](StageId id, JobSpec& job) {
+      const SimStage& st = stages_[id];
+      job.remaining_seconds = st.wall_to_finish();  // computing plus the checkpoints on the way
+      job.step_seconds = st.step;
+      job.checkpoint_cost = st.cost;
+      job.checkpoint_interval = st.interval;
+    });
     if (!options.trace_csv.empty()) {
       if (options.trace_csv.has_parent_path()) std::filesystem::create_directories(options.trace_csv.parent_path());
       trace_.open(options.trace_csv);
@@ -80,23 +94,22 @@ class Simulation {
     const double cpu_start = process_cpu_seconds();
     report_.stages = graph_.size();
     for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
-    for (StageId id : progress_.ready()) submit(id, 0.0);
-    if (options_.node_mtbf_seconds && policy_.machine().node_count() > 0) schedule_failure(0.0);
+    run_.begin(0.0);
+    if (options_.node_mtbf_seconds && run_.machine().node_count() > 0) schedule_failure(0.0);
     // The policy's time is a virtual clock that jumps from one event to the next.
     bool changed = true;
     while (true) {
       const double now = clock_.now();
       if (changed) {
-        const Decision d = policy_.decide(now);
-        act(d, now);
-        const double deadline = policy_.next_deadline();
+        const Decision d = run_.decide(now);
+        const double deadline = run_.policy().next_deadline();
         if (std::isfinite(deadline) && deadline > now) push(deadline, EventKind::wake, 0, 0);
         changed = false;
         // Waiting work that nothing will ever let start (past the allocation's end): stop
         // here rather than simulate failures of an idle machine forever.
-        if (d.starts.empty() && policy_.running_count() == 0 && repairs_pending_ == 0) break;
+        if (d.starts.empty() && run_.running().empty() && repairs_pending_ == 0) break;
       }
-      if (progress_.finished() || events_.empty()) break;
+      if (run_.progress().finished() || events_.empty()) break;
       const Event e = events_.top();
       if (options_.stop_at && e.time > *options_.stop_at) {
         clock_.advance_to(*options_.stop_at);
@@ -114,7 +127,7 @@ class Simulation {
         changed = handle(same, clock_.now()) || changed;
       }
     }
-    policy_.decide(clock_.now());  // charges use up to the end
+    run_.policy().charge_until(clock_.now());
     finish_report(clock_.now());
     report_.cpu_seconds = process_cpu_seconds() - cpu_start;
     report_.peak_rss_bytes = peak_rss_bytes();
@@ -122,6 +135,15 @@ class Simulation {
   }
 
  private:
+  // Lost work is what a simulation measures: a stage restarts from its last checkpoint after
+  // every node failure, however many (a real run's --max-restarts bounds one job, and a
+  // months-long campaign is many jobs).
+  static CampaignRunOptions simulated_recovery() {
+    CampaignRunOptions o;
+    o.max_restarts = std::numeric_limits<int>::max();
+    return o;
+  }
+
   void prepare(StageId id) {
     const StageSpec& s = graph_.stage(id);
     SimStage& st = stages_[id];
@@ -132,26 +154,14 @@ class Simulation {
     st.interval = expected_checkpoint_interval(s, st.cost, 1, st.step);  // until placed
   }
 
-  void submit(StageId id, double queued_since) {
-    SimStage& st = stages_[id];
-    st.queued_since = queued_since;
-    JobSpec job = job_for(graph_.stage(id), id, policy_.machine(), graph_.stage(id).ranks, st.cost);
-    // The estimate a scientist's walltime is: computing plus the checkpoints on the way.
-    job.remaining_seconds = st.wall_to_finish();
-    job.step_seconds = st.step;
-    job.checkpoint_interval = st.interval;
-    job.queued_since = queued_since;
-    policy_.submit(job);
-  }
-
   void push(double t, EventKind kind, std::uint32_t subject, std::uint32_t generation,
             StopOrder::Why why = StopOrder::Why::preempted) {
     events_.push({t, sequence_++, kind, subject, generation, why});
   }
 
   void schedule_failure(double now) {
-    std::exponential_distribution<double> gap(static_cast<double>(policy_.machine().node_count()) / *options_.node_mtbf_seconds);
-    std::uniform_int_distribution<std::uint32_t> node(0, static_cast<std::uint32_t>(policy_.machine().node_count() - 1));
+    std::exponential_distribution<double> gap(static_cast<double>(run_.machine().node_count()) / *options_.node_mtbf_seconds);
+    std::uniform_int_distribution<std::uint32_t> node(0, static_cast<std::uint32_t>(run_.machine().node_count() - 1));
     const double t = now + gap(rng_);
     push(t, EventKind::node_failure, node(rng_), 0);
   }
@@ -173,50 +183,73 @@ class Simulation {
     std::string out;
     for (const auto& [n, count] : a.ranks_on) {
       if (!out.empty()) out += ' ';
-      out += policy_.machine().node(n).name;
+      out += run_.policy().machine().node(n).name;
     }
     return out;
   }
 
-  void act(const Decision& d, double now) {
-    for (const auto& [id, why] : d.impossible) {
-      auto blocked = progress_.fail(id, why);
-      trace(now, "impossible", id, {}, why);
-      for (StageId b : blocked) trace(now, "blocked", b, {}, progress_.reason(b));
-    }
-    for (const auto& s : d.starts) {
-      SimStage& st = stages_[s.job];
-      progress_.start(s.job);
-      st.running = true;
-      st.started = now;
-      // The group checkpoints as its workers would: the MTBF is per node, so a group on more
-      // nodes fails more often and checkpoints more often.
-      st.interval = expected_checkpoint_interval(graph_.stage(s.job), st.cost, static_cast<int>(s.allocation.ranks_on.size()), st.step);
-      policy_.update_checkpointing(s.job, st.step, st.cost, st.interval);
-      ++st.generation;
-      st.run = report_.runs.size();
-      SimulatedRun run{s.job, now, 0.0, {}, "running", s.backfilled};
-      for (const auto& [n, count] : s.allocation.ranks_on) run.nodes.push_back(policy_.machine().node(n).name);
-      report_.runs.push_back(std::move(run));
-      push(st.finish_time(), EventKind::finish, s.job, st.generation);
-      trace(now, s.backfilled ? "start_backfilled" : "start", s.job, node_names(s.allocation));
-    }
-    report_.peak_running = std::max<std::uint64_t>(report_.peak_running, policy_.running_count());
-    for (const auto& stop : d.stops) {
-      SimStage& st = stages_[stop.job];
-      if (!graph_.stage(stop.job).checkpoint.enabled) {  // it cannot stop without losing its work
-        policy_.stop_declined(stop.job, now);
-        continue;
-      }
-      // It stops at its next step boundary, then writes one checkpoint.
-      const auto [work, safe] = st.progress_at(now);
-      const double boundary = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
-      const double at = now + (boundary - work) + st.cost;
-      if (at >= st.finish_time()) continue;  // it ends first anyway
-      push(at, EventKind::stopped, stop.job, st.generation, stop.why);
-      trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : "stop_for_end", stop.job, {}, stop.reason);
-    }
+  // ---- the lifecycle's transitions, as the simulation models and records them ---------------
+
+  void stage_started(StageId id, const ActiveRun& r, bool backfilled) override {
+    const double now = clock_.now();
+    SimStage& st = stages_[id];
+    st.running = true;
+    st.started = now;
+    ++st.generation;
+    st.run = report_.runs.size();
+    // The group checkpoints as its workers would: the MTBF is per node, so a group on more
+    // nodes fails more often and checkpoints more often.
+    st.interval = expected_checkpoint_interval(graph_.stage(id), st.cost, static_cast<int>(r.allocation.ranks_on.size()), st.step);
+    run_.policy().update_checkpointing(id, st.step, st.cost, st.interval);
+    SimulatedRun sim{id, now, 0.0, {}, "running", backfilled};
+    for (const auto& [n, count] : r.allocation.ranks_on) sim.nodes.push_back(run_.policy().machine().node(n).name);
+    report_.runs.push_back(std::move(sim));
+    report_.peak_running = std::max<std::uint64_t>(report_.peak_running, run_.running().size());
+    push(st.finish_time(), EventKind::finish, id, st.generation);
+    trace(now, backfilled ? "start_backfilled" : "start", id, node_names(r.allocation),
+          st.interval > 0 ? fmt::format("checkpoints every {:.0f} s", st.interval) : std::string("no checkpoints"));
   }
+
+  void stage_told_to_stop(StageId id, const StopOrder& stop) override {
+    const double now = clock_.now();
+    SimStage& st = stages_[id];
+    // It stops at its next step boundary, then writes one checkpoint.
+    const auto [work, safe] = st.progress_at(now);
+    const double boundary = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
+    const double at = now + (boundary - work) + st.cost;
+    if (at >= st.finish_time()) return;  // it ends first anyway
+    push(at, EventKind::stopped, id, st.generation, stop.why);
+    trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : "stop_for_end", id, {}, stop.reason);
+  }
+
+  void stage_completed(StageId id, const ActiveRun&, double now) override {
+    end_run(stages_[id], now, "completed");
+    trace(now, "complete", id);
+  }
+
+  void stage_yielded(StageId id, const ActiveRun&, std::uint64_t, double now) override {
+    const SimStage& st = stages_[id];
+    end_run(st, now, "preempted");
+    trace(now, "yielded", id, {}, fmt::format("checkpointed at {:.1f} of {:.1f} h", st.done / 3600, st.work / 3600));
+  }
+
+  void stage_suspended(StageId id, const ActiveRun&, std::uint64_t, double now) override {
+    end_run(stages_[id], now, "end_of_allocation");
+    trace(now, "suspended", id, {}, "checkpointed before the allocation's end");
+  }
+
+  void stage_lost(StageId id, const ActiveRun&, int, double now) override {
+    const SimStage& st = stages_[id];
+    end_run(st, now, "failed");
+    trace(now, "lost", id, {}, fmt::format("restarts from {:.1f} h of work", st.done / 3600));
+  }
+
+  void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override {
+    trace(clock_.now(), "impossible", id, {}, why);
+    for (StageId b : blocked) trace(clock_.now(), "blocked", b, {}, run_.progress().reason(b));
+  }
+
+  // ---- the modelled workers ---------------------------------------------------------------
 
   // Returns whether the policy has something new to decide on.
   bool handle(const Event& e, double now) {
@@ -226,10 +259,7 @@ class Simulation {
         if (!st.running || st.generation != e.generation) return false;
         st.running = false;
         st.done = st.work;
-        policy_.finished(e.subject, now);
-        end_run(st, now, "completed");
-        trace(now, "complete", e.subject);
-        for (StageId next : progress_.complete(e.subject)) submit(next, now);
+        run_.stage_ended(e.subject, RunEnd{RunEnd::Kind::completed, 0, {}}, now);
         return true;
       }
       case EventKind::stopped: {
@@ -238,57 +268,54 @@ class Simulation {
         const auto [work, safe] = st.progress_at(now - st.cost);
         st.running = false;
         st.done = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
-        policy_.finished(e.subject, now, true);
-        if (e.why == StopOrder::Why::preempted) {
-          end_run(st, now, "preempted");
-          trace(now, "yielded", e.subject, {}, fmt::format("checkpointed at {:.1f} of {:.1f} h", st.done / 3600, st.work / 3600));
-          progress_.requeue(e.subject, "preempted");
-          submit(e.subject, st.queued_since);
-        } else {
-          end_run(st, now, "end_of_allocation");
-          trace(now, "suspended", e.subject, {}, "checkpointed before the allocation's end");
-          progress_.suspend(e.subject, "checkpointed before the allocation's end");
-        }
+        // The stop's checkpoint is an epoch like any other: the lifecycle sees it committed
+        // before the stage's end, as a real run does.
+        const auto step = static_cast<std::uint64_t>(std::llround(st.done / st.step));
+        const ActiveRun* r = run_.active(e.subject);
+        run_.epoch_committed(e.subject, r->attempt, EpochRecord{++st.epochs, step, {}}, st.cost, now,
+                             static_cast<int>(r->allocation.ranks_on.size()));
+        run_.stage_ended(e.subject, RunEnd{RunEnd::Kind::stopped, step, {}}, now);
         return true;
       }
       case EventKind::node_failure: {
         ++report_.node_failures;
-        Machine& m = policy_.machine();
+        Machine& m = run_.machine();
         const NodeIndex node = e.subject;
         const bool was_up = m.is_up(node);
         trace(now, "node_failure", std::nullopt, m.node(node).name);
         if (was_up) {
           // Every stage with a rank there loses what it did since its last checkpoint.
-          for (StageId id = 0; id < stages_.size(); ++id) {
+          std::vector<StageId> hit;
+          for (const auto& [id, r] : run_.running()) {
+            if (std::any_of(r.allocation.ranks_on.begin(), r.allocation.ranks_on.end(),
+                            [node](const auto& on) { return on.first == node; })) {
+              hit.push_back(id);
+            }
+          }
+          for (StageId id : hit) {
             SimStage& st = stages_[id];
-            if (!st.running) continue;
-            const Allocation* a = policy_.allocation(id);
-            if (!a || std::none_of(a->ranks_on.begin(), a->ranks_on.end(), [node](const auto& on) { return on.first == node; })) continue;
+            const Allocation& a = run_.active(id)->allocation;
             const auto [work, safe] = st.progress_at(now);
             const double interval_cycle = st.interval > 0 ? st.interval + st.cost : 0.0;
             const double elapsed = now - st.started;
             const double lost_wall = interval_cycle > 0 ? elapsed - std::floor(elapsed / interval_cycle) * interval_cycle : elapsed;
-            report_.lost_core_hours += lost_wall * a->cores() / 3600.0;
+            report_.lost_core_hours += lost_wall * a.cores() / 3600.0;
             ++report_.stage_failures;
             st.running = false;
             st.done = safe;
-            policy_.finished(id, now);
-            end_run(st, now, "failed");
-            trace(now, "lost", id, {}, fmt::format("restarts from {:.1f} h of work", safe / 3600));
-            progress_.requeue(id, "node failure");
-            submit(id, st.queued_since);
+            run_.stage_lost(id, now);
           }
           m.set_down(node);
           ++repairs_pending_;
           push(now + options_.repair_seconds, EventKind::node_repaired, node, 0);
         }
-        if (!progress_.finished()) schedule_failure(now);
+        if (!run_.progress().finished()) schedule_failure(now);
         return was_up;
       }
       case EventKind::node_repaired:
         --repairs_pending_;
-        policy_.machine().set_up(e.subject);
-        trace(now, "node_repaired", std::nullopt, policy_.machine().node(e.subject).name);
+        run_.machine().set_up(e.subject);
+        trace(now, "node_repaired", std::nullopt, run_.machine().node(e.subject).name);
         return true;
       case EventKind::wake:
         return true;
@@ -302,21 +329,22 @@ class Simulation {
   }
 
   void finish_report(double now) {
-    const PolicyCounters& c = policy_.counters();
+    const auto& policy = run_.policy();
+    const PolicyCounters& c = policy.counters();
     report_.makespan_seconds = now;
-    report_.completed = progress_.count(StageState::completed);
+    report_.completed = run_.progress().count(StageState::completed);
     report_.preemptions = c.preemptions;
     report_.protected_interruptions = c.protected_interruptions;
     report_.backfilled = c.backfilled;
     report_.end_of_allocation_stops = c.end_of_allocation_stops;
     double used = 0.0;
-    for (const auto& [project, seconds] : policy_.core_seconds_by_project()) {
+    for (const auto& [project, seconds] : policy.core_seconds_by_project()) {
       report_.core_hours_by_project[project] = seconds / 3600.0;
       used += seconds;
     }
-    const double capacity = static_cast<double>(policy_.machine().total_cores()) * now;
+    const double capacity = static_cast<double>(policy.machine().total_cores()) * now;
     report_.utilisation = capacity > 0 ? used / capacity : 0.0;
-    report_.first_reserved_start = policy_.first_reservations();
+    report_.first_reserved_start = policy.first_reservations();
     for (auto& r : report_.runs) {
       if (r.ended == "running") r.end = now;
     }
@@ -325,8 +353,7 @@ class Simulation {
   const StageGraph& graph_;
   const SimulationOptions& options_;
   VirtualClock clock_;
-  SchedulingPolicy policy_;
-  CampaignProgress progress_;
+  CampaignRun run_;
   std::vector<SimStage> stages_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t sequence_ = 0;

@@ -147,6 +147,9 @@ class SchedulingPolicy {
   void stop_declined(JobId id, double now);
   /// The earliest time at which decide() would act on its own (a stop before the end).
   double next_deadline() const;
+  /// Charges the running stages' use up to `now` (decide() does it too): the accounting
+  /// figures at the end of a run.
+  void charge_until(double now) { charge(now); }
 
   bool is_running(JobId id) const { return running_.count(id) != 0; }
   bool is_waiting(JobId id) const { return waiting_.count(id) != 0; }

@@ -1,0 +1,220 @@
+#pragma once
+// CampaignRun: the one owner of every stage's life in a run, from ready to completed, failed
+// or lost. It holds the stages' progress, the scheduling policy (and so the machine), each
+// stage's attempts, restarts, measured figures and checkpoint history, and the stage groups
+// at work; it applies the policy's decisions and tells its observers (event log, journal,
+// trace, accounting) what happened. Plain C++, no MPI: the coordinator's MPI loop and
+// `perennial simulate` both drive it, so a real run and its simulation follow the same rules.
+//
+// A driver calls, in any order the run produces:
+//   begin() once; decide(now) whenever something changed (it returns what to start and stop);
+//   restored / epoch_committed / stop_declined as a group reports them;
+//   member_reported for each member's end (or stage_ended for a group seen as a whole);
+//   ranks_lost when ranks die; expire_failure_grace to time out silent members.
+
+#include <perennial/coordinator/campaign_progress.hpp>
+#include <perennial/coordinator/resume.hpp>
+#include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/coordinator/stage_graph.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+/// A stage group at work.
+struct ActiveRun {
+  std::uint32_t attempt = 0;
+  std::vector<int> workers;  ///< the group's members (worker ids; empty in simulations)
+  Allocation allocation;
+  double started = 0.0;
+  std::uint64_t start_step = 0;                ///< the step it resumed from
+  std::optional<StopOrder::Why> told_to_stop;  ///< asked to checkpoint and stop
+  // Members' reports, gathered until every member has reported.
+  std::set<int> reported;
+  std::vector<std::string> errors;
+  std::optional<double> first_failure;
+  std::optional<std::uint64_t> stopped_at;  ///< checkpointed and stopped at this step
+  std::vector<int> lost;                    ///< members that died or were ended
+};
+
+/// What a run measured of a stage: it replaces the declared estimates and guesses.
+struct MeasuredStage {
+  double step_seconds = 0.0;     ///< wall seconds per step, checkpoints included (0: not yet)
+  double checkpoint_cost = 0.0;  ///< the last epoch's write, sync, rename and verify
+};
+
+/// How a stage group's run ended, as a whole.
+struct RunEnd {
+  enum class Kind { completed, stopped, failed };
+  Kind kind = Kind::completed;
+  std::uint64_t step = 0;  ///< stopped: the step of its committed epoch
+  std::string error;       ///< failed: every member's error
+};
+
+/// Told of every transition. Every call has a default that does nothing.
+class CampaignObserver {
+ public:
+  virtual ~CampaignObserver() = default;
+  virtual void stage_reused(StageId) {}
+  virtual void output_rejected(StageId, const std::string& /*problem*/) {}
+  virtual void stage_started(StageId, const ActiveRun&, bool /*backfilled*/) {}
+  virtual void stage_restored(StageId, std::uint64_t /*step*/) {}
+  virtual void stage_told_to_stop(StageId, const StopOrder&) {}
+  virtual void stop_declined(StageId, std::uint64_t /*step*/, const std::string& /*reason*/) {}
+  virtual void epoch_committed(StageId, const EpochRecord&) {}
+  virtual void stage_completed(StageId, const ActiveRun&, double /*now*/) {}
+  /// Preempted: checkpointed at `step`, waiting to resume.
+  virtual void stage_yielded(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
+  /// Checkpointed at `step` on a stop of the whole run (a signal, the allocation's end).
+  virtual void stage_suspended(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
+  /// Lost ranks; `restart` counts this run's restarts of the stage.
+  virtual void stage_lost(StageId, const ActiveRun&, int /*restart*/, double /*now*/) {}
+  /// After stage_lost: it runs again from `from` ("epoch 3 (step 600)" or "its inputs").
+  virtual void stage_recovering(StageId, const ActiveRun& /*lost*/, const std::string& /*from*/, int /*restart*/) {}
+  /// Failed for good; `blocked` are the stages that can now never start.
+  virtual void stage_failed(StageId, const std::string& /*why*/, const std::vector<StageId>& /*blocked*/) {}
+  virtual void stage_waits_for_ranks(StageId, int /*ranks*/) {}
+  virtual void stage_shrunk(StageId, int /*ranks*/) {}
+};
+
+struct CampaignRunOptions {
+  /// How often one stage may lose ranks and resume from its checkpoint in one run; past it
+  /// (or with `recover` off) a loss fails the stage.
+  int max_restarts = 3;
+  bool recover = true;
+};
+
+class CampaignRun {
+ public:
+  /// `history` is what earlier runs journaled (one per stage; empty: a fresh campaign).
+  CampaignRun(const StageGraph& graph, SchedulingPolicy policy, CampaignRunOptions options,
+              std::vector<StageHistory> history = {});
+
+  void add_observer(CampaignObserver& observer) { observers_.push_back(&observer); }
+  /// A driver that knows better estimates than the declared ones (a simulation knows each
+  /// stage's true run time) adjusts what the policy is told at every submission.
+  void set_estimator(std::function<void(StageId, JobSpec&)> estimator) { estimator_ = std::move(estimator); }
+
+  /// Stages completed in an earlier run with their definition unchanged are kept when
+  /// `output_ok` (null: always) says their output is whole; returns how many were kept.
+  /// `output_ok` returns the problem, or an empty string when the output verifies.
+  std::size_t reuse_earlier_work(const std::function<std::string(StageId)>& output_ok = {});
+  /// Submits every ready stage to the policy. Once, after reuse_earlier_work.
+  void begin(double now);
+
+  /// One pass of the policy. Impossible stages fail, stop orders are recorded, starts become
+  /// running stages (a new attempt each). Returns the policy's decision for the driver to
+  /// carry out (send assignments and stop requests, or model them).
+  Decision decide(double now);
+  /// Whether decide() could change anything since the last pass.
+  bool changed() const { return changed_; }
+  /// The driver changed the machine (workers joined) or what the policy expects of it.
+  void resources_changed() { changed_ = true; }
+
+  // ---- what the groups report ------------------------------------------------------------
+  /// Each call is ignored (returns false) when `attempt` is not the stage's running attempt:
+  /// a late or repeated message of an earlier attempt changes nothing.
+  bool restored(StageId id, std::uint32_t attempt, std::uint64_t step);
+  /// An epoch is durable and verified: it joins the history, and its cost and the step rate
+  /// so far refine the policy's estimates. `nodes`: nodes the group spans.
+  bool epoch_committed(StageId id, std::uint32_t attempt, const EpochRecord& epoch, double cost_seconds, double now,
+                       int nodes);
+  bool stop_declined(StageId id, std::uint32_t attempt, std::uint64_t step, const std::string& reason, double now);
+  /// One member's end. When the last member has reported, the stage's run ends.
+  struct MemberReport {
+    bool ok = true;
+    std::string error;
+    std::optional<std::uint64_t> stopped_at;
+  };
+  bool member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now);
+  /// The whole group's end at once (simulations).
+  void stage_ended(StageId id, const RunEnd& end, double now);
+
+  /// Worker `rank` is gone (dead, or ended on purpose). When it was in a running group, that
+  /// run is lost: returns the stage and its other live members (which cannot go on without
+  /// it: the driver ends them, and they count as lost too). The stage then resumes from its
+  /// last epoch, up to max_restarts times, or fails.
+  struct LostGroup {
+    StageId stage;
+    std::vector<int> mates;
+  };
+  std::optional<LostGroup> rank_lost(int rank, const std::string& why, double now);
+  /// Several ranks of one group at once (a node): the first is the one declared.
+  void stage_lost(StageId id, double now);
+
+  /// Groups with a failed member whose other members did not report within `grace` of
+  /// that failure: each silent member gets an error, the stage's run ends (failed), and the
+  /// silent members are returned for the driver to end or retire.
+  std::vector<int> expire_failure_grace(double now, double grace);
+  /// The earliest failure-grace deadline, for the driver's wait.
+  std::optional<double> next_grace_deadline(double grace) const;
+
+  /// Lost ranks are not being replaced: recovering stages wait for free ranks, or run on the
+  /// most ranks any partition can still give them (checkpoints restore on any count).
+  void adapt_to_lost_ranks(double now);
+
+  /// The whole run stops (a signal, or nothing can start before the allocation's end):
+  /// nothing new starts; returns the running stages to ask for a checkpointed stop.
+  std::vector<StageId> stop_everything();
+  bool stopping() const { return stopping_; }
+  /// Past the point where anything could still start before the allocation's end, with
+  /// nothing running: stop (returns whether it did).
+  bool stop_if_nothing_can_start(const Decision& last);
+
+  /// Nothing runs and nothing more will start.
+  bool finished() const { return stopping_ ? running_.empty() : progress_.finished(); }
+
+  // ---- what a driver and a report read ------------------------------------------------------
+  const StageGraph& graph() const { return graph_; }
+  const CampaignProgress& progress() const { return progress_; }
+  SchedulingPolicy& policy() { return policy_; }
+  const SchedulingPolicy& policy() const { return policy_; }
+  Machine& machine() { return policy_.machine(); }
+  const std::map<StageId, ActiveRun>& running() const { return running_; }
+  const ActiveRun* active(StageId id) const;
+  const StageHistory& history(StageId id) const { return history_[id]; }
+  const MeasuredStage& measured(StageId id) const { return measured_[id]; }
+  /// The ranks the stage runs on now: its declared `ranks`, or fewer after losses.
+  int ranks_of(StageId id) const;
+  /// The epoch a resume starts from, as a user reads it: "epoch 3 (step 600)" or "its inputs".
+  std::string resume_point(StageId id) const;
+  /// Why the run ended as it did, per stage that did not complete.
+  std::string summary() const;
+  /// The stage's definition digest (see stage_definition), computed once.
+  const std::string& definition(StageId id) const;
+  const CampaignRunOptions& options() const { return options_; }
+
+ private:
+  void submit(StageId id, double now);
+  void end_run(StageId id, double now);
+  void fail(StageId id, const std::string& why);
+  template <class F> void tell(F&& f) {
+    for (auto* o : observers_) f(*o);
+  }
+
+  const StageGraph& graph_;
+  CampaignRunOptions options_;
+  CampaignProgress progress_;
+  SchedulingPolicy policy_;
+  std::vector<StageHistory> history_;
+  std::vector<MeasuredStage> measured_;
+  std::vector<std::uint32_t> attempts_;
+  std::vector<int> restarts_;
+  std::vector<std::optional<double>> ready_since_;  ///< first time each was ready: age counts from there
+  std::map<StageId, int> ranks_override_;           ///< after losses with no replacements
+  std::set<StageId> recovering_;
+  std::map<StageId, ActiveRun> running_;
+  std::vector<CampaignObserver*> observers_;
+  mutable std::vector<std::string> definitions_;
+  std::function<void(StageId, JobSpec&)> estimator_;
+  bool stopping_ = false;
+  bool changed_ = true;
+};
+
+}  // namespace perennial

@@ -1,0 +1,57 @@
+#pragma once
+// What a real run writes down about its stages' lives, as two observers of CampaignRun: the
+// event log (events.jsonl and the progress lines) and the journal (what a resume needs).
+// Plain C++; the MPI loop adds only what its messages carry beyond the lifecycle (checkpoint
+// sizes, rejected epochs, metrics).
+
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/event_log.hpp>
+#include <perennial/coordinator/journal.hpp>
+
+#include <filesystem>
+
+namespace perennial {
+
+class EventRecorder final : public CampaignObserver {
+ public:
+  EventRecorder(EventLog& events, const CampaignRun& run) : events_(events), run_(run) {}
+
+  void stage_reused(StageId id) override;
+  void output_rejected(StageId id, const std::string& problem) override;
+  void stage_started(StageId id, const ActiveRun& r, bool backfilled) override;
+  void stage_told_to_stop(StageId id, const StopOrder& stop) override;
+  void stop_declined(StageId id, std::uint64_t step, const std::string& reason) override;
+  void stage_completed(StageId id, const ActiveRun& r, double now) override;
+  void stage_yielded(StageId id, const ActiveRun& r, std::uint64_t step, double now) override;
+  void stage_suspended(StageId id, const ActiveRun& r, std::uint64_t step, double now) override;
+  void stage_lost(StageId id, const ActiveRun& r, int restart, double now) override;
+  void stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) override;
+  void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override;
+  void stage_waits_for_ranks(StageId id, int ranks) override;
+  void stage_shrunk(StageId id, int ranks) override;
+
+ private:
+  const std::string& name(StageId id) const { return run_.graph().stage(id).name; }
+  void warn_if_no_epoch_at(StageId id, std::uint64_t step);
+  EventLog& events_;
+  const CampaignRun& run_;
+};
+
+class JournalRecorder final : public CampaignObserver {
+ public:
+  JournalRecorder(Journal& journal, const CampaignRun& run) : journal_(journal), run_(run) {}
+
+  void stage_started(StageId id, const ActiveRun& r, bool backfilled) override;
+  void epoch_committed(StageId id, const EpochRecord& epoch) override;
+  void stage_completed(StageId id, const ActiveRun& r, double now) override;
+  void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override;
+
+ private:
+  Journal& journal_;
+  const CampaignRun& run_;
+};
+
+/// `<output_dir>/outputs/<stage>.h5`: where a stage's outputs go.
+std::filesystem::path output_file(const StageGraph& graph, StageId id);
+
+}  // namespace perennial

@@ -1,0 +1,68 @@
+#pragma once
+// RunStatus: what a run is doing, as `log/status.json` holds it. Rank 0 writes it (at most
+// once a second, and at the end); `perennial status DIR` reads it. One type for both sides, so
+// the file's fields cannot drift apart. Plain C++.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace perennial {
+
+class CampaignRun;
+
+struct RunStatus {
+  struct Running {
+    std::string stage;
+    std::vector<int> ranks;
+    double running_seconds = 0.0;
+    bool stopping = false;  ///< told to checkpoint and stop
+  };
+  struct Waiting {
+    std::string stage;
+    std::string reason;  ///< the policy's reason (priority, resources, reservation, ...)
+    std::string detail;
+    double priority_score = 0.0;
+    std::optional<double> expected_start_in_seconds;
+  };
+  struct OnDependencies {
+    std::string stage;
+    std::vector<std::string> waits_for;
+  };
+
+  std::string campaign;
+  double written_at_unix = 0.0;
+  double elapsed_seconds = 0.0;
+  bool finished = false;
+  std::size_t stages = 0;
+  std::size_t completed = 0;
+  std::size_t failed = 0;
+  std::vector<Running> running;
+  std::vector<Waiting> waiting;
+  std::vector<OnDependencies> waiting_on_dependencies;
+  std::map<std::string, double> core_hours_by_project;
+  std::uint64_t preemptions = 0;
+  std::uint64_t protected_interruptions = 0;
+  std::uint64_t backfilled = 0;
+  std::size_t worker_ranks = 0;
+  std::size_t free_worker_ranks = 0;
+
+  /// The run as it stands at `now` (its clock) and `unix_now`.
+  static RunStatus of(const CampaignRun& run, double now, double unix_now);
+  nlohmann::json to_json() const;
+  /// Throws Error naming the field that is missing or of the wrong type.
+  static RunStatus from_json(const nlohmann::json& j);
+  /// Written under a temporary name and renamed: a reader never sees half a file.
+  void write(const std::filesystem::path& file) const;
+  /// Throws Error naming the file when it cannot be read or is not a status.
+  static RunStatus read(const std::filesystem::path& file);
+  /// What `perennial status` prints; `unix_now` gives the status's age.
+  std::string to_text(double unix_now) const;
+};
+
+}  // namespace perennial

@@ -1,0 +1,342 @@
+#include <perennial/coordinator/campaign_run.hpp>
+
+#include <perennial/checkpoint_interval.hpp>
+#include <perennial/coordinator/resources.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace perennial {
+
+namespace {
+
+std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
+
+}  // namespace
+
+CampaignRun::CampaignRun(const StageGraph& graph, SchedulingPolicy policy, CampaignRunOptions options,
+                         std::vector<StageHistory> history)
+    : graph_(graph), options_(options), progress_(graph), policy_(std::move(policy)), history_(std::move(history)),
+      measured_(graph.size()), attempts_(graph.size(), 0), restarts_(graph.size(), 0), ready_since_(graph.size()) {
+  history_.resize(graph.size());
+  for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
+}
+
+std::size_t CampaignRun::reuse_earlier_work(const std::function<std::string(StageId)>& output_ok) {
+  std::size_t reused = 0;
+  for (StageId id : graph_.topological_order()) {
+    if (!history_[id].completed) continue;
+    bool upstream_done = true;
+    for (StageId u : graph_.upstream(id)) upstream_done = upstream_done && progress_.state(u) == StageState::completed;
+    if (!upstream_done) continue;  // an upstream stage runs again: so must this one
+    if (output_ok && !graph_.stage(id).outputs.empty()) {
+      if (const std::string problem = output_ok(id); !problem.empty()) {
+        tell([&](CampaignObserver& o) { o.output_rejected(id, problem); });
+        continue;
+      }
+    }
+    progress_.reuse(id);
+    ++reused;
+    tell([&](CampaignObserver& o) { o.stage_reused(id); });
+  }
+  changed_ = true;
+  return reused;
+}
+
+void CampaignRun::begin(double now) {
+  for (StageId id : progress_.ready()) submit(id, now);
+}
+
+int CampaignRun::ranks_of(StageId id) const {
+  const auto it = ranks_override_.find(id);
+  return it != ranks_override_.end() ? it->second : graph_.stage(id).ranks;
+}
+
+std::string CampaignRun::resume_point(StageId id) const {
+  const auto& epochs = history_[id].epochs;
+  if (epochs.empty()) return "its inputs";
+  return fmt::format("epoch {} (step {})", epochs.back().epoch, epochs.back().step);
+}
+
+const ActiveRun* CampaignRun::active(StageId id) const {
+  const auto it = running_.find(id);
+  return it == running_.end() ? nullptr : &it->second;
+}
+
+// The policy's view of the stage: declared estimates until the run measured better ones; a
+// stage resuming from a checkpoint has only the rest of its steps to go.
+void CampaignRun::submit(StageId id, double now) {
+  const StageSpec& s = graph_.stage(id);
+  const MeasuredStage& m = measured_[id];
+  const bool measured = m.step_seconds > 0;
+  // Until its first checkpoint is measured, its cost is assumed as the workers assume it.
+  JobSpec job = job_for(s, id, policy_.machine(), ranks_of(id), measured ? m.checkpoint_cost : kFirstCheckpointCostGuessSeconds);
+  if (measured) {
+    job.step_seconds = m.step_seconds;
+    job.remaining_seconds = m.step_seconds * static_cast<double>(s.steps);
+    job.checkpoint_interval = expected_checkpoint_interval(s, job.checkpoint_cost, 1, job.step_seconds);
+  }
+  if (!ready_since_[id]) ready_since_[id] = now;
+  job.queued_since = *ready_since_[id];
+  const StageHistory& h = history_[id];
+  if (!h.epochs.empty() && std::isfinite(job.remaining_seconds) && s.steps > 0) {
+    job.remaining_seconds *= 1.0 - static_cast<double>(std::min<std::uint64_t>(h.epochs.back().step, s.steps)) /
+                                       static_cast<double>(s.steps);
+  }
+  if (estimator_) estimator_(id, job);
+  policy_.submit(job);
+  changed_ = true;
+}
+
+Decision CampaignRun::decide(double now) {
+  changed_ = false;
+  Decision decision = policy_.decide(now);
+  for (const auto& [id, why] : decision.impossible) fail(id, why);
+  for (const auto& stop : decision.stops) {
+    running_.at(stop.job).told_to_stop = stop.why;
+    tell([&](CampaignObserver& o) { o.stage_told_to_stop(stop.job, stop); });
+  }
+  for (const auto& start : decision.starts) {
+    progress_.start(start.job);
+    ActiveRun run;
+    run.attempt = ++attempts_[start.job];
+    run.workers = start.allocation.workers;
+    run.allocation = start.allocation;
+    run.started = now;
+    const ActiveRun& r = running_.insert_or_assign(start.job, std::move(run)).first->second;
+    tell([&](CampaignObserver& o) { o.stage_started(start.job, r, start.backfilled); });
+  }
+  return decision;
+}
+
+bool CampaignRun::stop_if_nothing_can_start(const Decision& last) {
+  if (stopping_ || !policy_.config().end_time || !last.starts.empty() || !running_.empty() ||
+      policy_.waiting_count() == 0) {
+    return false;
+  }
+  stopping_ = true;
+  return true;
+}
+
+std::vector<StageId> CampaignRun::stop_everything() {
+  stopping_ = true;
+  std::vector<StageId> out;
+  for (const auto& [id, r] : running_) out.push_back(id);
+  return out;
+}
+
+bool CampaignRun::restored(StageId id, std::uint32_t attempt, std::uint64_t step) {
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.attempt != attempt) return false;
+  it->second.start_step = step;
+  tell([&](CampaignObserver& o) { o.stage_restored(id, step); });
+  return true;
+}
+
+bool CampaignRun::epoch_committed(StageId id, std::uint32_t attempt, const EpochRecord& epoch, double cost_seconds,
+                                  double now, int nodes) {
+  // An epoch is durable whatever the attempt: a late report still joins the history.
+  StageHistory& h = history_[id];
+  h.epochs.push_back(epoch);
+  h.last_epoch = std::max(h.last_epoch, epoch.epoch);
+  tell([&](CampaignObserver& o) { o.epoch_committed(id, epoch); });
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.attempt != attempt) return false;
+  // Measured figures replace the guesses: the step rate gives the remaining time, and the
+  // checkpoint's cost the interval the group keeps now (the workers' rule, on its nodes)
+  // and how early a stop before the allocation's end must come.
+  const StageSpec& s = graph_.stage(id);
+  const ActiveRun& r = it->second;
+  MeasuredStage& m = measured_[id];
+  m.checkpoint_cost = cost_seconds;
+  const double ran = now - r.started;
+  if (epoch.step > r.start_step && ran > 0) m.step_seconds = ran / static_cast<double>(epoch.step - r.start_step);
+  if (m.step_seconds > 0) {
+    policy_.update_remaining(id, m.step_seconds * static_cast<double>(s.steps - std::min(s.steps, epoch.step)), now);
+    policy_.update_checkpointing(id, m.step_seconds, m.checkpoint_cost,
+                                 expected_checkpoint_interval(s, m.checkpoint_cost, nodes, m.step_seconds));
+    changed_ = true;
+  }
+  return true;
+}
+
+bool CampaignRun::stop_declined(StageId id, std::uint32_t attempt, std::uint64_t step, const std::string& reason,
+                                double now) {
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.attempt != attempt) return false;
+  it->second.told_to_stop.reset();
+  policy_.stop_declined(id, now);
+  changed_ = true;
+  tell([&](CampaignObserver& o) { o.stop_declined(id, step, reason); });
+  return true;
+}
+
+bool CampaignRun::member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now) {
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.attempt != attempt) return false;
+  ActiveRun& r = it->second;
+  if (std::find(r.workers.begin(), r.workers.end(), worker) == r.workers.end() || !r.reported.insert(worker).second) {
+    return false;  // not a member, or its report came twice
+  }
+  if (!report.ok) {
+    r.errors.push_back(fmt::format("rank {}: {}", worker, report.error));
+    if (!r.first_failure) r.first_failure = now;
+  }
+  if (report.stopped_at) r.stopped_at = report.stopped_at;
+  if (r.reported.size() == r.workers.size()) end_run(id, now);
+  return true;
+}
+
+void CampaignRun::stage_ended(StageId id, const RunEnd& end, double now) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  ActiveRun& r = it->second;
+  if (end.kind == RunEnd::Kind::failed) r.errors.push_back(end.error);
+  if (end.kind == RunEnd::Kind::stopped) r.stopped_at = end.step;
+  end_run(id, now);
+}
+
+// Every member has reported (or was given up on): the run is over.
+void CampaignRun::end_run(StageId id, double now) {
+  ActiveRun r = std::move(running_.at(id));
+  running_.erase(id);
+  // Lost and stuck members were retired from the machine: they stay out.
+  policy_.finished(id, now, r.errors.empty() && r.stopped_at.has_value());
+  changed_ = true;
+  recovering_.erase(id);
+  const StageSpec& s = graph_.stage(id);
+  if (r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_) {
+    // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
+    progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
+    tell([&](CampaignObserver& o) { o.stage_yielded(id, r, *r.stopped_at, now); });
+    submit(id, now);
+    return;
+  }
+  if (r.errors.empty() && r.stopped_at) {
+    progress_.suspend(id, fmt::format("checkpointed at step {} of {}; resumes on the next run", *r.stopped_at, s.steps));
+    tell([&](CampaignObserver& o) { o.stage_suspended(id, r, *r.stopped_at, now); });
+    return;
+  }
+  if (r.errors.empty()) {
+    const auto now_ready = progress_.complete(id);
+    tell([&](CampaignObserver& o) { o.stage_completed(id, r, now); });
+    for (StageId next : now_ready) submit(next, now);
+    return;
+  }
+  fail(id, fmt::format("{}", fmt::join(r.errors, "; ")));
+}
+
+void CampaignRun::fail(StageId id, const std::string& why) {
+  if (progress_.state(id) == StageState::ready) policy_.withdraw(id);
+  const auto blocked = progress_.fail(id, why);
+  changed_ = true;
+  tell([&](CampaignObserver& o) { o.stage_failed(id, why, blocked); });
+}
+
+std::optional<CampaignRun::LostGroup> CampaignRun::rank_lost(int rank, const std::string& why, double now) {
+  policy_.machine().retire_worker(rank);
+  changed_ = true;
+  for (auto& [id, r] : running_) {
+    if (std::find(r.workers.begin(), r.workers.end(), rank) == r.workers.end()) continue;
+    LostGroup group{id, {}};
+    r.lost.push_back(rank);
+    r.errors.push_back(why);
+    for (int mate : r.workers) {
+      if (mate == rank || std::find(r.lost.begin(), r.lost.end(), mate) != r.lost.end()) continue;
+      policy_.machine().retire_worker(mate);
+      r.lost.push_back(mate);
+      group.mates.push_back(mate);
+    }
+    stage_lost(id, now);
+    return group;
+  }
+  return std::nullopt;
+}
+
+// A stage whose group lost ranks: resumed from its last verified epoch, up to max_restarts
+// times, on free ranks or on ranks spawned to replace the lost ones.
+void CampaignRun::stage_lost(StageId id, double now) {
+  ActiveRun r = std::move(running_.at(id));
+  running_.erase(id);
+  policy_.finished(id, now);
+  changed_ = true;
+  const int restarts = ++restarts_[id];
+  tell([&](CampaignObserver& o) { o.stage_lost(id, r, restarts, now); });
+  if (restarts > options_.max_restarts || !options_.recover) {
+    fail(id, options_.recover ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
+                              : fmt::format("{}", fmt::join(r.errors, "; ")));
+    return;
+  }
+  const std::string from = resume_point(id);
+  progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", rank_list(r.lost), from));
+  submit(id, now);
+  recovering_.insert(id);
+  tell([&](CampaignObserver& o) { o.stage_recovering(id, r, from, restarts); });
+}
+
+std::vector<int> CampaignRun::expire_failure_grace(double now, double grace) {
+  std::vector<StageId> expired;
+  for (const auto& [id, r] : running_) {
+    if (r.first_failure && now - *r.first_failure >= grace) expired.push_back(id);
+  }
+  std::vector<int> silent;
+  for (StageId id : expired) {
+    ActiveRun& r = running_.at(id);
+    for (int rank : r.workers) {
+      if (r.reported.count(rank)) continue;
+      r.reported.insert(rank);
+      r.errors.push_back(fmt::format("rank {} did not report within {:.0f} s of the failure (stuck)", rank, grace));
+      policy_.machine().retire_worker(rank);
+      silent.push_back(rank);
+    }
+    end_run(id, now);
+  }
+  return silent;
+}
+
+std::optional<double> CampaignRun::next_grace_deadline(double grace) const {
+  std::optional<double> next;
+  for (const auto& [id, r] : running_) {
+    if (r.first_failure) next = std::min(next.value_or(*r.first_failure + grace), *r.first_failure + grace);
+  }
+  return next;
+}
+
+void CampaignRun::adapt_to_lost_ranks(double now) {
+  for (StageId id : recovering_) {
+    if (progress_.state(id) != StageState::ready) continue;
+    const StageSpec& s = graph_.stage(id);
+    const auto largest = static_cast<int>(policy_.machine().capacity(request_for(s, policy_.machine(), 1).per_rank));
+    const int want = ranks_of(id);
+    if (want <= largest) {
+      tell([&](CampaignObserver& o) { o.stage_waits_for_ranks(id, want); });
+    } else if (largest >= 1) {
+      ranks_override_[id] = largest;
+      policy_.withdraw(id);
+      submit(id, now);
+      tell([&](CampaignObserver& o) { o.stage_shrunk(id, largest); });
+    }
+  }
+}
+
+const std::string& CampaignRun::definition(StageId id) const {
+  if (definitions_.empty()) definitions_.resize(graph_.size());
+  if (definitions_[id].empty()) definitions_[id] = stage_definition(graph_, id);
+  return definitions_[id];
+}
+
+std::string CampaignRun::summary() const {
+  std::string out;
+  for (StageId id = 0; id < graph_.size(); ++id) {
+    const auto st = progress_.state(id);
+    if (st != StageState::completed && st != StageState::running) {
+      out += fmt::format("  {:<13} {}: {}\n", state_name(st), graph_.stage(id).name, progress_.reason(id));
+    }
+  }
+  return out;
+}
+
+}  // namespace perennial

@@ -1,0 +1,134 @@
+#include <perennial/coordinator/rank_replacement.hpp>
+
+#include <boost/mpi/environment.hpp>
+#include <fmt/format.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace perennial {
+
+namespace {
+
+constexpr double kSettleSeconds = 1.0;       // after the lost processes exited
+constexpr double kWaitForExitSeconds = 5.0;  // a lost process on another host cannot be watched
+constexpr double kSpawnGapSeconds = 1.0;     // between one spawn's end and the next
+
+}  // namespace
+
+std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir) {
+  std::ifstream stat(proc_dir / "stat");
+  std::string line;
+  if (!stat || !std::getline(stat, line)) return std::nullopt;
+  // After the command name, which may hold spaces and parentheses.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return ProcessStat{};
+  std::istringstream rest(line.substr(close + 1));
+  ProcessStat s;
+  rest >> s.state >> s.parent;
+  return s;
+}
+
+bool process_gone(int pid) {
+  const auto s = process_stat("/proc/" + std::to_string(pid));
+  return !s || s->state == 'Z' || s->state == 'X';
+}
+
+RankReplacement::RankReplacement(WorkerPools& workers, Respawner* respawner, double spawn_timeout_seconds)
+    : workers_(workers), respawner_(respawner), spawn_timeout_(spawn_timeout_seconds),
+      own_host_(boost::mpi::environment::processor_name()) {}
+
+void RankReplacement::replace(const std::vector<int>& lost, double now) {
+  if (lost.empty() || !active()) return;
+  Deferred d;
+  d.count = lost.size();
+  d.asked_at = now;
+  for (int id : lost) {
+    if (workers_.worker(id).hello.host == own_host_) d.pids.push_back(workers_.worker(id).hello.pid);
+  }
+  expected_ += d.count;
+  deferred_.push_back(std::move(d));
+}
+
+void RankReplacement::start_deferred(double now, Progress& progress) {
+  std::size_t count = 0;
+  for (auto& d : deferred_) {
+    if (!d.gone_at) {
+      const bool all_gone = std::all_of(d.pids.begin(), d.pids.end(), process_gone);
+      if (all_gone || now - d.asked_at > kWaitForExitSeconds) d.gone_at = now;
+    }
+    if (d.gone_at && now - *d.gone_at >= kSettleSeconds) count += d.count;
+  }
+  if (count == 0 || !spawning_.empty() || (last_spawn_done_ && now - *last_spawn_done_ < kSpawnGapSeconds)) return;
+  std::erase_if(deferred_, [&](const Deferred& d) { return d.gone_at && now - *d.gone_at >= kSettleSeconds; });
+  const int first_id = std::max(workers_.next_id(), next_spawn_id_);
+  next_spawn_id_ = first_id + static_cast<int>(count);
+  spawning_[respawner_->request(static_cast<int>(count), first_id)] = count;
+  progress.requested = {count, first_id};
+}
+
+RankReplacement::Progress RankReplacement::poll(double now) {
+  Progress progress;
+  if (!respawner_) return progress;
+  if (!deferred_.empty() && !broken_) start_deferred(now, progress);
+  if (spawning_.empty()) return progress;
+  while (auto result = respawner_->poll()) {
+    const std::size_t asked = spawning_.at(result->ticket);
+    spawning_.erase(result->ticket);
+    last_spawn_done_ = now;
+    expected_ -= std::min(expected_, asked);
+    if (!result->channel) {
+      fail(result->error, progress);
+      continue;  // others already spawned still join
+    }
+    progress.joined.emplace_back(workers_.add(std::move(result->channel), result->hellos), result->seconds);
+  }
+  if (!spawning_.empty() && respawner_->oldest_pending_seconds() > spawn_timeout_) {
+    // The thread is stuck inside MPI_Comm_spawn and cannot be interrupted. Its new workers
+    // (seen stuck inside MPI_Init) would keep the job alive forever: end those on this host.
+    for (const auto& [ticket, count] : spawning_) expected_ -= std::min(expected_, count);
+    spawning_.clear();
+    const auto killed = kill_unconnected_workers();
+    fail(fmt::format("no answer from MPI_Comm_spawn within {:.0f} s (ended {} half-started worker(s))", spawn_timeout_,
+                     killed),
+         progress);
+  }
+  return progress;
+}
+
+void RankReplacement::fail(const std::string& error, Progress& progress) {
+  broken_ = true;
+  for (const auto& d : deferred_) expected_ -= std::min(expected_, d.count);
+  deferred_.clear();
+  progress.failed = error;
+}
+
+// Spawned workers that never connected: this job's processes on this host (same parent, the
+// local mpirun or orted) running `perennial worker` with an id not connected yet.
+std::size_t RankReplacement::kill_unconnected_workers() const {
+  std::size_t killed = 0;
+  const long parent = ::getppid();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto stat = process_stat(entry.path());
+    if (!stat || stat->parent != parent) continue;
+    std::ifstream cmdline_file(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    const auto at = cmdline.find(" worker ");
+    const auto id_at = cmdline.find("--first-id ");
+    if (at == std::string::npos || id_at == std::string::npos) continue;
+    const int first_id = std::atoi(cmdline.c_str() + id_at + 11);
+    if (workers_.known(first_id)) continue;  // connected: a live worker, not a stuck one
+    ::kill(std::stoi(name), SIGKILL);
+    ++killed;
+  }
+  return killed;
+}
+
+}  // namespace perennial

@@ -1,0 +1,134 @@
+#include <perennial/coordinator/run_records.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace perennial {
+
+namespace {
+
+std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
+
+}  // namespace
+
+std::filesystem::path output_file(const StageGraph& graph, StageId id) {
+  return graph.campaign().output_dir / "outputs" / (graph.stage(id).name + ".h5");
+}
+
+// ---- events.jsonl and the progress lines ------------------------------------------------------
+
+void EventRecorder::stage_reused(StageId id) { events_.record({{"event", "stage_reused"}, {"stage", name(id)}}); }
+
+void EventRecorder::output_rejected(StageId id, const std::string& problem) {
+  events_.record({{"event", "output_rejected"}, {"stage", name(id)}, {"problem", problem}});
+  events_.progress(fmt::format("resume    {}: completed earlier but its output does not verify ({}): running it again",
+                               name(id), problem));
+}
+
+void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfilled) {
+  const StageSpec& s = run_.graph().stage(id);
+  std::vector<std::string> nodes;
+  for (const auto& [n, count] : r.allocation.ranks_on) nodes.push_back(run_.policy().machine().node(n).name);
+  events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", r.workers},
+                  {"nodes", nodes}, {"attempt", r.attempt}, {"backfilled", backfilled}});
+  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(r.workers), s.kernel,
+                               r.workers.size(), s.steps));
+}
+
+void EventRecorder::stage_told_to_stop(StageId id, const StopOrder& stop) {
+  const bool preempted = stop.why == StopOrder::Why::preempted;
+  events_.record({{"event", preempted ? "stage_preempted" : "stage_stopping_for_end"}, {"stage", name(id)},
+                  {"reason", stop.reason}});
+  events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", preempted ? "preempt  " : "stopping ",
+                               name(id), stop.reason));
+}
+
+void EventRecorder::stop_declined(StageId id, std::uint64_t step, const std::string& reason) {
+  events_.record({{"event", "stage_stop_declined"}, {"stage", name(id)}, {"step", step}, {"reason", reason}});
+  events_.progress(fmt::format("continue  {}: asked to stop at step {}, but {}; it keeps running", name(id), step, reason));
+}
+
+void EventRecorder::stage_completed(StageId id, const ActiveRun& r, double now) {
+  const double seconds = now - r.started;
+  events_.record({{"event", "stage_completed"}, {"stage", name(id)}, {"seconds", seconds}, {"ranks", r.workers}});
+  events_.progress(fmt::format("completed {} in {:.2f} s", name(id), seconds));
+}
+
+void EventRecorder::stage_yielded(StageId id, const ActiveRun& r, std::uint64_t step, double) {
+  warn_if_no_epoch_at(id, step);
+  events_.record({{"event", "stage_yielded"}, {"stage", name(id)}, {"step", step}, {"ranks", r.workers}});
+  events_.progress(fmt::format("yielded   {} at step {} (checkpointed); it resumes when ranks are free", name(id), step));
+}
+
+void EventRecorder::stage_suspended(StageId id, const ActiveRun&, std::uint64_t step, double) {
+  warn_if_no_epoch_at(id, step);
+  events_.record({{"event", "stage_suspended"}, {"stage", name(id)}, {"step", step}});
+  events_.progress(fmt::format("suspended {} at step {} (checkpointed)", name(id), step));
+}
+
+// Workers stop only after committing an epoch at that step, and that epoch's record arrives
+// first (same sender, same communicator): say so loudly if it ever did not.
+void EventRecorder::warn_if_no_epoch_at(StageId id, std::uint64_t step) {
+  const auto& epochs = run_.history(id).epochs;
+  if (!epochs.empty() && epochs.back().step == step) return;
+  events_.log().error("stage {} stopped at step {} without a committed epoch there; it resumes from {}", name(id), step,
+                      run_.resume_point(id));
+}
+
+void EventRecorder::stage_lost(StageId id, const ActiveRun& r, int restart, double) {
+  events_.record({{"event", "stage_lost"}, {"stage", name(id)}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
+                  {"restart", restart}, {"max_restarts", run_.options().max_restarts}});
+}
+
+void EventRecorder::stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) {
+  events_.record({{"event", "stage_recovering"}, {"stage", name(id)}, {"from", from}, {"restart", restart}});
+  events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", name(id),
+                               rank_list(lost.lost), from, restart, run_.options().max_restarts));
+}
+
+void EventRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) {
+  events_.record({{"event", "stage_failed"}, {"stage", name(id)}, {"error", why}});
+  events_.progress(fmt::format("FAILED    {}: {}", name(id), why));
+  for (StageId d : blocked) {
+    const std::string& reason = run_.progress().reason(d);
+    events_.record({{"event", "stage_blocked"}, {"stage", name(d)}, {"reason", reason}});
+    events_.progress(fmt::format("blocked   {}: {}", name(d), reason));
+  }
+}
+
+void EventRecorder::stage_waits_for_ranks(StageId id, int ranks) {
+  events_.record({{"event", "stage_waits_for_ranks"}, {"stage", name(id)}, {"ranks", ranks}});
+  events_.progress(fmt::format("waiting   {}: needs {} ranks; waits until that many are free", name(id), ranks));
+}
+
+void EventRecorder::stage_shrunk(StageId id, int ranks) {
+  const int declared = run_.graph().stage(id).ranks;
+  events_.record({{"event", "stage_shrunk"}, {"stage", name(id)}, {"ranks", ranks}, {"declared_ranks", declared}});
+  events_.progress(fmt::format("shrink    {}: continues on {} ranks instead of {} (no more can work together)", name(id),
+                               ranks, declared));
+}
+
+// ---- journal.jsonl --------------------------------------------------------------------------
+
+void JournalRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
+  journal_.append({{"type", "stage_started"}, {"stage", run_.graph().stage(id).name}, {"attempt", r.attempt},
+                   {"definition", run_.definition(id)}});
+}
+
+void JournalRecorder::epoch_committed(StageId id, const EpochRecord& epoch) {
+  journal_.append(journal_epoch_committed(run_.graph(), id, epoch));
+}
+
+void JournalRecorder::stage_completed(StageId id, const ActiveRun&, double) {
+  const auto& graph = run_.graph();
+  journal_.append(journal_stage_completed(graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string()));
+}
+
+void JournalRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>&) {
+  journal_.append({{"type", "stage_failed"}, {"stage", run_.graph().stage(id).name}, {"error", why}});
+}
+
+}  // namespace perennial

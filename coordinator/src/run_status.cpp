@@ -1,0 +1,187 @@
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/run_status.hpp>
+#include <perennial/errors.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+namespace perennial {
+
+RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
+  const auto& graph = run.graph();
+  const auto& progress = run.progress();
+  const auto& policy = run.policy();
+  RunStatus s;
+  s.campaign = graph.campaign().name;
+  s.written_at_unix = unix_now;
+  s.elapsed_seconds = now;
+  s.finished = progress.finished() || run.stopping();
+  s.stages = graph.size();
+  s.completed = progress.count(StageState::completed);
+  s.failed = progress.count(StageState::failed);
+  for (const auto& w : policy.waiting_report(now)) {
+    Waiting out{w.name, std::string(reason_name(w.reason)), w.detail, w.priority_score, std::nullopt};
+    if (std::isfinite(w.expected_start)) out.expected_start_in_seconds = w.expected_start - now;
+    s.waiting.push_back(std::move(out));
+  }
+  for (const auto& [id, r] : run.running()) {
+    s.running.push_back({graph.stage(id).name, r.workers, now - r.started, r.told_to_stop.has_value()});
+  }
+  for (StageId id = 0; id < graph.size(); ++id) {
+    if (progress.state(id) != StageState::waiting) continue;
+    OnDependencies d{graph.stage(id).name, {}};
+    for (StageId u : graph.upstream(id)) {
+      if (progress.state(u) != StageState::completed) d.waits_for.push_back(graph.stage(u).name);
+    }
+    s.waiting_on_dependencies.push_back(std::move(d));
+  }
+  for (const auto& [project, seconds] : policy.core_seconds_by_project()) {
+    s.core_hours_by_project[project.empty() ? "(none)" : project] = seconds / 3600.0;
+  }
+  const PolicyCounters& c = policy.counters();
+  s.preemptions = c.preemptions;
+  s.protected_interruptions = c.protected_interruptions;
+  s.backfilled = c.backfilled;
+  s.worker_ranks = policy.machine().live_workers();
+  s.free_worker_ranks = policy.machine().free_workers();
+  return s;
+}
+
+nlohmann::json RunStatus::to_json() const {
+  nlohmann::json running_json = nlohmann::json::array();
+  for (const auto& r : running) {
+    running_json.push_back({{"stage", r.stage}, {"ranks", r.ranks}, {"running_seconds", r.running_seconds},
+                            {"stopping", r.stopping}});
+  }
+  nlohmann::json waiting_json = nlohmann::json::array();
+  for (const auto& w : waiting) {
+    waiting_json.push_back({{"stage", w.stage}, {"reason", w.reason}, {"detail", w.detail},
+                            {"priority_score", w.priority_score},
+                            {"expected_start_in_seconds",
+                             w.expected_start_in_seconds ? nlohmann::json(*w.expected_start_in_seconds) : nlohmann::json()}});
+  }
+  nlohmann::json dependencies = nlohmann::json::array();
+  for (const auto& d : waiting_on_dependencies) {
+    dependencies.push_back({{"stage", d.stage}, {"reason", "dependencies"}, {"waits_for", d.waits_for}});
+  }
+  return {{"campaign", campaign},
+          {"written_at_unix", written_at_unix},
+          {"elapsed_seconds", elapsed_seconds},
+          {"finished", finished},
+          {"stages", stages},
+          {"completed", completed},
+          {"failed", failed},
+          {"running", running_json},
+          {"waiting", waiting_json},
+          {"waiting_on_dependencies", dependencies},
+          {"core_hours_by_project", core_hours_by_project},
+          {"preemptions", preemptions},
+          {"protected_interruptions", protected_interruptions},
+          {"backfilled", backfilled},
+          {"worker_ranks", worker_ranks},
+          {"free_worker_ranks", free_worker_ranks}};
+}
+
+namespace {
+
+template <class T>
+T field(const nlohmann::json& j, const char* name, const std::string& where) {
+  if (!j.contains(name)) throw Error(fmt::format("{}: no field '{}'", where, name));
+  try {
+    return j.at(name).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: field '{}': {}", where, name, e.what()));
+  }
+}
+
+}  // namespace
+
+RunStatus RunStatus::from_json(const nlohmann::json& j) {
+  const std::string where = "status";
+  RunStatus s;
+  s.campaign = field<std::string>(j, "campaign", where);
+  s.written_at_unix = field<double>(j, "written_at_unix", where);
+  s.elapsed_seconds = field<double>(j, "elapsed_seconds", where);
+  s.finished = field<bool>(j, "finished", where);
+  s.stages = field<std::size_t>(j, "stages", where);
+  s.completed = field<std::size_t>(j, "completed", where);
+  s.failed = field<std::size_t>(j, "failed", where);
+  for (const auto& r : field<nlohmann::json>(j, "running", where)) {
+    s.running.push_back({field<std::string>(r, "stage", "running"), field<std::vector<int>>(r, "ranks", "running"),
+                         field<double>(r, "running_seconds", "running"), field<bool>(r, "stopping", "running")});
+  }
+  for (const auto& w : field<nlohmann::json>(j, "waiting", where)) {
+    Waiting out{field<std::string>(w, "stage", "waiting"), field<std::string>(w, "reason", "waiting"),
+                field<std::string>(w, "detail", "waiting"), field<double>(w, "priority_score", "waiting"), std::nullopt};
+    if (w.contains("expected_start_in_seconds") && w["expected_start_in_seconds"].is_number()) {
+      out.expected_start_in_seconds = w["expected_start_in_seconds"].get<double>();
+    }
+    s.waiting.push_back(std::move(out));
+  }
+  for (const auto& d : field<nlohmann::json>(j, "waiting_on_dependencies", where)) {
+    s.waiting_on_dependencies.push_back({field<std::string>(d, "stage", "waiting_on_dependencies"),
+                                         field<std::vector<std::string>>(d, "waits_for", "waiting_on_dependencies")});
+  }
+  s.core_hours_by_project = field<std::map<std::string, double>>(j, "core_hours_by_project", where);
+  s.preemptions = field<std::uint64_t>(j, "preemptions", where);
+  s.protected_interruptions = field<std::uint64_t>(j, "protected_interruptions", where);
+  s.backfilled = field<std::uint64_t>(j, "backfilled", where);
+  s.worker_ranks = field<std::size_t>(j, "worker_ranks", where);
+  s.free_worker_ranks = field<std::size_t>(j, "free_worker_ranks", where);
+  return s;
+}
+
+void RunStatus::write(const std::filesystem::path& file) const {
+  const auto partial = file.string() + ".partial";
+  {
+    std::ofstream out(partial);
+    out << to_json().dump(1) << '\n';
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, file, ec);  // readers never see half a file
+}
+
+RunStatus RunStatus::read(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(fmt::format("cannot read {}", file.string()));
+  try {
+    return from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{} is not readable JSON: {}", file.string(), e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", file.string(), e.what()));
+  }
+}
+
+std::string RunStatus::to_text(double unix_now) const {
+  auto when = [](const std::optional<double>& t) -> std::string {
+    if (!t) return "unknown";
+    if (*t < 120) return fmt::format("in {:.0f} s", *t);
+    if (*t < 7200) return fmt::format("in {:.0f} min", *t / 60);
+    return fmt::format("in {:.1f} h", *t / 3600);
+  };
+  std::string out = fmt::format(
+      "campaign {}: {} of {} stages completed, {} failed; {} running, {} waiting, {} waiting on other stages{}\n", campaign,
+      completed, stages, failed, running.size(), waiting.size(), waiting_on_dependencies.size(),
+      finished ? " (run ended)" : fmt::format(" (as of {:.0f} s ago)", unix_now - written_at_unix));
+  out += fmt::format("worker ranks {} ({} free); preemptions {}; protected interruptions {}; backfilled starts {}\n",
+                     worker_ranks, free_worker_ranks, preemptions, protected_interruptions, backfilled);
+  for (const auto& r : running) {
+    out += fmt::format("  running  {:<28} ranks {:<16} for {:.0f} s{}\n", r.stage, nlohmann::json(r.ranks).dump(),
+                       r.running_seconds, r.stopping ? " (checkpointing to stop)" : "");
+  }
+  for (const auto& w : waiting) {
+    out += fmt::format("  waiting  {:<28} {:<18} start {:<12} {}\n", w.stage, w.reason, when(w.expected_start_in_seconds),
+                       w.detail);
+  }
+  for (const auto& d : waiting_on_dependencies) {
+    out += fmt::format("  waiting  {:<28} {:<18} on {}\n", d.stage, "dependencies", nlohmann::json(d.waits_for).dump());
+  }
+  out += fmt::format("core-hours by project: {}\n", nlohmann::json(core_hours_by_project).dump());
+  return out;
+}
+
+}  // namespace perennial
