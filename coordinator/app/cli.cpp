@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <atomic>
 #include <cstdlib>
@@ -128,7 +129,7 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
   auto duration = [](const std::string& option, const std::string& text) -> std::optional<double> {
     if (text.empty()) return std::nullopt;
     auto seconds = parse_duration_seconds(text);
-    if (!seconds || *seconds <= 0) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
+    if (!seconds || *seconds <= 0 || !std::isfinite(*seconds)) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
     return seconds;
   };
   SimulationOptions options;
@@ -146,7 +147,7 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
   options.seed = o.seed;
   options.trace_csv = o.trace.empty() ? c.output_dir / "simulation" / "trace.csv" : std::filesystem::path(o.trace);
   Machine machine = machine_for(c.cluster);
-  const int cores = machine.total_cores();
+  const std::int64_t cores = machine.total_cores();
   const auto report = simulate_campaign(*v.graph, std::move(machine), config, options);
   if (o.json) {
     auto j = report.to_json();
@@ -224,7 +225,7 @@ std::optional<double> allocation_end(const std::string& text) {
   char* end = nullptr;
   const double number = std::strtod(value.c_str(), &end);
   if (end && *end == '\0' && number > 1e9) return number;
-  if (auto seconds = parse_duration_seconds(value); seconds && *seconds > 0) return now + *seconds;
+  if (auto seconds = parse_duration_seconds(value); seconds && *seconds > 0 && std::isfinite(*seconds)) return now + *seconds;
   throw Error(fmt::format("--end-time '{}': give a Unix time, a date-time like 2026-11-25T18:00:00, or a duration like 45min",
                           value));
 }

@@ -366,7 +366,7 @@ CampaignPlan make_plan(const StageGraph& graph) {
 std::string format_plan(const StageGraph& graph, const CampaignPlan& plan) {
   std::string out = fmt::format("campaign {}: {} stages in {} waves\n", graph.campaign().name, graph.size(), plan.waves.size());
   for (std::size_t w = 0; w < plan.waves.size(); ++w) {
-    int ranks = 0;
+    std::int64_t ranks = 0;  // a wave of many wide stages may hold more than an int
     std::vector<std::string> names;
     for (StageId id : plan.waves[w]) {
       ranks += graph.stage(id).ranks;

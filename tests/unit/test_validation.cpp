@@ -77,9 +77,9 @@ TEST(Validation, MissingRequiredFields) {
 
 TEST(Validation, WrongTypesAreNamed) {
   auto c = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: two\n    steps: 400"));
-  EXPECT_TRUE(c.has(8, "stages.spinup.ranks: 'two' is not an integer")) << c.text();
+  EXPECT_TRUE(c.has(8, "stages.spinup.ranks: must be a whole number, not 'two'")) << c.text();
   auto zero = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: 0\n    steps: 400"));
-  EXPECT_TRUE(zero.has(8, "below the minimum 1")) << zero.text();
+  EXPECT_TRUE(zero.has(8, "stages.spinup.ranks: must be a whole number of at least 1, not 0")) << zero.text();
   auto dtype = check_campaign(replace(kValid, "temperature: {dtype: float64", "temperature: {dtype: double"));
   EXPECT_TRUE(dtype.has(12, "unknown dtype 'double'")) << dtype.text();
 }
@@ -246,8 +246,87 @@ stages:
   EXPECT_FALSE(c.graph->stage(3).checkpoint.enabled);
 
   auto bad = check_campaign("campaign: x\ncheckpoint: {keep: 0, mtbf: often, intervall: 5}\nstages:\n  - {name: a, kernel: any}\n");
-  EXPECT_TRUE(bad.has(2, "checkpoint.keep: 0 is below the minimum 1")) << bad.text();
+  EXPECT_TRUE(bad.has(2, "checkpoint.keep: must be a whole number of at least 1, not 0")) << bad.text();
   EXPECT_TRUE(bad.has(2, "checkpoint.mtbf: 'often' is not a positive duration")) << bad.text();
   EXPECT_TRUE(bad.has(2, "did you mean 'interval'?")) << bad.text();
+}
+}  // namespace
+
+// Issue 12: numbers in a campaign file have sane bounds, and a number out of them is an error
+// naming the field and its line, never a value that wraps around or a crash.
+namespace {
+TEST(Validation, StepsAreAWholeNumberOfAtLeastOne) {
+  auto negative = check_campaign(replace(kValid, "steps: 400", "steps: -5"));
+  EXPECT_TRUE(negative.has(9, "stages.spinup.steps: must be a whole number of at least 1, not -5")) << negative.text();
+  auto zero = check_campaign(replace(kValid, "steps: 400", "steps: 0"));
+  EXPECT_TRUE(zero.has(9, "stages.spinup.steps: must be a whole number of at least 1, not 0")) << zero.text();
+  auto fraction = check_campaign(replace(kValid, "steps: 400", "steps: 2.5"));
+  EXPECT_TRUE(fraction.has(9, "stages.spinup.steps: must be a whole number, not 2.5")) << fraction.text();
+  auto huge = check_campaign(replace(kValid, "steps: 400", "steps: 9007199254740993"));
+  EXPECT_TRUE(huge.has(9, "stages.spinup.steps: must be at most 9007199254740992, not 9007199254740993")) << huge.text();
+  auto words = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: two\n    steps: 400"));
+  EXPECT_TRUE(words.has(8, "stages.spinup.ranks: must be a whole number, not 'two'")) << words.text();
+  auto exponent = check_campaign(replace(kValid, "steps: 400", "steps: 1e3"));
+  ASSERT_TRUE(exponent.diagnostics.empty()) << exponent.text();
+  EXPECT_EQ(exponent.graph->stage(0).steps, 1000u);
+}
+
+TEST(Validation, EveryNumberHasBounds) {
+  auto c = check_campaign(R"(campaign: bounds
+projects:
+  - {name: p, allocation_core_hours: 1e400, share: -1}
+checkpoint: {keep: 1001}
+scheduling:
+  weights: {priority: inf, fairshare: 1e10, age: nan}
+  backfill_depth: 0
+  max_age: 1000000w
+stages:
+  - {name: a, kernel: any, ranks: 1000001, cores_per_rank: 2000000, gpus_per_rank: -1}
+  - {name: b, kernel: any, memory_per_rank: 2PiB, priority: 1000001, walltime: 0s}
+  - {name: c, kernel: any, step_time: 1000000w, steps: 18446744073709551616}
+)");
+  EXPECT_TRUE(c.has(3, "projects[0].allocation_core_hours: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(3, "projects[0].share: must be at least 0, not -1")) << c.text();
+  EXPECT_TRUE(c.has(4, "checkpoint.keep: must be at most 1000, not 1001")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.priority: must be a finite number, not 'inf'")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.fairshare: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.age: must be a finite number, not 'nan'")) << c.text();
+  EXPECT_TRUE(c.has(7, "scheduling.backfill_depth: must be a whole number of at least 1, not 0")) << c.text();
+  EXPECT_TRUE(c.has(8, "scheduling.max_age: must be at most 100 years, not '1000000w'")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.ranks: must be at most 1000000, not 1000001")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.cores_per_rank: must be at most 1000000, not 2000000")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.gpus_per_rank: must be a whole number of at least 0, not -1")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.memory_per_rank: must be at most 1 PiB, not '2PiB'")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.priority: must be at most 1000000, not 1000001")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.walltime: '0s' is not a positive duration")) << c.text();
+  EXPECT_TRUE(c.has(12, "stages.c.step_time: must be at most 100 years, not '1000000w'")) << c.text();
+  EXPECT_TRUE(c.has(12, "stages.c.steps: must be at most 9007199254740992, not 18446744073709551616")) << c.text();
+}
+
+// Numbers too long for any machine type were read with std::stoull/std::stod, whose
+// out_of_range exception escaped the loader.
+TEST(Validation, OverlongNumbersAreErrorsNotCrashes) {
+  const std::string digits(400, '9');
+  perennial::testing::Checked c;
+  EXPECT_NO_THROW(c = check_campaign("campaign: long\n"
+                                     "checkpoint: {interval: " + digits + " steps}\n"
+                                     "stages:\n"
+                                     "  - {name: a, kernel: any, walltime: " + digits + "s}\n"
+                                     "  - {name: b, kernel: any, memory_per_rank: " + digits + "GB}\n"));
+  EXPECT_TRUE(c.has(2, "checkpoint.interval: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(4, "stages.a.walltime: must be at most 100 years")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.b.memory_per_rank: must be at most 1 PiB")) << c.text();
+}
+
+// A stage's total cores (ranks x cores_per_rank) are counted by the scheduler; a total too
+// large to count is refused, not wrapped into a negative number.
+TEST(Validation, StageTotalsMustBeCountable) {
+  auto c = check_campaign(R"(campaign: totals
+stages:
+  - {name: wide, kernel: any, ranks: 1000000, cores_per_rank: 3000}
+  - {name: fine, kernel: any, ranks: 1000000, cores_per_rank: 2000}
+)");
+  EXPECT_TRUE(c.has(3, "stages.wide.cores_per_rank: 1000000 ranks x 3000 cores per rank is 3000000000 cores")) << c.text();
+  EXPECT_EQ(c.diagnostics.size(), 1u) << c.text();
 }
 }  // namespace
