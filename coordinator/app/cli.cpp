@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <atomic>
@@ -451,7 +452,16 @@ int cli_main(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
   validate->add_option("campaign", file, "campaign YAML file")->required();
-  validate->add_option("--ranks", ranks, "also check stage sizes against a job of this many ranks");
+  // A job is rank 0, the coordinator, plus at least one worker: fewer ranks is no job at all.
+  const CLI::Validator job_size(
+      [](std::string& text) -> std::string {
+        int n = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc() && end == text.data() + text.size() && n >= 2) return {};
+        return "must be at least 2 (rank 0 coordinates, the others run stages), not " + text;
+      },
+      "RANKS >= 2");
+  validate->add_option("--ranks", ranks, "also check stage sizes against a job of this many ranks")->check(job_size);
 
   auto* plan = app.add_subcommand("plan", "print the stages in dependency waves and the critical path");
   plan->add_option("campaign", file, "campaign YAML file")->required();

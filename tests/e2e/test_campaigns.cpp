@@ -154,6 +154,19 @@ TEST(Cli, ValidatePrintsEveryErrorWithItsPosition) {
   EXPECT_EQ(good.exit_code, 0) << good.output;
 }
 
+// A job needs rank 0 to coordinate and at least one worker: a smaller --ranks is refused,
+// not taken as "no job size given".
+TEST(Cli, ValidateRefusesAJobWithoutWorkers) {
+  const auto file = example_campaign("cmip-lite.yaml").string();
+  for (const char* ranks : {"-3", "0", "1"}) {
+    auto r = run_perennial_serial("validate --ranks " + std::string(ranks) + " " + file);
+    EXPECT_EQ(r.exit_code, 2) << ranks << ": " << r.output;
+    EXPECT_NE(r.output.find("--ranks: must be at least 2 (rank 0 coordinates, the others run stages)"), std::string::npos) << ranks << ": " << r.output;
+  }
+  auto fits = run_perennial_serial("validate --ranks 3 " + file);
+  EXPECT_EQ(fits.exit_code, 0) << fits.output;
+}
+
 TEST(Cli, RunRefusesAnInvalidCampaignBeforeStarting) {
   const auto out = fresh_directory("refused");
   auto r = run_perennial(3, test_campaign("invalid.yaml").string() + " --output-dir " + (out / "run").string(), 60);
