@@ -542,8 +542,13 @@ int cli_main(int argc, char** argv) {
     if (*plan) return command_plan(file);
     if (*simulate) return command_simulate(file, sim);
     if (*status) return command_status(status_dir);
-    if (*kernels) {
-      for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
+    if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
+      for (const auto& name : KernelRegistry::instance().names()) {
+        const KernelInfo info = KernelRegistry::instance().create(name, "")->info();
+        fmt::print("{}\n", name);
+        if (info.parameters.empty()) fmt::print("  {}\n", info.parameters_open ? "(any parameters)" : "(no parameters)");
+        for (const auto& [p, spec] : info.parameters) fmt::print("  {:<16} {}: {}\n", p, describe(spec), spec.description);
+      }
       return 0;
     }
     if (*worker) return command_worker(first_id, settings);

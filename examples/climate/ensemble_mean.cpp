@@ -105,6 +105,7 @@ class EnsembleMean final : public Kernel {
     info.outputs["mean"] = field;
     info.inputs["members"] = field;
     info.inputs_open = false;
+    info.parameters_open = false;  // it takes none: any parameter written for it is a mistake
     return info;
   }
 

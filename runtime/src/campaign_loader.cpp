@@ -323,6 +323,7 @@ CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::str
 struct StageTemplate {
   StageSpec spec;                    // with placeholders still in name, inputs and after
   std::vector<std::pair<std::string, std::vector<std::string>>> for_each;
+  std::vector<std::vector<SourceLocation>> for_each_value_where;  // each value's position, as for_each
   SourceLocation for_each_where;
   std::set<std::string> rejected_for_each;  // keys whose list was already reported as bad
 };
@@ -420,7 +421,12 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   } else {
     r.error(node, field, "missing required field 'name'");
   }
-  for (auto it = node.begin(); it != node.end(); ++it) s.field_where[it->first.Scalar()] = r.at(it->second);
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    // Where each value is; for `parameters:` the key, where a missing parameter is reported
+    // (a block mapping's value only starts on the next line).
+    const bool key = it->first.Scalar() == "parameters";
+    s.field_where[it->first.Scalar()] = r.at(key ? it->first : it->second);
+  }
   r.check_keys(node, field, kStageFields);
   s.template_name = s.name;
 
@@ -470,6 +476,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
       for (auto it = params.begin(); it != params.end(); ++it) {
         const std::string key = it->first.Scalar();
         const std::string pfield = field + ".parameters." + key;
+        s.field_where["parameters." + key] = r.at(it->second);
         if (it->second.IsScalar()) {
           s.parameters.set(key, it->second.Scalar());
         } else if (it->second.IsSequence()) {
@@ -546,15 +553,22 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
         const std::string key = it->first.Scalar();
         const std::string ffield = field + ".for_each." + key;
         std::vector<std::string> values;
+        std::vector<SourceLocation> where;
         if (!it->second.IsSequence() || it->second.size() == 0) {
           r.error(it->second, ffield, "must be a non-empty list of values");
           t.rejected_for_each.insert(key);
           continue;
         }
         for (const auto& v : it->second) {
-          if (auto text = r.scalar(v, ffield)) values.push_back(*text);
+          if (auto text = r.scalar(v, ffield)) {
+            values.push_back(*text);
+            where.push_back(r.at(v));
+          }
         }
+        // An item that is not a value was reported; the list must not expand with a gap.
+        if (values.size() != it->second.size()) t.rejected_for_each.insert(key);
         t.for_each.emplace_back(key, std::move(values));
+        t.for_each_value_where.push_back(std::move(where));
       }
     }
   }
@@ -595,7 +609,10 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
     StageSpec s = t.spec;
     s.name = substitute(s.name, values);
     s.parameters.set_stage(s.name);
-    for (const auto& [key, value] : values) s.parameters.set(key, value);
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      s.parameters.set(values[k].first, values[k].second);
+      s.field_where["parameters." + values[k].first] = t.for_each_value_where[k][index[k]];
+    }
     for (auto& in : s.inputs) {
       in.stage_pattern = substitute(in.stage_pattern, values);
       in.output = substitute(in.output, values);
