@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <ctime>
 #include <atomic>
 #include <cstdlib>
@@ -132,7 +134,7 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
   auto duration = [](const std::string& option, const std::string& text) -> std::optional<double> {
     if (text.empty()) return std::nullopt;
     auto seconds = parse_duration_seconds(text);
-    if (!seconds || *seconds <= 0) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
+    if (!seconds || *seconds <= 0 || !std::isfinite(*seconds)) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
     return seconds;
   };
   SimulationOptions options;
@@ -150,7 +152,7 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
   options.seed = o.seed;
   options.trace_csv = o.trace.empty() ? c.output_dir / "simulation" / "trace.csv" : std::filesystem::path(o.trace);
   Machine machine = machine_for(c.cluster);
-  const int cores = machine.total_cores();
+  const std::int64_t cores = machine.total_cores();
   const auto report = simulate_campaign(*v.graph, std::move(machine), config, options);
   if (o.json) {
     auto j = report.to_json();
@@ -230,7 +232,7 @@ std::optional<double> allocation_end(const std::string& text) {
   char* end = nullptr;
   const double number = std::strtod(value.c_str(), &end);
   if (end && *end == '\0' && number > 1e9) return number;
-  if (auto seconds = parse_duration_seconds(value); seconds && *seconds > 0) return now + *seconds;
+  if (auto seconds = parse_duration_seconds(value); seconds && *seconds > 0 && std::isfinite(*seconds)) return now + *seconds;
   throw Error(fmt::format("--end-time '{}': give a Unix time, a date-time like 2026-11-25T18:00:00, or a duration like 45min",
                           value));
 }
@@ -479,7 +481,16 @@ int cli_main(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "check a campaign file; print every error as FILE:LINE:COLUMN: field: message");
   validate->add_option("campaign", file, "campaign YAML file")->required();
-  validate->add_option("--ranks", ranks, "also check stage sizes against a job of this many ranks");
+  // A job is rank 0, the coordinator, plus at least one worker: fewer ranks is no job at all.
+  const CLI::Validator job_size(
+      [](std::string& text) -> std::string {
+        int n = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc() && end == text.data() + text.size() && n >= 2) return {};
+        return "must be at least 2 (rank 0 coordinates, the others run stages), not " + text;
+      },
+      "RANKS >= 2");
+  validate->add_option("--ranks", ranks, "also check stage sizes against a job of this many ranks")->check(job_size);
 
   auto* plan = app.add_subcommand("plan", "print the stages in dependency waves and the critical path");
   plan->add_option("campaign", file, "campaign YAML file")->required();
@@ -564,8 +575,13 @@ int cli_main(int argc, char** argv) {
     if (*plan) return command_plan(file);
     if (*simulate) return command_simulate(file, sim);
     if (*status) return command_status(status_dir);
-    if (*kernels) {
-      for (const auto& name : KernelRegistry::instance().names()) fmt::print("{}\n", name);
+    if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
+      for (const auto& name : KernelRegistry::instance().names()) {
+        const KernelInfo info = KernelRegistry::instance().create(name, "")->info();
+        fmt::print("{}\n", name);
+        if (info.parameters.empty()) fmt::print("  {}\n", info.parameters_open ? "(any parameters)" : "(no parameters)");
+        for (const auto& [p, spec] : info.parameters) fmt::print("  {:<16} {}: {}\n", p, describe(spec), spec.description);
+      }
       return 0;
     }
     if (*worker) return command_worker(first_id, settings);

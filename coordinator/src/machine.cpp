@@ -205,7 +205,7 @@ void Machine::take(const Allocation& a) {
     node.free_cores -= count * s.cores;
     node.free_gpus -= count * s.gpus;
     if (node.spec.memory_bytes > 0) node.free_memory -= static_cast<std::uint64_t>(count) * s.memory_bytes;
-    if (node.up) free_cores_ -= count * s.cores;
+    if (node.up) free_cores_ -= std::int64_t{count} * s.cores;
   }
   for (int id : a.workers) {
     auto it = worker_home_.find(id);
@@ -222,7 +222,7 @@ void Machine::release(const Allocation& a) {
     node.free_cores += count * s.cores;
     node.free_gpus += count * s.gpus;
     if (node.spec.memory_bytes > 0) node.free_memory += static_cast<std::uint64_t>(count) * s.memory_bytes;
-    if (node.up) free_cores_ += count * s.cores;
+    if (node.up) free_cores_ += std::int64_t{count} * s.cores;
   }
   // Only live workers come back: one that died while it ran stays retired.
   for (int id : a.workers) {

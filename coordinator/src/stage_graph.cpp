@@ -149,6 +149,7 @@ class StageGraphBuilder {
     // Its stages cannot checkpoint: every rule that relies on checkpoints (preemption, stops
     // before the allocation's end, the interval) sees them as stages that write none.
     if (!info.checkpoints) g_.campaign_.stages[id].checkpoint.enabled = false;
+    check_parameters(id, info);
     if (info.outputs.empty()) return;
     for (const auto& o : s.outputs) {
       auto k = info.outputs.find(o.name);
@@ -169,10 +170,47 @@ class StageGraphBuilder {
     }
   }
 
-  static std::vector<std::string> keys(const std::map<std::string, ArraySchema>& m) {
+  template <class Value> static std::vector<std::string> keys(const std::map<std::string, Value>& m) {
     std::vector<std::string> out;
     for (const auto& [k, v] : m) out.push_back(k);
     return out;
+  }
+
+  // The stage's parameters against those its kernel declares (declaring none accepts any):
+  // unknown names, values of the wrong type or out of range, required ones left out. A value
+  // written under `parameters:` is shared by every member of an ensemble, so it is reported
+  // once, under the template's name; a `for_each` value is each member's own.
+  void check_parameters(StageId id, const KernelInfo& info) {
+    const auto& s = stage(id);
+    if (info.parameters.empty() && info.parameters_open) return;
+    auto from_for_each = [&](const std::string& name) { return s.template_name.find("{" + name + "}") != std::string::npos; };
+    auto report = [&](const std::string& name, const SourceLocation& where, const std::string& message) {
+      const std::string f = "stages." + (from_for_each(name) ? s.name : s.template_name) + ".parameters." + name;
+      if (reported_.insert(fmt::format("{}:{}:{}:{}:{}", where.file, where.line, where.column, f, message)).second) {
+        diag_.add(where, f, message);
+      }
+    };
+    for (const auto& [name, items] : s.parameters.raw()) {
+      const SourceLocation& where = s.location_of("parameters." + name);
+      const auto spec = info.parameters.find(name);
+      if (spec != info.parameters.end()) {
+        if (auto problem = parameter_problem(spec->second, items)) report(name, where, *problem);
+        continue;
+      }
+      const auto names = keys(info.parameters);
+      std::string message = fmt::format("kernel '{}' takes no parameter '{}'", s.kernel, name);
+      if (auto hint = nearest_name(name, names); !hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
+      else if (names.empty()) message += " (it takes none)";
+      else message += fmt::format(" (it takes: {})", fmt::join(names, ", "));
+      if (from_for_each(name)) message += " (for_each passes each of its keys to the kernel as a parameter)";
+      report(name, where, message);
+    }
+    for (const auto& [name, spec] : info.parameters) {
+      if (spec.default_value || s.parameters.contains(name)) continue;
+      report(name, s.location_of("parameters"),
+             fmt::format("kernel '{}' needs parameter '{}' ({}{})", s.kernel, name,
+                         spec.description.empty() ? "" : spec.description + "; ", describe(spec)));
+    }
   }
 
   void resolve_after(StageId id) {
@@ -301,6 +339,7 @@ class StageGraphBuilder {
   Diagnostics& diag_;
   mutable std::vector<std::pair<std::string, StageId>> sorted_names_;
   std::map<std::string, KernelInfo> kernel_info_;
+  std::set<std::string> reported_;  ///< parameter diagnostics already given (once per template)
 };
 
 StageGraph StageGraph::build(Campaign campaign, const KernelRegistry* kernels, Diagnostics& diagnostics) {
@@ -369,7 +408,7 @@ CampaignPlan make_plan(const StageGraph& graph) {
 std::string format_plan(const StageGraph& graph, const CampaignPlan& plan) {
   std::string out = fmt::format("campaign {}: {} stages in {} waves\n", graph.campaign().name, graph.size(), plan.waves.size());
   for (std::size_t w = 0; w < plan.waves.size(); ++w) {
-    int ranks = 0;
+    std::int64_t ranks = 0;  // a wave of many wide stages may hold more than an int
     std::vector<std::string> names;
     for (StageId id : plan.waves[w]) {
       ranks += graph.stage(id).ranks;

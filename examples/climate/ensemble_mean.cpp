@@ -106,6 +106,7 @@ class EnsembleMean final : public Kernel {
     info.inputs["members"] = field;
     info.inputs_open = false;
     info.checkpoints = true;
+    info.parameters_open = false;  // it takes none: any parameter written for it is a mistake
     return info;
   }
 

@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <span>
 
 namespace perennial::examples {
@@ -146,27 +147,44 @@ class Heat2D final : public Kernel {
     info.outputs["temperature"] = field;
     info.inputs["initial"] = field;
     info.inputs_open = false;
+    using T = ParameterType;
+    constexpr double kInt = std::numeric_limits<int>::max();  // nx, ny, metric_every are read as int
+    info.parameters = {
+        {"nx", {.type = T::integer, .min = 3, .max = kInt, .units = "cells",
+                .description = "grid cells along a circle of latitude"}},
+        {"ny", {.type = T::integer, .min = 1, .max = kInt, .units = "cells",
+                .description = "grid rows from pole to pole"}},
+        {"forcing", {.type = T::number, .default_value = "0.0", .units = "W m-2",
+                     .description = "radiative forcing added everywhere (e.g. an SSP pathway's)"}},
+        {"heat_capacity", {.type = T::number, .default_value = "2.0e8", .min = 0, .min_exclusive = true,
+                           .units = "J m-2 K-1", .description = "of the surface layer: 2e8 is about 50 m of ocean"}},
+        {"diffusivity", {.type = T::number, .default_value = "0.55", .min = 0, .units = "W m-2 K-1",
+                         .description = "poleward heat transport by atmosphere and ocean, as diffusion"}},
+        {"albedo", {.type = T::number, .default_value = "0.33", .min = 0, .max = 1, .units = "1",
+                    .description = "mean albedo; brighter poles and a zonal pattern are added, then clamped to [0, 1]"}},
+        {"wind", {.type = T::number, .default_value = "5.0", .units = "m s-1",
+                  .description = "eastward wind at the equator, in solid-body rotation (negative: westward)"}},
+        {"metric_every", {.type = T::integer, .default_value = "50", .min = 1, .max = kInt, .units = "steps",
+                          .description = "steps between global_mean_temperature reports (and the last step)"}},
+        {"dt", {.type = T::number, .default_value = "", .min = 0, .min_exclusive = true, .units = "s",
+                .description = "time step; default 0.9 x the stability limit of the grid, which it may not exceed"}},
+    };
     info.checkpoints = true;
     return info;
   }
 
  private:
   /// Reads parameters, splits the rows and precomputes every coefficient. Local: no messages.
+  /// Defaults and ranges are info()'s: the runtime has applied them before this runs.
   void setup(const StageContext& ctx) {
     grid_.nx = ctx.parameter<int>("nx");
     grid_.ny = ctx.parameter<int>("ny");
-    if (grid_.nx < 3) throw ParameterError(ctx.stage(), "nx", fmt::format("is {}, must be at least 3", grid_.nx));
-    if (grid_.ny < 1) throw ParameterError(ctx.stage(), "ny", fmt::format("is {}, must be at least 1", grid_.ny));
-    const double forcing = ctx.parameter_or<double>("forcing", 0.0);
-    const double heat_capacity = ctx.parameter_or<double>("heat_capacity", 2.0e8);  // ~50 m of ocean
-    diffusivity_ = ctx.parameter_or<double>("diffusivity", 0.55);
-    const double albedo = ctx.parameter_or<double>("albedo", 0.33);
-    const double wind = ctx.parameter_or<double>("wind", 5.0);
-    const int metric_every = ctx.parameter_or<int>("metric_every", 50);
-    if (heat_capacity <= 0) throw ParameterError(ctx.stage(), "heat_capacity", "must be positive");
-    if (diffusivity_ < 0) throw ParameterError(ctx.stage(), "diffusivity", "must not be negative");
-    if (metric_every < 1) throw ParameterError(ctx.stage(), "metric_every", "must be at least 1");
-    metric_every_ = static_cast<std::uint64_t>(metric_every);
+    const double forcing = ctx.parameter<double>("forcing");
+    const double heat_capacity = ctx.parameter<double>("heat_capacity");
+    diffusivity_ = ctx.parameter<double>("diffusivity");
+    const double albedo = ctx.parameter<double>("albedo");
+    const double wind = ctx.parameter<double>("wind");
+    metric_every_ = static_cast<std::uint64_t>(ctx.parameter<int>("metric_every"));
 
     nx_ = static_cast<std::size_t>(grid_.nx);
     const double dlat = LatLonGrid::radians(grid_.dlat_deg());

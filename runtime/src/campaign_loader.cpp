@@ -87,21 +87,47 @@ class Reader {
     return text;
   }
 
+  // A number from `minimum` to `maximum`. An integer type also reads `1e3`, never `2.5`; a
+  // value out of bounds or too long for any machine type is an error naming the bound.
   template <class T>
-  std::optional<T> number(const YAML::Node& node, const std::string& field, T minimum) {
+  std::optional<T> number(const YAML::Node& node, const std::string& field, T minimum, T maximum) {
     auto text = scalar(node, field);
     if (!text) return std::nullopt;
-    T value{};
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
-      error(node, field, fmt::format("'{}' is not {}", *text, std::is_integral_v<T> ? "an integer" : "a number"));
+    constexpr bool whole = std::is_integral_v<T>;
+    const std::string kind = whole ? "a whole number" : "a number";
+    auto fail = [&](const std::string& rule, bool quote) -> std::optional<T> {
+      error(node, field, fmt::format("must be {}, not {}", rule, quote ? "'" + *text + "'" : *text));
       return std::nullopt;
+    };
+    auto below = [&] { return fail(fmt::format("{}at least {}", whole ? "a whole number of " : "", minimum), false); };
+    auto above = [&] { return fail(fmt::format("at most {}", maximum), false); };
+    std::string_view digits = *text;
+    if (digits.starts_with('+')) digits.remove_prefix(1);
+    const char* first = digits.data();
+    const char* last = first + digits.size();
+    if constexpr (whole) {  // exactly, so that 2^53 + 1 is not rounded into range
+      T exact{};
+      if (auto [end, ec] = std::from_chars(first, last, exact); ec == std::errc() && end == last) {
+        if (exact < minimum) return below();
+        if (exact > maximum) return above();
+        return exact;
+      }
     }
-    if (value < minimum) {
-      error(node, field, fmt::format("{} is below the minimum {}", value, minimum));
-      return std::nullopt;
+    double value = 0.0;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (digits.empty() || end != last || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+      return fail(kind, true);
     }
-    return value;
+    if (ec == std::errc::result_out_of_range) {  // beyond a double: huge, unless a negative exponent
+      const bool tiny = digits.find("e-") != std::string_view::npos || digits.find("E-") != std::string_view::npos;
+      if (!tiny) return digits.starts_with('-') ? below() : above();
+      value = 0.0;
+    }
+    if (!std::isfinite(value)) return fail(whole ? kind : "a finite number", true);
+    if (value < static_cast<double>(minimum)) return below();
+    if (value > static_cast<double>(maximum)) return above();
+    if (whole && value != std::floor(value)) return fail(kind, false);
+    return static_cast<T>(value);
   }
 
   std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
@@ -215,6 +241,10 @@ std::optional<double> positive_duration(Reader& r, const YAML::Node& node, const
     r.error(n, where, fmt::format("'{}' is not a positive duration (e.g. 90s, 15min, 12h, 2d)", *text));
     return std::nullopt;
   }
+  if (*seconds > limits::kSeconds) {
+    r.error(n, where, fmt::format("must be at most 100 years, not '{}'", *text));
+    return std::nullopt;
+  }
   return seconds;
 }
 
@@ -227,13 +257,13 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
     if (r.require_map(w, "scheduling.weights")) {
       r.check_keys(w, "scheduling.weights", kWeightFields);
       if (const auto n = w["priority"]) {
-        if (auto v = r.number<double>(n, "scheduling.weights.priority", 0.0)) spec.priority_weight = *v;
+        if (auto v = r.number<double>(n, "scheduling.weights.priority", 0.0, limits::kWeight)) spec.priority_weight = *v;
       }
       if (const auto n = w["fairshare"]) {
-        if (auto v = r.number<double>(n, "scheduling.weights.fairshare", 0.0)) spec.fairshare_weight = *v;
+        if (auto v = r.number<double>(n, "scheduling.weights.fairshare", 0.0, limits::kWeight)) spec.fairshare_weight = *v;
       }
       if (const auto n = w["age"]) {
-        if (auto v = r.number<double>(n, "scheduling.weights.age", 0.0)) spec.age_weight = *v;
+        if (auto v = r.number<double>(n, "scheduling.weights.age", 0.0, limits::kWeight)) spec.age_weight = *v;
       }
     }
   }
@@ -245,7 +275,7 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
     if (auto v = r.boolean(n, "scheduling.backfill")) spec.backfill = *v;
   }
   if (const auto n = node["backfill_depth"]) {
-    if (auto v = r.number<std::size_t>(n, "scheduling.backfill_depth", 1)) spec.backfill_depth = *v;
+    if (auto v = r.number<std::size_t>(n, "scheduling.backfill_depth", 1, limits::kBackfillDepth)) spec.backfill_depth = *v;
   }
   if (const auto n = node["preemption"]) {
     if (auto v = r.boolean(n, "scheduling.preemption")) spec.preemption = *v;
@@ -262,7 +292,7 @@ CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::str
     if (auto v = r.boolean(n, field + ".enabled")) spec.enabled = *v;
   }
   if (const auto n = node["keep"]) {
-    if (auto v = r.number<int>(n, field + ".keep", 1)) spec.keep = *v;
+    if (auto v = r.number<int>(n, field + ".keep", 1, limits::kKeep)) spec.keep = *v;
   }
   if (auto v = duration("mtbf")) spec.node_mtbf_seconds = *v;
   if (auto v = duration("max_lost_work")) spec.max_lost_work_seconds = *v;
@@ -270,9 +300,18 @@ CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::str
     static const std::regex steps(R"(\s*([0-9]+)\s*steps?\s*)");
     std::smatch m;
     const std::string text = n.IsScalar() ? n.Scalar() : std::string();
-    if (std::regex_match(text, m, steps) && std::stoull(m[1].str()) > 0) {
-      spec.interval_steps = std::stoull(m[1].str());
-      spec.interval_seconds.reset();
+    if (std::regex_match(text, m, steps)) {
+      const std::string digits = m[1].str();
+      std::uint64_t count = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+      if (ec != std::errc() || count > limits::kSteps) {
+        r.error(n, field + ".interval", fmt::format("must be at most {} steps, not '{}'", limits::kSteps, text));
+      } else if (count == 0) {
+        r.error(n, field + ".interval", "must be at least 1 step (or a duration such as 10min), not 0");
+      } else {
+        spec.interval_steps = count;
+        spec.interval_seconds.reset();
+      }
     } else if (auto v = duration("interval")) {
       spec.interval_seconds = *v;
       spec.interval_steps.reset();
@@ -284,6 +323,7 @@ CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::str
 struct StageTemplate {
   StageSpec spec;                    // with placeholders still in name, inputs and after
   std::vector<std::pair<std::string, std::vector<std::string>>> for_each;
+  std::vector<std::vector<SourceLocation>> for_each_value_where;  // each value's position, as for_each
   SourceLocation for_each_where;
   std::set<std::string> rejected_for_each;  // keys whose list was already reported as bad
 };
@@ -295,6 +335,10 @@ std::uint64_t read_bytes(Reader& r, const YAML::Node& node, const std::string& f
   auto bytes = parse_bytes(*text);
   if (!bytes || *bytes == 0) {
     r.error(node, field, fmt::format("'{}' is not an amount of memory (e.g. 4GB, 512GiB, 800MB)", *text));
+    return 0;
+  }
+  if (*bytes > limits::kMemoryBytes) {
+    r.error(node, field, fmt::format("must be at most 1 PiB, not '{}'", *text));
     return 0;
   }
   return *bytes;
@@ -311,6 +355,7 @@ ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
     return cluster;
   }
   std::set<std::string> seen;
+  std::int64_t total_cores = 0;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const std::string field = fmt::format("cluster.nodes[{}]", i);
     if (!r.require_map(nodes[i], field)) continue;
@@ -336,15 +381,25 @@ ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
       r.error(nodes[i], field, "missing required field 'name' (a host name or list, e.g. cpu[0001-0900])");
     }
     if (const auto n = nodes[i]["cores"]) {
-      if (auto v = r.number<int>(n, field + ".cores", 1)) k.cores = *v;
+      if (auto v = r.number<int>(n, field + ".cores", 1, limits::kCount)) k.cores = *v;
     } else {
       r.error(nodes[i], field, "missing required field 'cores'");
     }
     if (const auto n = nodes[i]["memory"]) k.memory_bytes = read_bytes(r, n, field + ".memory");
     if (const auto n = nodes[i]["gpus"]) {
-      if (auto v = r.number<int>(n, field + ".gpus", 0)) k.gpus = *v;
+      if (auto v = r.number<int>(n, field + ".gpus", 0, limits::kCount)) k.gpus = *v;
     }
     if (const auto n = nodes[i]["features"]) k.features = r.string_list(n, field + ".features");
+    // Reported once, at the entry that carries the sum over the bound (each entry adds at most
+    // 10^6 hosts x 10^6 cores, so the sum itself cannot overflow).
+    if (total_cores <= limits::kTotalCores) {
+      total_cores += static_cast<std::int64_t>(k.names.size()) * k.cores;
+      if (total_cores > limits::kTotalCores) {
+        r.error(nodes[i]["cores"] ? nodes[i]["cores"] : nodes[i], field + ".cores",
+                fmt::format("the cluster's nodes hold {} cores in all (with {} x {} here); at most {} can be scheduled",
+                            total_cores, k.names.size(), k.cores, limits::kTotalCores));
+      }
+    }
     cluster.classes.push_back(std::move(k));
   }
   return cluster;
@@ -366,7 +421,12 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   } else {
     r.error(node, field, "missing required field 'name'");
   }
-  for (auto it = node.begin(); it != node.end(); ++it) s.field_where[it->first.Scalar()] = r.at(it->second);
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    // Where each value is; for `parameters:` the key, where a missing parameter is reported
+    // (a block mapping's value only starts on the next line).
+    const bool key = it->first.Scalar() == "parameters";
+    s.field_where[it->first.Scalar()] = r.at(key ? it->first : it->second);
+  }
   r.check_keys(node, field, kStageFields);
   s.template_name = s.name;
 
@@ -379,16 +439,22 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
     if (auto text = r.nonempty_string(n, field + ".project")) s.project = *text;
   }
   if (const auto n = node["ranks"]) {
-    if (auto v = r.number<int>(n, field + ".ranks", 1)) s.ranks = *v;
+    if (auto v = r.number<int>(n, field + ".ranks", 1, limits::kCount)) s.ranks = *v;
   }
   if (const auto n = node["steps"]) {
-    if (auto v = r.number<std::uint64_t>(n, field + ".steps", 0)) s.steps = *v;
+    if (auto v = r.number<std::uint64_t>(n, field + ".steps", 1, limits::kSteps)) s.steps = *v;
   }
   if (const auto n = node["cores_per_rank"]) {
-    if (auto v = r.number<int>(n, field + ".cores_per_rank", 1)) s.cores_per_rank = *v;
+    if (auto v = r.number<int>(n, field + ".cores_per_rank", 1, limits::kCount)) s.cores_per_rank = *v;
   }
   if (const auto n = node["gpus_per_rank"]) {
-    if (auto v = r.number<int>(n, field + ".gpus_per_rank", 0)) s.gpus_per_rank = *v;
+    if (auto v = r.number<int>(n, field + ".gpus_per_rank", 0, limits::kCount)) s.gpus_per_rank = *v;
+  }
+  // The scheduler counts a stage's cores in all in an int: a total beyond it would wrap.
+  if (const std::int64_t cores = std::int64_t{s.ranks} * s.cores_per_rank; cores > limits::kTotalCores) {
+    r.error(s.location_of("cores_per_rank"), field + ".cores_per_rank",
+            fmt::format("{} ranks x {} cores per rank is {} cores; a stage may use at most {} in all", s.ranks,
+                        s.cores_per_rank, cores, limits::kTotalCores));
   }
   if (const auto n = node["memory_per_rank"]) s.memory_per_rank_bytes = read_bytes(r, n, field + ".memory_per_rank");
   if (const auto n = node["features"]) s.features = r.string_list(n, field + ".features");
@@ -396,16 +462,9 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
     if (auto v = r.boolean(n, field + ".protected")) s.protected_run = *v;
   }
   if (const auto n = node["priority"]) {
-    if (auto v = r.number<int>(n, field + ".priority", -1000000)) s.priority = *v;
+    if (auto v = r.number<int>(n, field + ".priority", -limits::kPriority, limits::kPriority)) s.priority = *v;
   }
-  if (const auto n = node["walltime"]) {
-    if (auto text = r.scalar(n, field + ".walltime")) {
-      s.walltime_seconds = parse_duration_seconds(*text);
-      if (!s.walltime_seconds) {
-        r.error(n, field + ".walltime", fmt::format("'{}' is not a duration (e.g. 90s, 15min, 12h, 2d)", *text));
-      }
-    }
-  }
+  if (auto v = positive_duration(r, node, "walltime", field)) s.walltime_seconds = *v;
   if (auto v = positive_duration(r, node, "step_time", field)) s.step_seconds = *v;
   if (auto v = positive_duration(r, node, "preempt_exempt_after", field)) s.preempt_exempt_after_seconds = *v;
   if (const auto n = node["description"]) r.scalar(n, field + ".description");
@@ -417,6 +476,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
       for (auto it = params.begin(); it != params.end(); ++it) {
         const std::string key = it->first.Scalar();
         const std::string pfield = field + ".parameters." + key;
+        s.field_where["parameters." + key] = r.at(it->second);
         if (it->second.IsScalar()) {
           s.parameters.set(key, it->second.Scalar());
         } else if (it->second.IsSequence()) {
@@ -493,15 +553,22 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
         const std::string key = it->first.Scalar();
         const std::string ffield = field + ".for_each." + key;
         std::vector<std::string> values;
+        std::vector<SourceLocation> where;
         if (!it->second.IsSequence() || it->second.size() == 0) {
           r.error(it->second, ffield, "must be a non-empty list of values");
           t.rejected_for_each.insert(key);
           continue;
         }
         for (const auto& v : it->second) {
-          if (auto text = r.scalar(v, ffield)) values.push_back(*text);
+          if (auto text = r.scalar(v, ffield)) {
+            values.push_back(*text);
+            where.push_back(r.at(v));
+          }
         }
+        // An item that is not a value was reported; the list must not expand with a gap.
+        if (values.size() != it->second.size()) t.rejected_for_each.insert(key);
         t.for_each.emplace_back(key, std::move(values));
+        t.for_each_value_where.push_back(std::move(where));
       }
     }
   }
@@ -542,7 +609,10 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
     StageSpec s = t.spec;
     s.name = substitute(s.name, values);
     s.parameters.set_stage(s.name);
-    for (const auto& [key, value] : values) s.parameters.set(key, value);
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      s.parameters.set(values[k].first, values[k].second);
+      s.field_where["parameters." + values[k].first] = t.for_each_value_where[k][index[k]];
+    }
     for (auto& in : s.inputs) {
       in.stage_pattern = substitute(in.stage_pattern, values);
       in.output = substitute(in.output, values);
@@ -613,10 +683,10 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
           if (auto text = r.scalar(n, field + ".grant")) project.grant = *text;
         }
         if (const auto n = p["allocation_core_hours"]) {
-          if (auto v = r.number<double>(n, field + ".allocation_core_hours", 0.0)) project.allocation_core_hours = *v;
+          if (auto v = r.number<double>(n, field + ".allocation_core_hours", 0.0, limits::kCoreHours)) project.allocation_core_hours = *v;
         }
         if (const auto n = p["share"]) {
-          if (auto v = r.number<double>(n, field + ".share", 0.0)) project.share = *v;
+          if (auto v = r.number<double>(n, field + ".share", 0.0, limits::kWeight)) project.share = *v;
         }
         if (!project.name.empty() && !names.insert(project.name).second) {
           r.error(p, field + ".name", fmt::format("duplicate project '{}'", project.name));
@@ -671,7 +741,12 @@ std::optional<double> parse_duration_seconds(const std::string& text) {
   static const std::regex duration(R"(\s*([0-9]*\.?[0-9]+)\s*(ms|s|sec|m|min|h|hr|d|day|days|w|week|weeks)?\s*)");
   std::smatch m;
   if (!std::regex_match(text, m, duration)) return std::nullopt;
-  double value = std::stod(m[1].str());
+  // from_chars, not std::stod: a number too long for a double is +infinity, not an exception.
+  const std::string digits = m[1].str();
+  double value = 0.0;
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), value).ec == std::errc::result_out_of_range) {
+    value = std::numeric_limits<double>::infinity();  // only digits and a point: too large, never too small
+  }
   const std::string unit = m[2].str();
   double scale = 1.0;
   if (unit == "ms") scale = 1e-3;

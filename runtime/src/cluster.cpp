@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <regex>
 
 namespace perennial {
@@ -29,8 +31,12 @@ std::vector<std::string> expand_bracket(const std::string& pattern, const std::s
       throw Error(fmt::format("host list '{}': '{}' is not a number or a range like 001-100", pattern, part));
     }
     const std::string first = m[1].str();
-    const unsigned long long lo = std::stoull(first);
-    const unsigned long long hi = m[2].matched ? std::stoull(m[2].str()) : lo;
+    const std::string last = m[2].matched ? m[2].str() : first;
+    unsigned long long lo = 0, hi = 0;
+    if (std::from_chars(first.data(), first.data() + first.size(), lo).ec != std::errc() ||
+        std::from_chars(last.data(), last.data() + last.size(), hi).ec != std::errc()) {
+      throw Error(fmt::format("host list '{}': '{}' holds a number too large to be a host number", pattern, part));
+    }
     if (hi < lo) throw Error(fmt::format("host list '{}': range {} runs backwards", pattern, part));
     if (hi - lo + 1 > limit) throw Error(fmt::format("host list '{}' names more than {} hosts", pattern, limit));
     for (unsigned long long v = lo; v <= hi; ++v) out.push_back(fmt::format("{:0{}}", v, first.size()));
@@ -69,7 +75,12 @@ std::optional<std::uint64_t> parse_bytes(const std::string& text) {
   static const std::regex amount(R"(\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(i?)(B?)\s*)", std::regex::icase);
   std::smatch m;
   if (!std::regex_match(text, m, amount)) return std::nullopt;
-  const double value = std::stod(m[1].str());
+  const std::string digits = m[1].str();
+  double value = 0.0;
+  // from_chars, not std::stod: a number too long for a double is an amount too large, not an exception.
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), value).ec != std::errc()) {
+    return std::numeric_limits<std::uint64_t>::max();
+  }
   const std::string unit = m[2].str();
   const bool binary = m[3].matched && !m[3].str().empty();
   if (binary && unit.empty()) return std::nullopt;  // "iB" alone
@@ -77,7 +88,7 @@ std::optional<std::uint64_t> parse_bytes(const std::string& text) {
   int power = 0;
   if (!unit.empty()) power = static_cast<int>(std::string("KMGTP").find(static_cast<char>(std::toupper(unit[0])))) + 1;
   const double bytes = value * std::pow(base, power);
-  if (bytes > 1.8e19) return std::nullopt;
+  if (bytes > 1.8e19) return std::numeric_limits<std::uint64_t>::max();
   return static_cast<std::uint64_t>(std::llround(bytes));
 }
 

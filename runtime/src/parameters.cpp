@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 
 namespace perennial {
@@ -57,6 +58,100 @@ T Parameters::get(const std::string& name) const {
     }
     return convert<T>(stage_, name, items.front());
   }
+}
+
+void Parameters::fill_defaults(const std::map<std::string, ParameterSpec>& declared) {
+  for (const auto& [name, spec] : declared) {
+    if (!contains(name) && spec.default_value && !spec.default_value->empty()) set(name, *spec.default_value);
+  }
+}
+
+namespace {
+
+const char* type_name(ParameterType type) {
+  switch (type) {
+    case ParameterType::integer: return "integer";
+    case ParameterType::number: return "number";
+    case ParameterType::boolean: return "boolean";
+    case ParameterType::string: return "string";
+  }
+  return "?";
+}
+
+// `>= 0`, `> 0`, `<= 1`, `0 to 1`; empty when unbounded.
+std::string range_text(const ParameterSpec& spec) {
+  const std::string low = spec.min ? fmt::format("{} {}", spec.min_exclusive ? ">" : ">=", *spec.min) : "";
+  if (!spec.max) return low;
+  if (!spec.min) return fmt::format("<= {}", *spec.max);
+  return spec.min_exclusive ? fmt::format("{} and <= {}", low, *spec.max) : fmt::format("{} to {}", *spec.min, *spec.max);
+}
+
+// One item against the spec's type and range. Reads numbers as Parameters::get does, so
+// that what validates is what the kernel can read.
+std::optional<std::string> item_problem(const ParameterSpec& spec, const std::string& text) {
+  auto is = [&](const std::string& rule, bool quote = true) {
+    return fmt::format("must be {}, not {}", rule, quote ? "'" + text + "'" : text);
+  };
+  double value = 0.0;
+  switch (spec.type) {
+    case ParameterType::string:
+      return std::nullopt;
+    case ParameterType::boolean:
+      if (text == "true" || text == "True" || text == "yes" || text == "false" || text == "False" || text == "no") {
+        return std::nullopt;
+      }
+      return is("true or false");
+    case ParameterType::integer: {
+      std::int64_t whole = 0;
+      const char* first = text.data() + (text.starts_with('+') ? 1 : 0);
+      const char* last = text.data() + text.size();
+      const auto [end, ec] = std::from_chars(first, last, whole);
+      if (text.empty() || ec != std::errc() || end != last) {
+        const bool numeric = std::from_chars(first, last, value).ptr == last && !text.empty();
+        return is("a whole number", !numeric);
+      }
+      value = static_cast<double>(whole);
+      break;
+    }
+    case ParameterType::number: {
+      const char* first = text.data() + (text.starts_with('+') ? 1 : 0);
+      const char* last = text.data() + text.size();
+      const auto [end, ec] = std::from_chars(first, last, value);
+      if (text.empty() || ec != std::errc() || end != last) return is("a number");
+      if (!std::isfinite(value)) return is("a finite number");
+      break;
+    }
+  }
+  const bool low = spec.min && (spec.min_exclusive ? value <= *spec.min : value < *spec.min);
+  if (low) return is(fmt::format("{} {}", spec.min_exclusive ? "greater than" : "at least", *spec.min), false);
+  if (spec.max && value > *spec.max) return is(fmt::format("at most {}", *spec.max), false);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> parameter_problem(const ParameterSpec& spec, const std::vector<std::string>& items) {
+  if (!spec.list && items.size() != 1) {
+    return fmt::format("must be a single {}, not a list of {} values", type_name(spec.type), items.size());
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (auto problem = item_problem(spec, items[i])) {
+      return spec.list ? fmt::format("item {}: {}", i + 1, *problem) : *problem;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string describe(const ParameterSpec& spec) {
+  std::string out = type_name(spec.type);
+  if (spec.list) out = "list of " + out + "s";
+  if (!spec.default_value) out += ", required";
+  else if (spec.default_value->empty()) out += ", default derived";
+  else out += ", default " + *spec.default_value;
+  if (auto range = range_text(spec); !range.empty()) out += ", " + range;
+  if (spec.units == "1") out += ", dimensionless";
+  else if (!spec.units.empty()) out += ", in " + spec.units;
+  return out;
 }
 
 template double Parameters::get<double>(const std::string&) const;

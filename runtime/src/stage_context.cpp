@@ -1,4 +1,5 @@
 #include <perennial/errors.hpp>
+#include <perennial/kernel.hpp>
 #include <perennial/stage_context.hpp>
 
 #include <fmt/format.h>
@@ -17,6 +18,17 @@ StageContext::StageContext(std::string stage, std::string kernel, boost::mpi::co
       metrics_(std::move(metrics)), log_(log ? std::move(log) : spdlog::default_logger()),
       cores_per_rank_(std::max(1, cores_per_rank)) {
   parameters_.set_stage(stage_);
+  // The kernel's declarations, applied here as well as by `perennial validate`: its defaults
+  // fill what the stage leaves out, so a kernel states each default and range once, in
+  // info(), and reads values with parameter<T>() without checking them again.
+  if (const auto& registry = KernelRegistry::instance(); registry.contains(kernel_)) {
+    const auto declared = registry.create(kernel_, stage_)->info().parameters;
+    parameters_.fill_defaults(declared);
+    for (const auto& [name, spec] : declared) {
+      if (!parameters_.contains(name)) continue;  // required: parameter<T>() names it when read
+      if (auto problem = parameter_problem(spec, parameters_.raw().at(name))) throw ParameterError(stage_, name, *problem);
+    }
+  }
 }
 
 const InputArray& StageContext::input(const std::string& name) const {

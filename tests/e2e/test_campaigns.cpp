@@ -154,6 +154,49 @@ TEST(Cli, ValidatePrintsEveryErrorWithItsPosition) {
   EXPECT_EQ(good.exit_code, 0) << good.output;
 }
 
+// Issue 12: kernels declare their parameters, so a typo or a missing value is an error with
+// its line before anything runs, not a stage that runs with forcing 0 or fails a week later.
+TEST(Cli, ValidateChecksKernelParameters) {
+  const auto file = test_campaign("bad-parameters.yaml").string();
+  auto r = run_perennial_serial("validate " + file);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ":8:5: stages.spinup.parameters.ny: kernel 'heat2d' needs parameter 'ny'"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":10:15: stages.spinup.parameters.forcng: kernel 'heat2d' takes no parameter "
+                                 "'forcng'; did you mean 'forcing'?"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":11:15: stages.spinup.parameters.albedo: must be a number, not 'high'"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":12:20: stages.spinup.parameters.diffusivity: must be at least 0, not -1"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":17:47: stages.drill.parameters.collective: must be true or false, not 'maybe'"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("5 error(s)"), std::string::npos) << r.output;
+}
+
+TEST(Cli, KernelsListTheirParameters) {
+  auto r = run_perennial_serial("kernels");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("heat2d"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("forcing"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("W m-2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("seconds_per_step"), std::string::npos) << r.output;
+}
+
+// A job needs rank 0 to coordinate and at least one worker: a smaller --ranks is refused,
+// not taken as "no job size given".
+TEST(Cli, ValidateRefusesAJobWithoutWorkers) {
+  const auto file = example_campaign("cmip-lite.yaml").string();
+  for (const char* ranks : {"-3", "0", "1"}) {
+    auto r = run_perennial_serial("validate --ranks " + std::string(ranks) + " " + file);
+    EXPECT_EQ(r.exit_code, 2) << ranks << ": " << r.output;
+    EXPECT_NE(r.output.find("--ranks: must be at least 2 (rank 0 coordinates, the others run stages)"),
+              std::string::npos) << ranks << ": " << r.output;
+  }
+  auto fits = run_perennial_serial("validate --ranks 3 " + file);
+  EXPECT_EQ(fits.exit_code, 0) << fits.output;
+}
+
 TEST(Cli, RunRefusesAnInvalidCampaignBeforeStarting) {
   const auto out = fresh_directory("refused");
   auto r = run_perennial(3, test_campaign("invalid.yaml").string() + " --output-dir " + (out / "run").string(), 60);

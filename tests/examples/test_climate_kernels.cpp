@@ -156,6 +156,30 @@ TEST(Heat2D, MissingParameterNamesIt) {
   }
 }
 
+// Issue 12: heat2d declares its defaults and ranges once, in info(); the runtime applies them
+// when it sets a stage up, so the kernel reads every value without a fallback or a check.
+TEST(Heat2D, DeclaredDefaultsFillWhatTheStageLeavesOut) {
+  mpi::communicator self(MPI_COMM_SELF, mpi::comm_attach);
+  Stage stage("heat2d", self, parameters({{"nx", "16"}, {"ny", "8"}}), 1);
+  EXPECT_EQ(stage.ctx().parameter<double>("heat_capacity"), 2.0e8);
+  EXPECT_EQ(stage.ctx().parameter<double>("forcing"), 0.0);
+  EXPECT_EQ(stage.ctx().parameter<int>("metric_every"), 50);
+  EXPECT_FALSE(stage.ctx().parameters().contains("dt"));  // derived from the grid by the kernel
+  EXPECT_NO_THROW(stage.kernel().initialize(stage.ctx()));
+}
+
+TEST(Heat2D, DeclaredRangesAreEnforcedWhenTheStageIsSetUp) {
+  mpi::communicator self(MPI_COMM_SELF, mpi::comm_attach);
+  try {
+    Stage stage("heat2d", self, parameters({{"nx", "2"}, {"ny", "8"}}), 1);
+    FAIL() << "a stage with nx 2 was set up";
+  } catch (const perennial::ParameterError& e) {
+    EXPECT_STREQ(e.what(), "stage 'test-stage': parameter 'nx' must be at least 3, not 2");
+  }
+  EXPECT_THROW(Stage("heat2d", self, parameters({{"nx", "16"}, {"ny", "8"}, {"albedo", "1.2"}}), 1),
+               perennial::ParameterError);
+}
+
 TEST(Heat2D, UnstableTimeStepIsRefused) {
   mpi::communicator self(MPI_COMM_SELF, mpi::comm_attach);
   auto params = heat_parameters(64, 128);

@@ -8,6 +8,9 @@
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/errors.hpp>
 
+#include <cstdint>
+#include <limits>
+
 using namespace perennial;
 using namespace perennial::testing;
 
@@ -106,6 +109,49 @@ stages:
   EXPECT_TRUE(c.has(5, "cluster.nodes[1].memory: 'lots' is not an amount of memory")) << c.text();
   EXPECT_TRUE(c.has(5, "missing required field 'cores'")) << c.text();
   EXPECT_TRUE(c.has(6, "host 'n2' is already listed")) << c.text();
+}
+
+// Issue 12: a node declared with 2^31 - 1 cores summed to "-2 cores" and a stage that never ran.
+TEST(Cluster, NodeCountsHaveBoundsWithTheirLine) {
+  auto c = check_campaign(R"(campaign: c
+cluster:
+  nodes:
+    - {name: "n[1-2]", cores: 2147483647}
+    - {name: m1, cores: 64, gpus: 1000001, memory: 2PiB}
+    - {name: "h[1-99999999999999999999999]", cores: 1}
+stages:
+  - {name: s, kernel: any}
+)");
+  EXPECT_TRUE(c.has(4, "cluster.nodes[0].cores: must be at most 1000000, not 2147483647")) << c.text();
+  EXPECT_TRUE(c.has(5, "cluster.nodes[1].gpus: must be at most 1000000, not 1000001")) << c.text();
+  EXPECT_TRUE(c.has(5, "cluster.nodes[1].memory: must be at most 1 PiB, not '2PiB'")) << c.text();
+  EXPECT_TRUE(c.has(6, "cluster.nodes[2].name: host list 'h[1-99999999999999999999999]'")) << c.text();
+}
+
+TEST(Cluster, ClusterTotalsMustBeCountable) {
+  auto c = check_campaign(R"(campaign: c
+cluster:
+  nodes:
+    - {name: "a[0001-2000]", cores: 1000000}
+    - {name: "b[0001-0200]", cores: 1000000}
+stages:
+  - {name: s, kernel: any}
+)");
+  EXPECT_TRUE(c.has(5, "cluster.nodes[1].cores: the cluster's nodes hold 2200000000 cores in all")) << c.text();
+  EXPECT_EQ(c.diagnostics.size(), 1u) << c.text();
+}
+
+TEST(Machine, CoreTotalsAreCountedIn64Bits) {
+  Machine m;
+  const int most = std::numeric_limits<int>::max();
+  m.add_node({"a", most, 0, 0, 0});
+  m.add_node({"b", most, 0, 0, 0});
+  EXPECT_EQ(m.total_cores(), 2 * std::int64_t{most});
+  EXPECT_EQ(m.free_cores(), 2 * std::int64_t{most});
+  ResourceRequest r;
+  r.ranks = 1'000'000;
+  r.per_rank.cores = 1'000'000;
+  EXPECT_EQ(r.cores(), std::int64_t{1'000'000'000'000});
 }
 
 TEST(Cluster, ProjectsCarryAShare) {

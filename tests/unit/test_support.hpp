@@ -24,20 +24,42 @@ class StandInKernel : public Kernel {
   KernelInfo info_;
 };
 
-/// `heat2d` declares temperature float64 [lat, lon] K and reads `initial` of the same kind;
-/// `ensemble-mean` and `any` declare no arrays. All three checkpoint, but `no-checkpoints`.
+/// `heat2d` declares temperature float64 [lat, lon] K and reads `initial` of the same kind,
+/// and takes nx, ny, forcing, albedo and heat_capacity, all with defaults; `grid` requires
+/// `ny` and takes a list `levels`, a string and a boolean; `ensemble-mean` takes no
+/// parameters; `any` declares nothing, so it takes any. All checkpoint but `no-checkpoints`.
 inline const KernelRegistry& stand_in_kernels() {
   static KernelRegistry registry = [] {
+    using T = ParameterType;
     KernelRegistry r;
     KernelInfo heat;
     ArraySchema field{DType::float64, std::vector<std::string>{"lat", "lon"}, std::string("K")};
     heat.outputs["temperature"] = field;
     heat.inputs["initial"] = field;
+    heat.parameters = {
+        {"nx", {.type = T::integer, .default_value = "128", .min = 3, .units = "cells"}},
+        {"ny", {.type = T::integer, .default_value = "64", .min = 1, .units = "cells"}},
+        {"forcing", {.type = T::number, .default_value = "0.0", .units = "W m-2"}},
+        {"albedo", {.type = T::number, .default_value = "0.33", .min = 0, .max = 1, .units = "1"}},
+        {"heat_capacity", {.type = T::number, .default_value = "2e8", .min = 0, .min_exclusive = true}},
+    };
+    KernelInfo grid;
+    grid.parameters = {
+        {"ny", {.type = T::integer, .min = 1, .units = "cells", .description = "rows"}},
+        {"levels", {.type = T::number, .list = true, .default_value = "1000", .min = 0, .units = "hPa"}},
+        {"label", {.type = T::string, .default_value = "grid"}},
+        {"verbose", {.type = T::boolean, .default_value = "false"}},
+    };
     heat.checkpoints = true;
+    grid.checkpoints = true;
+    KernelInfo takes_none;
+    takes_none.parameters_open = false;
+    takes_none.checkpoints = true;
     KernelInfo plain;
     plain.checkpoints = true;
     r.add("heat2d", [heat] { return std::make_unique<StandInKernel>(heat); });
-    r.add("ensemble-mean", [plain] { return std::make_unique<StandInKernel>(plain); });
+    r.add("grid", [grid] { return std::make_unique<StandInKernel>(grid); });
+    r.add("ensemble-mean", [takes_none] { return std::make_unique<StandInKernel>(takes_none); });
     r.add("any", [plain] { return std::make_unique<StandInKernel>(plain); });
     r.add("no-checkpoints", [] { return std::make_unique<StandInKernel>(KernelInfo{}); });
     return r;

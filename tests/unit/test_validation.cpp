@@ -77,9 +77,9 @@ TEST(Validation, MissingRequiredFields) {
 
 TEST(Validation, WrongTypesAreNamed) {
   auto c = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: two\n    steps: 400"));
-  EXPECT_TRUE(c.has(8, "stages.spinup.ranks: 'two' is not an integer")) << c.text();
+  EXPECT_TRUE(c.has(8, "stages.spinup.ranks: must be a whole number, not 'two'")) << c.text();
   auto zero = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: 0\n    steps: 400"));
-  EXPECT_TRUE(zero.has(8, "below the minimum 1")) << zero.text();
+  EXPECT_TRUE(zero.has(8, "stages.spinup.ranks: must be a whole number of at least 1, not 0")) << zero.text();
   auto dtype = check_campaign(replace(kValid, "temperature: {dtype: float64", "temperature: {dtype: double"));
   EXPECT_TRUE(dtype.has(12, "unknown dtype 'double'")) << dtype.text();
 }
@@ -246,8 +246,193 @@ stages:
   EXPECT_FALSE(c.graph->stage(3).checkpoint.enabled);
 
   auto bad = check_campaign("campaign: x\ncheckpoint: {keep: 0, mtbf: often, intervall: 5}\nstages:\n  - {name: a, kernel: any}\n");
-  EXPECT_TRUE(bad.has(2, "checkpoint.keep: 0 is below the minimum 1")) << bad.text();
+  EXPECT_TRUE(bad.has(2, "checkpoint.keep: must be a whole number of at least 1, not 0")) << bad.text();
   EXPECT_TRUE(bad.has(2, "checkpoint.mtbf: 'often' is not a positive duration")) << bad.text();
   EXPECT_TRUE(bad.has(2, "did you mean 'interval'?")) << bad.text();
+}
+}  // namespace
+
+// Issue 12: numbers in a campaign file have sane bounds, and a number out of them is an error
+// naming the field and its line, never a value that wraps around or a crash.
+namespace {
+TEST(Validation, StepsAreAWholeNumberOfAtLeastOne) {
+  auto negative = check_campaign(replace(kValid, "steps: 400", "steps: -5"));
+  EXPECT_TRUE(negative.has(9, "stages.spinup.steps: must be a whole number of at least 1, not -5")) << negative.text();
+  auto zero = check_campaign(replace(kValid, "steps: 400", "steps: 0"));
+  EXPECT_TRUE(zero.has(9, "stages.spinup.steps: must be a whole number of at least 1, not 0")) << zero.text();
+  auto fraction = check_campaign(replace(kValid, "steps: 400", "steps: 2.5"));
+  EXPECT_TRUE(fraction.has(9, "stages.spinup.steps: must be a whole number, not 2.5")) << fraction.text();
+  auto huge = check_campaign(replace(kValid, "steps: 400", "steps: 9007199254740993"));
+  EXPECT_TRUE(huge.has(9, "stages.spinup.steps: must be at most 9007199254740992, not 9007199254740993")) << huge.text();
+  auto words = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: two\n    steps: 400"));
+  EXPECT_TRUE(words.has(8, "stages.spinup.ranks: must be a whole number, not 'two'")) << words.text();
+  auto exponent = check_campaign(replace(kValid, "steps: 400", "steps: 1e3"));
+  ASSERT_TRUE(exponent.diagnostics.empty()) << exponent.text();
+  EXPECT_EQ(exponent.graph->stage(0).steps, 1000u);
+}
+
+TEST(Validation, EveryNumberHasBounds) {
+  auto c = check_campaign(R"(campaign: bounds
+projects:
+  - {name: p, allocation_core_hours: 1e400, share: -1}
+checkpoint: {keep: 1001}
+scheduling:
+  weights: {priority: inf, fairshare: 1e10, age: nan}
+  backfill_depth: 0
+  max_age: 1000000w
+stages:
+  - {name: a, kernel: any, ranks: 1000001, cores_per_rank: 2000000, gpus_per_rank: -1}
+  - {name: b, kernel: any, memory_per_rank: 2PiB, priority: 1000001, walltime: 0s}
+  - {name: c, kernel: any, step_time: 1000000w, steps: 18446744073709551616}
+)");
+  EXPECT_TRUE(c.has(3, "projects[0].allocation_core_hours: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(3, "projects[0].share: must be at least 0, not -1")) << c.text();
+  EXPECT_TRUE(c.has(4, "checkpoint.keep: must be at most 1000, not 1001")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.priority: must be a finite number, not 'inf'")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.fairshare: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(6, "scheduling.weights.age: must be a finite number, not 'nan'")) << c.text();
+  EXPECT_TRUE(c.has(7, "scheduling.backfill_depth: must be a whole number of at least 1, not 0")) << c.text();
+  EXPECT_TRUE(c.has(8, "scheduling.max_age: must be at most 100 years, not '1000000w'")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.ranks: must be at most 1000000, not 1000001")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.cores_per_rank: must be at most 1000000, not 2000000")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.a.gpus_per_rank: must be a whole number of at least 0, not -1")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.memory_per_rank: must be at most 1 PiB, not '2PiB'")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.priority: must be at most 1000000, not 1000001")) << c.text();
+  EXPECT_TRUE(c.has(11, "stages.b.walltime: '0s' is not a positive duration")) << c.text();
+  EXPECT_TRUE(c.has(12, "stages.c.step_time: must be at most 100 years, not '1000000w'")) << c.text();
+  EXPECT_TRUE(c.has(12, "stages.c.steps: must be at most 9007199254740992, not 18446744073709551616")) << c.text();
+}
+
+// Numbers too long for any machine type were read with std::stoull/std::stod, whose
+// out_of_range exception escaped the loader.
+TEST(Validation, OverlongNumbersAreErrorsNotCrashes) {
+  const std::string digits(400, '9');
+  perennial::testing::Checked c;
+  EXPECT_NO_THROW(c = check_campaign("campaign: long\n"
+                                     "checkpoint: {interval: " + digits + " steps}\n"
+                                     "stages:\n"
+                                     "  - {name: a, kernel: any, walltime: " + digits + "s}\n"
+                                     "  - {name: b, kernel: any, memory_per_rank: " + digits + "GB}\n"));
+  EXPECT_TRUE(c.has(2, "checkpoint.interval: must be at most")) << c.text();
+  EXPECT_TRUE(c.has(4, "stages.a.walltime: must be at most 100 years")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.b.memory_per_rank: must be at most 1 PiB")) << c.text();
+}
+
+// A stage's total cores (ranks x cores_per_rank) are counted by the scheduler; a total too
+// large to count is refused, not wrapped into a negative number.
+TEST(Validation, StageTotalsMustBeCountable) {
+  auto c = check_campaign(R"(campaign: totals
+stages:
+  - {name: wide, kernel: any, ranks: 1000000, cores_per_rank: 3000}
+  - {name: fine, kernel: any, ranks: 1000000, cores_per_rank: 2000}
+)");
+  EXPECT_TRUE(c.has(3, "stages.wide.cores_per_rank: 1000000 ranks x 3000 cores per rank is 3000000000 cores")) << c.text();
+  EXPECT_EQ(c.diagnostics.size(), 1u) << c.text();
+}
+}  // namespace
+
+// Issue 12: kernels declare their parameters, and every stage's are checked against them
+// before anything runs: `forcng: 8.5` ran with forcing 0, a missing `ny` failed a week later.
+namespace {
+bool has_at(const perennial::testing::Checked& c, const std::string& where_and_text) {
+  return c.text().find(where_and_text) != std::string::npos;
+}
+
+TEST(Parameters, UnknownNamesWrongTypesAndRangesNameTheParameterAndItsPosition) {
+  const std::string spinup = "parameters: {nx: 128, ny: 64, forcing: 0.0}";
+  auto typo = check_campaign(replace(kValid, spinup, "parameters: {nx: 128, ny: 64, forcng: 8.5}"));
+  EXPECT_TRUE(has_at(typo, "test.yaml:10:43: stages.spinup.parameters.forcng: kernel 'heat2d' takes no parameter "
+                           "'forcng'; did you mean 'forcing'?")) << typo.text();
+  EXPECT_EQ(typo.diagnostics.size(), 1u) << typo.text();
+  auto fraction = check_campaign(replace(kValid, spinup, "parameters: {nx: 12.5, ny: 64}"));
+  EXPECT_TRUE(has_at(fraction, "test.yaml:10:22: stages.spinup.parameters.nx: must be a whole number, not 12.5"))
+      << fraction.text();
+  auto small = check_campaign(replace(kValid, spinup, "parameters: {nx: 2, ny: 64, heat_capacity: 0}"));
+  EXPECT_TRUE(small.has(10, "stages.spinup.parameters.nx: must be at least 3, not 2")) << small.text();
+  EXPECT_TRUE(small.has(10, "stages.spinup.parameters.heat_capacity: must be greater than 0, not 0")) << small.text();
+  auto word = check_campaign(replace(kValid, spinup, "parameters: {albedo: high}"));
+  EXPECT_TRUE(word.has(10, "stages.spinup.parameters.albedo: must be a number, not 'high'")) << word.text();
+  auto list = check_campaign(replace(kValid, spinup, "parameters: {albedo: [0.3, 0.4]}"));
+  EXPECT_TRUE(list.has(10, "stages.spinup.parameters.albedo: must be a single number, not a list of 2 values"))
+      << list.text();
+}
+
+TEST(Parameters, EnsembleValuesAreCheckedOncePerTemplateOrPerMember) {
+  // Written under `parameters:`: shared by the three members, reported once for the template.
+  auto shared = check_campaign(replace(kValid, "    steps: 800\n", "    steps: 800\n    parameters: {albedo: 1.5}\n"));
+  EXPECT_TRUE(shared.has(18, "stages.ssp-{forcing}.parameters.albedo: must be at most 1, not 1.5")) << shared.text();
+  EXPECT_EQ(shared.diagnostics.size(), 1u) << shared.text();
+  // A for_each value is its member's own, reported where the value is written.
+  auto member = check_campaign(replace(kValid, "[2.6, 4.5, 8.5]", "[2.6, hot, 8.5]"));
+  EXPECT_TRUE(has_at(member, "test.yaml:14:31: stages.ssp-hot.parameters.forcing: must be a number, not 'hot'"))
+      << member.text();
+  EXPECT_EQ(member.diagnostics.size(), 1u) << member.text();
+  // A for_each key becomes a parameter, so a misspelt key is caught like a misspelt parameter.
+  auto key = check_campaign(replace(replace(kValid, "ssp-{forcing}", "ssp-{forcng}"), "{forcing: [", "{forcng: ["));
+  EXPECT_TRUE(key.has(14, "stages.ssp-2.6.parameters.forcng: kernel 'heat2d' takes no parameter 'forcng'; did you "
+                          "mean 'forcing'? (for_each passes each of its keys to the kernel as a parameter)"))
+      << key.text();
+}
+
+TEST(Parameters, RequiredListsStringsAndBooleans) {
+  auto c = check_campaign(R"(campaign: p
+stages:
+  - name: a
+    kernel: grid
+    parameters:
+      levels: [1000, 850, -1]
+      verbose: maybe
+  - {name: b, kernel: grid, parameters: {ny: 4, levels: 5, label: x, verbose: yes}}
+  - {name: c, kernel: grid}
+  - {name: d, kernel: grid, parameters: {ny: [1, 2]}}
+)");
+  EXPECT_TRUE(has_at(c, "test.yaml:5:5: stages.a.parameters.ny: kernel 'grid' needs parameter 'ny' (rows; integer, "
+                        "required, >= 1, in cells)")) << c.text();
+  EXPECT_TRUE(c.has(6, "stages.a.parameters.levels: item 3: must be at least 0, not -1")) << c.text();
+  EXPECT_TRUE(c.has(7, "stages.a.parameters.verbose: must be true or false, not 'maybe'")) << c.text();
+  EXPECT_TRUE(c.has(9, "stages.c.parameters.ny: kernel 'grid' needs parameter 'ny'")) << c.text();
+  EXPECT_TRUE(c.has(10, "stages.d.parameters.ny: must be a single integer, not a list of 2 values")) << c.text();
+  EXPECT_EQ(c.diagnostics.size(), 5u) << c.text();
+}
+
+TEST(Parameters, AKernelThatDeclaresNoneTakesAnyUnlessItSaysItTakesNone) {
+  auto any = check_campaign("campaign: p\nstages:\n  - {name: a, kernel: any, parameters: {whatever: 1}}\n");
+  EXPECT_TRUE(any.diagnostics.empty()) << any.text();
+  auto none = check_campaign("campaign: p\nstages:\n  - {name: a, kernel: ensemble-mean, parameters: {weights: 1}}\n");
+  EXPECT_TRUE(none.has(3, "stages.a.parameters.weights: kernel 'ensemble-mean' takes no parameter 'weights' (it takes none)"))
+      << none.text();
+}
+
+TEST(Parameters, DefaultsFillOnlyWhatTheStageLeavesOut) {
+  std::map<std::string, perennial::ParameterSpec> declared = {
+      {"forcing", {.type = perennial::ParameterType::number, .default_value = "0.0"}},
+      {"dt", {.type = perennial::ParameterType::number, .default_value = ""}},  // derived by the kernel
+      {"nx", {.type = perennial::ParameterType::integer}},                      // required
+  };
+  perennial::Parameters p("s");
+  p.set("nx", "16");
+  p.set("forcing", "4.5");
+  p.fill_defaults(declared);
+  EXPECT_EQ(p.get<double>("forcing"), 4.5);
+  EXPECT_FALSE(p.contains("dt"));
+  perennial::Parameters empty("s");
+  empty.fill_defaults(declared);
+  EXPECT_EQ(empty.get<double>("forcing"), 0.0);
+  EXPECT_FALSE(empty.contains("nx"));
+  EXPECT_EQ(perennial::describe(declared["forcing"]), "number, default 0.0");
+  EXPECT_EQ(perennial::describe({.type = perennial::ParameterType::number, .default_value = "0.33", .min = 0, .max = 1,
+                                 .units = "1"}),
+            "number, default 0.33, 0 to 1, dimensionless");
+}
+}  // namespace
+
+namespace {
+// A for_each list whose items are not values was reported, then expanded with the missing
+// items read past the end of the list (`perennial validate` crashed).
+TEST(Validation, ForEachItemsThatAreNotValuesAreReportedAndNotExpanded) {
+  auto c = check_campaign("campaign: fe\nstages:\n  - {name: \"a-{x}\", kernel: any, for_each: {x: [[1], [2]]}}\n");
+  EXPECT_TRUE(c.has(3, "stages.a-{x}.for_each.x: must be a single value")) << c.text();
+  ASSERT_TRUE(c.graph);
+  EXPECT_EQ(c.graph->size(), 0u);
 }
 }  // namespace

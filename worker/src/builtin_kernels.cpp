@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -16,6 +17,8 @@ namespace perennial {
 
 namespace {
 
+// Declares no parameters, so it takes any: it stands in for real kernels in scheduling
+// drills and simulations, whose for_each keys become parameters.
 class Noop final : public Kernel {
  public:
   void initialize(StageContext&) override {}
@@ -35,7 +38,7 @@ class Noop final : public Kernel {
 // reports the thread count as the metric `threads` on the first step.
 class BurnCpu final : public Kernel {
  public:
-  void initialize(StageContext& ctx) override { seconds_ = ctx.parameter_or<double>("seconds_per_step", 0.01); }
+  void initialize(StageContext& ctx) override { seconds_ = ctx.parameter<double>("seconds_per_step"); }
   void step(StageContext& ctx) override {
     const int threads = ctx.cores_per_rank();
     if (ctx.step() == 0 && ctx.comm().rank() == 0) ctx.report_metric("threads", threads);
@@ -54,6 +57,8 @@ class BurnCpu final : public Kernel {
   KernelInfo info() const override {
     KernelInfo info;
     info.checkpoints = true;
+    info.parameters["seconds_per_step"] = {.type = ParameterType::number, .default_value = "0.01", .min = 0,
+                                           .units = "s", .description = "wall time each step keeps the cores busy"};
     return info;
   }
 
@@ -67,9 +72,9 @@ class BurnCpu final : public Kernel {
 class FailAtStep final : public Kernel {
  public:
   void initialize(StageContext& ctx) override {
-    fail_at_ = ctx.parameter_or<std::int64_t>("fail_at_step", 0);
-    fail_rank_ = ctx.parameter_or<int>("fail_rank", -1);
-    collective_ = ctx.parameter_or<bool>("collective", false);
+    fail_at_ = ctx.parameter<std::int64_t>("fail_at_step");
+    fail_rank_ = ctx.parameter<int>("fail_rank");
+    collective_ = ctx.parameter<bool>("collective");
   }
   void step(StageContext& ctx) override {
     const bool this_rank = fail_rank_ < 0 || fail_rank_ == ctx.comm().rank();
@@ -79,6 +84,19 @@ class FailAtStep final : public Kernel {
     if (collective_) ctx.comm().barrier();
   }
   void write_outputs(StageContext&, OutputSink&) override {}
+  KernelInfo info() const override {
+    using T = ParameterType;
+    KernelInfo info;
+    info.parameters = {
+        {"fail_at_step", {.type = T::integer, .default_value = "0", .min = 0, .units = "steps",
+                          .description = "the step that throws (0: the first)"}},
+        {"fail_rank", {.type = T::integer, .default_value = "-1", .min = -1, .max = std::numeric_limits<int>::max(),
+                       .units = "1", .description = "the group rank that throws; -1: every rank"}},
+        {"collective", {.type = T::boolean, .default_value = "false",
+                        .description = "end every step in a barrier, so the other ranks are left stuck in it"}},
+    };
+    return info;
+  }
 
  private:
   std::int64_t fail_at_ = 0;

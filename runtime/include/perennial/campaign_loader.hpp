@@ -6,11 +6,30 @@
 #include <perennial/campaign.hpp>
 #include <perennial/diagnostics.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 
 namespace perennial {
+
+/// Bounds of the campaign file's numbers: far beyond any real machine or campaign, and small
+/// enough that every total formed from them is exact. A number outside is a validation error.
+namespace limits {
+inline constexpr int kCount = 1'000'000;                              ///< ranks, cores, GPUs (per stage, rank or node)
+inline constexpr std::uint64_t kSteps = std::uint64_t{1} << 53;       ///< steps, step intervals: exact as doubles
+inline constexpr std::uint64_t kMemoryBytes = std::uint64_t{1} << 50; ///< 1 PiB, per node or per rank
+inline constexpr double kSeconds = 100 * 365.25 * 86400.0;            ///< every duration: 100 years
+/// A stage's cores in all (ranks x cores_per_rank), and the cluster's: the scheduler counts
+/// cores in use per project in an int.
+inline constexpr std::int64_t kTotalCores = std::numeric_limits<int>::max();
+inline constexpr int kPriority = 1'000'000;                           ///< a stage's `priority`, either sign
+inline constexpr int kKeep = 1000;                                    ///< checkpoint epochs kept per stage
+inline constexpr double kWeight = 1e9;                                ///< scheduling weights, project shares
+inline constexpr double kCoreHours = 1e12;                            ///< a project's allocation
+inline constexpr std::size_t kBackfillDepth = 1'000'000'000;
+}  // namespace limits
 
 struct LoadedCampaign {
   std::optional<Campaign> campaign;  ///< set when the file could be read as a campaign at all
@@ -28,7 +47,8 @@ struct LoadedCluster {
 /// A separate cluster file: `cluster: {nodes: [...]}` (the campaign file's section) or `nodes: [...]`.
 LoadedCluster load_cluster_file(const std::filesystem::path& file);
 
-/// Parses `90s`, `15min`, `12h`, `2d`, `1w` or a bare number of seconds.
+/// Parses `90s`, `15min`, `12h`, `2d`, `1w` or a bare number of seconds; +infinity when the
+/// number is too large for a double.
 std::optional<double> parse_duration_seconds(const std::string& text);
 
 }  // namespace perennial

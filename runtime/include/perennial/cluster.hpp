@@ -36,7 +36,8 @@ struct ClusterSpec {
 std::vector<std::string> expand_hostlist(const std::string& pattern, std::size_t limit = 1'000'000);
 
 /// `256GB`, `512GiB`, `4096MB`, `1.5TB`, `800M`, or a plain number of bytes. Decimal units are
-/// powers of 1000, binary ones (`GiB`) powers of 1024; nullopt when unreadable.
+/// powers of 1000, binary ones (`GiB`) powers of 1024; nullopt when unreadable, the largest
+/// uint64 when too large for one.
 std::optional<std::uint64_t> parse_bytes(const std::string& text);
 
 /// `512 GiB` style, for messages.

@@ -1,5 +1,6 @@
 #pragma once
-// Kernel: the solver a scientist writes. Derive, implement the five calls, register by name:
+// Kernel: the solver a scientist writes. Derive, implement the five calls, declare what it
+// takes in info(), register by name:
 //
 //   class Heat2D : public perennial::Kernel {
 //     void initialize(perennial::StageContext&) override;   // allocate, read inputs
@@ -7,14 +8,25 @@
 //     void write_outputs(perennial::StageContext&, perennial::OutputSink&) override;
 //     void save(perennial::StageContext&, perennial::CheckpointWriter&) override;
 //     void restore(perennial::StageContext&, perennial::CheckpointReader&) override;
+//     perennial::KernelInfo info() const override {
+//       perennial::KernelInfo info;
+//       info.parameters["forcing"] = {.type = perennial::ParameterType::number, .default_value = "0.0",
+//                                     .units = "W m-2", .description = "radiative forcing"};
+//       return info;
+//     }
 //   };
 //   PERENNIAL_REGISTER_KERNEL(Heat2D, "heat2d");
+//
+// `perennial validate` checks each stage's parameters against info() (names, types, ranges,
+// required ones); initialize() reads them with ctx.parameter<double>("forcing"), which
+// gives the declared default when the stage sets none.
 //
 // Every call is collective over the stage group: the runtime calls it on all of the
 // group's ranks. A call that throws fails the stage (message and stage name are reported).
 
 #include <perennial/array_io.hpp>
 #include <perennial/dtype.hpp>
+#include <perennial/parameters.hpp>
 
 #include <functional>
 #include <map>
@@ -43,6 +55,8 @@ struct KernelInfo {
   /// Implements save() and restore(). Without them a stage cannot checkpoint, so it is never
   /// preempted or stopped early: it runs to its end (or reruns from its inputs after a loss).
   bool checkpoints = false;
+  std::map<std::string, ParameterSpec> parameters;  ///< parameters it takes (others are an error)
+  bool parameters_open = true;  ///< with none declared, accept any; false: the kernel takes none
 };
 
 class Kernel {

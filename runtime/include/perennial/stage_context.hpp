@@ -22,6 +22,8 @@ class StageContext {
  public:
   using MetricChannel = std::function<void(const std::string& name, double value)>;
 
+  /// Fills in the defaults `kernel` declares (when registered) and throws ParameterError for
+  /// a value that breaks its declaration.
   StageContext(std::string stage, std::string kernel, boost::mpi::communicator group,
                Parameters parameters, std::uint64_t steps,
                std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> inputs,
@@ -32,8 +34,10 @@ class StageContext {
   /// The stage group's own communicator (never MPI_COMM_WORLD): rank() and size() within the group.
   const boost::mpi::communicator& comm() const { return group_; }
 
-  /// Typed parameter access; throws ParameterError naming the stage and parameter.
+  /// Typed parameter access: the stage's value, else the default the kernel declares in
+  /// KernelInfo::parameters; throws ParameterError naming the stage and parameter.
   template <class T> T parameter(const std::string& name) const { return parameters_.get<T>(name); }
+  /// For a parameter without a fixed declared default (the `""` of a derived one).
   template <class T> T parameter_or(const std::string& name, T fallback) const {
     return parameters_.get_or<T>(name, std::move(fallback));
   }

@@ -42,7 +42,8 @@ int ranks_within(const RankShape& shape, int cores, int gpus, std::optional<std:
 struct ResourceRequest {
   int ranks = 1;
   RankShape per_rank;
-  int cores() const { return ranks * per_rank.cores; }
+  /// 64-bit: a million ranks of a million cores each must not wrap around.
+  std::int64_t cores() const { return std::int64_t{ranks} * per_rank.cores; }
 };
 
 /// Where a stage's ranks went: how many on each node, and in a real run which workers.
@@ -52,7 +53,7 @@ struct Allocation {
   int partition = 0;
   RankShape per_rank;
   int ranks() const;
-  int cores() const { return ranks() * per_rank.cores; }
+  std::int64_t cores() const { return std::int64_t{ranks()} * per_rank.cores; }
 };
 
 struct NodeSpec {
@@ -107,10 +108,11 @@ class Machine {
   /// Whether node `n` could ever host a rank of this shape (features and sizes).
   bool suits(NodeIndex n, const RankShape& shape) const;
 
-  int total_cores() const { return total_cores_; }
-  int free_cores() const { return free_cores_; }
-  int used_cores() const { return total_cores_ - free_cores_ - down_cores_; }
-  int up_cores() const { return total_cores_ - down_cores_; }
+  /// Totals over all nodes, in 64 bits: node count x cores per node need not fit an int.
+  std::int64_t total_cores() const { return total_cores_; }
+  std::int64_t free_cores() const { return free_cores_; }
+  std::int64_t used_cores() const { return total_cores_ - free_cores_ - down_cores_; }
+  std::int64_t up_cores() const { return total_cores_ - down_cores_; }
 
  private:
   struct Node {
@@ -140,9 +142,9 @@ class Machine {
   bool slots_limited_ = false;
   int partition_count_ = 0;
   std::size_t live_workers_ = 0;
-  int total_cores_ = 0;
-  int free_cores_ = 0;  ///< on nodes that are up
-  int down_cores_ = 0;
+  std::int64_t total_cores_ = 0;
+  std::int64_t free_cores_ = 0;  ///< on nodes that are up
+  std::int64_t down_cores_ = 0;
 };
 
 }  // namespace perennial
