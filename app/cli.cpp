@@ -202,6 +202,7 @@ struct RunSettings {
   double failure_grace = 10.0;
   double heartbeat_timeout = 2.0;
   double coordinator_timeout = 10.0;
+  double startup_timeout = 120.0;  ///< the ranks must have met within this (see StartupWatchdog)
   int fake_nodes = 0;
   int max_restarts = 3;
   bool respawn = true;
@@ -282,8 +283,8 @@ int serve_as_worker(const ControlChannel& control, const WorkerIdentity& me) {
 
 // The arguments a respawned worker gets: what it must agree on with the others.
 std::vector<std::string> worker_arguments(const RunSettings& settings) {
-  return {"worker", "--coordinator-timeout", fmt::format("{}", settings.coordinator_timeout), "--fake-nodes",
-          std::to_string(settings.fake_nodes)};
+  return {"worker", "--coordinator-timeout", fmt::format("{}", settings.coordinator_timeout), "--startup-timeout",
+          fmt::format("{}", settings.startup_timeout), "--fake-nodes", std::to_string(settings.fake_nodes)};
 }
 
 void write_outcome(const std::filesystem::path& output_dir, const CampaignOutcome& outcome) {
@@ -318,14 +319,11 @@ bool has_thread_multiple(const boost::mpi::environment& env) {
   return false;
 }
 
-// How long the ranks of a job may take to meet at start-up (see StartupWatchdog).
-constexpr std::chrono::seconds kStartupLimit{120};
-
 int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
   // Armed before MPI_Init: a rank killed while the job starts leaves the others waiting
   // inside MPI_Init itself (seen in PMIx_Get), where no MPI error ever comes.
-  StartupWatchdog watchdog(kStartupLimit);
+  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   if (!has_thread_multiple(env)) return kExitBadInput;
   boost::mpi::communicator world;
@@ -445,7 +443,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
 // parent intercommunicator and then serves assignments like any other worker.
 int command_worker(int first_id, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
-  StartupWatchdog watchdog(kStartupLimit);  // before MPI_Init, as in command_run
+  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));  // before MPI_Init, as in command_run
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   if (!has_thread_multiple(env)) return kExitBadInput;
   MPI_Comm parent = MPI_COMM_NULL;
@@ -504,6 +502,10 @@ int cli_main(int argc, char** argv) {
                   "seconds of heartbeat silence after which a worker rank is declared dead (default 2)");
   run->add_option("--coordinator-timeout", settings.coordinator_timeout,
                   "seconds without word from rank 0 after which workers end themselves (default 10)");
+  run->add_option("--startup-timeout", settings.startup_timeout,
+                  "seconds the job's ranks get to start and meet (MPI_Init and the first exchange); a rank that "
+                  "died meanwhile leaves the others waiting there, so past it they end (default 120)")
+      ->check(CLI::PositiveNumber);
   run->add_option("--max-restarts", settings.max_restarts,
                   "times one stage may lose ranks and resume from its checkpoint (default 3; 0: no recovery, "
                   "and then mpirun --enable-recovery is not needed)");
@@ -537,6 +539,7 @@ int cli_main(int argc, char** argv) {
   worker->group("");  // not listed in --help: users never start it
   worker->add_option("--first-id", first_id)->required();
   worker->add_option("--coordinator-timeout", settings.coordinator_timeout);
+  worker->add_option("--startup-timeout", settings.startup_timeout);
   worker->add_option("--fake-nodes", settings.fake_nodes);
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");

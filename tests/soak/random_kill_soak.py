@@ -436,7 +436,7 @@ def pick_target(rng, run, cls, moment_stage=None, avoid=()):
     return pid, what if cls == "any" else f"{what} (no {cls} rank at that moment)"
 
 
-def drive_first_run(rng, run, moment, cls, reference_seconds):
+def drive_first_run(rng, run, moment, cls, reference_seconds, try_number=0):
     """Watches the first run and kills according to the trial's plan; returns when the run ends."""
     tick = 0.002
     deadline_missed = reference_seconds * 1.5 + 10  # a moment that never comes: give up aiming
@@ -541,7 +541,8 @@ def drive_first_run(rng, run, moment, cls, reference_seconds):
         if pid:
             run.kill(pid, what, moment, f"{delay:.2f} s after spawn_requested")
     elif moment == "random":
-        at = rng.uniform(0.3, max(0.5, reference_seconds * 0.9))
+        # A retry (the run ended before the moment came: runs vary) aims earlier each time.
+        at = rng.uniform(0.3, max(0.5, reference_seconds * 0.9 * 0.5 ** try_number))
         if wait(lambda: run.elapsed() >= at):
             run.events.poll()
             pid, what = pick_target(rng, run, "any")
@@ -735,7 +736,8 @@ class Soak:
     def command(self, campaign, out):
         return [self.perennial, "launch", "-n", str(self.args.ranks), "--mpirun", self.args.mpiexec,
                 "--mpirun-args", self.flags, str(campaign), "--quiet", "--heartbeat-timeout", "1",
-                "--spawn-timeout", "20", "--coordinator-timeout", "3", "--output-dir", str(out)]
+                "--spawn-timeout", "20", "--coordinator-timeout", "3", "--startup-timeout", "20",
+                "--output-dir", str(out)]
 
 
 def run_trial(soak, refs, index, seed, work):
@@ -768,7 +770,7 @@ def trial_once(soak, refs, index, rng, name, moment, cls, work, try_number):
     for attempt in range(soak.args.max_resumes + 1):
         run = Run(soak, CAMPAIGNS[name], out, tdir / f"launch-run{attempt}.log", f"{os.getpid()}-{index}-{attempt}")
         if attempt == 0:
-            drive_first_run(rng, run, moment, cls, ref.seconds)
+            drive_first_run(rng, run, moment, cls, ref.seconds, try_number)
         hang_file = run.finish(tdir, attempt)
         runs.append(run)
         rcs.append(run.rc)
