@@ -126,6 +126,8 @@ INSTANTIATE_TEST_SUITE_P(Checkpoints, RestoreOnRanks, ::testing::Values(1, 2, 3,
 // Damage the newest epoch (at step 500) and check the stage falls back to the one at 400.
 void expect_fallback_to_400(const std::string& name, const std::function<void(const fs::path&)>& damage,
                             const std::string& expected_problem) {
+  // An empty expectation is found in any text: it would check nothing.
+  ASSERT_FALSE(expected_problem.empty());
   auto dir = crashed_at(name, 500);
   auto newest = epoch_file(dir / "run", "scenario", 5);
   ASSERT_TRUE(fs::exists(newest));
@@ -139,14 +141,15 @@ void expect_fallback_to_400(const std::string& name, const std::function<void(co
   EXPECT_EQ(restored.value("file", ""), epoch_file(dir / "run", "scenario", 4).string());
   ASSERT_EQ(restored["rejected"].size(), 1u) << restored.dump();
   const std::string problem = restored["rejected"][0];
-  EXPECT_NE(problem.find(newest.string()), std::string::npos) << problem;
+  EXPECT_NE(problem.find("checkpoint '" + newest.string() + "'"), std::string::npos) << problem;
   EXPECT_NE(problem.find(expected_problem), std::string::npos) << problem;
   EXPECT_TRUE(scenario_output(dir / "run") == scenario_output(reference()));
 }
 
+// Half the file gone: HDF5 cannot open it, and the rejection says so, naming the file.
 TEST(Checkpoints, TruncatedNewestEpochFallsBackToThePreviousOne) {
   expect_fallback_to_400("fallback-truncated", [](const fs::path& f) { fs::resize_file(f, fs::file_size(f) / 2); },
-                         "");
+                         "unreadable (truncated, or not HDF5): truncated file");
 }
 
 // The byte offset of a contiguous dataset's data in its file.
@@ -170,7 +173,7 @@ TEST(Checkpoints, FlippedBitInNewestEpochFallsBackToThePreviousOne) {
     byte = static_cast<char>(byte ^ 0x10);
     io.seekp(static_cast<std::streamoff>(offset + 1000));
     io.write(&byte, 1);
-  }, "temperature");
+  }, "dataset 'temperature': checksum mismatch in the block at offset [0, 0] count [12, 96]");  // rank 0's rows
 }
 
 TEST(Checkpoints, MissingDatasetInNewestEpochFallsBackToThePreviousOne) {
@@ -181,13 +184,13 @@ TEST(Checkpoints, MissingDatasetInNewestEpochFallsBackToThePreviousOne) {
     // Dimension scales refer to the dataset; unlinking it is what a damaged file looks like.
     EXPECT_GE(H5Ldelete(file, "temperature", H5P_DEFAULT), 0);
     H5Fclose(file);
-  }, "temperature");
+  }, "dataset 'temperature': listed in the manifest but missing from the file");
 }
 
 TEST(Checkpoints, EpochOfAnotherStageIsRejected) {
   expect_fallback_to_400("fallback-identity", [](const fs::path& f) {
     fs::copy_file(epoch_file(reference(), "spinup", 1), f, fs::copy_options::overwrite_existing);
-  }, "spinup");
+  }, "identity mismatch: stage is 'spinup' in the file but 'scenario' was expected");
 }
 
 TEST(Checkpoints, NoValidEpochRestartsFromInputsAndSaysSo) {

@@ -277,11 +277,12 @@ void expect_fallback_from_damaged_epoch(const std::string& name, const std::stri
 }
 
 TEST(Faults, TheLatestCheckpointBitFlippedFallsBackToTheOneBefore) {
-  expect_fallback_from_damaged_epoch("fault-bitflip", "corrupt-checkpoint:stage=a,step=1100", "checksum");
+  expect_fallback_from_damaged_epoch("fault-bitflip", "corrupt-checkpoint:stage=a,step=1100", "checksum mismatch");
 }
 
 TEST(Faults, TheLatestCheckpointTruncatedFallsBackToTheOneBefore) {
-  expect_fallback_from_damaged_epoch("fault-truncate", "truncate-checkpoint:stage=a,step=1100", "unreadable");
+  expect_fallback_from_damaged_epoch("fault-truncate", "truncate-checkpoint:stage=a,step=1100",
+                                     "unreadable (truncated, or not HDF5)");
 }
 
 // A rank alive but unheard (a hung node, a broken link) is fenced like a dead one.
