@@ -98,6 +98,22 @@ TEST(Heat2D, OutputIsBitIdenticalOnOneTwoAndFourRanks) {
       << "the scenario did not evolve from its initial state";
 }
 
+// 64 latitude rows split unevenly: 22/21/21 rows on 3 ranks, 13/13/13/13/12 on 5, and the
+// halo exchange between blocks of different heights. The outputs must still be bit-identical
+// to the 1-rank run.
+TEST(Heat2D, OutputIsBitIdenticalOnUnevenRowSplits) {
+  const auto out = fresh_directory("uneven-split");
+  auto run = run_perennial(6, test_campaign("uneven-split.yaml").string() + " --output-dir " + out.string(), 300);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto outputs = out / "outputs";
+  ASSERT_EQ(read_dataset(outputs / "on-1-rank.h5", "temperature").shape, (std::vector<unsigned long long>{64, 96}));
+  EXPECT_TRUE(same_content(outputs / "on-1-rank.h5", outputs / "on-3-ranks.h5", other_stage_and_ranks()));
+  EXPECT_TRUE(same_content(outputs / "on-1-rank.h5", outputs / "on-5-ranks.h5", other_stage_and_ranks()));
+  EXPECT_FALSE(read_dataset(outputs / "on-1-rank.h5", "temperature").bytes ==
+               read_dataset(outputs / "spin.h5", "temperature").bytes)
+      << "the scenario did not evolve from its initial state";
+}
+
 TEST(Failures, AThrowingKernelFailsOnlyItsBranch) {
   const auto out = fresh_directory("failing-branch");
   auto run = run_perennial(5, test_campaign("failing-branch.yaml").string() + " --output-dir " + out.string(), 120);

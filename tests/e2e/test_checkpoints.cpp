@@ -10,6 +10,7 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <tuple>
 
 using namespace perennial::e2e;
 namespace fs = std::filesystem;
@@ -153,6 +154,29 @@ void expect_fallback_to_400(const std::string& name, const std::function<void(co
   EXPECT_NE(problem.find("checkpoint '" + newest.string() + "'"), std::string::npos) << problem;
   EXPECT_NE(problem.find(expected_problem), std::string::npos) << problem;
   EXPECT_TRUE(same_scenario_output(dir / "run", reference(), true));
+}
+
+// 64 latitude rows split unevenly: 22/21/21 on 3 ranks, 13/13/13/13/12 on 5. An epoch written
+// on 3 ranks resumes on 5 and one written on 5 resumes on 3; both end with the content of the
+// uninterrupted runs, which are bit-identical to each other.
+TEST(Checkpoints, UnevenRowSplitsRestoreAcrossThreeAndFiveRanks) {
+  const auto on_3 = uninterrupted("uneven-on-3", 3, 64);
+  const auto on_5 = uninterrupted("uneven-on-5", 5, 64);
+  EXPECT_TRUE(same_scenario_output(on_5, on_3, false));
+  for (const auto& [from, from_ranks, to_ranks] : {std::tuple{on_3, 3, 5}, std::tuple{on_5, 5, 3}}) {
+    const std::string name = "uneven-" + std::to_string(from_ranks) + "-to-" + std::to_string(to_ranks);
+    auto dir = crashed_at(name, 300, from);
+    auto campaign = write_campaign(dir, campaign_text(to_ranks, 600, 10, 64));
+    auto run = run_perennial(to_ranks + 1, run_args(campaign, dir / "run"), 240);
+    ASSERT_EQ(run.exit_code, 0) << name << "\n" << run.output;
+    auto restored = restored_event(dir / "run");
+    ASSERT_FALSE(restored.is_null()) << name;
+    EXPECT_TRUE(restored.value("restored", false)) << name << ": " << restored.dump();
+    EXPECT_EQ(restored.value("step", 0), 300) << name;
+    EXPECT_EQ(restored.value("file", ""), epoch_file(dir / "run", "scenario", 3).string()) << name;
+    EXPECT_TRUE(same_scenario_output(dir / "run", from, false)) << name;
+    EXPECT_TRUE(same_scenario_output(dir / "run", to_ranks == 3 ? on_3 : on_5, true)) << name;
+  }
 }
 
 // Half the file gone: HDF5 cannot open it, and the rejection says so, naming the file.
