@@ -1,8 +1,5 @@
 #include "e2e_support.hpp"
 
-#include <hdf5.h>
-#include <hdf5_hl.h>
-
 #include <array>
 #include <cstdlib>
 #include <cstdio>
@@ -163,66 +160,6 @@ bool has_event(const std::vector<nlohmann::json>& events, const std::string& eve
     if (e.value("event", "") == event && e.value("stage", "") == stage) return true;
   }
   return false;
-}
-
-namespace {
-// Minimal RAII for the few HDF5 handles the checker opens.
-struct Handle {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  ~Handle() { if (id >= 0) close(id); }
-};
-
-herr_t collect_scale_name(hid_t, unsigned, hid_t scale, void* out) {
-  char name[256] = {};
-  if (H5DSget_scale_name(scale, name, sizeof(name)) < 0) H5Iget_name(scale, name, sizeof(name));
-  static_cast<std::string*>(out)->assign(name);
-  return 1;  // the first attached scale is enough
-}
-}  // namespace
-
-Dataset read_dataset(const std::filesystem::path& file, const std::string& name) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  Handle f{H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
-  if (f.id < 0) throw std::runtime_error("cannot open " + file.string());
-  Handle d{H5Dopen2(f.id, name.c_str(), H5P_DEFAULT), H5Dclose};
-  if (d.id < 0) throw std::runtime_error("no dataset " + name + " in " + file.string());
-  Dataset out;
-  Handle space{H5Dget_space(d.id), H5Sclose};
-  const int rank = H5Sget_simple_extent_ndims(space.id);
-  out.shape.resize(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.id, reinterpret_cast<hsize_t*>(out.shape.data()), nullptr);
-  Handle type{H5Dget_type(d.id), H5Tclose};
-  out.type_class = H5Tget_class(type.id) == H5T_FLOAT ? "float" : H5Tget_class(type.id) == H5T_INTEGER ? "integer" : "other";
-  out.element_size = H5Tget_size(type.id);
-  std::size_t n = 1;
-  for (auto e : out.shape) n *= e;
-  out.bytes.resize(n * out.element_size);
-  Handle native{H5Tget_native_type(type.id, H5T_DIR_ASCEND), H5Tclose};
-  if (n > 0) H5Dread(d.id, native.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.bytes.data());
-  if (H5Aexists(d.id, "units") > 0) {
-    Handle attr{H5Aopen(d.id, "units", H5P_DEFAULT), H5Aclose};
-    Handle atype{H5Aget_type(attr.id), H5Tclose};
-    if (H5Tis_variable_str(atype.id) > 0) {
-      char* text = nullptr;
-      Handle memtype{H5Tcopy(H5T_C_S1), H5Tclose};
-      H5Tset_size(memtype.id, H5T_VARIABLE);
-      H5Aread(attr.id, memtype.id, &text);
-      out.units = text ? text : "";
-      H5free_memory(text);
-    } else {
-      std::string text(H5Tget_size(atype.id), '\0');
-      H5Aread(attr.id, atype.id, text.data());
-      out.units = text.c_str();
-    }
-  }
-  for (int axis = 0; axis < rank; ++axis) {
-    std::string dim;
-    H5DSiterate_scales(d.id, static_cast<unsigned>(axis), nullptr, collect_scale_name, &dim);
-    auto slash = dim.rfind('/');
-    out.dims.push_back(slash == std::string::npos ? dim : dim.substr(slash + 1));
-  }
-  return out;
 }
 
 }  // namespace perennial::e2e

@@ -2,6 +2,8 @@
 // End-to-end test support: run the real `perennial` executable under mpiexec with a hard
 // timeout, then read what it left on disk (events.jsonl, HDF5 outputs).
 
+#include "hdf5_content.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -60,15 +62,6 @@ std::vector<nlohmann::json> read_events(const std::filesystem::path& output_dir)
 double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 
-/// A dataset read raw from an HDF5 file with the plain HDF5 API, for byte comparisons.
-struct Dataset {
-  std::vector<unsigned long long> shape;
-  std::string type_class;          ///< "float" or "integer"
-  std::size_t element_size = 0;
-  std::string units;               ///< the `units` attribute
-  std::vector<std::string> dims;   ///< names of the attached dimension scales
-  std::vector<unsigned char> bytes;
-};
-Dataset read_dataset(const std::filesystem::path& file, const std::string& name);
+// read_dataset and same_content (HDF5 files by content) are in hdf5_content.hpp.
 
 }  // namespace perennial::e2e

@@ -1,7 +1,9 @@
 // GoogleTest main for tests run under mpiexec: every rank runs every test; only rank 0
-// prints, and the exit code is the same on all ranks (any rank's failure fails all).
+// prints, and the exit code is the same on all ranks: any rank's failure fails all, and a
+// test skipped on any rank makes the run skipped (gtest_outcome.hpp).
 
-#include <gtest/gtest.h>
+#include "gtest_outcome.hpp"
+
 #include <mpi.h>
 
 int main(int argc, char** argv) {
@@ -14,12 +16,14 @@ int main(int argc, char** argv) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
   }
-  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  int any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (rank == 0 && any_failed && !failed) {
-    std::fprintf(stderr, "a test failed on another rank (its output is suppressed)\n");
+  const int result = RUN_ALL_TESTS();
+  const int mine = static_cast<int>(perennial::test::outcome(result, rank == 0));
+  int worst = 0;
+  MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (rank == 0 && worst > mine) {
+    std::fprintf(stderr, "a test %s on another rank (its output is suppressed)\n",
+                 worst == static_cast<int>(perennial::test::Outcome::failed) ? "failed" : "was skipped");
   }
   MPI_Finalize();
-  return any_failed;
+  return perennial::test::exit_code(static_cast<perennial::test::Outcome>(worst));
 }
