@@ -284,3 +284,24 @@ stages:
   f.run.decide(4);
   EXPECT_EQ(f.active("wide").workers.size(), 2u);
 }
+
+// Real runs used to schedule on guesses (a 0.1 s checkpoint and the declared step time):
+// a committed epoch now gives the policy the measured checkpoint cost and step rate, so a
+// stop before the allocation's end comes early enough for a slow checkpoint.
+TEST(CampaignRun, MeasuredCheckpointCostAndStepRateMoveTheStopBeforeTheAllocationsEnd) {
+  Fixture f(R"(
+campaign: measured
+scheduling: {end_margin: 60s}
+stages:
+  - {name: long, kernel: any, ranks: 1, steps: 100000, step_time: 1s, checkpoint: {interval: 100 steps}}
+)", 1);
+  f.run.policy().set_end_time(10000);
+  f.run.begin(0);
+  ASSERT_EQ(f.run.decide(0).starts.size(), 1u);
+  // Before any measurement: one declared step (1 s), two guessed checkpoints (0.1 s each), the margin.
+  EXPECT_NEAR(f.run.policy().next_deadline(), 10000 - 1 - 0.2 - 60, 1e-6);
+  // The first epoch, at step 100 after 400 s: 4 s a step, and its write took 150 s.
+  f.run.epoch_committed(f.id("long"), 1, {1, 100, "x"}, 150, 400, 1);
+  EXPECT_DOUBLE_EQ(f.run.measured(f.id("long")).step_seconds, 4.0);
+  EXPECT_NEAR(f.run.policy().next_deadline(), 10000 - 4 - 300 - 60, 1e-6);
+}

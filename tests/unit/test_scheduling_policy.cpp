@@ -5,6 +5,7 @@
 
 #include "test_support.hpp"
 
+#include <perennial/checkpoint_interval.hpp>
 #include <perennial/coordinator/campaign_progress.hpp>
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/resources.hpp>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <ranges>
 
 using namespace perennial;
@@ -26,6 +28,9 @@ using perennial::testing::check_campaign;
 namespace {
 
 constexpr double kHour = 3600.0;
+
+// Young/Daly's interval for a checkpoint cost and a group's MTBF (the rule the workers follow).
+double checkpoint_interval_for(double cost, double mtbf) { return daly_interval(cost, mtbf); }
 
 Machine nodes(int count, int cores, const std::string& prefix = "n") {
   Machine m;
@@ -752,6 +757,34 @@ TEST(Machine, NodesGoDownAndComeBackAndDetectedNodesGrow) {
   EXPECT_EQ(m.free_workers(), 0u);
   EXPECT_EQ(m.find_node("b"), b);
   EXPECT_FALSE(m.find_node("c"));
+}
+
+// A group's failure rate grows with the nodes it spans (the MTBF is per node), so the workers
+// checkpoint it more often; the simulation used to pick every interval as if for one node.
+TEST(Simulation, EachGroupCheckpointsAtTheIntervalForTheNodesItWasPlacedOn) {
+  const auto trace = std::filesystem::temp_directory_path() / "perennial-unit-trace-nodes" / "trace.csv";
+  std::filesystem::remove_all(trace.parent_path());
+  SimulationOptions options;
+  options.trace_csv = trace;
+  options.checkpoint_cost_seconds = 60;
+  simulate_text(R"(
+campaign: nodes
+checkpoint: {mtbf: 24h, max_lost_work: 10h}
+cluster: {nodes: [{name: "n[1-4]", cores: 4}]}
+stages:
+  - {name: one, kernel: any, ranks: 4, walltime: 3h}
+  - {name: four, kernel: any, ranks: 16, walltime: 3h, after: [one]}
+)", options);
+  std::ifstream in(trace);
+  std::map<std::string, double> every;
+  const std::regex start(R"(^[0-9.]+,start,(\w+),.*checkpoints every ([0-9.]+) s)");
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, m, start)) every[m[1]] = std::stod(m[2]);
+  }
+  ASSERT_EQ(every.size(), 2u) << "no interval in the trace's start lines";
+  EXPECT_NEAR(every["one"], checkpoint_interval_for(60, 24 * kHour), 1.0);
+  EXPECT_NEAR(every["four"], checkpoint_interval_for(60, 6 * kHour), 1.0) << "a 4-node group: MTBF 24 h / 4";
 }
 
 TEST(Reports, StatusNamesAndTheSimulationSummary) {
