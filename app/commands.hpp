@@ -1,0 +1,74 @@
+#pragma once
+// The `perennial` subcommands, one function each, and what they share. cli.cpp parses the
+// command line and calls them; offline.cpp holds those that need no MPI job (validate, plan,
+// simulate, status), run.cpp the MPI job itself (run, and the workers it spawns).
+
+#include <perennial/coordinator/stage_graph.hpp>
+#include <perennial/diagnostics.hpp>
+#include <perennial/fault_plan.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace perennial {
+
+constexpr int kExitIncomplete = 1;  ///< the campaign ran but did not complete
+constexpr int kExitBadInput = 2;    ///< nothing was started
+
+/// A command-line value that cannot be used, with what is wrong.
+struct BadOption : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Validated {
+  std::optional<StageGraph> graph;
+  Diagnostics diagnostics;
+};
+
+/// Loads and checks a campaign; `worker_ranks` > 0 also checks stage sizes against the job.
+/// A `cluster_file` replaces the campaign's own cluster: section.
+Validated validate_campaign(const std::string& file, int worker_ranks, const std::string& cluster_file = {});
+/// Prints every diagnostic and their count on stderr; returns kExitBadInput.
+int print_diagnostics(const Diagnostics& d);
+
+struct SimulateSettings {
+  std::string cluster_file;
+  std::string mtbf;
+  std::uint64_t seed = 1;
+  std::string checkpoint_cost = "60s";
+  std::string repair = "4h";
+  std::string until;
+  std::string end;
+  std::string trace;
+  bool json = false;
+};
+
+/// What `perennial run` and `perennial worker` share on the command line.
+struct RunSettings {
+  double failure_grace = 10.0;
+  double heartbeat_timeout = 2.0;
+  double coordinator_timeout = 10.0;
+  double startup_timeout = 120.0;  ///< the ranks must have met within this (see StartupWatchdog)
+  int fake_nodes = 0;
+  int max_restarts = 3;
+  bool respawn = true;
+  double spawn_timeout = 60.0;
+  bool quiet = false;
+  FaultPlan faults;      ///< --inject: drills asked for on the command line
+  bool drills = false;   ///< --drills: also carry out the campaign file's faults: list
+  std::string end_time;  ///< --end-time as given
+  std::string started_marker;  ///< --started-marker: created by rank 0 once the ranks have met
+};
+
+int command_validate(const std::string& file, int ranks);
+int command_plan(const std::string& file);
+int command_simulate(const std::string& file, const SimulateSettings& settings);
+int command_status(const std::string& dir);
+/// `perennial run`: every rank of the job calls it (rank 0 coordinates, the others serve).
+int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings);
+/// `perennial worker`: a replacement worker spawned by rank 0.
+int command_worker(int first_id, const RunSettings& settings);
+
+}  // namespace perennial

@@ -1,0 +1,118 @@
+// The subcommands that need no MPI job: validate, plan, simulate, status.
+
+#include "commands.hpp"
+
+#include <perennial/campaign_loader.hpp>
+#include <perennial/coordinator/clock.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/run_status.hpp>
+#include <perennial/coordinator/simulator.hpp>
+#include <perennial/errors.hpp>
+#include <perennial/kernel.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace perennial {
+
+Validated validate_campaign(const std::string& file, int worker_ranks, const std::string& cluster_file) {
+  Validated v;
+  auto loaded = load_campaign_file(file);
+  v.diagnostics = std::move(loaded.diagnostics);
+  if (!cluster_file.empty()) {
+    auto cluster = load_cluster_file(cluster_file);
+    for (const auto& d : cluster.diagnostics.items()) v.diagnostics.add(d.where, d.field, d.message);
+    if (loaded.campaign) loaded.campaign->cluster = std::move(cluster.cluster);
+  }
+  if (!loaded.campaign) return v;
+  v.graph = StageGraph::build(std::move(*loaded.campaign), &KernelRegistry::instance(), v.diagnostics);
+  if (worker_ranks > 0) check_job_size(*v.graph, worker_ranks, v.diagnostics);
+  return v;
+}
+
+int print_diagnostics(const Diagnostics& d) {
+  std::fputs(d.to_string().c_str(), stderr);
+  std::fprintf(stderr, "%zu error(s)\n", d.size());
+  return kExitBadInput;
+}
+
+int command_validate(const std::string& file, int ranks) {
+  auto v = validate_campaign(file, ranks > 0 ? ranks - 1 : 0);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  fmt::print("{}: valid campaign '{}' with {} stages\n", file, v.graph->campaign().name, v.graph->size());
+  return 0;
+}
+
+int command_plan(const std::string& file) {
+  auto v = validate_campaign(file, 0);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  std::fputs(format_plan(*v.graph, make_plan(*v.graph)).c_str(), stdout);
+  return 0;
+}
+
+int command_simulate(const std::string& file, const SimulateSettings& o) {
+  auto v = validate_campaign(file, 0, o.cluster_file);
+  if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
+  const Campaign& c = v.graph->campaign();
+  if (!c.cluster.declared()) {
+    std::fprintf(stderr, "perennial simulate: %s declares no cluster: add a cluster: section or pass --cluster FILE\n",
+                 file.c_str());
+    return kExitBadInput;
+  }
+  auto duration = [](const std::string& option, const std::string& text) -> std::optional<double> {
+    if (text.empty()) return std::nullopt;
+    auto seconds = parse_duration_seconds(text);
+    if (!seconds || *seconds <= 0 || !std::isfinite(*seconds)) throw BadOption(fmt::format("{}: '{}' is not a positive duration (e.g. 90s, 4h, 2d, 5w)", option, text));
+    return seconds;
+  };
+  SimulationOptions options;
+  PolicyConfig config = policy_config_for(c);
+  try {
+    options.node_mtbf_seconds = duration("--mtbf", o.mtbf);
+    options.checkpoint_cost_seconds = *duration("--checkpoint-cost", o.checkpoint_cost);
+    options.repair_seconds = *duration("--repair", o.repair);
+    options.stop_at = duration("--until", o.until);
+    config.end_time = duration("--end", o.end);
+  } catch (const BadOption& e) {
+    std::fprintf(stderr, "perennial simulate: %s\n", e.what());
+    return kExitBadInput;
+  }
+  options.seed = o.seed;
+  options.trace_csv = o.trace.empty() ? c.output_dir / "simulation" / "trace.csv" : std::filesystem::path(o.trace);
+  Machine machine = machine_for(c.cluster);
+  const std::int64_t cores = machine.total_cores();
+  const auto report = simulate_campaign(*v.graph, std::move(machine), config, options);
+  if (o.json) {
+    auto j = report.to_json();
+    j["trace"] = options.trace_csv.string();
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("campaign {}: {} stages on {} nodes ({} cores), simulated\n", c.name, v.graph->size(),
+               c.cluster.node_count(), cores);
+    std::fputs(report.to_text().c_str(), stdout);
+    fmt::print("event trace              {}\n", options.trace_csv.string());
+  }
+  return 0;
+}
+
+// `perennial status DIR`: what log/status.json (written by rank 0 once a second) says.
+int command_status(const std::string& dir) {
+  std::filesystem::path path = std::filesystem::path(dir) / "log" / "status.json";
+  if (!std::filesystem::exists(path)) path = std::filesystem::path(dir) / "status.json";
+  if (!std::filesystem::exists(path)) {
+    std::fprintf(stderr, "perennial status: no %s: give a campaign's output folder (it has log/status.json once a run started)\n",
+                 (std::filesystem::path(dir) / "log" / "status.json").c_str());
+    return kExitBadInput;
+  }
+  try {
+    std::fputs(RunStatus::read(path).to_text(unix_time_seconds()).c_str(), stdout);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "perennial status: %s\n", e.what());
+    return kExitIncomplete;
+  }
+  return 0;
+}
+
+}  // namespace perennial
