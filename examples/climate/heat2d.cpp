@@ -278,7 +278,9 @@ class Heat2D final : public Kernel {
   /// Area-weighted (cos lat) global mean, reported by group rank 0. Collective. Row sums are
   /// gathered and added in global row order, so the value does not depend on the split.
   void report_mean(const StageContext& ctx) const {
-    std::vector<double> sums(range_.count, 0.0);
+    // At least one element: Boost.MPI 1.74's gatherv reads *in_values for the MPI datatype even
+    // when a rank sends nothing, so a rank without rows must not pass a null data() (UBSan).
+    std::vector<double> sums(std::max<std::size_t>(range_.count, 1), 0.0);
     for (std::size_t j = 0; j < range_.count; ++j) {
       for (std::size_t i = 0; i < nx_; ++i) sums[j] += t_[(j + 1) * nx_ + i];
     }

@@ -481,7 +481,8 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
           s.parameters.set(key, it->second.Scalar());
         } else if (it->second.IsSequence()) {
           std::vector<std::string> items;
-          for (const auto& item : it->second) {
+          const YAML::Node list = it->second;  // see for_each below: never range-for over it->second
+          for (const auto& item : list) {
             if (auto text = r.scalar(item, pfield)) items.push_back(*text);
           }
           s.parameters.set_list(key, std::move(items));
@@ -559,7 +560,10 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
           t.rejected_for_each.insert(key);
           continue;
         }
-        for (const auto& v : it->second) {
+        // yaml-cpp's it-> returns a temporary proxy: a range-for over it->second would iterate a
+        // node that dies before the loop body runs (ASan: stack-use-after-scope). Hold a handle.
+        const YAML::Node list = it->second;
+        for (const auto& v : list) {
           if (auto text = r.scalar(v, ffield)) {
             values.push_back(*text);
             where.push_back(r.at(v));

@@ -46,6 +46,17 @@ TEST(Validation, ExampleCampaignIsValid) {
   EXPECT_EQ(c.graph->size(), 5u);
 }
 
+// Lists in `parameters:` and `for_each:` keep every item, in order. (The loader once iterated a
+// yaml-cpp temporary there; the ASan build, ci/test.sh --sanitize, reported it in this test.)
+TEST(Validation, ListParametersAndForEachValuesKeepEveryItem) {
+  auto c = check_campaign(replace(kValid, "forcing: 0.0}", "forcing: 0.0, levels: [1000, 850, 500]}"));
+  ASSERT_TRUE(c.graph) << c.text();
+  const auto spinup = c.graph->find("spinup");
+  ASSERT_TRUE(spinup);
+  EXPECT_EQ(c.graph->stage(*spinup).parameters.get<std::vector<int>>("levels"), (std::vector<int>{1000, 850, 500}));
+  for (const char* name : {"ssp-2.6", "ssp-4.5", "ssp-8.5"}) EXPECT_TRUE(c.graph->find(name)) << name;
+}
+
 TEST(Validation, YamlSyntaxErrorHasLineAndColumn) {
   auto c = check_campaign(replace(kValid, "    ranks: 2\n    steps: 400", "    ranks: [2\n    steps: 400"));
   ASSERT_EQ(c.diagnostics.size(), 1u) << c.text();
