@@ -11,11 +11,7 @@
 
 namespace perennial {
 
-namespace {
-
-std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
-
-}  // namespace
+std::string format_ranks(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
 
 CampaignRun::CampaignRun(const StageGraph& graph, SchedulingPolicy policy, CampaignRunOptions options,
                          std::vector<StageHistory> history)
@@ -271,7 +267,7 @@ void CampaignRun::stage_lost(StageId id, double now) {
     return;
   }
   const std::string from = resume_point(id);
-  progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", rank_list(r.lost), from));
+  progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", format_ranks(r.lost), from));
   submit(id, now);
   recovering_.insert(id);
   tell([&](CampaignObserver& o) { o.stage_recovering(id, r, from, restarts); });

@@ -32,7 +32,6 @@ namespace {
 // thousands of short stages do not each pay a disk flush.
 constexpr std::chrono::milliseconds kJournalSyncAge{20};
 
-std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
 
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
 // decisions into messages; watches heartbeats; ends and replaces lost ranks. The stages'
@@ -421,7 +420,7 @@ class CoordinatorLoop {
         pids.push_back(workers_.worker(id).hello.pid);
       }
       events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", seconds}});
-      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", rank_list(ids), seconds));
+      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", format_ranks(ids), seconds));
     }
     if (progress.failed) {
       events_.record({{"event", "spawn_failed"}, {"error", *progress.failed}});
@@ -483,9 +482,9 @@ class CoordinatorLoop {
                                   graph_.campaign().name, progress.count(StageState::completed), graph_.size(),
                                   outcome.wall_seconds, outcome.coordinator_cpu_seconds, share);
     out += run_.summary();
-    if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", rank_list(outcome.stuck_ranks));
+    if (!outcome.stuck_ranks.empty()) out += fmt::format("  stuck worker ranks: {}\n", format_ranks(outcome.stuck_ranks));
     if (!outcome.dead_ranks.empty()) {
-      out += fmt::format("  lost worker ranks: {}{}\n", rank_list(outcome.dead_ranks),
+      out += fmt::format("  lost worker ranks: {}{}\n", format_ranks(outcome.dead_ranks),
                          progress.all_completed() ? "" : " (run the same command again to resume from the checkpoints)");
     }
     if (outcome.checkpointed) out += "checkpointed, resumable: run the same command again to continue\n";

@@ -8,12 +8,6 @@
 
 namespace perennial {
 
-namespace {
-
-std::string rank_list(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
-
-}  // namespace
-
 std::filesystem::path output_file(const StageGraph& graph, StageId id) {
   return graph.campaign().output_dir / "outputs" / (graph.stage(id).name + ".h5");
 }
@@ -34,7 +28,7 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
   for (const auto& [n, count] : r.allocation.ranks_on) nodes.push_back(run_.policy().machine().node(n).name);
   events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", r.workers},
                   {"nodes", nodes}, {"attempt", r.attempt}, {"backfilled", backfilled}});
-  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, rank_list(r.workers), s.kernel,
+  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.kernel,
                                r.workers.size(), s.steps));
 }
 
@@ -86,7 +80,7 @@ void EventRecorder::stage_lost(StageId id, const ActiveRun& r, int restart, doub
 void EventRecorder::stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) {
   events_.record({{"event", "stage_recovering"}, {"stage", name(id)}, {"from", from}, {"restart", restart}});
   events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", name(id),
-                               rank_list(lost.lost), from, restart, run_.options().max_restarts));
+                               format_ranks(lost.lost), from, restart, run_.options().max_restarts));
 }
 
 void EventRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) {

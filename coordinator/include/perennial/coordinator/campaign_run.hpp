@@ -27,6 +27,9 @@
 
 namespace perennial {
 
+/// Worker ids as the logs print them: `3,4,5`.
+std::string format_ranks(const std::vector<int>& ranks);
+
 /// A stage group at work.
 struct ActiveRun {
   std::uint32_t attempt = 0;
