@@ -2,6 +2,7 @@
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/output_folder.hpp>
+#include <perennial/coordinator/rank_replacement.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/kernel.hpp>
@@ -24,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 namespace perennial {
@@ -100,6 +102,54 @@ class StderrTap {
   std::string tail_;
   std::atomic<std::chrono::steady_clock::rep> stop_after_{0};
   std::thread thread_;
+};
+
+// mpirun (Open MPI 4.1 under --enable-recovery) was seen to stay for ever after every rank
+// of its job had ended, when a rank died inside MPI start-up or during a respawn. Its ranks on
+// this host are its children: once it has had some and has none left for kLingerSeconds, it
+// is ended (SIGTERM, then SIGKILL), so launch, and the batch job, end too.
+class MpirunWatch {
+ public:
+  explicit MpirunWatch(pid_t mpirun) : mpirun_(mpirun) {}
+  void check() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_look_) return;
+    next_look_ = now + std::chrono::seconds(1);
+    if (has_children()) {
+      ranks_seen_ = true;
+      empty_since_.reset();
+      return;
+    }
+    if (!ranks_seen_) return;
+    if (!empty_since_) empty_since_ = now;
+    const double empty = std::chrono::duration<double>(now - *empty_since_).count();
+    if (!terminated_ && empty >= kLingerSeconds) {
+      std::fprintf(stderr, "perennial launch: mpirun is still running %.0f s after the last rank of its job on this host "
+                           "ended: ending it\n", empty);
+      ::kill(mpirun_, SIGTERM);
+      terminated_ = true;
+    } else if (terminated_ && empty >= kLingerSeconds + 10) {
+      ::kill(mpirun_, SIGKILL);
+    }
+  }
+
+ private:
+  static constexpr double kLingerSeconds = 30.0;
+  bool has_children() const {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const auto stat = process_stat(entry.path());
+      if (stat && stat->parent == mpirun_ && stat->state != 'Z') return true;
+    }
+    return false;
+  }
+  pid_t mpirun_;
+  bool ranks_seen_ = false;
+  bool terminated_ = false;
+  std::optional<std::chrono::steady_clock::time_point> empty_since_;
+  std::chrono::steady_clock::time_point next_look_{};
 };
 
 }  // namespace
@@ -191,8 +241,9 @@ int command_launch(const LaunchSettings& s) {
   ::close(pipe_fds[1]);
   StderrTap tap(pipe_fds[0]);
   int status = 0;
+  MpirunWatch watch(child);
   while (true) {
-    const pid_t done = ::waitpid(child, &status, 0);
+    const pid_t done = ::waitpid(child, &status, WNOHANG);
     if (done == child) break;
     if (done < 0 && errno != EINTR) {
       std::perror("perennial launch: waitpid");
@@ -210,6 +261,8 @@ int command_launch(const LaunchSettings& s) {
         ::kill(child, SIGUSR1);
       }
     }
+    watch.check();
+    ::usleep(100 * 1000);  // a signal cuts it short
   }
   const std::string printed = tap.finish();
   const int mpirun_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
