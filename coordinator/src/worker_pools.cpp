@@ -2,7 +2,7 @@
 
 #include <mpi.h>
 
-#include <thread>
+#include <algorithm>
 
 namespace perennial {
 
@@ -46,13 +46,6 @@ void WorkerPools::progress_sends() {
     abandoned_.push_back(std::move(o));
     return true;
   });
-}
-
-double WorkerPools::oldest_send_seconds() const {
-  if (outbox_.empty()) return 0.0;
-  auto oldest = outbox_.front().posted;
-  for (const auto& o : outbox_) oldest = std::min(oldest, o.posted);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - oldest).count();
 }
 
 std::vector<int> WorkerPools::flush_sends(std::chrono::duration<double> timeout) {

@@ -59,16 +59,12 @@ class WorkerPools {
   template <class Message>
   void send(int id, msg::Tag tag, const Message& message) {
     const WorkerRecord& w = worker(id);
-    outbox_.push_back({id, pools_[w.pool].channel->comm().isend(w.rank, tag, message), std::chrono::steady_clock::now()});
+    outbox_.push_back({id, pools_[w.pool].channel->comm().isend(w.rank, tag, message)});
   }
   /// Retires the sends that have left, and sets aside those to workers marked dead (their
   /// buffers are kept: a silent worker declared dead may still be reading). Cheap; call it
   /// every loop turn.
   void progress_sends();
-  /// Sends still on their way, and how long the oldest has waited (0 when none). A worker in
-  /// a long step reads its control messages only at step boundaries: a wait is not a death.
-  std::size_t pending_sends() const { return outbox_.size(); }
-  double oldest_send_seconds() const;
   /// Progresses sends until all have left or `timeout` passed; returns the workers whose
   /// sends are still pending then (at the end of a run: their shutdown never arrived).
   std::vector<int> flush_sends(std::chrono::duration<double> timeout);
@@ -107,7 +103,6 @@ class WorkerPools {
   struct Outgoing {
     int worker = 0;
     boost::mpi::request request;
-    std::chrono::steady_clock::time_point posted;
   };
   std::deque<Outgoing> outbox_;
   std::vector<Outgoing> abandoned_;  ///< to dead workers; never freed while MPI might read them
