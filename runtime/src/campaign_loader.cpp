@@ -25,7 +25,8 @@ const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairs
                                                     "end_margin", "backfill_depth"};
 const std::vector<std::string> kWeightFields = {"priority", "fairshare", "age"};
 const std::vector<std::string> kClusterFields = {"nodes"};
-const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features"};
+const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features", "power"};
+const std::vector<std::string> kPowerFields = {"idle", "busy", "gpu"};
 const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
 const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours", "share"};
 const std::vector<std::string> kStageFields = {
@@ -388,6 +389,53 @@ ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
     if (const auto n = nodes[i]["memory"]) k.memory_bytes = read_bytes(r, n, field + ".memory");
     if (const auto n = nodes[i]["gpus"]) {
       if (auto v = r.number<int>(n, field + ".gpus", 0, limits::kCount)) k.gpus = *v;
+    }
+    if (const auto n = nodes[i]["power"]) {
+      // `{idle: 120W, busy: 450W, gpu: 300W}`, each from 0 to 1 MW: far above any node, and
+      // a bound keeps every modelled joule finite. `gpu` is required on a node with GPUs, whose
+      // energy would otherwise be modelled without them.
+      const std::string pfield = field + ".power";
+      if (r.require_map(n, pfield)) {
+        r.check_keys(n, pfield, kPowerFields);
+        constexpr double kMostWatts = 1e6;
+        auto watts = [&](const char* key) -> std::optional<double> {
+          const std::string kfield = fmt::format("{}.{}", pfield, key);
+          const auto value = n[key];
+          const auto text = r.scalar(value, kfield);
+          if (!text) return std::nullopt;
+          std::string problem;
+          const auto w = parse_watts(*text, &problem);
+          if (!w) {
+            r.error(value, kfield, problem);
+          } else if (*w < 0.0) {
+            r.error(value, kfield, fmt::format("must be at least 0 W, not '{}'", *text));
+          } else if (*w > kMostWatts) {
+            r.error(value, kfield, fmt::format("must be at most 1 MW, not '{}'", *text));
+          } else {
+            return w;
+          }
+          return std::nullopt;
+        };
+        auto required = [&](const char* key, const std::string& what) -> std::optional<double> {
+          if (n[key]) return watts(key);
+          r.error(n, pfield, fmt::format("missing required field '{}' ({})", key, what));
+          return std::nullopt;
+        };
+        const auto idle = required("idle", "the node's watts with nothing running, e.g. idle: 120W");
+        const auto busy = required("busy", "the node's watts with every core busy, e.g. busy: 450W");
+        std::optional<double> gpu = 0.0;
+        if (n["gpu"]) {
+          gpu = watts("gpu");
+        } else if (k.gpus > 0) {
+          gpu = required("gpu", fmt::format("the watts each of the node's {} GPUs adds when busy, e.g. gpu: 300W", k.gpus));
+        }
+        if (idle && busy && *busy < *idle) {
+          r.error(n["busy"], pfield + ".busy",
+                  fmt::format("must be at least the idle power ({}), not '{}'", format_watts(*idle), n["busy"].Scalar()));
+        } else if (idle && busy && gpu) {
+          k.power = NodePower{*idle, *busy, *gpu};
+        }
+      }
     }
     if (const auto n = nodes[i]["features"]) k.features = r.string_list(n, field + ".features");
     // Reported once, at the entry that carries the sum over the bound (each entry adds at most

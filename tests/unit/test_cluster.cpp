@@ -167,4 +167,63 @@ stages:
   EXPECT_EQ(c.graph->campaign().projects[1].share, 1.0);
 }
 
+
+// Issue 13: a node's power draw, for the energy model where RAPL cannot be read.
+TEST(Cluster, NodesMayDeclareTheirPower) {
+  auto c = check_campaign(R"(campaign: c
+cluster:
+  nodes:
+    - {name: "cpu[1-4]", cores: 64, power: {idle: 120W, busy: 0.45kW}}
+    - {name: "gpu[1-2]", cores: 32, gpus: 4, power: {idle: 200, busy: 600 W, gpu: 300W}}
+    - {name: plain, cores: 8}
+stages:
+  - {name: s, kernel: any}
+)");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  const auto& classes = c.graph->campaign().cluster.classes;
+  ASSERT_TRUE(classes[0].power);
+  EXPECT_DOUBLE_EQ(classes[0].power->idle_watts, 120.0);
+  EXPECT_DOUBLE_EQ(classes[0].power->busy_watts, 450.0);
+  EXPECT_DOUBLE_EQ(classes[0].power->gpu_watts, 0.0);
+  ASSERT_TRUE(classes[1].power);
+  EXPECT_DOUBLE_EQ(classes[1].power->idle_watts, 200.0);
+  EXPECT_DOUBLE_EQ(classes[1].power->busy_watts, 600.0);
+  EXPECT_DOUBLE_EQ(classes[1].power->gpu_watts, 300.0);
+  EXPECT_FALSE(classes[2].power);
+}
+
+TEST(Cluster, BadPowerIsAnErrorWithItsFieldAndLine) {
+  auto c = check_campaign(R"(campaign: c
+cluster:
+  nodes:
+    - {name: a, cores: 8, power: {idle: -5W, busy: 100W}}
+    - {name: b, cores: 8, power: {idle: lots, busy: 100W}}
+    - {name: c, cores: 8, power: {idle: 100W, busy: 450hp}}
+    - {name: d, cores: 8, power: {idle: 100W, busy: 450W, peak: 500W}}
+    - {name: e, cores: 8, power: {idle: 200W, busy: 150W}}
+    - {name: f, cores: 8, power: {idle: 100W}}
+    - {name: g, cores: 8, gpus: 2, power: {idle: 100W, busy: 400W}}
+    - {name: h, cores: 8, power: 450W}
+    - {name: i, cores: 8, power: {idle: 100W, busy: 2000kW}}
+    - {name: j, cores: 8, power: {idle: [1, 2], busy: 400W}}
+stages:
+  - {name: s, kernel: any}
+)");
+  EXPECT_NE(c.text().find("/campaigns/test.yaml:4:"), std::string::npos) << c.text();
+  EXPECT_TRUE(c.has(4, "cluster.nodes[0].power.idle: must be at least 0 W, not '-5W'")) << c.text();
+  EXPECT_TRUE(c.has(5, "cluster.nodes[1].power.idle: 'lots' is not a power (e.g. 450W, 1.2kW, or a plain number of watts)"))
+      << c.text();
+  EXPECT_TRUE(c.has(6, "cluster.nodes[2].power.busy: '450hp': unknown unit 'hp' (W or kW; a plain number is watts)"))
+      << c.text();
+  EXPECT_TRUE(c.has(7, "cluster.nodes[3].power.peak: unknown field 'peak'")) << c.text();
+  EXPECT_TRUE(c.has(8, "cluster.nodes[4].power.busy: must be at least the idle power (200 W), not '150W'")) << c.text();
+  EXPECT_TRUE(c.has(9, "cluster.nodes[5].power: missing required field 'busy'")) << c.text();
+  EXPECT_TRUE(c.has(10, "cluster.nodes[6].power: missing required field 'gpu' (the watts each of the node's 2 GPUs adds"))
+      << c.text();
+  EXPECT_TRUE(c.has(11, "cluster.nodes[7].power: must be a mapping")) << c.text();
+  EXPECT_TRUE(c.has(12, "cluster.nodes[8].power.busy: must be at most 1 MW, not '2000kW'")) << c.text();
+  EXPECT_TRUE(c.has(13, "cluster.nodes[9].power.idle: must be a single value")) << c.text();
+  EXPECT_EQ(c.diagnostics.size(), 10u) << c.text();
+}
+
 }  // namespace

@@ -1,9 +1,10 @@
 #pragma once
 // The machine a campaign runs on, as the campaign file's `cluster:` section describes it:
 // classes of identical nodes named with Slurm's hostlist syntax (`cpu[0001-0900]`), each with
-// cores, memory, GPUs and feature tags. Plain data and parsing helpers; placement policy
-// lives in coordinator/.
+// cores, memory, GPUs, feature tags and optionally its power draw. Plain data and parsing
+// helpers; placement policy lives in coordinator/.
 
+#include <perennial/energy.hpp>
 #include <perennial/source_location.hpp>
 
 #include <cstdint>
@@ -21,6 +22,9 @@ struct NodeClass {
   std::uint64_t memory_bytes = 0;   ///< 0: not declared (no memory constraint on this class)
   int gpus = 0;
   std::vector<std::string> features;
+  /// `power: {idle: 120W, busy: 450W, gpu: 300W}`, for model_energy where RAPL cannot be
+  /// read; nullopt: not declared (without RAPL, such a node's energy is then unavailable).
+  std::optional<NodePower> power;
   SourceLocation where;
 };
 
