@@ -8,6 +8,7 @@
 #include <perennial/fault_plan.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,8 @@ int command_validate(const std::string& file, int ranks);
 int command_plan(const std::string& file);
 int command_simulate(const std::string& file, const SimulateSettings& settings);
 int command_status(const std::string& dir);
+/// The accounting store's use per project against its allocation, for `status`.
+std::string accounting_text(const std::filesystem::path& books);
 /// `perennial run`: every rank of the job calls it (rank 0 coordinates, the others serve).
 int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings);
 /// `perennial worker`: a replacement worker spawned by rank 0.

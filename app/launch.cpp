@@ -128,13 +128,15 @@ class MpirunWatch {
                            "ended: ending it\n", empty);
       ::kill(mpirun_, SIGTERM);
       terminated_ = true;
-    } else if (terminated_ && empty >= kLingerSeconds + 10) {
+    } else if (terminated_ && empty >= kLingerSeconds + 5) {
       ::kill(mpirun_, SIGKILL);
     }
   }
 
  private:
-  static constexpr double kLingerSeconds = 30.0;
+  // mpirun normally leaves within a second or two of its last local rank; the soak saw it
+  // stay for ever (a rank killed in MPI_Init, or rank 0 during a respawn).
+  static constexpr double kLingerSeconds = 10.0;
   bool has_children() const {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {

@@ -2,6 +2,9 @@
 
 #include "commands.hpp"
 
+#include <perennial/accounting/store.hpp>
+#include <perennial/accounting/summary.hpp>
+
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/resources.hpp>
@@ -112,7 +115,36 @@ int command_status(const std::string& dir) {
     std::fprintf(stderr, "perennial status: %s\n", e.what());
     return kExitIncomplete;
   }
+  const auto books = std::filesystem::path(dir) / "accounting.db";
+  if (!std::filesystem::exists(books)) return 0;
+  try {
+    std::fputs(accounting_text(books).c_str(), stdout);
+  } catch (const accounting::AccountingError& e) {
+    std::fprintf(stderr, "perennial status: %s\n", e.what());
+    return kExitIncomplete;
+  }
   return 0;
+}
+
+// Every run's use per project, against its allocation, from the accounting store.
+std::string accounting_text(const std::filesystem::path& books) {
+  const accounting::AccountingStore store(books, accounting::AccountingStore::Mode::read_only);
+  const auto runs = store.runs();
+  std::string out = fmt::format("use over {} run(s), from {}:\n", runs.size(), books.string());
+  for (const auto& u : accounting::use_by_project(store.segments(), store.allocations())) {
+    out += fmt::format("  project {:<16} grant {:<16} {}", u.project.empty() ? "(none)" : u.project,
+                       u.grant.empty() ? "(none)" : u.grant, accounting::format_core_hours(u.core_hours));
+    if (u.allocation_core_hours) {
+      out += fmt::format(" of {} allocated ({:.1f}%)", accounting::format_core_hours(*u.allocation_core_hours),
+                         100.0 * u.core_hours / *u.allocation_core_hours);
+    }
+    out += fmt::format(", {:.2f} node-h", u.node_hours);
+    if (u.gpu_hours > 0) out += fmt::format(", {:.2f} GPU-h", u.gpu_hours);
+    if (u.lost_core_hours > 0) out += fmt::format(", {} recomputed after failures", accounting::format_core_hours(u.lost_core_hours));
+    out += u.energy_joules ? fmt::format(", {:.3g} kWh", *u.energy_joules / 3.6e6) : std::string(", energy unavailable");
+    out += fmt::format(" ({} segment(s){})\n", u.segments, u.running > 0 ? fmt::format(", {} running", u.running) : "");
+  }
+  return out;
 }
 
 }  // namespace perennial

@@ -11,6 +11,7 @@ packages=(
   libhdf5-openmpi-dev hdf5-tools netcdf-bin
   libboost-mpi-dev libboost-serialization-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
+  libsqlite3-dev libsqlitecpp-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )

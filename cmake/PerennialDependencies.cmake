@@ -9,6 +9,7 @@ find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
+find_package(SQLiteCpp REQUIRED)  # Debian: libsqlitecpp-dev (and libsqlite3-dev)
 
 # Parallel HDF5: the openmpi flavour of libhdf5, found through its h5pcc wrapper.
 set(HDF5_PREFER_PARALLEL TRUE)

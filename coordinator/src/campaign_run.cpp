@@ -16,7 +16,8 @@ std::string format_ranks(const std::vector<int>& ranks) { return fmt::format("{}
 CampaignRun::CampaignRun(const StageGraph& graph, SchedulingPolicy policy, CampaignRunOptions options,
                          std::vector<StageHistory> history)
     : graph_(graph), options_(options), progress_(graph), policy_(std::move(policy)), history_(std::move(history)),
-      measured_(graph.size()), attempts_(graph.size(), 0), restarts_(graph.size(), 0), ready_since_(graph.size()) {
+      measured_(graph.size()), attempts_(graph.size(), 0), restarts_(graph.size(), 0), ready_since_(graph.size()),
+      queued_at_(graph.size(), 0.0) {
   history_.resize(graph.size());
   for (const auto& p : graph.campaign().projects) policy_.set_share(p.name, p.share);
 }
@@ -76,6 +77,7 @@ void CampaignRun::submit(StageId id, double now) {
     job.checkpoint_interval = expected_checkpoint_interval(s, job.checkpoint_cost, 1, job.step_seconds);
   }
   if (!ready_since_[id]) ready_since_[id] = now;
+  queued_at_[id] = now;
   job.queued_since = *ready_since_[id];
   const StageHistory& h = history_[id];
   if (!h.epochs.empty() && std::isfinite(job.remaining_seconds) && s.steps > 0) {
@@ -101,6 +103,8 @@ Decision CampaignRun::decide(double now) {
     run.attempt = ++attempts_[start.job];
     run.workers = start.allocation.workers;
     run.allocation = start.allocation;
+    run.queued = queued_at_[start.job];
+    run.start_simulated = 0.0;  // from its inputs, until a restore says otherwise
     run.started = now;
     const ActiveRun& r = running_.insert_or_assign(start.job, std::move(run)).first->second;
     tell([&](CampaignObserver& o) { o.stage_started(start.job, r, start.backfilled); });
@@ -124,11 +128,27 @@ std::vector<StageId> CampaignRun::stop_everything() {
   return out;
 }
 
-bool CampaignRun::restored(StageId id, std::uint32_t attempt, std::uint64_t step) {
+bool CampaignRun::restored(StageId id, std::uint32_t attempt, std::uint64_t step, std::optional<double> simulated) {
   auto it = running_.find(id);
   if (it == running_.end() || it->second.attempt != attempt) return false;
-  it->second.start_step = step;
+  ActiveRun& r = it->second;
+  r.start_step = step;
+  r.last_step = std::max(r.last_step, step);
+  r.start_simulated = simulated;
+  if (r.last_step == step) r.last_simulated = simulated;
   tell([&](CampaignObserver& o) { o.stage_restored(id, step); });
+  return true;
+}
+
+bool CampaignRun::progressed(StageId id, std::uint32_t attempt, std::uint64_t step, std::optional<double> simulated,
+                             double now) {
+  auto it = running_.find(id);
+  if (it == running_.end() || it->second.attempt != attempt) return false;
+  ActiveRun& r = it->second;
+  if (step < r.last_step) return false;  // overtaken by a newer report
+  r.last_step = step;
+  if (simulated) r.last_simulated = simulated;
+  tell([&](CampaignObserver& o) { o.stage_progressed(id, r, now); });
   return true;
 }
 
@@ -138,9 +158,19 @@ bool CampaignRun::epoch_committed(StageId id, std::uint32_t attempt, const Epoch
   StageHistory& h = history_[id];
   h.epochs.push_back(epoch);
   h.last_epoch = std::max(h.last_epoch, epoch.epoch);
-  tell([&](CampaignObserver& o) { o.epoch_committed(id, epoch); });
   auto it = running_.find(id);
-  if (it == running_.end() || it->second.attempt != attempt) return false;
+  const bool current = it != running_.end() && it->second.attempt == attempt;
+  if (current) {
+    ActiveRun& run = it->second;
+    ++run.checkpoints;
+    run.checkpoint_seconds += cost_seconds;
+    if (epoch.step >= run.last_step) {
+      run.last_step = epoch.step;
+      if (epoch.simulated) run.last_simulated = epoch.simulated;
+    }
+  }
+  tell([&](CampaignObserver& o) { o.epoch_committed(id, attempt, epoch, cost_seconds, now); });
+  if (!current) return false;
   // Measured figures replace the guesses: the step rate gives the remaining time, and the
   // checkpoint's cost the interval the group keeps now (the workers' rule, on its nodes)
   // and how early a stop before the allocation's end must come.
@@ -182,6 +212,14 @@ bool CampaignRun::member_reported(StageId id, std::uint32_t attempt, int worker,
     if (!r.first_failure) r.first_failure = now;
   }
   if (report.stopped_at) r.stopped_at = report.stopped_at;
+  if (report.cpu_seconds) {
+    r.cpu_seconds += *report.cpu_seconds;
+    ++r.cpu_reports;
+  }
+  if (report.steps_done >= r.last_step) {
+    r.last_step = report.steps_done;
+    if (report.simulated) r.last_simulated = report.simulated;
+  }
   if (r.reported.size() == r.workers.size()) end_run(id, now);
   return true;
 }
@@ -192,6 +230,7 @@ void CampaignRun::stage_ended(StageId id, const RunEnd& end, double now) {
   ActiveRun& r = it->second;
   if (end.kind == RunEnd::Kind::failed) r.errors.push_back(end.error);
   if (end.kind == RunEnd::Kind::stopped) r.stopped_at = end.step;
+  r.last_step = std::max(r.last_step, end.kind == RunEnd::Kind::completed ? graph_.stage(id).steps : end.step);
   end_run(id, now);
 }
 
@@ -204,7 +243,15 @@ void CampaignRun::end_run(StageId id, double now) {
   changed_ = true;
   recovering_.erase(id);
   const StageSpec& s = graph_.stage(id);
-  if (r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_) {
+  const bool yielded = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_;
+  const SegmentEnd how = !r.errors.empty() ? SegmentEnd::failed
+                         : yielded         ? SegmentEnd::preempted
+                         : r.stopped_at    ? SegmentEnd::suspended
+                                           : SegmentEnd::completed;
+  if (how == SegmentEnd::completed) r.last_step = std::max(r.last_step, s.steps);
+  const std::string why = fmt::format("{}", fmt::join(r.errors, "; "));
+  tell([&](CampaignObserver& o) { o.segment_ended(id, r, how, why, now); });
+  if (yielded) {
     // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
     progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
     tell([&](CampaignObserver& o) { o.stage_yielded(id, r, *r.stopped_at, now); });
@@ -222,7 +269,7 @@ void CampaignRun::end_run(StageId id, double now) {
     for (StageId next : now_ready) submit(next, now);
     return;
   }
-  fail(id, fmt::format("{}", fmt::join(r.errors, "; ")));
+  fail(id, why);
 }
 
 void CampaignRun::fail(StageId id, const std::string& why) {
@@ -260,6 +307,7 @@ void CampaignRun::stage_lost(StageId id, double now) {
   policy_.finished(id, now);
   changed_ = true;
   const int restarts = ++restarts_[id];
+  tell([&](CampaignObserver& o) { o.segment_ended(id, r, SegmentEnd::lost, fmt::format("{}", fmt::join(r.errors, "; ")), now); });
   tell([&](CampaignObserver& o) { o.stage_lost(id, r, restarts, now); });
   if (restarts > options_.max_restarts || !options_.recover) {
     fail(id, options_.recover ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)

@@ -1,8 +1,10 @@
+#include <perennial/coordinator/accounting_recorder.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
 #include <perennial/coordinator/heartbeat_monitor.hpp>
 #include <perennial/coordinator/journal.hpp>
+#include <perennial/coordinator/loop_watchdog.hpp>
 #include <perennial/coordinator/rank_replacement.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/resume.hpp>
@@ -52,6 +54,7 @@ class CoordinatorLoop {
     journal_recorder_.emplace(*journal_, run_);
     run_.add_observer(*journal_recorder_);
     run_.add_observer(event_recorder_);
+    open_accounting();
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
@@ -74,7 +77,10 @@ class CoordinatorLoop {
     run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
+    // A respawn may legitimately take up to the spawn timeout; nothing else in the loop blocks.
+    LoopWatchdog stall(options_.spawn_timeout + std::chrono::seconds(10));
     while (true) {
+      stall.alive();
       workers_.progress_sends();
       if (stop_requested()) stop_everything();
       if (!run_.stopping()) dispatch();
@@ -98,6 +104,7 @@ class CoordinatorLoop {
     outcome.exit_code = progress.all_completed() || outcome.checkpointed ? 0 : 1;
     outcome.summary = summarize(outcome);
     write_status(events_.elapsed(), true);
+    close_accounting();
     journal_->append({{"type", "run_ended"},
                       {"status", progress.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
     journal_->sync();
@@ -113,6 +120,54 @@ class CoordinatorLoop {
   }
 
  private:
+  // `<output_dir>/accounting.db`: every run of the campaign adds its segments there. The
+  // books matter, but not more than the science: a store that cannot be opened or written
+  // is reported loudly and the campaign goes on.
+  void open_accounting() {
+    const auto path = graph_.campaign().output_dir / "accounting.db";
+    try {
+      accounting_.emplace(path);
+      accounting::RunRecord r;
+      r.campaign = graph_.campaign().name;
+      r.mode = "real";
+      r.started = unix_time_seconds();
+      r.ranks = static_cast<int>(workers_.live_workers().size()) + 1;
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      r.host = host;
+      const auto run_id = accounting_->begin_run(r);
+      std::vector<accounting::AllocationRow> allocations;
+      for (const auto& p : graph_.campaign().projects) allocations.push_back({p.name, p.grant, p.allocation_core_hours});
+      accounting_->set_allocations(allocations);
+      accounting_run_ = run_id;
+      recorder_.emplace(*accounting_, run_, run_id, unix_time_seconds() - events_.elapsed());
+      recorder_->set_error_sink([this](const std::string& what) { accounting_failed(what); });
+      run_.add_observer(*recorder_);
+    } catch (const accounting::AccountingError& e) {
+      accounting_.reset();
+      accounting_failed(e.what());
+    }
+  }
+
+  void accounting_failed(const std::string& what) {
+    if (accounting_errors_++ == 0) {
+      events_.record({{"event", "accounting_error"}, {"error", what}});
+      events_.progress(fmt::format("ACCOUNTING {}; the campaign goes on, but its books are incomplete", what));
+    } else {
+      events_.log().error("accounting: {}", what);
+    }
+  }
+
+  void close_accounting() {
+    if (!accounting_) return;
+    try {
+      recorder_->flush();
+      accounting_->end_run(accounting_run_, unix_time_seconds());
+    } catch (const accounting::AccountingError& e) {
+      accounting_failed(e.what());
+    }
+  }
+
   // Stages an earlier run completed, with the same definition and an output on disk that
   // verifies (checksums, stage name), are not run again. A missing or damaged output (a
   // crash, a disk that lost it) makes the stage run again, and its readers after it, rather
@@ -252,6 +307,7 @@ class CoordinatorLoop {
       case msg::kStageRestored: on_restored(workers_.receive<msg::StageRestored>(e)); break;
       case msg::kCheckpointFailed: on_checkpoint_failed(workers_.receive<msg::CheckpointFailed>(e)); break;
       case msg::kStopDeclined: on_stop_declined(workers_.receive<msg::StopDeclined>(e)); break;
+      case msg::kProgress: on_progress(workers_.receive<msg::Progress>(e)); break;
       default:
         // Unknown traffic: drain it so it cannot clog the queue, and say so.
         workers_.discard(e);
@@ -273,10 +329,16 @@ class CoordinatorLoop {
     run_.stop_declined(d.stage_id, d.attempt, d.step, d.reason, events_.elapsed());
   }
 
+  void on_progress(const msg::Progress& p) {
+    if (p.stage_id >= graph_.size()) return;
+    run_.progressed(p.stage_id, p.attempt, p.step, p.simulated, events_.elapsed());
+  }
+
   void on_metric(const msg::Metric& m) {
     if (m.stage_id >= graph_.size()) return;
     events_.record({{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
                     {"name", m.name}, {"value", m.value}});
+    if (recorder_) recorder_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed());
   }
 
   // Recorded only now that the group has written, synced, renamed and verified the file.
@@ -285,7 +347,8 @@ class CoordinatorLoop {
     const StageSpec& s = graph_.stage(e.stage_id);
     // Paths are journaled relative to the output folder, so a moved or copied folder resumes.
     const EpochRecord record{e.epoch, e.step,
-                             std::filesystem::path(e.file).lexically_relative(graph_.campaign().output_dir).string()};
+                             std::filesystem::path(e.file).lexically_relative(graph_.campaign().output_dir).string(),
+                             e.simulated, e.bytes};
     const ActiveRun* r = run_.active(e.stage_id);
     run_.epoch_committed(e.stage_id, e.attempt, record, e.seconds, events_.elapsed(), r ? node_count(r->workers) : 1);
     events_.record({{"event", "checkpoint_committed"}, {"stage", s.name}, {"epoch", e.epoch}, {"step", e.step},
@@ -305,7 +368,7 @@ class CoordinatorLoop {
     if (r.stage_id >= graph_.size()) return;
     const StageSpec& s = graph_.stage(r.stage_id);
     for (const auto& problem : r.rejected) events_.progress(fmt::format("rejected  {}: {}", s.name, problem));
-    if (r.restored) run_.restored(r.stage_id, r.attempt, r.step);
+    if (r.restored) run_.restored(r.stage_id, r.attempt, r.step, r.simulated);
     events_.record({{"event", "stage_restored"}, {"stage", s.name}, {"restored", r.restored}, {"file", r.file},
                     {"step", r.step}, {"rejected", r.rejected}});
     if (r.restored) {
@@ -321,6 +384,9 @@ class CoordinatorLoop {
     report.ok = done.ok;
     report.error = done.error;
     if (done.stopped) report.stopped_at = done.steps_done;
+    report.steps_done = done.steps_done;
+    report.simulated = done.simulated;
+    report.cpu_seconds = done.cpu_seconds;
     if (!run_.member_reported(done.stage_id, done.attempt, rank, report, events_.elapsed())) {
       events_.log().warn("late or repeated report from rank {} for stage id {} attempt {}", rank, done.stage_id,
                          done.attempt);
@@ -340,6 +406,7 @@ class CoordinatorLoop {
       last_coordinator_beat_ = now;
     }
     drill_coordinator_kill(now);
+    if (recorder_) recorder_->tick(now);
     for (int id : heartbeats_.newly_silent(now)) declare_dead(id);
   }
 
@@ -504,6 +571,10 @@ class CoordinatorLoop {
   EventRecorder event_recorder_;
   std::optional<Journal> journal_;
   std::optional<JournalRecorder> journal_recorder_;
+  std::optional<accounting::AccountingStore> accounting_;
+  std::optional<AccountingRecorder> recorder_;
+  std::int64_t accounting_run_ = 0;
+  int accounting_errors_ = 0;
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
   std::string faults_text_;

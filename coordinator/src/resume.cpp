@@ -45,7 +45,7 @@ std::vector<StageHistory> read_history(const StageGraph& graph, const JournalCon
       h.last_epoch = std::max(h.last_epoch, record.value("epoch", std::uint64_t{0}));
       if (same) {
         h.epochs.push_back({record.value("epoch", std::uint64_t{0}), record.value("step", std::uint64_t{0}),
-                            record.value("file", "")});
+                            record.value("file", ""), std::nullopt, 0});
       } else {
         h.note = "its definition changed since the earlier run: earlier checkpoints are not used";
       }

@@ -112,7 +112,7 @@ void JournalRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
                    {"definition", run_.definition(id)}});
 }
 
-void JournalRecorder::epoch_committed(StageId id, const EpochRecord& epoch) {
+void JournalRecorder::epoch_committed(StageId id, std::uint32_t, const EpochRecord& epoch, double, double) {
   journal_.append(journal_epoch_committed(run_.graph(), id, epoch));
 }
 

@@ -28,7 +28,17 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
     s.waiting.push_back(std::move(out));
   }
   for (const auto& [id, r] : run.running()) {
-    s.running.push_back({graph.stage(id).name, r.workers, now - r.started, r.told_to_stop.has_value()});
+    Running out{graph.stage(id).name, r.workers, now - r.started, r.told_to_stop.has_value(), r.last_step,
+                graph.stage(id).steps, std::nullopt, std::nullopt};
+    if (r.last_step > r.start_step && now > r.started) {
+      const double rate = static_cast<double>(r.last_step - r.start_step) / (now - r.started);
+      out.steps_per_second = rate;
+      if (out.steps > out.step) out.eta_seconds = static_cast<double>(out.steps - out.step) / rate;
+    }
+    s.running.push_back(std::move(out));
+  }
+  for (StageId id = 0; id < graph.size(); ++id) {
+    if (progress.state(id) == StageState::suspended) s.suspended.push_back({graph.stage(id).name, progress.reason(id)});
   }
   for (StageId id = 0; id < graph.size(); ++id) {
     if (progress.state(id) != StageState::waiting) continue;
@@ -53,9 +63,13 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
 nlohmann::json RunStatus::to_json() const {
   nlohmann::json running_json = nlohmann::json::array();
   for (const auto& r : running) {
+    auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
     running_json.push_back({{"stage", r.stage}, {"ranks", r.ranks}, {"running_seconds", r.running_seconds},
-                            {"stopping", r.stopping}});
+                            {"stopping", r.stopping}, {"step", r.step}, {"steps", r.steps},
+                            {"steps_per_second", optional(r.steps_per_second)}, {"eta_seconds", optional(r.eta_seconds)}});
   }
+  nlohmann::json suspended_json = nlohmann::json::array();
+  for (const auto& x : suspended) suspended_json.push_back({{"stage", x.stage}, {"reason", x.reason}});
   nlohmann::json waiting_json = nlohmann::json::array();
   for (const auto& w : waiting) {
     waiting_json.push_back({{"stage", w.stage}, {"reason", w.reason}, {"detail", w.detail},
@@ -77,6 +91,7 @@ nlohmann::json RunStatus::to_json() const {
           {"running", running_json},
           {"waiting", waiting_json},
           {"waiting_on_dependencies", dependencies},
+          {"suspended", suspended_json},
           {"core_hours_by_project", core_hours_by_project},
           {"preemptions", preemptions},
           {"protected_interruptions", protected_interruptions},
@@ -109,9 +124,23 @@ RunStatus RunStatus::from_json(const nlohmann::json& j) {
   s.stages = field<std::size_t>(j, "stages", where);
   s.completed = field<std::size_t>(j, "completed", where);
   s.failed = field<std::size_t>(j, "failed", where);
+  // Fields added later are optional: a status written by an older perennial still reads.
+  auto optional_number = [](const nlohmann::json& o, const char* name) -> std::optional<double> {
+    if (o.contains(name) && o[name].is_number()) return o[name].get<double>();
+    return std::nullopt;
+  };
   for (const auto& r : field<nlohmann::json>(j, "running", where)) {
-    s.running.push_back({field<std::string>(r, "stage", "running"), field<std::vector<int>>(r, "ranks", "running"),
-                         field<double>(r, "running_seconds", "running"), field<bool>(r, "stopping", "running")});
+    Running out{field<std::string>(r, "stage", "running"), field<std::vector<int>>(r, "ranks", "running"),
+                field<double>(r, "running_seconds", "running"), field<bool>(r, "stopping", "running"), 0, 0,
+                optional_number(r, "steps_per_second"), optional_number(r, "eta_seconds")};
+    out.step = static_cast<std::uint64_t>(optional_number(r, "step").value_or(0));
+    out.steps = static_cast<std::uint64_t>(optional_number(r, "steps").value_or(0));
+    s.running.push_back(std::move(out));
+  }
+  if (j.contains("suspended") && j["suspended"].is_array()) {
+    for (const auto& x : j["suspended"]) {
+      s.suspended.push_back({field<std::string>(x, "stage", "suspended"), field<std::string>(x, "reason", "suspended")});
+    }
   }
   for (const auto& w : field<nlohmann::json>(j, "waiting", where)) {
     Waiting out{field<std::string>(w, "stage", "waiting"), field<std::string>(w, "reason", "waiting"),
@@ -170,9 +199,13 @@ std::string RunStatus::to_text(double unix_now) const {
   out += fmt::format("worker ranks {} ({} free); preemptions {}; protected interruptions {}; backfilled starts {}\n",
                      worker_ranks, free_worker_ranks, preemptions, protected_interruptions, backfilled);
   for (const auto& r : running) {
-    out += fmt::format("  running  {:<28} ranks {:<16} for {:.0f} s{}\n", r.stage, nlohmann::json(r.ranks).dump(),
-                       r.running_seconds, r.stopping ? " (checkpointing to stop)" : "");
+    std::string where = r.steps > 0 ? fmt::format("step {} of {}", r.step, r.steps) : std::string();
+    if (r.steps_per_second) where += fmt::format(", {:.3g} steps/s", *r.steps_per_second);
+    if (r.eta_seconds) where += fmt::format(", ends {}", when(r.eta_seconds));
+    out += fmt::format("  running  {:<28} ranks {:<16} for {:.0f} s{}{}\n", r.stage, nlohmann::json(r.ranks).dump(),
+                       r.running_seconds, where.empty() ? "" : "; " + where, r.stopping ? " (checkpointing to stop)" : "");
   }
+  for (const auto& x : suspended) out += fmt::format("  stopped  {:<28} {}\n", x.stage, x.reason);
   for (const auto& w : waiting) {
     out += fmt::format("  waiting  {:<28} {:<18} start {:<12} {}\n", w.stage, w.reason, when(w.expected_start_in_seconds),
                        w.detail);
@@ -180,7 +213,11 @@ std::string RunStatus::to_text(double unix_now) const {
   for (const auto& d : waiting_on_dependencies) {
     out += fmt::format("  waiting  {:<28} {:<18} on {}\n", d.stage, "dependencies", nlohmann::json(d.waits_for).dump());
   }
-  out += fmt::format("core-hours by project: {}\n", nlohmann::json(core_hours_by_project).dump());
+  if (!core_hours_by_project.empty()) {
+    out += "core-hours charged by the scheduler in this run:";
+    for (const auto& [project, hours] : core_hours_by_project) out += fmt::format(" {} {:.2f} core-h;", project, hours);
+    out += "\n";
+  }
   return out;
 }
 

@@ -272,7 +272,7 @@ class Simulation final : public CampaignObserver {
         // before the stage's end, as a real run does.
         const auto step = static_cast<std::uint64_t>(std::llround(st.done / st.step));
         const ActiveRun* r = run_.active(e.subject);
-        run_.epoch_committed(e.subject, r->attempt, EpochRecord{++st.epochs, step, {}}, st.cost, now,
+        run_.epoch_committed(e.subject, r->attempt, EpochRecord{++st.epochs, step, {}, std::nullopt, 0}, st.cost, now,
                              static_cast<int>(r->allocation.ranks_on.size()));
         run_.stage_ended(e.subject, RunEnd{RunEnd::Kind::stopped, step, {}}, now);
         return true;

@@ -660,6 +660,7 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
     }
     StageSpec s = t.spec;
     s.name = substitute(s.name, values);
+    s.scenario = values;
     s.parameters.set_stage(s.name);
     for (std::size_t k = 0; k < values.size(); ++k) {
       s.parameters.set(values[k].first, values[k].second);

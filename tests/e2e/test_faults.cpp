@@ -5,6 +5,8 @@
 
 #include "e2e_support.hpp"
 
+#include <perennial/accounting/store.hpp>
+
 #include <gtest/gtest.h>
 
 #include <sys/mount.h>
@@ -378,11 +380,41 @@ TEST(Faults, TheCoordinatorKilledThenTheCampaignResumes) {
     EXPECT_NE(result.output.find("without an outcome"), std::string::npos) << result.output;
   }
   int last_epoch_step = 0;
-  for (const auto& e : all_events(read_events(out), "checkpoint_committed", "b")) {
-    last_epoch_step = std::max(last_epoch_step, e.value("step", 0));
+  const auto b_epochs = all_events(read_events(out), "checkpoint_committed", "b");
+  for (const auto& e : b_epochs) last_epoch_step = std::max(last_epoch_step, e.value("step", 0));
+  using perennial::accounting::AccountingStore;
+  using perennial::accounting::Outcome;
+  {
+    // The books as the SIGKILL left them: every row committed before it is there (each
+    // event above was recorded after its row).
+    AccountingStore books(out / "accounting.db", AccountingStore::Mode::read_only);
+    const auto a = books.segments_of("a");
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].outcome, Outcome::completed);
+    EXPECT_EQ(a[0].last_step, 2000u);
+    const auto b = books.segments_of("b");
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].outcome, Outcome::running);
+    EXPECT_GE(books.checkpoints_of(b[0].id).size(), b_epochs.size());
   }
   auto resumed = run_perennial(5, args_for(campaign, out), 240);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  {
+    AccountingStore books(out / "accounting.db", AccountingStore::Mode::read_only);
+    const auto runs = books.runs();
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_FALSE(runs[0].ended) << "the killed run never ended";
+    const auto b = books.segments_of("b");
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_EQ(b[0].outcome, Outcome::interrupted);
+    EXPECT_GE(b[0].last_step, static_cast<std::uint64_t>(last_epoch_step));
+    EXPECT_EQ(b[1].outcome, Outcome::completed);
+    EXPECT_EQ(b[1].run_id, runs[1].id);
+    EXPECT_EQ(b[1].last_step, 60000u);
+    EXPECT_GE(b[1].first_step, static_cast<std::uint64_t>(last_epoch_step));
+    EXPECT_TRUE(b[1].cpu_seconds.has_value());
+    EXPECT_EQ(books.segments_of("a").size(), 1u) << "a reused stage costs nothing";
+  }
   auto events = read_events(out);
   EXPECT_TRUE(all_events(events, "stage_reused", "a").size() == 1u) << "a completed stage ran again";
   auto restored = restores(events, "b");

@@ -27,7 +27,7 @@ struct Transcript final : CampaignObserver {
   }
   void stage_told_to_stop(StageId id, const StopOrder&) override { lines.push_back("told to stop " + n(id)); }
   void stop_declined(StageId id, std::uint64_t, const std::string&) override { lines.push_back("declined " + n(id)); }
-  void epoch_committed(StageId id, const EpochRecord& e) override {
+  void epoch_committed(StageId id, std::uint32_t, const EpochRecord& e, double, double) override {
     lines.push_back("epoch " + n(id) + " " + std::to_string(e.step));
   }
   void stage_completed(StageId id, const ActiveRun&, double) override { lines.push_back("completed " + n(id)); }
@@ -136,7 +136,7 @@ TEST(CampaignRun, AFailedMemberFailsTheStageAndBlocksEverythingDownstream) {
   f.run.begin(0);
   f.run.decide(0);
   const ActiveRun r = f.active("a");
-  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "diverged", {}}, 1);
+  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "diverged", {}, 0, {}, {}}, 1);
   EXPECT_EQ(f.run.next_grace_deadline(10), 11.0);
   f.run.member_reported(f.id("a"), r.attempt, r.workers[1], {}, 2);
   EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::failed);
@@ -151,7 +151,7 @@ TEST(CampaignRun, MembersSilentPastTheFailureGraceAreGivenUpAndRetired) {
   f.run.begin(0);
   f.run.decide(0);
   const ActiveRun r = f.active("a");
-  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "boom", {}}, 1);
+  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "boom", {}, 0, {}, {}}, 1);
   EXPECT_TRUE(f.run.expire_failure_grace(5, 10).empty()) << "before the grace ends";
   const auto silent = f.run.expire_failure_grace(11, 10);
   EXPECT_EQ(silent, std::vector<int>{r.workers[1]});
@@ -167,7 +167,7 @@ TEST(CampaignRun, ALostRankEndsItsGroupAndTheStageResumesFromItsLastEpochUntilMa
   f.run.begin(0);
   f.run.decide(0);
   ActiveRun r = f.active("a");
-  EXPECT_TRUE(f.run.epoch_committed(f.id("a"), r.attempt, {1, 40, "checkpoints/a/epoch-000001.h5"}, 0.5, 4, 1));
+  EXPECT_TRUE(f.run.epoch_committed(f.id("a"), r.attempt, {1, 40, "checkpoints/a/epoch-000001.h5", {}, 0}, 0.5, 4, 1));
   const auto lost = f.run.rank_lost(r.workers[0], "rank died", 5);
   ASSERT_TRUE(lost);
   EXPECT_EQ(lost->stage, f.id("a"));
@@ -204,10 +204,10 @@ stages:
   EXPECT_TRUE(f.run.stop_declined(f.id("low"), 1, 3, "its checkpoint was not written (no room)", 3));
   EXPECT_FALSE(f.active("low").told_to_stop.has_value());
   EXPECT_TRUE(f.run.decide(4).stops.empty());
-  f.run.epoch_committed(f.id("low"), 1, {1, 5, "checkpoints/low/epoch-000001.h5"}, 0.2, 5, 1);
+  f.run.epoch_committed(f.id("low"), 1, {1, 5, "checkpoints/low/epoch-000001.h5", {}, 0}, 0.2, 5, 1);
   ASSERT_EQ(f.run.decide(6).stops.size(), 1u);
-  f.run.epoch_committed(f.id("low"), 1, {2, 7, "checkpoints/low/epoch-000002.h5"}, 0.2, 7, 1);
-  f.all_report("low", 7, {true, {}, 7});
+  f.run.epoch_committed(f.id("low"), 1, {2, 7, "checkpoints/low/epoch-000002.h5", {}, 0}, 0.2, 7, 1);
+  f.all_report("low", 7, {true, {}, 7, 0, {}, {}});
   EXPECT_EQ(f.run.progress().state(f.id("low")), StageState::ready);
   EXPECT_EQ(f.run.resume_point(f.id("low")), "epoch 2 (step 7)");
   f.run.decide(8);
@@ -225,8 +225,8 @@ TEST(CampaignRun, StoppingEverythingSuspendsTheRunningStagesAndStartsNothingMore
   const auto running = f.run.stop_everything();
   EXPECT_EQ(running, std::vector<StageId>{f.id("a")});
   EXPECT_FALSE(f.run.finished());
-  f.run.epoch_committed(f.id("a"), 1, {1, 30, "x"}, 0.1, 3, 1);
-  f.all_report("a", 3, {true, {}, 30});
+  f.run.epoch_committed(f.id("a"), 1, {1, 30, "x", {}, 0}, 0.1, 3, 1);
+  f.all_report("a", 3, {true, {}, 30, 0, {}, {}});
   EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::suspended);
   EXPECT_TRUE(f.transcript.has("suspended a 30"));
   EXPECT_TRUE(f.run.finished());
@@ -301,7 +301,7 @@ stages:
   // Before any measurement: one declared step (1 s), two guessed checkpoints (0.1 s each), the margin.
   EXPECT_NEAR(f.run.policy().next_deadline(), 10000 - 1 - 0.2 - 60, 1e-6);
   // The first epoch, at step 100 after 400 s: 4 s a step, and its write took 150 s.
-  f.run.epoch_committed(f.id("long"), 1, {1, 100, "x"}, 150, 400, 1);
+  f.run.epoch_committed(f.id("long"), 1, {1, 100, "x", {}, 0}, 150, 400, 1);
   EXPECT_DOUBLE_EQ(f.run.measured(f.id("long")).step_seconds, 4.0);
   EXPECT_NEAR(f.run.policy().next_deadline(), 10000 - 4 - 300 - 60, 1e-6);
 }

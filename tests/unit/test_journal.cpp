@@ -97,8 +97,8 @@ TEST(Resume, CompletedStagesAndEpochsOfTheSameDefinitionAreReused) {
   const auto& g = *c.graph;
   JournalContents j;
   j.records.push_back(journal_stage_completed(g, 0, "/o/spinup.h5"));
-  j.records.push_back(journal_epoch_committed(g, 1, {1, 5, "/c/ssp/epoch-1.h5"}));
-  j.records.push_back(journal_epoch_committed(g, 1, {2, 10, "/c/ssp/epoch-2.h5"}));
+  j.records.push_back(journal_epoch_committed(g, 1, {1, 5, "/c/ssp/epoch-1.h5", {}, 0}));
+  j.records.push_back(journal_epoch_committed(g, 1, {2, 10, "/c/ssp/epoch-2.h5", {}, 0}));
   auto h = read_history(g, j);
   EXPECT_TRUE(h[0].completed);
   EXPECT_FALSE(h[1].completed);
@@ -128,7 +128,7 @@ TEST(Resume, AChangedUpstreamInvalidatesEverythingDownstream) {
 TEST(Resume, MoreStepsKeepTheEpochsButNotTheCompletion) {
   auto before = check_campaign(kCampaign);
   JournalContents j;
-  j.records.push_back(journal_epoch_committed(*before.graph, 2, {1, 4, "/c/other/epoch-1.h5"}));
+  j.records.push_back(journal_epoch_committed(*before.graph, 2, {1, 4, "/c/other/epoch-1.h5", {}, 0}));
   j.records.push_back(journal_stage_completed(*before.graph, 2, "/o/other.h5"));
   std::string edited = kCampaign;
   edited.replace(edited.find("steps: 5"), 8, "steps: 50");

@@ -88,6 +88,7 @@ std::uint64_t StageCheckpoints::restore(Kernel& kernel, StageContext& ctx) {
       report.restored = true;
       report.file = file;
       report.step = reader.info().step;
+      report.simulated = reader.info().time;
       last_checkpoint_step_ = report.step;
       break;
     } catch (const std::exception& e) {
@@ -253,7 +254,8 @@ bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
       log_.info("stage {}: removed {} (keeping {})", a_.stage, old.string(), a_.checkpoint.keep);
     }
     control_.send(0, msg::kEpochCommitted,
-                  msg::EpochCommitted{a_.stage_id, a_.attempt, epoch, ctx.step(), path.string(), cost, bytes, interval_.reason});
+                  msg::EpochCommitted{a_.stage_id, a_.attempt, epoch, ctx.step(), path.string(), cost, bytes, interval_.reason,
+                                     ctx.time()});
     log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, epoch, ctx.step(), bytes,
               cost, interval_.reason);
   }

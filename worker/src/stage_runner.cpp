@@ -153,10 +153,20 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     StageCheckpoints checkpoints(a, group, control, kernel->info(), me.node, *log);
     kernel->initialize(ctx);
     const std::uint64_t first = checkpoints.restore(*kernel, ctx);
+    // The group's first rank tells rank 0 how far it is, at most once a second: cheap for
+    // thousands of short steps, and enough for the books and an ETA.
+    auto last_progress = std::chrono::steady_clock::now();
     for (step = first; step < a.steps; ++step) {
       ctx.set_step(step);
       kernel->step(ctx);
       ctx.set_step(step + 1);
+      if (group.rank() == 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_progress >= std::chrono::seconds(1)) {
+          control.send(0, msg::kProgress, msg::Progress{a.stage_id, a.attempt, step + 1, ctx.time()});
+          last_progress = now;
+        }
+      }
       drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
       const auto boundary = checkpoints.at_boundary(step + 1);
       const bool committed = boundary.checkpoint && checkpoints.write(*kernel, ctx);
@@ -169,6 +179,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
         done.ok = true;
         done.stopped = true;
         done.steps_done = step + 1;
+        done.simulated = ctx.time();
         return finish(done, wall_start, cpu_start, *log, a.stage);
       }
     }
@@ -189,6 +200,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     }
     done.ok = true;
     done.steps_done = a.steps;
+    done.simulated = ctx.time();
   } catch (const std::exception& e) {
     done.ok = false;
     done.steps_done = step;

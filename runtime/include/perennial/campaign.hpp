@@ -83,6 +83,8 @@ struct ProjectSpec {
 struct StageSpec {
   std::string name;      ///< after ensemble expansion, e.g. `ssp-4.5`
   std::string template_name;  ///< as written, e.g. `ssp-{forcing}`
+  /// The ensemble member's `for_each` values (`{forcing: 4.5}`): the scenario it belongs to.
+  std::vector<std::pair<std::string, std::string>> scenario;
   std::string kernel;
   std::string project;
   int ranks = 1;

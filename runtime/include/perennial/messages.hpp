@@ -28,6 +28,7 @@ enum Tag : int {
   kStageRestored = 107,      ///< a group's first rank -> coordinator: what the stage resumed from
   kCheckpointFailed = 108,   ///< a group's first rank -> coordinator: an epoch could not be written
   kStopDeclined = 109,       ///< a group's first rank -> coordinator: asked to stop, but no epoch was committed
+  kProgress = 110,           ///< a group's first rank -> coordinator: how far it is (at most once a second)
   // On the heartbeat channel (its own communicator, served by a thread in each worker):
   kHeartbeat = 201,          ///< worker -> coordinator, every heartbeat period: an int, the worker's rank
   kAbortStage = 202,         ///< coordinator -> worker: your group lost a member; end this process now
@@ -91,9 +92,10 @@ struct EpochCommitted {
   double seconds = 0.0;        ///< checkpoint cost: write, sync, rename, verify
   std::uint64_t bytes = 0;
   std::string interval;        ///< the interval now in force, and why
+  double simulated = 0.0;      ///< model time at `step`
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & epoch & step & file & seconds & bytes & interval;
+    ar & stage_id & attempt & epoch & step & file & seconds & bytes & interval & simulated;
   }
 };
 
@@ -126,10 +128,22 @@ struct StageRestored {
   std::string file;                    ///< the epoch restored
   std::uint64_t step = 0;
   std::vector<std::string> rejected;   ///< epochs skipped, each with what was wrong
+  double simulated = 0.0;              ///< model time at `step` (StageContext::time)
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & restored & file & step & rejected;
+    ar & stage_id & attempt & restored & file & step & rejected & simulated;
   }
+};
+
+/// How far a running group is; sent by its first rank at step boundaries, at most once a
+/// second, so that the books and `status` know a stage's progress between checkpoints.
+struct Progress {
+  std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;
+  std::uint64_t step = 0;   ///< steps completed
+  double simulated = 0.0;   ///< model time after them
+
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & step & simulated; }
 };
 
 /// A member's report that its part of a stage ended, successfully or not.
@@ -142,9 +156,10 @@ struct StageDone {
   double seconds = 0.0;          ///< wall time of this member's part
   double cpu_seconds = 0.0;      ///< CPU time this member spent on it
   bool stopped = false;          ///< checkpointed and stopped on request: resumable, not completed
+  double simulated = 0.0;        ///< model time it ended at
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped;
+    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated;
   }
 };
 

@@ -35,8 +35,16 @@ struct ActiveRun {
   std::uint32_t attempt = 0;
   std::vector<int> workers;  ///< the group's members (worker ids; empty in simulations)
   Allocation allocation;
+  double queued = 0.0;   ///< when it was last submitted (ready, requeued or recovering)
   double started = 0.0;
   std::uint64_t start_step = 0;                ///< the step it resumed from
+  std::uint64_t last_step = 0;                 ///< the newest step known computed (epochs, progress, reports)
+  std::optional<double> start_simulated;       ///< model time at start_step, when the kernel advances it
+  std::optional<double> last_simulated;        ///< model time at last_step
+  double cpu_seconds = 0.0;                    ///< members' reported CPU use, summed
+  int cpu_reports = 0;                         ///< members whose CPU use is in cpu_seconds
+  int checkpoints = 0;                         ///< epochs this run committed
+  double checkpoint_seconds = 0.0;             ///< their write, sync, rename and verify time
   std::optional<StopOrder::Why> told_to_stop;  ///< asked to checkpoint and stop
   // Members' reports, gathered until every member has reported.
   std::set<int> reported;
@@ -60,6 +68,9 @@ struct RunEnd {
   std::string error;       ///< failed: every member's error
 };
 
+/// How one run of a stage group (a segment, in the accounting) ended.
+enum class SegmentEnd { completed, failed, preempted, suspended, lost };
+
 /// Told of every transition. Every call has a default that does nothing.
 class CampaignObserver {
  public:
@@ -70,7 +81,13 @@ class CampaignObserver {
   virtual void stage_restored(StageId, std::uint64_t /*step*/) {}
   virtual void stage_told_to_stop(StageId, const StopOrder&) {}
   virtual void stop_declined(StageId, std::uint64_t /*step*/, const std::string& /*reason*/) {}
-  virtual void epoch_committed(StageId, const EpochRecord&) {}
+  /// `attempt` may be an earlier one's (a late report): the epoch is durable all the same.
+  virtual void epoch_committed(StageId, std::uint32_t /*attempt*/, const EpochRecord&, double /*cost_seconds*/,
+                               double /*now*/) {}
+  /// A running group said how far it is (at most about once a second).
+  virtual void stage_progressed(StageId, const ActiveRun&, double /*now*/) {}
+  /// A group's run is over, however it ended; called before the more specific call below.
+  virtual void segment_ended(StageId, const ActiveRun&, SegmentEnd, const std::string& /*why*/, double /*now*/) {}
   virtual void stage_completed(StageId, const ActiveRun&, double /*now*/) {}
   /// Preempted: checkpointed at `step`, waiting to resume.
   virtual void stage_yielded(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
@@ -123,7 +140,9 @@ class CampaignRun {
   // ---- what the groups report ------------------------------------------------------------
   /// Each call is ignored (returns false) when `attempt` is not the stage's running attempt:
   /// a late or repeated message of an earlier attempt changes nothing.
-  bool restored(StageId id, std::uint32_t attempt, std::uint64_t step);
+  bool restored(StageId id, std::uint32_t attempt, std::uint64_t step, std::optional<double> simulated = {});
+  /// How far the group is: its newest step and model time.
+  bool progressed(StageId id, std::uint32_t attempt, std::uint64_t step, std::optional<double> simulated, double now);
   /// An epoch is durable and verified: it joins the history, and its cost and the step rate
   /// so far refine the policy's estimates. `nodes`: nodes the group spans.
   bool epoch_committed(StageId id, std::uint32_t attempt, const EpochRecord& epoch, double cost_seconds, double now,
@@ -134,6 +153,9 @@ class CampaignRun {
     bool ok = true;
     std::string error;
     std::optional<std::uint64_t> stopped_at;
+    std::uint64_t steps_done = 0;          ///< the step it ended at
+    std::optional<double> simulated;       ///< model time it ended at (its group's rank 0 knows)
+    std::optional<double> cpu_seconds;     ///< the member's CPU use (getrusage)
   };
   bool member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now);
   /// The whole group's end at once (simulations).
@@ -210,6 +232,7 @@ class CampaignRun {
   std::vector<std::uint32_t> attempts_;
   std::vector<int> restarts_;
   std::vector<std::optional<double>> ready_since_;  ///< first time each was ready: age counts from there
+  std::vector<double> queued_at_;                   ///< the latest submission: queue wait counts from there
   std::map<StageId, int> ranks_override_;           ///< after losses with no replacements
   std::set<StageId> recovering_;
   std::map<StageId, ActiveRun> running_;

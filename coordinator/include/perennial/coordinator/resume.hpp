@@ -7,6 +7,7 @@
 #include <perennial/coordinator/stage_graph.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct EpochRecord {
   std::uint64_t epoch = 0;
   std::uint64_t step = 0;
   std::string file;  ///< the committed epoch file, relative to the campaign's output folder
+  std::optional<double> simulated;  ///< model time at that step (not journaled)
+  std::uint64_t bytes = 0;          ///< its size (not journaled)
 };
 
 struct StageHistory {

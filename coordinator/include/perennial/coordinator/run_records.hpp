@@ -42,7 +42,7 @@ class JournalRecorder final : public CampaignObserver {
   JournalRecorder(Journal& journal, const CampaignRun& run) : journal_(journal), run_(run) {}
 
   void stage_started(StageId id, const ActiveRun& r, bool backfilled) override;
-  void epoch_committed(StageId id, const EpochRecord& epoch) override;
+  void epoch_committed(StageId id, std::uint32_t attempt, const EpochRecord& epoch, double cost, double now) override;
   void stage_completed(StageId id, const ActiveRun& r, double now) override;
   void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override;
 

@@ -22,6 +22,15 @@ struct RunStatus {
     std::vector<int> ranks;
     double running_seconds = 0.0;
     bool stopping = false;  ///< told to checkpoint and stop
+    std::uint64_t step = 0;   ///< the newest step its group reported
+    std::uint64_t steps = 0;  ///< of this many
+    std::optional<double> steps_per_second;  ///< measured over this run of it, once it moved
+    std::optional<double> eta_seconds;       ///< at that rate
+  };
+  /// Checkpointed and stopped with the run (a signal, the allocation's end): resumes next run.
+  struct Suspended {
+    std::string stage;
+    std::string reason;
   };
   struct Waiting {
     std::string stage;
@@ -45,7 +54,8 @@ struct RunStatus {
   std::vector<Running> running;
   std::vector<Waiting> waiting;
   std::vector<OnDependencies> waiting_on_dependencies;
-  std::map<std::string, double> core_hours_by_project;
+  std::vector<Suspended> suspended;
+  std::map<std::string, double> core_hours_by_project;  ///< this run's, as the scheduler charged them
   std::uint64_t preemptions = 0;
   std::uint64_t protected_interruptions = 0;
   std::uint64_t backfilled = 0;

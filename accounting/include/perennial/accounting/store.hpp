@@ -1,0 +1,163 @@
+#pragma once
+// AccountingStore: the campaign's books, an SQLite database in the output folder
+// (`<output_dir>/accounting.db`, WAL mode) that every run of the campaign adds to.
+//
+// One row per run *segment* of a stage: a stretch of one attempt on one set of ranks, from
+// its start to its completion, failure, preemption, loss or checkpointed stop. Like Slurm's
+// sacct, a segment's core-hours are allocated ones (wall x reserved cores, CPUTimeRAW) and
+// its CPU-hours the ranks' measured use (TotalCPU). A row is written when the segment
+// starts (outcome `running`) and updated at each checkpoint and at its end, so a coordinator
+// killed mid-run leaves rows a later run closes as `interrupted` at their last update:
+// allocated time is never silently dropped, and no committed row is ever lost (SQLite's WAL
+// survives the death of the process; see docs/accounting.md for the schema).
+//
+// Plain C++ over SQLiteCpp; no MPI. One writer at a time (rank 0); readers (`perennial
+// status`, `report`, sqlite3, pandas) may read while it runs.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace SQLite { class Database; class Statement; }
+
+namespace perennial::accounting {
+
+/// The schema version this build writes (PRAGMA user_version). A newer one is refused.
+inline constexpr int kSchemaVersion = 1;
+
+/// How a segment ended.
+enum class Outcome { running, completed, failed, preempted, lost, suspended, interrupted };
+const char* outcome_name(Outcome o);
+std::optional<Outcome> parse_outcome(const std::string& text);
+
+/// A stage's run segment: one row of `segments`.
+struct Segment {
+  std::int64_t id = 0;      ///< rowid, set when inserted
+  std::int64_t run_id = 0;  ///< the campaign run (a `runs` row) it belongs to
+  std::string project;
+  std::string grant;
+  std::string scenario;  ///< the stage's `for_each` values as a JSON object, `{}` for none
+  std::string stage;
+  int attempt = 0;
+  int ranks = 0;
+  int nodes = 0;
+  std::int64_t cores = 0;  ///< reserved: ranks x cores_per_rank
+  std::int64_t gpus = 0;   ///< reserved
+  double wall_start = 0.0;  ///< unix seconds
+  double wall_end = 0.0;    ///< unix seconds; for a running segment, its last update
+  std::uint64_t first_step = 0;  ///< the step it started from (its restored epoch's, or 0)
+  std::uint64_t last_step = 0;   ///< the newest step known to be computed
+  std::optional<double> simulated_start;  ///< model time (s) at first_step, when kernels advance it
+  std::optional<double> simulated_end;    ///< model time (s) at last_step
+  std::optional<double> cpu_seconds;      ///< summed over the ranks (getrusage); unknown for lost ranks
+  double queue_wait_seconds = 0.0;        ///< ready (or interrupted) until this start
+  double checkpoint_seconds = 0.0;        ///< writing, syncing, renaming and verifying epochs
+  int checkpoints = 0;
+  std::uint64_t lost_steps = 0;  ///< steps of this segment computed again later
+  double lost_core_hours = 0.0;  ///< core-hours of those steps
+  std::optional<double> energy_joules;
+  std::string energy_source = "unavailable: not measured";  ///< `rapl`, `model (...)`, or `unavailable: why`
+  Outcome outcome = Outcome::running;
+  std::string error;  ///< failed or lost: why
+
+  double wall_seconds() const { return wall_end > wall_start ? wall_end - wall_start : 0.0; }
+  double core_hours() const { return wall_seconds() * static_cast<double>(cores) / 3600.0; }
+  double node_hours() const { return wall_seconds() * nodes / 3600.0; }
+  double gpu_hours() const { return wall_seconds() * static_cast<double>(gpus) / 3600.0; }
+};
+
+/// A campaign run (one `perennial run` or `simulate` of the campaign): a `runs` row.
+struct RunRecord {
+  std::int64_t id = 0;
+  std::string campaign;
+  std::string mode;  ///< `real` or `simulated`
+  double started = 0.0;  ///< unix seconds
+  std::optional<double> ended;
+  int ranks = 0;
+  std::string host;
+};
+
+/// A committed checkpoint epoch: a `checkpoints` row.
+struct CheckpointRow {
+  std::int64_t segment_id = 0;
+  std::string stage;
+  std::uint64_t epoch = 0;
+  std::uint64_t step = 0;
+  double wall = 0.0;  ///< unix seconds, when it was reported committed
+  double seconds = 0.0;
+  std::uint64_t bytes = 0;
+};
+
+/// A metric value a kernel reported: a `metrics` row.
+struct MetricRow {
+  std::int64_t segment_id = 0;
+  std::string stage;
+  std::string name;
+  std::uint64_t step = 0;
+  std::optional<double> simulated;
+  double value = 0.0;
+  double wall = 0.0;
+};
+
+/// A project's allocation, as the campaign file declared it at the newest run.
+struct AllocationRow {
+  std::string project;
+  std::string grant;
+  double allocation_core_hours = 0.0;
+};
+
+/// Thrown when the store cannot be opened, read or written; names the file.
+class AccountingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class AccountingStore {
+ public:
+  enum class Mode { read_write, read_only };
+  /// Opens (creating when read_write) the database at `path`. Throws AccountingError naming
+  /// the file when it is not a database, is of a newer schema, or cannot be opened.
+  explicit AccountingStore(const std::filesystem::path& path, Mode mode = Mode::read_write);
+  ~AccountingStore();
+  AccountingStore(const AccountingStore&) = delete;
+  AccountingStore& operator=(const AccountingStore&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+  // ---- writing (rank 0) ---------------------------------------------------------------------
+  /// Starts a campaign run; rows of earlier runs still `running` (their coordinator died)
+  /// become `interrupted` at their last update. Returns the new run's id.
+  std::int64_t begin_run(RunRecord run);
+  void end_run(std::int64_t run_id, double ended);
+  /// The campaign's projects and their allocations as declared now (replaces earlier ones).
+  void set_allocations(const std::vector<AllocationRow>& rows);
+  /// Inserts the segment (its id is set) or updates every field of an inserted one. Each
+  /// call is one transaction, durable against the death of this process when it returns.
+  void write(Segment& segment);
+  void add_checkpoint(const CheckpointRow& row);
+  /// Metrics are many and small: queued, and written in one transaction by flush() (and by
+  /// any write()).
+  void add_metric(const MetricRow& row);
+  void flush();
+
+  // ---- reading --------------------------------------------------------------------------------
+  std::vector<RunRecord> runs() const;
+  /// Every segment, in the order they started (ties: by id).
+  std::vector<Segment> segments() const;
+  std::vector<Segment> segments_of(const std::string& stage) const;
+  std::vector<CheckpointRow> checkpoints_of(std::int64_t segment_id) const;
+  std::vector<MetricRow> metrics(const std::string& stage = {}) const;
+  std::vector<AllocationRow> allocations() const;
+
+ private:
+  void create_schema();
+  void flush_metrics();
+  std::filesystem::path path_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::vector<MetricRow> pending_metrics_;
+};
+
+}  // namespace perennial::accounting

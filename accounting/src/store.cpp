@@ -1,0 +1,424 @@
+#include <perennial/accounting/store.hpp>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
+
+#include <array>
+
+namespace perennial::accounting {
+
+namespace {
+
+constexpr std::array<const char*, 7> kOutcomeNames = {"running", "completed", "failed",     "preempted",
+                                                      "lost",    "suspended", "interrupted"};
+
+// Version 1. Times are unix seconds (REAL); core-hours are derived columns so a query never
+// has to repeat the formula (and cannot get it wrong). Documented in docs/accounting.md.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  campaign TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  started REAL NOT NULL,
+  ended REAL,
+  ranks INTEGER NOT NULL,
+  host TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS allocations (
+  project TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL,
+  allocation_core_hours REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  project TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  scenario TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  ranks INTEGER NOT NULL,
+  nodes INTEGER NOT NULL,
+  cores INTEGER NOT NULL,
+  gpus INTEGER NOT NULL,
+  wall_start REAL NOT NULL,
+  wall_end REAL NOT NULL,
+  wall_seconds REAL GENERATED ALWAYS AS (MAX(wall_end - wall_start, 0.0)) VIRTUAL,
+  first_step INTEGER NOT NULL,
+  last_step INTEGER NOT NULL,
+  simulated_start REAL,
+  simulated_end REAL,
+  core_hours REAL GENERATED ALWAYS AS (MAX(wall_end - wall_start, 0.0) * cores / 3600.0) VIRTUAL,
+  cpu_hours REAL GENERATED ALWAYS AS (cpu_seconds / 3600.0) VIRTUAL,
+  cpu_seconds REAL,
+  node_hours REAL GENERATED ALWAYS AS (MAX(wall_end - wall_start, 0.0) * nodes / 3600.0) VIRTUAL,
+  gpu_hours REAL GENERATED ALWAYS AS (MAX(wall_end - wall_start, 0.0) * gpus / 3600.0) VIRTUAL,
+  queue_wait_seconds REAL NOT NULL,
+  checkpoint_seconds REAL NOT NULL,
+  checkpoints INTEGER NOT NULL,
+  lost_steps INTEGER NOT NULL,
+  lost_core_hours REAL NOT NULL,
+  energy_joules REAL,
+  energy_source TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_by_stage ON segments(stage, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  segment_id INTEGER NOT NULL REFERENCES segments(id),
+  stage TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  wall REAL NOT NULL,
+  seconds REAL NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_by_segment ON checkpoints(segment_id);
+CREATE TABLE IF NOT EXISTS metrics (
+  segment_id INTEGER NOT NULL REFERENCES segments(id),
+  stage TEXT NOT NULL,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  simulated REAL,
+  value REAL NOT NULL,
+  wall REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_stage ON metrics(stage, name, step);
+)sql";
+
+constexpr const char* kSegmentColumns =
+    "id, run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
+    "first_step, last_step, simulated_start, simulated_end, cpu_seconds, queue_wait_seconds, checkpoint_seconds, "
+    "checkpoints, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error";
+
+template <class T> void bind_optional(SQLite::Statement& q, int index, const std::optional<T>& value) {
+  if (value) {
+    q.bind(index, *value);
+  } else {
+    q.bind(index);
+  }
+}
+
+std::optional<double> optional_double(const SQLite::Column& c) {
+  return c.isNull() ? std::nullopt : std::optional<double>(c.getDouble());
+}
+
+std::uint64_t as_u64(const SQLite::Column& c) { return static_cast<std::uint64_t>(c.getInt64()); }
+
+Segment read_segment(SQLite::Statement& q) {
+  Segment s;
+  s.id = q.getColumn(0).getInt64();
+  s.run_id = q.getColumn(1).getInt64();
+  s.project = q.getColumn(2).getString();
+  s.grant = q.getColumn(3).getString();
+  s.scenario = q.getColumn(4).getString();
+  s.stage = q.getColumn(5).getString();
+  s.attempt = q.getColumn(6).getInt();
+  s.ranks = q.getColumn(7).getInt();
+  s.nodes = q.getColumn(8).getInt();
+  s.cores = q.getColumn(9).getInt64();
+  s.gpus = q.getColumn(10).getInt64();
+  s.wall_start = q.getColumn(11).getDouble();
+  s.wall_end = q.getColumn(12).getDouble();
+  s.first_step = as_u64(q.getColumn(13));
+  s.last_step = as_u64(q.getColumn(14));
+  s.simulated_start = optional_double(q.getColumn(15));
+  s.simulated_end = optional_double(q.getColumn(16));
+  s.cpu_seconds = optional_double(q.getColumn(17));
+  s.queue_wait_seconds = q.getColumn(18).getDouble();
+  s.checkpoint_seconds = q.getColumn(19).getDouble();
+  s.checkpoints = q.getColumn(20).getInt();
+  s.lost_steps = as_u64(q.getColumn(21));
+  s.lost_core_hours = q.getColumn(22).getDouble();
+  s.energy_joules = optional_double(q.getColumn(23));
+  s.energy_source = q.getColumn(24).getString();
+  s.outcome = parse_outcome(q.getColumn(25).getString()).value_or(Outcome::interrupted);
+  s.error = q.getColumn(26).getString();
+  return s;
+}
+
+}  // namespace
+
+const char* outcome_name(Outcome o) { return kOutcomeNames.at(static_cast<std::size_t>(o)); }
+
+std::optional<Outcome> parse_outcome(const std::string& text) {
+  for (std::size_t i = 0; i < kOutcomeNames.size(); ++i) {
+    if (text == kOutcomeNames[i]) return static_cast<Outcome>(i);
+  }
+  return std::nullopt;
+}
+
+AccountingStore::AccountingStore(const std::filesystem::path& path, Mode mode) : path_(path) {
+  try {
+    const int flags = mode == Mode::read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
+    db_ = std::make_unique<SQLite::Database>(path.string(), flags);
+    // A reader (status, a report) may meet a checkpoint of the WAL: wait for it, boundedly.
+    db_->setBusyTimeout(10'000);
+    const int version = db_->execAndGet("PRAGMA user_version").getInt();
+    if (version > kSchemaVersion) {
+      throw AccountingError(fmt::format("{}: accounting schema version {} is newer than this perennial's ({}); use the "
+                                        "perennial that wrote it, or a newer one",
+                                        path.string(), version, kSchemaVersion));
+    }
+    if (mode == Mode::read_write) {
+      // WAL: a committed transaction is in the log before commit returns, so the death of
+      // this process loses nothing committed; NORMAL sync skips the fsync per commit (an
+      // OS crash may lose the last commits, never corrupt the file), which keeps a row per
+      // segment cheap when thousands of short stages go by.
+      db_->exec("PRAGMA journal_mode=WAL");
+      db_->exec("PRAGMA synchronous=NORMAL");
+      db_->exec("PRAGMA foreign_keys=ON");
+      create_schema();
+    } else if (version == 0) {
+      throw AccountingError(fmt::format("{}: not a Perennial accounting store (no schema)", path.string()));
+    }
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot open the accounting store: {}", path.string(), e.what()));
+  }
+}
+
+AccountingStore::~AccountingStore() {
+  try {
+    if (db_ && !pending_metrics_.empty()) flush_metrics();
+  } catch (...) {
+    // A destructor must not throw; the caller flushed already where it mattered.
+  }
+}
+
+void AccountingStore::create_schema() {
+  SQLite::Transaction t(*db_);
+  db_->exec(kSchema);
+  db_->exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
+  t.commit();
+}
+
+std::int64_t AccountingStore::begin_run(RunRecord run) {
+  try {
+    SQLite::Transaction t(*db_);
+    // Segments an earlier coordinator never closed: it died (or was killed) with them running.
+    db_->exec("UPDATE segments SET outcome = 'interrupted', "
+              "error = 'the coordinator ended while it ran; accounted up to its last update' "
+              "WHERE outcome = 'running'");
+    SQLite::Statement q(*db_, "INSERT INTO runs (campaign, mode, started, ended, ranks, host) VALUES (?, ?, ?, ?, ?, ?)");
+    q.bind(1, run.campaign);
+    q.bind(2, run.mode);
+    q.bind(3, run.started);
+    bind_optional(q, 4, run.ended);
+    q.bind(5, run.ranks);
+    q.bind(6, run.host);
+    q.exec();
+    const auto id = db_->getLastInsertRowid();
+    t.commit();
+    return id;
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot record the run: {}", path_.string(), e.what()));
+  }
+}
+
+void AccountingStore::end_run(std::int64_t run_id, double ended) {
+  try {
+    flush_metrics();
+    SQLite::Statement q(*db_, "UPDATE runs SET ended = ? WHERE id = ?");
+    q.bind(1, ended);
+    q.bind(2, run_id);
+    q.exec();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot close run {}: {}", path_.string(), run_id, e.what()));
+  }
+}
+
+void AccountingStore::set_allocations(const std::vector<AllocationRow>& rows) {
+  try {
+    SQLite::Transaction t(*db_);
+    for (const auto& r : rows) {
+      SQLite::Statement q(*db_,
+                          "INSERT INTO allocations (project, grant_id, allocation_core_hours) VALUES (?, ?, ?) "
+                          "ON CONFLICT(project) DO UPDATE SET grant_id = excluded.grant_id, "
+                          "allocation_core_hours = excluded.allocation_core_hours");
+      q.bind(1, r.project);
+      q.bind(2, r.grant);
+      q.bind(3, r.allocation_core_hours);
+      q.exec();
+    }
+    t.commit();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot record allocations: {}", path_.string(), e.what()));
+  }
+}
+
+void AccountingStore::write(Segment& s) {
+  try {
+    SQLite::Transaction t(*db_);
+    SQLite::Statement q(*db_, s.id == 0 ? fmt::format("INSERT INTO segments ({}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                      kSegmentColumns)
+                                        : std::string("UPDATE segments SET run_id = ?, project = ?, grant_id = ?, "
+                                                      "scenario = ?, stage = ?, attempt = ?, ranks = ?, nodes = ?, "
+                                                      "cores = ?, gpus = ?, wall_start = ?, wall_end = ?, first_step = ?, "
+                                                      "last_step = ?, simulated_start = ?, simulated_end = ?, "
+                                                      "cpu_seconds = ?, queue_wait_seconds = ?, checkpoint_seconds = ?, "
+                                                      "checkpoints = ?, lost_steps = ?, lost_core_hours = ?, "
+                                                      "energy_joules = ?, energy_source = ?, outcome = ?, error = ? "
+                                                      "WHERE id = ?"));
+    int i = 0;
+    q.bind(++i, s.run_id);
+    q.bind(++i, s.project);
+    q.bind(++i, s.grant);
+    q.bind(++i, s.scenario);
+    q.bind(++i, s.stage);
+    q.bind(++i, s.attempt);
+    q.bind(++i, s.ranks);
+    q.bind(++i, s.nodes);
+    q.bind(++i, s.cores);
+    q.bind(++i, s.gpus);
+    q.bind(++i, s.wall_start);
+    q.bind(++i, s.wall_end);
+    q.bind(++i, static_cast<std::int64_t>(s.first_step));
+    q.bind(++i, static_cast<std::int64_t>(s.last_step));
+    bind_optional(q, ++i, s.simulated_start);
+    bind_optional(q, ++i, s.simulated_end);
+    bind_optional(q, ++i, s.cpu_seconds);
+    q.bind(++i, s.queue_wait_seconds);
+    q.bind(++i, s.checkpoint_seconds);
+    q.bind(++i, s.checkpoints);
+    q.bind(++i, static_cast<std::int64_t>(s.lost_steps));
+    q.bind(++i, s.lost_core_hours);
+    bind_optional(q, ++i, s.energy_joules);
+    q.bind(++i, s.energy_source);
+    q.bind(++i, std::string(outcome_name(s.outcome)));
+    q.bind(++i, s.error);
+    if (s.id != 0) q.bind(++i, s.id);
+    q.exec();
+    if (s.id == 0) s.id = db_->getLastInsertRowid();
+    t.commit();
+    // The metrics of the stage so far go with it (they refer to the segment's row).
+    flush_metrics();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(
+        fmt::format("{}: cannot write the segment of stage '{}': {}", path_.string(), s.stage, e.what()));
+  }
+}
+
+void AccountingStore::add_checkpoint(const CheckpointRow& row) {
+  try {
+    SQLite::Statement q(*db_,
+                        "INSERT INTO checkpoints (segment_id, stage, epoch, step, wall, seconds, bytes) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, row.segment_id);
+    q.bind(2, row.stage);
+    q.bind(3, static_cast<std::int64_t>(row.epoch));
+    q.bind(4, static_cast<std::int64_t>(row.step));
+    q.bind(5, row.wall);
+    q.bind(6, row.seconds);
+    q.bind(7, static_cast<std::int64_t>(row.bytes));
+    q.exec();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot record a checkpoint of stage '{}': {}", path_.string(), row.stage,
+                                      e.what()));
+  }
+}
+
+void AccountingStore::add_metric(const MetricRow& row) {
+  pending_metrics_.push_back(row);
+  // Bounded: a kernel reporting every step of a fast loop must not grow memory until flush.
+  if (pending_metrics_.size() >= 4096) flush_metrics();
+}
+
+void AccountingStore::flush() {
+  try {
+    flush_metrics();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot record metrics: {}", path_.string(), e.what()));
+  }
+}
+
+void AccountingStore::flush_metrics() {
+  if (pending_metrics_.empty()) return;
+  SQLite::Transaction t(*db_);
+  SQLite::Statement q(*db_,
+                      "INSERT INTO metrics (segment_id, stage, name, step, simulated, value, wall) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& m : pending_metrics_) {
+    q.bind(1, m.segment_id);
+    q.bind(2, m.stage);
+    q.bind(3, m.name);
+    q.bind(4, static_cast<std::int64_t>(m.step));
+    bind_optional(q, 5, m.simulated);
+    q.bind(6, m.value);
+    q.bind(7, m.wall);
+    q.exec();
+    q.reset();
+  }
+  t.commit();
+  pending_metrics_.clear();
+}
+
+std::vector<RunRecord> AccountingStore::runs() const {
+  std::vector<RunRecord> out;
+  SQLite::Statement q(*db_, "SELECT id, campaign, mode, started, ended, ranks, host FROM runs ORDER BY id");
+  while (q.executeStep()) {
+    RunRecord r;
+    r.id = q.getColumn(0).getInt64();
+    r.campaign = q.getColumn(1).getString();
+    r.mode = q.getColumn(2).getString();
+    r.started = q.getColumn(3).getDouble();
+    r.ended = optional_double(q.getColumn(4));
+    r.ranks = q.getColumn(5).getInt();
+    r.host = q.getColumn(6).getString();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<Segment> AccountingStore::segments() const {
+  std::vector<Segment> out;
+  SQLite::Statement q(*db_, fmt::format("SELECT {} FROM segments ORDER BY wall_start, id", kSegmentColumns));
+  while (q.executeStep()) out.push_back(read_segment(q));
+  return out;
+}
+
+std::vector<Segment> AccountingStore::segments_of(const std::string& stage) const {
+  std::vector<Segment> out;
+  SQLite::Statement q(*db_, fmt::format("SELECT {} FROM segments WHERE stage = ? ORDER BY id", kSegmentColumns));
+  q.bind(1, stage);
+  while (q.executeStep()) out.push_back(read_segment(q));
+  return out;
+}
+
+std::vector<CheckpointRow> AccountingStore::checkpoints_of(std::int64_t segment_id) const {
+  std::vector<CheckpointRow> out;
+  SQLite::Statement q(*db_,
+                      "SELECT segment_id, stage, epoch, step, wall, seconds, bytes FROM checkpoints "
+                      "WHERE segment_id = ? ORDER BY step");
+  q.bind(1, segment_id);
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), as_u64(q.getColumn(2)),
+                   as_u64(q.getColumn(3)), q.getColumn(4).getDouble(), q.getColumn(5).getDouble(),
+                   as_u64(q.getColumn(6))});
+  }
+  return out;
+}
+
+std::vector<MetricRow> AccountingStore::metrics(const std::string& stage) const {
+  std::vector<MetricRow> out;
+  SQLite::Statement q(*db_, std::string("SELECT segment_id, stage, name, step, simulated, value, wall FROM metrics") +
+                                (stage.empty() ? "" : " WHERE stage = ?") + " ORDER BY rowid");
+  if (!stage.empty()) q.bind(1, stage);
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                   as_u64(q.getColumn(3)), optional_double(q.getColumn(4)), q.getColumn(5).getDouble(),
+                   q.getColumn(6).getDouble()});
+  }
+  return out;
+}
+
+std::vector<AllocationRow> AccountingStore::allocations() const {
+  std::vector<AllocationRow> out;
+  SQLite::Statement q(*db_, "SELECT project, grant_id, allocation_core_hours FROM allocations ORDER BY project");
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getDouble()});
+  }
+  return out;
+}
+
+}  // namespace perennial::accounting

@@ -1,0 +1,80 @@
+#pragma once
+// AccountingRecorder: the campaign's books kept from its stages' lives. An observer of
+// CampaignRun that turns each run of a stage group into a segment row of the accounting
+// store (see perennial/accounting/store.hpp): opened when the group starts, updated at each
+// checkpoint and every half minute, closed however it ends. Work a later segment had to
+// compute again (after a loss, a failure, or a restore from an older epoch) is charged to
+// the segment that did it first. Plain C++: real runs and simulations feed it alike.
+
+#include <perennial/accounting/store.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/energy.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace perennial {
+
+class AccountingRecorder final : public CampaignObserver {
+ public:
+  /// Times the run reports (`now`) are seconds since `unix_origin` (unix seconds).
+  AccountingRecorder(accounting::AccountingStore& store, const CampaignRun& run, std::int64_t run_id,
+                     double unix_origin);
+
+  /// How a segment's energy is found. By default: modelled from the power its nodes declare
+  /// in the campaign's `cluster:` section (model_energy_of), else unavailable.
+  using EnergyEstimator = std::function<EnergyFigure(StageId, const ActiveRun&, double wall_seconds,
+                                                     std::optional<double> cpu_seconds)>;
+  void set_energy_estimator(EnergyEstimator e) { energy_ = std::move(e); }
+  /// Where write errors go (a full disk must not end the campaign); by default they are dropped.
+  void set_error_sink(std::function<void(const std::string&)> sink) { error_sink_ = std::move(sink); }
+
+  void stage_started(StageId id, const ActiveRun& r, bool backfilled) override;
+  void stage_restored(StageId id, std::uint64_t step) override;
+  void epoch_committed(StageId id, std::uint32_t attempt, const EpochRecord& epoch, double cost, double now) override;
+  void stage_progressed(StageId id, const ActiveRun& r, double now) override;
+  void segment_ended(StageId id, const ActiveRun& r, SegmentEnd how, const std::string& why, double now) override;
+
+  /// A metric a kernel reported (not part of the lifecycle: the MPI loop passes it on).
+  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
+  /// Brings open segments' end times up to `now` every `every` seconds, so a coordinator
+  /// killed mid-run loses at most that much of their accounting.
+  void tick(double now, double every = 30.0);
+  /// Writes queued metrics.
+  void flush();
+
+ private:
+  struct Open {
+    accounting::Segment row;
+    std::vector<std::pair<std::uint64_t, double>> epochs;  ///< (step, unix time) committed in it
+    double written = 0.0;                                   ///< `now` of its last write
+  };
+  void fill(Open& open, const ActiveRun& r, double now);
+  void write(accounting::Segment& row);
+  /// Charges earlier segments of the stage for the steps past `from` that must be computed again.
+  void charge_recomputation(StageId id, std::uint64_t from, std::int64_t current_segment);
+  double unix(double now) const { return unix_origin_ + now; }
+
+  accounting::AccountingStore& store_;
+  const CampaignRun& run_;
+  std::int64_t run_id_;
+  double unix_origin_;
+  std::map<StageId, Open> open_;
+  EnergyEstimator energy_;
+  std::function<void(const std::string&)> error_sink_;
+  double last_tick_ = 0.0;
+};
+
+/// A segment's energy modelled from its nodes' declared power (`cluster.nodes[].power`) and
+/// its CPU use, shared out over its nodes by their ranks. Unavailable, saying why, when a node
+/// declares no power. `wall_seconds` and `cpu_seconds` are the segment's.
+EnergyFigure model_energy_of(const Machine& machine, const ClusterSpec& cluster, const ActiveRun& run,
+                             double wall_seconds, std::optional<double> cpu_seconds);
+
+/// The stage's scenario (its `for_each` values) as the store keeps it: a JSON object.
+std::string scenario_json(const StageSpec& stage);
+
+}  // namespace perennial

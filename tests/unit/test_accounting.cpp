@@ -1,0 +1,295 @@
+// The accounting store and the books kept from a campaign's stage lives: sums worked out by
+// hand on a virtual clock, segments of several runs adding up, lost work charged to the
+// segment that did it, and a store that refuses what it cannot read.
+
+#include "test_support.hpp"
+
+#include <perennial/accounting/store.hpp>
+#include <perennial/coordinator/accounting_recorder.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/resources.hpp>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace perennial;
+using perennial::accounting::AccountingStore;
+using perennial::accounting::Outcome;
+using perennial::testing::check_campaign;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  std::string leaf = "perennial-accounting-";
+  leaf += name;
+  leaf += "-";
+  leaf += std::to_string(::getpid());
+  auto dir = fs::temp_directory_path() / leaf;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Two nodes of 4 cores; worker ids 1..8, four per node.
+Machine two_nodes() {
+  Machine m;
+  for (int n = 0; n < 2; ++n) {
+    std::string name = "n";
+    name += std::to_string(n);
+    const NodeIndex node = m.add_node({name, 4, 0, 0, 0});
+    for (int k = 1; k <= 4; ++k) m.add_worker(node, 0, n * 4 + k);
+  }
+  return m;
+}
+
+const char* kCampaign = R"(
+campaign: books
+projects:
+  - {name: ocean, grant: NSF-1, allocation_core_hours: 100}
+stages:
+  - {name: spin, kernel: any, project: ocean, ranks: 2, cores_per_rank: 2, steps: 1000}
+  - name: "ssp-{f}"
+    kernel: any
+    project: ocean
+    ranks: 2
+    steps: 100
+    after: [spin]
+    for_each: {f: ["2.6", "8.5"]}
+)";
+
+// One run of the campaign over a store, on a virtual clock starting at unix time `origin`.
+struct Books {
+  Books(const perennial::testing::Checked& checked, AccountingStore& store, double origin,
+        std::vector<StageHistory> history = {})
+      : run(*checked.graph, SchedulingPolicy(two_nodes(), policy_config_for(checked.graph->campaign())), {},
+            std::move(history)),
+        run_id(store.begin_run({0, "books", "simulated", origin, {}, 9, "test"})),
+        recorder(store, run, run_id, origin) {
+    run.add_observer(recorder);
+  }
+  StageId id(const std::string& name) const { return *run.graph().find(name); }
+  const ActiveRun& active(const std::string& name) const { return *run.active(id(name)); }
+  void report_all(const std::string& name, double now, CampaignRun::MemberReport report) {
+    const ActiveRun r = active(name);
+    for (int w : r.workers) run.member_reported(id(name), r.attempt, w, report, now);
+  }
+  void epoch(const std::string& name, std::uint64_t number, std::uint64_t step, double cost, double now) {
+    run.epoch_committed(id(name), active(name).attempt, EpochRecord{number, step, "e", step * 0.5, 1000}, cost, now, 1);
+  }
+  CampaignRun run;
+  std::int64_t run_id;
+  AccountingRecorder recorder;
+};
+
+constexpr double kOrigin = 1'800'000'000.0;
+
+// A member's end: `steps` done, its CPU use, its model time, and the step it stopped at if any.
+CampaignRun::MemberReport ended(std::uint64_t steps, double cpu, std::optional<double> simulated = {},
+                                std::optional<std::uint64_t> stopped_at = {}) {
+  CampaignRun::MemberReport r;
+  r.steps_done = steps;
+  r.cpu_seconds = cpu;
+  r.simulated = simulated;
+  r.stopped_at = stopped_at;
+  return r;
+}
+
+}  // namespace
+
+TEST(Accounting, AHandWorkedScheduleSumsExactly) {
+  const auto checked = check_campaign(kCampaign);
+  ASSERT_TRUE(checked.diagnostics.empty()) << checked.text();
+  const auto dir = fresh_dir("hand");
+  AccountingStore store(dir / "accounting.db");
+  Books b(checked, store, kOrigin);
+  b.run.begin(0);
+  b.run.decide(0);  // spin: 2 ranks x 2 cores = 4 cores
+  b.epoch("spin", 1, 500, 2.0, 100);
+  b.run.progressed(b.id("spin"), b.active("spin").attempt, 700, 350.0, 140);
+  // Rank 1 dies at t=150: steps 500..700 (50 s of 4 cores) are lost.
+  auto lost = b.run.rank_lost(b.active("spin").workers.front(), "killed", 150);
+  ASSERT_TRUE(lost);
+  b.run.decide(160);  // resumes on the other node at t=160 (queued for 10 s)
+  ASSERT_TRUE(b.run.active(b.id("spin")));
+  b.run.restored(b.id("spin"), b.active("spin").attempt, 500, 250.0);
+  b.report_all("spin", 360, ended(1000, 190.0, 500.0));
+  b.run.decide(360);  // both ssp members start: 2 ranks x 1 core each
+  b.report_all("ssp-2.6", 396, ended(100, 30.0));
+  b.report_all("ssp-8.5", 432, ended(100, 30.0));
+  ASSERT_TRUE(b.run.finished());
+
+  const auto rows = store.segments();
+  ASSERT_EQ(rows.size(), 4u);
+  const auto& first = rows[0];
+  EXPECT_EQ(first.stage, "spin");
+  EXPECT_EQ(first.outcome, Outcome::lost);
+  EXPECT_EQ(first.project, "ocean");
+  EXPECT_EQ(first.grant, "NSF-1");
+  EXPECT_EQ(first.cores, 4);
+  EXPECT_DOUBLE_EQ(first.wall_start, kOrigin);
+  EXPECT_DOUBLE_EQ(first.wall_seconds(), 150.0);
+  EXPECT_DOUBLE_EQ(first.core_hours(), 150.0 * 4 / 3600);
+  EXPECT_EQ(first.last_step, 700u);
+  EXPECT_EQ(first.lost_steps, 200u);
+  EXPECT_DOUBLE_EQ(first.lost_core_hours, 50.0 * 4 / 3600);
+  EXPECT_EQ(first.checkpoints, 1);
+  EXPECT_DOUBLE_EQ(first.checkpoint_seconds, 2.0);
+  EXPECT_FALSE(first.cpu_seconds) << "a lost rank's CPU use is unknown, never a partial sum";
+  const auto& second = rows[1];
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_EQ(second.outcome, Outcome::completed);
+  EXPECT_DOUBLE_EQ(second.queue_wait_seconds, 10.0);
+  EXPECT_DOUBLE_EQ(second.wall_seconds(), 200.0);
+  EXPECT_EQ(second.first_step, 500u);
+  EXPECT_EQ(second.last_step, 1000u);
+  EXPECT_DOUBLE_EQ(*second.simulated_start, 250.0);
+  EXPECT_DOUBLE_EQ(*second.simulated_end, 500.0);
+  EXPECT_DOUBLE_EQ(*second.cpu_seconds, 190.0 * 2);
+  EXPECT_EQ(second.lost_steps, 0u);
+  EXPECT_EQ(rows[2].scenario, R"({"f":"2.6"})");
+  EXPECT_EQ(rows[3].scenario, R"({"f":"8.5"})");
+  double core_hours = 0.0;
+  for (const auto& r : rows) core_hours += r.core_hours();
+  // 150 s x 4 + 200 s x 4 + 36 s x 2 + 72 s x 2 core-seconds.
+  EXPECT_NEAR(core_hours, (600.0 + 800.0 + 72.0 + 144.0) / 3600.0, 1e-12);
+  EXPECT_EQ(store.checkpoints_of(first.id).size(), 1u);
+}
+
+TEST(Accounting, ThreeStopsAndResumesSumToTheirSegments) {
+  const auto checked = check_campaign(kCampaign);
+  const auto dir = fresh_dir("resumes");
+  const auto path = dir / "accounting.db";
+  std::vector<StageHistory> history;
+  double expected = 0.0;
+  std::uint64_t step = 0;
+  for (int run = 0; run < 4; ++run) {
+    AccountingStore store(path);  // reopened by each run, as a resumed campaign does
+    Books b(checked, store, kOrigin + 1000.0 * run, history);
+    b.run.begin(0);
+    b.run.decide(0);
+    ASSERT_TRUE(b.run.active(b.id("spin"))) << "run " << run;
+    if (step > 0) b.run.restored(b.id("spin"), b.active("spin").attempt, step, step * 0.5);
+    if (run < 3) {
+      // Checkpoint 250 steps further at t=100, then stop there at t=101 (a signal).
+      step += 250;
+      b.epoch("spin", run + 1, step, 1.0, 100);
+      for (StageId id : b.run.stop_everything()) (void)id;
+      b.report_all("spin", 101, ended(step, 100.0, {}, step));
+      expected += 101.0 * 4;
+      history = std::vector<StageHistory>(b.run.graph().size());
+      history[b.id("spin")] = b.run.history(b.id("spin"));
+    } else {
+      b.report_all("spin", 50, ended(1000, 50.0));
+      expected += 50.0 * 4;
+    }
+    store.end_run(b.run_id, kOrigin + 1000.0 * run + 200);
+  }
+  AccountingStore store(path, AccountingStore::Mode::read_only);
+  EXPECT_EQ(store.runs().size(), 4u);
+  const auto rows = store.segments_of("spin");
+  ASSERT_EQ(rows.size(), 4u);
+  double core_seconds = 0.0;
+  for (const auto& r : rows) core_seconds += r.core_hours() * 3600.0;
+  EXPECT_NEAR(core_seconds, expected, 1e-6);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(rows[k].outcome, Outcome::suspended) << k;
+    EXPECT_EQ(rows[k].lost_steps, 0u) << k << ": a checkpointed stop loses nothing";
+  }
+  EXPECT_EQ(rows[3].outcome, Outcome::completed);
+  EXPECT_EQ(rows[3].first_step, 750u);
+}
+
+TEST(Accounting, ARestoreFromAnOlderEpochChargesTheSegmentThatComputedTheStepsAgain) {
+  const auto checked = check_campaign(kCampaign);
+  const auto dir = fresh_dir("older-epoch");
+  AccountingStore store(dir / "accounting.db");
+  Books b(checked, store, kOrigin);
+  b.run.begin(0);
+  b.run.decide(0);
+  b.epoch("spin", 1, 200, 1.0, 40);
+  b.epoch("spin", 2, 400, 1.0, 80);
+  b.run.rank_lost(b.active("spin").workers.front(), "killed", 100);
+  const auto provisional = store.segments_of("spin").front();
+  EXPECT_EQ(provisional.lost_steps, 0u) << "nothing past step 400 was known";
+  b.run.decide(100);
+  // Epoch 2 turns out damaged: the restore falls back to step 200, so 200..400 run again.
+  b.run.restored(b.id("spin"), b.active("spin").attempt, 200, 100.0);
+  const auto charged = store.segments_of("spin").front();
+  EXPECT_EQ(charged.lost_steps, 200u);
+  EXPECT_DOUBLE_EQ(charged.lost_core_hours, (100.0 - 40.0) * 4 / 3600);
+}
+
+TEST(Accounting, ASegmentLeftRunningByADeadCoordinatorIsClosedAsInterruptedAtItsLastUpdate) {
+  const auto checked = check_campaign(kCampaign);
+  const auto dir = fresh_dir("interrupted");
+  const auto path = dir / "accounting.db";
+  {
+    AccountingStore store(path);
+    Books b(checked, store, kOrigin);
+    b.run.begin(0);
+    b.run.decide(0);
+    b.epoch("spin", 1, 500, 1.0, 100);
+    b.recorder.tick(130, 30);  // the books are brought up to t=130; the coordinator dies then
+  }
+  AccountingStore store(path);
+  store.begin_run({0, "books", "real", kOrigin + 500, {}, 9, "test"});
+  const auto rows = store.segments();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].outcome, Outcome::interrupted);
+  EXPECT_DOUBLE_EQ(rows[0].wall_seconds(), 130.0);
+  EXPECT_EQ(rows[0].last_step, 500u);
+}
+
+TEST(Accounting, MetricsAreKeptWithTheirSegmentStepAndModelTime) {
+  const auto checked = check_campaign(kCampaign);
+  const auto dir = fresh_dir("metrics");
+  AccountingStore store(dir / "accounting.db");
+  Books b(checked, store, kOrigin);
+  b.run.begin(0);
+  b.run.decide(0);
+  b.run.progressed(b.id("spin"), b.active("spin").attempt, 10, 5.0, 1);
+  b.recorder.metric(b.id("spin"), 10, "skill", 0.75, 1);
+  b.recorder.flush();
+  const auto metrics = store.metrics("spin");
+  ASSERT_EQ(metrics.size(), 1u);
+  EXPECT_EQ(metrics[0].name, "skill");
+  EXPECT_EQ(metrics[0].step, 10u);
+  EXPECT_DOUBLE_EQ(*metrics[0].simulated, 5.0);
+  EXPECT_EQ(metrics[0].segment_id, store.segments().front().id);
+}
+
+TEST(Accounting, AFileThatIsNotAStoreOrIsNewerIsRefusedNamingIt) {
+  const auto dir = fresh_dir("refuse");
+  const auto junk = dir / "accounting.db";
+  std::ofstream(junk) << "not a database, just text that is long enough to have a header page";
+  try {
+    AccountingStore store(junk);
+    FAIL() << "opened a text file";
+  } catch (const accounting::AccountingError& e) {
+    EXPECT_NE(std::string(e.what()).find(junk.string()), std::string::npos) << e.what();
+  }
+  const auto newer = dir / "newer.db";
+  {
+    AccountingStore store(newer);
+  }
+  {
+    // A later perennial's schema.
+    std::string command = "sqlite3 ";
+    command += newer.string();
+    command += " 'PRAGMA user_version = 99'";
+    if (std::system(command.c_str()) != 0) GTEST_SKIP() << "the sqlite3 command is not installed";
+  }
+  try {
+    AccountingStore store(newer);
+    FAIL() << "opened a newer schema";
+  } catch (const accounting::AccountingError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
