@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include <perennial/accounting/climate_figures.hpp>
 #include <perennial/accounting/store.hpp>
 #include <perennial/accounting/summary.hpp>
 
@@ -143,6 +144,15 @@ std::string accounting_text(const std::filesystem::path& books) {
     if (u.lost_core_hours > 0) out += fmt::format(", {} recomputed after failures", accounting::format_core_hours(u.lost_core_hours));
     out += u.energy_joules ? fmt::format(", {:.3g} kWh", *u.energy_joules / 3.6e6) : std::string(", energy unavailable");
     out += fmt::format(" ({} segment(s){})\n", u.segments, u.running > 0 ? fmt::format(", {} running", u.running) : "");
+  }
+  // Climate figures of the scenarios whose kernels advance model time.
+  const double days_per_year = runs.empty() ? 365.0 : runs.back().days_per_year;
+  for (const auto& f : accounting::figures_by_scenario(store.segments(), days_per_year)) {
+    if (!f.sypd) continue;
+    out += fmt::format("  scenario {:<24} {:.3g} simulated years: SYPD {:.3g}, ASYPD {:.3g}, CHSY {:.4g}{}, checkpoints {:.1f}% "
+                       "of run time\n",
+                       f.name, f.simulated_years, *f.sypd, f.asypd.value_or(0.0), f.chsy.value_or(0.0),
+                       f.jpsy ? fmt::format(", JPSY {:.3g}", *f.jpsy) : std::string(), 100.0 * f.checkpoint_share);
   }
   return out;
 }

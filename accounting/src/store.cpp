@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS runs (
   started REAL NOT NULL,
   ended REAL,
   ranks INTEGER NOT NULL,
-  host TEXT NOT NULL
+  host TEXT NOT NULL,
+  calendar TEXT NOT NULL,
+  days_per_year REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS allocations (
   project TEXT PRIMARY KEY,
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS segments (
   queue_wait_seconds REAL NOT NULL,
   checkpoint_seconds REAL NOT NULL,
   checkpoints INTEGER NOT NULL,
+  output_seconds REAL NOT NULL,
   lost_steps INTEGER NOT NULL,
   lost_core_hours REAL NOT NULL,
   energy_joules REAL,
@@ -89,7 +92,7 @@ CREATE INDEX IF NOT EXISTS metrics_by_stage ON metrics(stage, name, step);
 constexpr const char* kSegmentColumns =
     "id, run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
     "first_step, last_step, simulated_start, simulated_end, cpu_seconds, queue_wait_seconds, checkpoint_seconds, "
-    "checkpoints, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error";
+    "checkpoints, output_seconds, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error";
 
 template <class T> void bind_optional(SQLite::Statement& q, int index, const std::optional<T>& value) {
   if (value) {
@@ -128,12 +131,13 @@ Segment read_segment(SQLite::Statement& q) {
   s.queue_wait_seconds = q.getColumn(18).getDouble();
   s.checkpoint_seconds = q.getColumn(19).getDouble();
   s.checkpoints = q.getColumn(20).getInt();
-  s.lost_steps = as_u64(q.getColumn(21));
-  s.lost_core_hours = q.getColumn(22).getDouble();
-  s.energy_joules = optional_double(q.getColumn(23));
-  s.energy_source = q.getColumn(24).getString();
-  s.outcome = parse_outcome(q.getColumn(25).getString()).value_or(Outcome::interrupted);
-  s.error = q.getColumn(26).getString();
+  s.output_seconds = q.getColumn(21).getDouble();
+  s.lost_steps = as_u64(q.getColumn(22));
+  s.lost_core_hours = q.getColumn(23).getDouble();
+  s.energy_joules = optional_double(q.getColumn(24));
+  s.energy_source = q.getColumn(25).getString();
+  s.outcome = parse_outcome(q.getColumn(26).getString()).value_or(Outcome::interrupted);
+  s.error = q.getColumn(27).getString();
   return s;
 }
 
@@ -199,13 +203,16 @@ std::int64_t AccountingStore::begin_run(RunRecord run) {
     db_->exec("UPDATE segments SET outcome = 'interrupted', "
               "error = 'the coordinator ended while it ran; accounted up to its last update' "
               "WHERE outcome = 'running'");
-    SQLite::Statement q(*db_, "INSERT INTO runs (campaign, mode, started, ended, ranks, host) VALUES (?, ?, ?, ?, ?, ?)");
+    SQLite::Statement q(*db_, "INSERT INTO runs (campaign, mode, started, ended, ranks, host, calendar, days_per_year) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, run.campaign);
     q.bind(2, run.mode);
     q.bind(3, run.started);
     bind_optional(q, 4, run.ended);
     q.bind(5, run.ranks);
     q.bind(6, run.host);
+    q.bind(7, run.calendar);
+    q.bind(8, run.days_per_year);
     q.exec();
     const auto id = db_->getLastInsertRowid();
     t.commit();
@@ -250,14 +257,14 @@ void AccountingStore::write(Segment& s) {
   try {
     SQLite::Transaction t(*db_);
     SQLite::Statement q(*db_, s.id == 0 ? fmt::format("INSERT INTO segments ({}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                                       kSegmentColumns)
                                         : std::string("UPDATE segments SET run_id = ?, project = ?, grant_id = ?, "
                                                       "scenario = ?, stage = ?, attempt = ?, ranks = ?, nodes = ?, "
                                                       "cores = ?, gpus = ?, wall_start = ?, wall_end = ?, first_step = ?, "
                                                       "last_step = ?, simulated_start = ?, simulated_end = ?, "
                                                       "cpu_seconds = ?, queue_wait_seconds = ?, checkpoint_seconds = ?, "
-                                                      "checkpoints = ?, lost_steps = ?, lost_core_hours = ?, "
+                                                      "checkpoints = ?, output_seconds = ?, lost_steps = ?, lost_core_hours = ?, "
                                                       "energy_joules = ?, energy_source = ?, outcome = ?, error = ? "
                                                       "WHERE id = ?"));
     int i = 0;
@@ -281,6 +288,7 @@ void AccountingStore::write(Segment& s) {
     q.bind(++i, s.queue_wait_seconds);
     q.bind(++i, s.checkpoint_seconds);
     q.bind(++i, s.checkpoints);
+    q.bind(++i, s.output_seconds);
     q.bind(++i, static_cast<std::int64_t>(s.lost_steps));
     q.bind(++i, s.lost_core_hours);
     bind_optional(q, ++i, s.energy_joules);
@@ -355,7 +363,8 @@ void AccountingStore::flush_metrics() {
 
 std::vector<RunRecord> AccountingStore::runs() const {
   std::vector<RunRecord> out;
-  SQLite::Statement q(*db_, "SELECT id, campaign, mode, started, ended, ranks, host FROM runs ORDER BY id");
+  SQLite::Statement q(*db_, "SELECT id, campaign, mode, started, ended, ranks, host, calendar, days_per_year FROM runs "
+                            "ORDER BY id");
   while (q.executeStep()) {
     RunRecord r;
     r.id = q.getColumn(0).getInt64();
@@ -365,6 +374,8 @@ std::vector<RunRecord> AccountingStore::runs() const {
     r.ended = optional_double(q.getColumn(4));
     r.ranks = q.getColumn(5).getInt();
     r.host = q.getColumn(6).getString();
+    r.calendar = q.getColumn(7).getString();
+    r.days_per_year = q.getColumn(8).getDouble();
     out.push_back(std::move(r));
   }
   return out;

@@ -97,6 +97,7 @@ void AccountingRecorder::fill(Open& open, const ActiveRun& r, double now) {
   row.simulated_end = r.last_simulated ? r.last_simulated : r.start_simulated;
   row.checkpoints = r.checkpoints;
   row.checkpoint_seconds = r.checkpoint_seconds;
+  row.output_seconds = r.output_seconds;
   open.written = now;
 }
 

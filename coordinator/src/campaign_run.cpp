@@ -212,6 +212,7 @@ bool CampaignRun::member_reported(StageId id, std::uint32_t attempt, int worker,
     if (!r.first_failure) r.first_failure = now;
   }
   if (report.stopped_at) r.stopped_at = report.stopped_at;
+  r.output_seconds = std::max(r.output_seconds, report.output_seconds);
   if (report.cpu_seconds) {
     r.cpu_seconds += *report.cpu_seconds;
     ++r.cpu_reports;

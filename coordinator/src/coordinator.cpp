@@ -135,6 +135,8 @@ class CoordinatorLoop {
       char host[256] = {};
       ::gethostname(host, sizeof(host) - 1);
       r.host = host;
+      r.calendar = graph_.campaign().calendar.name;
+      r.days_per_year = graph_.campaign().calendar.days_per_year;
       const auto run_id = accounting_->begin_run(r);
       std::vector<accounting::AllocationRow> allocations;
       for (const auto& p : graph_.campaign().projects) allocations.push_back({p.name, p.grant, p.allocation_core_hours});
@@ -387,6 +389,7 @@ class CoordinatorLoop {
     report.steps_done = done.steps_done;
     report.simulated = done.simulated;
     report.cpu_seconds = done.cpu_seconds;
+    report.output_seconds = done.output_seconds;
     if (!run_.member_reported(done.stage_id, done.attempt, rank, report, events_.elapsed())) {
       events_.log().warn("late or repeated report from rank {} for stage id {} attempt {}", rank, done.stage_id,
                          done.attempt);

@@ -18,8 +18,8 @@ namespace perennial {
 
 namespace {
 
-const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects", "checkpoint",
-                                            "cluster",  "faults",     "stages",    "scheduling"};
+const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects",   "checkpoint", "cluster",
+                                            "faults",   "stages",     "scheduling", "calendar"};
 const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
                                                     "preempt_exempt_after", "backfill", "preemption",
                                                     "end_margin", "backfill_depth"};
@@ -708,6 +708,15 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
     }
   } else {
     r.error(root, "campaign", "missing required field 'campaign' (the campaign's name)");
+  }
+  if (const auto n = root["calendar"]) {
+    if (auto text = r.nonempty_string(n, "calendar")) {
+      if (auto cal = calendar_named(*text)) {
+        c.calendar = *cal;
+      } else {
+        r.error(n, "calendar", fmt::format("unknown calendar '{}'; use one of {}", *text, fmt::join(calendar_names(), ", ")));
+      }
+    }
   }
   const auto base = std::filesystem::absolute(file).parent_path();
   c.output_dir = base / "runs" / c.name;

@@ -4,6 +4,7 @@
 
 #include "test_support.hpp"
 
+#include <perennial/accounting/climate_figures.hpp>
 #include <perennial/accounting/store.hpp>
 #include <perennial/coordinator/accounting_recorder.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
@@ -70,7 +71,7 @@ struct Books {
         std::vector<StageHistory> history = {})
       : run(*checked.graph, SchedulingPolicy(two_nodes(), policy_config_for(checked.graph->campaign())), {},
             std::move(history)),
-        run_id(store.begin_run({0, "books", "simulated", origin, {}, 9, "test"})),
+        run_id(store.begin_run({0, "books", "simulated", origin, {}, 9, "test", "365_day", 365.0})),
         recorder(store, run, run_id, origin) {
     run.add_observer(recorder);
   }
@@ -239,7 +240,7 @@ TEST(Accounting, ASegmentLeftRunningByADeadCoordinatorIsClosedAsInterruptedAtIts
     b.recorder.tick(130, 30);  // the books are brought up to t=130; the coordinator dies then
   }
   AccountingStore store(path);
-  store.begin_run({0, "books", "real", kOrigin + 500, {}, 9, "test"});
+  store.begin_run({0, "books", "real", kOrigin + 500, {}, 9, "test", "365_day", 365.0});
   const auto rows = store.segments();
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].outcome, Outcome::interrupted);
@@ -292,4 +293,75 @@ TEST(Accounting, AFileThatIsNotAStoreOrIsNewerIsRefusedNamingIt) {
   } catch (const accounting::AccountingError& e) {
     EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
   }
+}
+
+// Two scenarios, hand-worked: one stage per scenario, a 360-day calendar.
+TEST(ClimateFigures, SypdAsypdChsyAndJpsyFollowTheirDefinitions) {
+  using accounting::Segment;
+  const double year = 360.0 * 86400.0;
+  auto segment = [&](const std::string& stage, const std::string& scenario, double start, double seconds,
+                     double sim_start_years, double sim_end_years, std::int64_t cores, double queue) {
+    Segment s;
+    s.stage = stage;
+    s.scenario = scenario;
+    s.wall_start = start;
+    s.wall_end = start + seconds;
+    s.simulated_start = sim_start_years * year;
+    s.simulated_end = sim_end_years * year;
+    s.cores = cores;
+    s.queue_wait_seconds = queue;
+    s.checkpoint_seconds = seconds / 10;
+    s.energy_joules = 1000.0 * seconds;
+    return s;
+  };
+  std::vector<Segment> rows;
+  // a: 1 h queued, then 12 h for 2 years on 100 cores, lost after 1.5 more years in 6 h
+  // (0.5 of them recomputed: it resumes from year 3), then 6 h from year 3 to year 4.
+  rows.push_back(segment("a", R"({"f":"2.6"})", 3600, 12 * 3600, 0, 2, 100, 3600));
+  rows.push_back(segment("a", R"({"f":"2.6"})", 13 * 3600, 6 * 3600, 2, 3.5, 100, 0));
+  rows.push_back(segment("a", R"({"f":"2.6"})", 20 * 3600, 6 * 3600, 3, 4, 100, 3600));
+  // b: 24 h for 4 years on 50 cores, straight away.
+  rows.push_back(segment("b", R"({"f":"8.5"})", 0, 24 * 3600, 0, 4, 50, 0));
+  rows.back().energy_joules.reset();
+
+  const auto stages = accounting::figures_by_stage(rows, 360.0);
+  ASSERT_EQ(stages.size(), 2u);
+  const auto& a = stages[0];
+  EXPECT_EQ(a.name, "a");
+  EXPECT_DOUBLE_EQ(a.simulated_years, 4.0);
+  EXPECT_DOUBLE_EQ(a.running_seconds, 24 * 3600.0);
+  // SYPD: 2 + 1.5 + 1 = 4.5 model years advanced in 24 running hours.
+  EXPECT_DOUBLE_EQ(*a.sypd, 4.5);
+  // ASYPD: 4 net years from the first submission (t=0) to the end (t=26 h).
+  EXPECT_DOUBLE_EQ(*a.asypd, 4.0 / (26.0 / 24.0));
+  EXPECT_DOUBLE_EQ(*a.chsy, 2400.0 / 4.0);
+  EXPECT_DOUBLE_EQ(*a.jpsy, 1000.0 * 24 * 3600 / 4.0);
+  EXPECT_DOUBLE_EQ(a.checkpoint_share, 0.1);
+  EXPECT_EQ(a.max_cores, 100);
+  const auto& b = stages[1];
+  EXPECT_DOUBLE_EQ(*b.sypd, 4.0);
+  EXPECT_DOUBLE_EQ(*b.asypd, 4.0);
+  EXPECT_DOUBLE_EQ(*b.chsy, 1200.0 / 4.0);
+  EXPECT_FALSE(b.jpsy) << "energy unknown: no JPSY, never 0";
+
+  const auto scenarios = accounting::figures_by_scenario(rows, 360.0);
+  ASSERT_EQ(scenarios.size(), 2u);
+  EXPECT_EQ(scenarios[0].name, R"({"f":"2.6"})");
+  EXPECT_DOUBLE_EQ(*scenarios[0].chsy, 600.0);
+  // A stage that advances no model time has no climate figures at all.
+  Segment still = segment("c", "{}", 0, 3600, 0, 0, 4, 0);
+  const auto none = accounting::figures_by_stage({still}, 365.0);
+  EXPECT_FALSE(none[0].sypd);
+  EXPECT_FALSE(none[0].chsy);
+}
+
+TEST(Calendar, TheCampaignFileNamesItsCalendarAndAWrongNameIsAnError) {
+  const auto good = check_campaign("campaign: c\ncalendar: 360_day\nstages:\n  - {name: a, kernel: any}\n");
+  ASSERT_TRUE(good.diagnostics.empty()) << good.text();
+  EXPECT_DOUBLE_EQ(good.graph->campaign().calendar.days_per_year, 360.0);
+  const auto fallback = check_campaign("campaign: c\nstages:\n  - {name: a, kernel: any}\n");
+  EXPECT_EQ(fallback.graph->campaign().calendar.name, "365_day");
+  const auto bad = check_campaign("campaign: c\ncalendar: lunar\nstages:\n  - {name: a, kernel: any}\n");
+  EXPECT_NE(bad.text().find("calendar"), std::string::npos) << bad.text();
+  EXPECT_NE(bad.text().find("360_day"), std::string::npos) << "lists the accepted names: " << bad.text();
 }

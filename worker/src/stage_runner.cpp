@@ -185,6 +185,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     }
     ctx.set_step(a.steps);
 
+    const auto outputs_start = std::chrono::steady_clock::now();
     if (a.outputs.empty()) {
       NoOutputs none(a.stage);
       kernel->write_outputs(ctx, none);
@@ -198,6 +199,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       kernel->write_outputs(ctx, out);
       out.commit(final_path);
     }
+    done.output_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - outputs_start).count();
     done.ok = true;
     done.steps_done = a.steps;
     done.simulated = ctx.time();

@@ -2,6 +2,7 @@
 // Campaign: the parsed campaign file: projects and the expanded list of stages, each field
 // remembering where it was written so that every later error can point at the line.
 
+#include <perennial/calendar.hpp>
 #include <perennial/cluster.hpp>
 #include <perennial/dtype.hpp>
 #include <perennial/kernel.hpp>
@@ -120,6 +121,7 @@ struct Campaign {
   std::vector<std::string> faults;   ///< fault drills (FaultPlan items), checked when loaded
   ClusterSpec cluster;               ///< `cluster:`; empty when the file declares none
   SchedulingSpec scheduling;         ///< `scheduling:`; defaults when absent
+  Calendar calendar;                 ///< `calendar:`: the model calendar (default 365_day)
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };

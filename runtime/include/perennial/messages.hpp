@@ -157,9 +157,10 @@ struct StageDone {
   double cpu_seconds = 0.0;      ///< CPU time this member spent on it
   bool stopped = false;          ///< checkpointed and stopped on request: resumable, not completed
   double simulated = 0.0;        ///< model time it ended at
+  double output_seconds = 0.0;   ///< writing, syncing and renaming the stage's outputs
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated;
+    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated & output_seconds;
   }
 };
 

@@ -56,6 +56,7 @@ struct Segment {
   double queue_wait_seconds = 0.0;        ///< ready (or interrupted) until this start
   double checkpoint_seconds = 0.0;        ///< writing, syncing, renaming and verifying epochs
   int checkpoints = 0;
+  double output_seconds = 0.0;            ///< writing, syncing and renaming its outputs
   std::uint64_t lost_steps = 0;  ///< steps of this segment computed again later
   double lost_core_hours = 0.0;  ///< core-hours of those steps
   std::optional<double> energy_joules;
@@ -78,6 +79,8 @@ struct RunRecord {
   std::optional<double> ended;
   int ranks = 0;
   std::string host;
+  std::string calendar = "365_day";  ///< the model calendar simulated time is counted in
+  double days_per_year = 365.0;
 };
 
 /// A committed checkpoint epoch: a `checkpoints` row.

@@ -45,6 +45,7 @@ struct ActiveRun {
   int cpu_reports = 0;                         ///< members whose CPU use is in cpu_seconds
   int checkpoints = 0;                         ///< epochs this run committed
   double checkpoint_seconds = 0.0;             ///< their write, sync, rename and verify time
+  double output_seconds = 0.0;                 ///< writing the outputs (the slowest member's)
   std::optional<StopOrder::Why> told_to_stop;  ///< asked to checkpoint and stop
   // Members' reports, gathered until every member has reported.
   std::set<int> reported;
@@ -156,6 +157,7 @@ class CampaignRun {
     std::uint64_t steps_done = 0;          ///< the step it ended at
     std::optional<double> simulated;       ///< model time it ended at (its group's rank 0 knows)
     std::optional<double> cpu_seconds;     ///< the member's CPU use (getrusage)
+    double output_seconds = 0.0;           ///< writing the stage's outputs
   };
   bool member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now);
   /// The whole group's end at once (simulations).
