@@ -52,6 +52,33 @@ EnergyFigure model_energy_of(const Machine& machine, const ClusterSpec& cluster,
   return total;
 }
 
+EnergyFigure rapl_energy_of(const Machine& machine, const ActiveRun& run) {
+  if (run.allocation.ranks_on.empty()) return EnergyFigure::unavailable("the segment ran on no known node");
+  EnergyFigure total;
+  total.source = EnergySource::rapl;
+  total.joules = 0.0;
+  std::size_t first = 0;  // workers are listed in node order, `count` per node
+  for (const auto& [n, count] : run.allocation.ranks_on) {
+    std::optional<double> node_joules;
+    for (std::size_t k = first; k < first + static_cast<std::size_t>(count) && k < run.workers.size(); ++k) {
+      if (auto it = run.node_energy.find(run.workers[k]); it != run.node_energy.end()) {
+        node_joules = it->second;
+        break;
+      }
+    }
+    first += static_cast<std::size_t>(count);
+    const NodeSpec& node = machine.node(n);
+    if (!node_joules) {
+      return EnergyFigure::unavailable(run.energy_note.empty() ? "no RAPL reading from node " + node.name
+                                                               : "RAPL: " + run.energy_note);
+    }
+    const double share = std::min(1.0, static_cast<double>(count) * run.allocation.per_rank.cores /
+                                           static_cast<double>(std::max(1, node.cores)));
+    *total.joules += *node_joules * share;
+  }
+  return total;
+}
+
 AccountingRecorder::AccountingRecorder(accounting::AccountingStore& store, const CampaignRun& run, std::int64_t run_id,
                                        double unix_origin)
     : store_(store), run_(run), run_id_(run_id), unix_origin_(unix_origin) {}
@@ -175,9 +202,19 @@ void AccountingRecorder::segment_ended(StageId id, const ActiveRun& r, SegmentEn
     row.lost_steps = row.last_step > base ? row.last_step - base : 0;
     row.lost_core_hours = row.lost_steps > 0 ? std::max(0.0, row.wall_end - base_time) * static_cast<double>(row.cores) / 3600.0 : 0.0;
   }
-  const auto e = energy_ ? energy_(id, r, row.wall_seconds(), row.cpu_seconds)
-                        : model_energy_of(run_.policy().machine(), run_.graph().campaign().cluster, r,
-                                          row.wall_seconds(), row.cpu_seconds);
+  // Measured where every node could be read, else modelled from declared power, else unknown.
+  EnergyFigure e;
+  if (energy_) {
+    e = energy_(id, r, row.wall_seconds(), row.cpu_seconds);
+  } else {
+    e = rapl_energy_of(run_.policy().machine(), r);
+    if (!e.joules) {
+      const std::string why_not_rapl = e.note;
+      e = model_energy_of(run_.policy().machine(), run_.graph().campaign().cluster, r, row.wall_seconds(),
+                          row.cpu_seconds);
+      if (!e.joules) e.note += "; " + why_not_rapl;
+    }
+  }
   row.energy_joules = e.joules;
   row.energy_source = e.source_text();
   write(row);

@@ -213,6 +213,11 @@ bool CampaignRun::member_reported(StageId id, std::uint32_t attempt, int worker,
   }
   if (report.stopped_at) r.stopped_at = report.stopped_at;
   r.output_seconds = std::max(r.output_seconds, report.output_seconds);
+  if (report.node_energy_joules) {
+    r.node_energy[worker] = *report.node_energy_joules;
+  } else if (!report.energy_note.empty()) {
+    r.energy_note = report.energy_note;
+  }
   if (report.cpu_seconds) {
     r.cpu_seconds += *report.cpu_seconds;
     ++r.cpu_reports;

@@ -365,3 +365,41 @@ TEST(Calendar, TheCampaignFileNamesItsCalendarAndAWrongNameIsAnError) {
   EXPECT_NE(bad.text().find("calendar"), std::string::npos) << bad.text();
   EXPECT_NE(bad.text().find("360_day"), std::string::npos) << "lists the accepted names: " << bad.text();
 }
+
+// A segment's energy: each node's RAPL reading shared out by the cores the segment reserved
+// there; modelled from declared power when a node has none; unavailable, never 0, otherwise.
+TEST(SegmentEnergy, RaplReadingsAreSharedOutByReservedCoresAndAMissingOneIsNeverZero) {
+  Machine m = two_nodes();  // two nodes of 4 cores
+  ActiveRun r;
+  r.allocation.ranks_on = {{0, 2}, {1, 1}};
+  r.allocation.per_rank.cores = 1;
+  r.allocation.workers = {1, 2, 5};
+  r.workers = r.allocation.workers;
+  r.node_energy = {{2, 1000.0}, {5, 400.0}};  // one reading per node is enough
+  const auto rapl = rapl_energy_of(m, r);
+  ASSERT_TRUE(rapl.joules);
+  EXPECT_EQ(rapl.source, EnergySource::rapl);
+  EXPECT_DOUBLE_EQ(*rapl.joules, 1000.0 * 2 / 4 + 400.0 * 1 / 4);
+  r.node_energy.erase(5);
+  r.energy_note = "cannot read /sys/class/powercap/intel-rapl:0/energy_uj: Permission denied";
+  const auto missing = rapl_energy_of(m, r);
+  EXPECT_FALSE(missing.joules);
+  EXPECT_NE(missing.source_text().find("Permission denied"), std::string::npos) << missing.source_text();
+
+  // The model: nodes declaring power.
+  ClusterSpec cluster;
+  NodeClass k;
+  k.names = {"n0", "n1"};
+  k.cores = 4;
+  k.power = NodePower{100.0, 300.0, 0.0};
+  cluster.classes.push_back(k);
+  const auto model = model_energy_of(m, cluster, r, 10.0, 30.0);
+  ASSERT_TRUE(model.joules) << model.source_text();
+  EXPECT_EQ(model.source, EnergySource::model);
+  // Idle share 100 W x 2/4 + 100 W x 1/4 for 10 s; dynamic (300-100)/4 W per CPU-second for 30 s.
+  EXPECT_NEAR(*model.joules, 10.0 * (50.0 + 25.0) + 30.0 * 50.0, 1e-9);
+  ClusterSpec undeclared;
+  const auto none = model_energy_of(m, undeclared, r, 10.0, 30.0);
+  EXPECT_FALSE(none.joules);
+  EXPECT_NE(none.source_text().find("declares no power"), std::string::npos) << none.source_text();
+}

@@ -82,6 +82,15 @@ struct Fixture {
   Transcript transcript;
 };
 
+// A member's report: how it ended, and the step it stopped at if it stopped.
+CampaignRun::MemberReport member(bool ok, std::string error, std::optional<std::uint64_t> stopped_at) {
+  CampaignRun::MemberReport r;
+  r.ok = ok;
+  r.error = std::move(error);
+  r.stopped_at = stopped_at;
+  return r;
+}
+
 const char* kChain = R"(
 campaign: chain
 stages:
@@ -136,7 +145,7 @@ TEST(CampaignRun, AFailedMemberFailsTheStageAndBlocksEverythingDownstream) {
   f.run.begin(0);
   f.run.decide(0);
   const ActiveRun r = f.active("a");
-  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "diverged", {}, 0, {}, {}}, 1);
+  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], member(false, std::string("diverged"), std::nullopt), 1);
   EXPECT_EQ(f.run.next_grace_deadline(10), 11.0);
   f.run.member_reported(f.id("a"), r.attempt, r.workers[1], {}, 2);
   EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::failed);
@@ -151,7 +160,7 @@ TEST(CampaignRun, MembersSilentPastTheFailureGraceAreGivenUpAndRetired) {
   f.run.begin(0);
   f.run.decide(0);
   const ActiveRun r = f.active("a");
-  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], {false, "boom", {}, 0, {}, {}}, 1);
+  f.run.member_reported(f.id("a"), r.attempt, r.workers[0], member(false, std::string("boom"), std::nullopt), 1);
   EXPECT_TRUE(f.run.expire_failure_grace(5, 10).empty()) << "before the grace ends";
   const auto silent = f.run.expire_failure_grace(11, 10);
   EXPECT_EQ(silent, std::vector<int>{r.workers[1]});
@@ -207,7 +216,7 @@ stages:
   f.run.epoch_committed(f.id("low"), 1, {1, 5, "checkpoints/low/epoch-000001.h5", {}, 0}, 0.2, 5, 1);
   ASSERT_EQ(f.run.decide(6).stops.size(), 1u);
   f.run.epoch_committed(f.id("low"), 1, {2, 7, "checkpoints/low/epoch-000002.h5", {}, 0}, 0.2, 7, 1);
-  f.all_report("low", 7, {true, {}, 7, 0, {}, {}});
+  f.all_report("low", 7, member(true, {}, 7));
   EXPECT_EQ(f.run.progress().state(f.id("low")), StageState::ready);
   EXPECT_EQ(f.run.resume_point(f.id("low")), "epoch 2 (step 7)");
   f.run.decide(8);
@@ -226,7 +235,7 @@ TEST(CampaignRun, StoppingEverythingSuspendsTheRunningStagesAndStartsNothingMore
   EXPECT_EQ(running, std::vector<StageId>{f.id("a")});
   EXPECT_FALSE(f.run.finished());
   f.run.epoch_committed(f.id("a"), 1, {1, 30, "x", {}, 0}, 0.1, 3, 1);
-  f.all_report("a", 3, {true, {}, 30, 0, {}, {}});
+  f.all_report("a", 3, member(true, {}, 30));
   EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::suspended);
   EXPECT_TRUE(f.transcript.has("suspended a 30"));
   EXPECT_TRUE(f.run.finished());

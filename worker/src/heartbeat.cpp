@@ -1,6 +1,7 @@
 #include "heartbeat.hpp"
 
 #include "fault_drills.hpp"
+#include "node_energy.hpp"
 
 #include <perennial/messages.hpp>
 
@@ -51,6 +52,7 @@ void HeartbeatThread::run() {
   while (!stop_) {
     const auto now = std::chrono::steady_clock::now();
     drills.on_clock(std::chrono::duration<double>(now - kProcessStart).count());
+    NodeEnergy::instance().keep_up();
     if (now >= next_beat && !drills.silenced()) {
       // Never block, never pile up: a beat is sent only once the previous one has left.
       int sent = 1;

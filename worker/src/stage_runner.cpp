@@ -1,4 +1,5 @@
 #include "fault_drills.hpp"
+#include "node_energy.hpp"
 #include "stage_checkpoints.hpp"
 
 #include <perennial/checkpoint/input_file.hpp>
@@ -87,9 +88,16 @@ std::map<std::string, std::vector<std::shared_ptr<const InputArray>>> open_input
 }
 
 msg::StageDone finish(msg::StageDone& done, std::chrono::steady_clock::time_point wall_start, double cpu_start,
-                      spdlog::logger& log, const std::string& stage) {
+                      const EnergyFigure& energy_start, spdlog::logger& log, const std::string& stage) {
   done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   done.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  const EnergyFigure energy_end = NodeEnergy::instance().sample();
+  if (energy_start.joules && energy_end.joules) {
+    done.energy_measured = true;
+    done.node_energy_joules = *energy_end.joules - *energy_start.joules;
+  } else {
+    done.energy_note = energy_end.joules ? energy_start.note : energy_end.note;
+  }
   log.info("stage {} {} after {} steps, {:.3f} s", stage,
            !done.ok ? "failed" : done.stopped ? "stopped" : "completed", done.steps_done, done.seconds);
   log.flush();
@@ -133,6 +141,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
   done.attempt = a.attempt;
   const auto wall_start = std::chrono::steady_clock::now();
   const double cpu_start = thread_cpu_seconds();
+  const EnergyFigure energy_start = NodeEnergy::instance().sample();
   auto log = worker_log(a.log_dir, me);
   auto& drills = FaultDrills::instance();
   std::uint64_t step = 0;
@@ -180,7 +189,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
         done.stopped = true;
         done.steps_done = step + 1;
         done.simulated = ctx.time();
-        return finish(done, wall_start, cpu_start, *log, a.stage);
+        return finish(done, wall_start, cpu_start, energy_start, *log, a.stage);
       }
     }
     ctx.set_step(a.steps);
@@ -209,7 +218,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     done.error = e.what();
     log->error("stage {} failed at step {}: {}", a.stage, step, e.what());
   }
-  return finish(done, wall_start, cpu_start, *log, a.stage);
+  return finish(done, wall_start, cpu_start, energy_start, *log, a.stage);
 }
 
 }  // namespace perennial

@@ -158,9 +158,13 @@ struct StageDone {
   bool stopped = false;          ///< checkpointed and stopped on request: resumable, not completed
   double simulated = 0.0;        ///< model time it ended at
   double output_seconds = 0.0;   ///< writing, syncing and renaming the stage's outputs
+  bool energy_measured = false;  ///< node_energy_joules holds the node's RAPL reading over this run
+  double node_energy_joules = 0.0;  ///< the whole node's, not this rank's: rank 0 shares it out
+  std::string energy_note;       ///< why it was not measured
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated & output_seconds;
+    ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated & output_seconds &
+        energy_measured & node_energy_joules & energy_note;
   }
 };
 

@@ -74,6 +74,11 @@ class AccountingRecorder final : public CampaignObserver {
 EnergyFigure model_energy_of(const Machine& machine, const ClusterSpec& cluster, const ActiveRun& run,
                              double wall_seconds, std::optional<double> cpu_seconds);
 
+/// A segment's energy from its members' RAPL readings: each node's reading (taken by one of
+/// its members over the run) shared out by the cores the segment reserved there. Unavailable,
+/// saying why, when any node has no reading (a lost member, no readable counter).
+EnergyFigure rapl_energy_of(const Machine& machine, const ActiveRun& run);
+
 /// The stage's scenario (its `for_each` values) as the store keeps it: a JSON object.
 std::string scenario_json(const StageSpec& stage);
 

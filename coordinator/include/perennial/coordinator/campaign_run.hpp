@@ -46,6 +46,8 @@ struct ActiveRun {
   int checkpoints = 0;                         ///< epochs this run committed
   double checkpoint_seconds = 0.0;             ///< their write, sync, rename and verify time
   double output_seconds = 0.0;                 ///< writing the outputs (the slowest member's)
+  std::map<int, double> node_energy;           ///< member -> its node's RAPL joules over the run
+  std::string energy_note;                     ///< why a member had no reading
   std::optional<StopOrder::Why> told_to_stop;  ///< asked to checkpoint and stop
   // Members' reports, gathered until every member has reported.
   std::set<int> reported;
@@ -158,6 +160,8 @@ class CampaignRun {
     std::optional<double> simulated;       ///< model time it ended at (its group's rank 0 knows)
     std::optional<double> cpu_seconds;     ///< the member's CPU use (getrusage)
     double output_seconds = 0.0;           ///< writing the stage's outputs
+    std::optional<double> node_energy_joules;  ///< its node's RAPL reading over the run (whole node)
+    std::string energy_note;                   ///< why there is none
   };
   bool member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now);
   /// The whole group's end at once (simulations).

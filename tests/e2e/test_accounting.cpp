@@ -1,0 +1,108 @@
+// The books of a real run: energy read from RAPL counters (a fake powercap tree whose counter
+// moves, and wraps, while the stage runs), and `perennial status` summing every run.
+
+#include "e2e_support.hpp"
+
+#include <perennial/accounting/store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+using namespace perennial::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path write_file(const fs::path& dir, const std::string& name, const std::string& text) {
+  const auto path = dir / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+void write_atomically(const fs::path& file, const std::string& text) {
+  const auto partial = file.string() + ".tmp";
+  std::ofstream(partial) << text << '\n';
+  fs::rename(partial, file);
+}
+
+// One package whose counter gains `microjoules_per_tick` every 10 ms (a constant power) and
+// wraps at 20 J: at 10 W, every 2 s, so any stage longer than that sees a wrap.
+class MovingRapl {
+ public:
+  MovingRapl(const fs::path& root, std::uint64_t microjoules_per_tick) : zone_(root / "intel-rapl:0"), step_(microjoules_per_tick) {
+    fs::create_directories(zone_);
+    write_atomically(zone_ / "name", "package-0");
+    write_atomically(zone_ / "max_energy_range_uj", std::to_string(kRange));
+    write_atomically(zone_ / "energy_uj", std::to_string(value_));
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        value_ = (value_ + step_) % (kRange + 1);
+        ticks_ += 1;
+        write_atomically(zone_ / "energy_uj", std::to_string(value_));
+      }
+    });
+  }
+  ~MovingRapl() {
+    stop_ = true;
+    thread_.join();
+  }
+  /// The power it actually simulated so far (its sleeps run long on a loaded machine).
+  double watts() const {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return static_cast<double>(ticks_.load()) * static_cast<double>(step_) * 1e-6 / seconds;
+  }
+
+ private:
+  static constexpr std::uint64_t kRange = 20'000'000;  // 20 J
+  fs::path zone_;
+  std::uint64_t step_;
+  std::uint64_t value_ = kRange - 2'000'000;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> ticks_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST(Accounting, EnergyReadFromRaplCountersThatWrapIsChargedToTheStage) {
+  auto dir = fresh_directory("accounting-rapl");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: rapl\n"
+                             "projects:\n  - {name: ocean, grant: G-1, allocation_core_hours: 10}\n"
+                             "stages:\n"
+                             "  - {name: a, kernel: burn-cpu, project: ocean, ranks: 2, steps: 60,\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n");
+  // 0.1 J every 10 ms: 10 W for the node.
+  MovingRapl rapl(dir / "powercap", 100'000);
+  ::setenv("PERENNIAL_POWERCAP_ROOT", (dir / "powercap").c_str(), 1);
+  auto result = run_perennial(3, campaign.string() + " --quiet --output-dir " + out.string(), 120);
+  ::unsetenv("PERENNIAL_POWERCAP_ROOT");
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  using perennial::accounting::AccountingStore;
+  AccountingStore books(out / "accounting.db", AccountingStore::Mode::read_only);
+  const auto a = books.segments_of("a");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].energy_source, "rapl");
+  ASSERT_TRUE(a[0].energy_joules);
+  // Both ranks are the detected node's two cores: the whole node's energy is the stage's,
+  // about 10 W x its wall time (give or take the ticks around its ends and the time between
+  // rank 0's view of the segment and the ranks' own). The stage runs 3 s or more, so the
+  // counter wrapped at least once: a missed wrap would lose 20 J of the 30 or more.
+  ASSERT_GT(a[0].wall_seconds(), 2.5);
+  const double expected = rapl.watts() * a[0].wall_seconds();
+  EXPECT_NEAR(*a[0].energy_joules, expected, 0.25 * expected);
+
+  const auto status = run_perennial_serial("status " + out.string());
+  EXPECT_NE(status.output.find("project ocean"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("grant G-1"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("kWh"), std::string::npos) << "energy known: " << status.output;
+}
