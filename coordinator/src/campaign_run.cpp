@@ -113,7 +113,9 @@ Decision CampaignRun::decide(double now) {
 }
 
 bool CampaignRun::stop_if_nothing_can_start(const Decision& last) {
-  if (stopping_ || !policy_.config().end_time || !last.starts.empty() || !running_.empty() ||
+  // Only an allocation's end or a project's hard cap holds stages back for good; otherwise a
+  // stage waits for something that will come (ranks being respawned).
+  if (stopping_ || !(policy_.config().end_time || policy_.has_caps()) || !last.starts.empty() || !running_.empty() ||
       policy_.waiting_count() == 0) {
     return false;
   }

@@ -1,3 +1,4 @@
+#include <perennial/accounting/summary.hpp>
 #include <perennial/coordinator/accounting_recorder.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
@@ -142,12 +143,36 @@ class CoordinatorLoop {
       for (const auto& p : graph_.campaign().projects) allocations.push_back({p.name, p.grant, p.allocation_core_hours});
       accounting_->set_allocations(allocations);
       accounting_run_ = run_id;
+      apply_allocations(accounting::use_by_project(accounting_->segments(), accounting_->allocations()));
       recorder_.emplace(*accounting_, run_, run_id, unix_time_seconds() - events_.elapsed());
       recorder_->set_error_sink([this](const std::string& what) { accounting_failed(what); });
       run_.add_observer(*recorder_);
     } catch (const accounting::AccountingError& e) {
       accounting_.reset();
       accounting_failed(e.what());
+      // Without the books, a hard cap counts this run's use alone.
+      for (const auto& p : graph_.campaign().projects) {
+        if (p.hard_cap) run_.policy().set_cap(p.name, p.allocation_core_hours * 3600.0);
+      }
+    }
+  }
+
+  // Every earlier run's use against each project's allocation: said when it is over, and a
+  // `hard_cap:` project may use only what is left in this run.
+  void apply_allocations(const std::vector<accounting::ProjectUse>& use) {
+    for (const auto& p : graph_.campaign().projects) {
+      double used = 0.0;
+      for (const auto& u : use) {
+        if (u.project == p.name) used = u.core_hours;
+      }
+      if (p.allocation_core_hours > 0 && used >= p.allocation_core_hours) {
+        events_.record({{"event", "allocation_used"}, {"project", p.name}, {"grant", p.grant},
+                        {"core_hours", used}, {"allocation_core_hours", p.allocation_core_hours}});
+        events_.progress(fmt::format("ALLOCATION project {} (grant {}) has used {:.2f} of its {:.2f} core-hours{}", p.name,
+                                     p.grant, used, p.allocation_core_hours,
+                                     p.hard_cap ? "; hard_cap: its stages start no more" : ""));
+      }
+      if (p.hard_cap) run_.policy().set_cap(p.name, std::max(0.0, p.allocation_core_hours - used) * 3600.0);
     }
   }
 
@@ -216,7 +241,11 @@ class CoordinatorLoop {
     for (const auto& stop : decision.stops) ask_to_stop(stop.job);
     for (const auto& start : decision.starts) assign(start.job);
     if (run_.stop_if_nothing_can_start(decision)) {
-      events_.progress("the allocation ends before any waiting stage could reach a checkpoint: stopping");
+      bool capped = false;
+      for (const auto& w : run_.policy().waiting_report(now)) capped = capped || w.reason == WaitReason::allocation_used;
+      events_.progress(capped ? "every stage that could start belongs to a project at its hard cap: stopping; raise its "
+                                "allocation_core_hours (or lift hard_cap) and run the same command again to continue"
+                              : "the allocation ends before any waiting stage could reach a checkpoint: stopping");
     }
     write_status(now);
   }

@@ -33,6 +33,7 @@ std::string_view reason_name(WaitReason r) {
     case WaitReason::reservation: return "reservation";
     case WaitReason::preempting: return "preempting";
     case WaitReason::end_of_allocation: return "end_of_allocation";
+    case WaitReason::allocation_used: return "allocation_used";
   }
   return "?";
 }
@@ -366,6 +367,13 @@ bool SchedulingPolicy::try_preempt(const JobSpec& job, double now, Decision& dec
   return true;
 }
 
+bool SchedulingPolicy::capped(const std::string& project) const {
+  const auto cap = caps_.find(project);
+  if (cap == caps_.end()) return false;
+  const auto used = used_.find(project);
+  return used != used_.end() ? used->second >= cap->second : cap->second <= 0.0;
+}
+
 Decision SchedulingPolicy::decide(double now) {
   Decision decision;
   charge(now);
@@ -415,6 +423,12 @@ Decision SchedulingPolicy::decide(double now) {
     const JobId id = *next;
     Waiting& w = waiting_.at(id);
     const JobSpec& job = w.spec;
+    if (capped(job.project)) {
+      w.reason = WaitReason::allocation_used;
+      w.detail = fmt::format("project {} has used its allocation (hard_cap: {:.2f} core-hours in this run)", job.project,
+                             caps_.at(job.project) / 3600.0);
+      continue;
+    }
     if (!reaches_checkpoint_before_end(job, now)) {
       w.reason = WaitReason::end_of_allocation;
       w.detail = std::isfinite(job.remaining_seconds) || job.checkpoint_interval > 0

@@ -73,6 +73,10 @@ class Simulation final : public CampaignObserver {
         run_(graph, SchedulingPolicy(std::move(machine), config), simulated_recovery()),
         stages_(graph.size()), rng_(options.seed) {
     run_.add_observer(*this);
+    // A fresh campaign: a hard-capped project may use its whole allocation.
+    for (const auto& p : graph.campaign().projects) {
+      if (p.hard_cap) run_.policy().set_cap(p.name, p.allocation_core_hours * 3600.0);
+    }
     // The simulator knows each stage's true run time and checkpoint cost: the policy sees
     // them from the start, as a real run's policy sees measured figures.
     run_.set_estimator([this](StageId id, JobSpec& job) {

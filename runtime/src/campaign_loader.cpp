@@ -28,7 +28,7 @@ const std::vector<std::string> kClusterFields = {"nodes"};
 const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features", "power"};
 const std::vector<std::string> kPowerFields = {"idle", "busy", "gpu"};
 const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
-const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours", "share"};
+const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours", "share", "hard_cap"};
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
@@ -749,6 +749,12 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
         }
         if (const auto n = p["share"]) {
           if (auto v = r.number<double>(n, field + ".share", 0.0, limits::kWeight)) project.share = *v;
+        }
+        if (const auto n = p["hard_cap"]) {
+          if (auto v = r.boolean(n, field + ".hard_cap")) project.hard_cap = *v;
+          if (project.hard_cap && project.allocation_core_hours <= 0) {
+            r.error(n, field + ".hard_cap", "a hard cap needs the project's allocation_core_hours (above 0)");
+          }
         }
         if (!project.name.empty() && !names.insert(project.name).second) {
           r.error(p, field + ".name", fmt::format("duplicate project '{}'", project.name));

@@ -828,3 +828,32 @@ stages:
 }
 
 }  // namespace
+
+// `hard_cap: true`: once a project has used its allocation its stages start no more (what
+// runs finishes), the other project goes on, and the run stops instead of waiting for ever.
+TEST(HardCap, AProjectAtItsAllocationStartsNothingMoreAndTheOtherGoesOn) {
+  const auto report = simulate_text(R"(
+campaign: capped
+projects:
+  - {name: small, grant: G-1, allocation_core_hours: 1.5, hard_cap: true}
+  - {name: big, grant: G-2, allocation_core_hours: 1000}
+cluster:
+  nodes: [{name: "n[1-2]", cores: 1}]
+checkpoint: {enabled: false}
+stages:
+  - {name: s1, kernel: any, project: small, ranks: 1, walltime: 1h}
+  - {name: s2, kernel: any, project: small, ranks: 1, walltime: 1h, after: [s1]}
+  - {name: s3, kernel: any, project: small, ranks: 1, walltime: 1h, after: [s2]}
+  - {name: b1, kernel: any, project: big, ranks: 1, walltime: 3h}
+)");
+  // s1 uses 1 core-hour, below the cap: s2 starts and takes it past; s3 never starts.
+  EXPECT_EQ(report.completed, 3u) << report.to_text();
+  EXPECT_NEAR(report.core_hours_by_project.at("small"), 2.0, 1e-6) << report.to_text();
+  EXPECT_NEAR(report.core_hours_by_project.at("big"), 3.0, 1e-6) << report.to_text();
+}
+
+TEST(HardCap, NeedsAnAllocation) {
+  const auto checked = perennial::testing::check_campaign(
+      "campaign: c\nprojects:\n  - {name: p, hard_cap: true}\nstages:\n  - {name: a, kernel: any, project: p}\n");
+  EXPECT_NE(checked.text().find("hard_cap"), std::string::npos) << checked.text();
+}

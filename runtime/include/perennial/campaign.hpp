@@ -78,6 +78,9 @@ struct ProjectSpec {
   std::string grant;
   double allocation_core_hours = 0.0;
   double share = 1.0;  ///< fair-share weight against the other projects
+  /// `hard_cap: true`: once the allocation is used (every run of the campaign counted), its
+  /// stages start no more; running ones finish.
+  bool hard_cap = false;
   SourceLocation where;
 };
 

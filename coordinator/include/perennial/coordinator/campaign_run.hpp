@@ -194,8 +194,9 @@ class CampaignRun {
   /// nothing new starts; returns the running stages to ask for a checkpointed stop.
   std::vector<StageId> stop_everything();
   bool stopping() const { return stopping_; }
-  /// Past the point where anything could still start before the allocation's end, with
-  /// nothing running: stop (returns whether it did).
+  /// Past the point where anything could still start before the allocation's end, or with
+  /// every waiting stage's project at its hard cap, and nothing running: stop (returns
+  /// whether it did). The stages left are resumable, as after a stop for the allocation's end.
   bool stop_if_nothing_can_start(const Decision& last);
 
   /// Nothing runs and nothing more will start.

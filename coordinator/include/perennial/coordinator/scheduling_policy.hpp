@@ -71,7 +71,7 @@ struct PolicyConfig {
   double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
 };
 
-enum class WaitReason { none, priority, resources, reservation, preempting, end_of_allocation };
+enum class WaitReason { none, priority, resources, reservation, preempting, end_of_allocation, allocation_used };
 std::string_view reason_name(WaitReason r);
 
 struct StartOrder {
@@ -122,6 +122,12 @@ class SchedulingPolicy {
   void set_end_time(std::optional<double> end) { config_.end_time = end; }
   /// Real runs: workers are being spawned. Until they join, no stage is judged too large.
   void set_expected_workers(std::size_t n) { expected_workers_ = n; }
+  /// `hard_cap:` a project that has been charged `core_seconds` in this run starts nothing
+  /// more (what runs goes on to its end). Its allocation less what earlier runs used.
+  void set_cap(const std::string& project, double core_seconds) { caps_[project] = core_seconds; }
+  bool has_caps() const { return !caps_.empty(); }
+  /// Whether the project has used what its cap allows.
+  bool capped(const std::string& project) const;
 
   /// The stage is ready to run (for the first time, or again after it yielded or lost ranks).
   void submit(const JobSpec& job);
@@ -226,6 +232,7 @@ class SchedulingPolicy {
   std::multiset<int> running_priorities_;
   std::map<std::string, int> cores_in_use_;                  ///< per project
   std::map<std::string, double> used_;                       ///< core-seconds per project
+  std::map<std::string, double> caps_;  ///< hard_cap projects: core-seconds they may use in this run
   double charged_until_ = 0.0;
   int min_priority_ = 0;
   int max_priority_ = 0;
