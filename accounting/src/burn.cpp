@@ -142,9 +142,16 @@ ExhaustionForecast burn_rate_forecast(const UsageHistory& use, double allocation
   f.date = as_of + remaining / *b.last_7_days * kDay;
   if (b.daily_p75 && *b.daily_p75 > 0) f.earliest = as_of + remaining / *b.daily_p75 * kDay;
   if (b.daily_p25 && *b.daily_p25 > 0) f.latest = as_of + remaining / *b.daily_p25 * kDay;
-  f.method = fmt::format("burn rate of the last {:.3g} day(s); interval: the 75th and 25th percentile of the use "
-                         "per day over {} day(s)",
-                         b.last_7_days_span_days, b.days);
+  if (b.last_7_days_span_days < 1.0) {
+    f.method = fmt::format("the burn rate of its whole use ({:.3g} h, under a day); no interval (under 2 days of use)",
+                           b.last_7_days_span_days * 24.0);
+  } else if (b.days < 2) {
+    f.method = "the burn rate of the last whole day; no interval (under 2 days of use)";
+  } else {
+    f.method = fmt::format("the burn rate of the last {:.0f} whole day(s); interval: at the 75th and 25th percentile of "
+                           "the use per day over {} days",
+                           b.last_7_days_span_days, b.days);
+  }
   return f;
 }
 

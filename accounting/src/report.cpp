@@ -209,7 +209,10 @@ std::optional<Recommendation> checkpoint_advice(const StageReport& st, double no
 }
 
 std::optional<Recommendation> reserved_use_advice(const StageReport& st) {
-  if (!st.reserved_use || *st.reserved_use >= kLowReservedUse || st.figures.core_hours <= 0) return std::nullopt;
+  if (!st.reserved_use || *st.reserved_use >= kLowReservedUse || st.figures.core_hours <= 0 ||
+      st.figures.running_seconds < kMinSecondsForReservedUseAdvice) {
+    return std::nullopt;
+  }
   Recommendation r;
   r.kind = "reserved-use";
   r.subject = qualified_name(st);
@@ -597,7 +600,9 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
 
   // ---- recommendations -----------------------------------------------------------------
   for (const auto& g : report.grants) {
-    if (g.allocation_core_hours && g.exhaustion.date) report.recommendations.push_back(allocation_advice(g));
+    // A projection from less than a whole day of use says nothing a grant office can act on.
+    const bool enough = g.exhaustion.exhausted || g.burn.last_7_days_span_days >= kMinDaysForExhaustionAdvice;
+    if (g.allocation_core_hours && g.exhaustion.date && enough) report.recommendations.push_back(allocation_advice(g));
   }
   std::vector<Recommendation> checkpoints;
   for (const auto& st : report.stages) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace perennial::accounting {
@@ -56,6 +57,7 @@ std::string runs_out_text(const AllocationUse& u) {
 }
 
 std::string energy_text(const Efficiency& e) {
+  if (e.segments == 0) return "-";
   if (e.energy_joules) return kwh(e.energy_joules);
   return fmt::format("unavailable ({} of {} segment(s) unmeasured)", e.energy_unknown_segments, e.segments);
 }
@@ -98,12 +100,23 @@ struct Section {
   std::vector<std::string> after;
 };
 
+// How the exhaustion dates were found: each grant's method, once when they agree.
 std::string exhaustion_method(const Report& r) {
+  std::vector<std::pair<std::string, std::string>> methods;  // grant, method
   for (const auto& g : r.grants) {
-    if (g.exhaustion.date && !g.exhaustion.exhausted && !g.exhaustion.method.empty()) return g.exhaustion.method;
+    if (g.exhaustion.date && !g.exhaustion.method.empty()) methods.emplace_back(g.name, g.exhaustion.method);
   }
-  return "the remaining allocation at the burn rate of the last 7 days; interval: at the 75th and 25th percentile of "
-         "the use per day";
+  if (methods.empty()) return "no grant has an allocation and use to project from";
+  const bool same = std::all_of(methods.begin(), methods.end(), [&](const auto& m) { return m.second == methods[0].second; });
+  if (same) return methods[0].second;
+  std::string out;
+  for (const auto& [grant, method] : methods) {
+    if (!out.empty()) out += "; ";
+    out += grant;
+    out += ": ";
+    out += method;
+  }
+  return out;
 }
 
 std::vector<Section> document(const Report& r) {
@@ -458,7 +471,9 @@ std::string render_markdown(const Report& report, const std::vector<ChartLink>& 
       out += p;
       out += "\n\n";
     }
-    if (!s.table.header.empty()) {
+    if (!s.table.header.empty() && s.table.rows.empty()) {
+      out += "None in this report.\n";
+    } else if (!s.table.header.empty()) {
       auto line = [&](const std::vector<std::string>& cells) {
         out += '|';
         for (const auto& c : cells) {
@@ -507,7 +522,9 @@ std::string render_html(const Report& report, const std::vector<ChartFile>& char
     out += first ? "</h1>\n" : "</h2>\n";
     first = false;
     for (const auto& p : s.before) element(out, "p", p);
-    if (!s.table.header.empty()) {
+    if (!s.table.header.empty() && s.table.rows.empty()) {
+      element(out, "p", "None in this report.");
+    } else if (!s.table.header.empty()) {
       out += "<table>\n<tr>";
       for (const auto& h : s.table.header) element(out, "th", h, false);
       out += "</tr>\n";

@@ -496,6 +496,25 @@ TEST(Report, ACheckpointIntervalFourTimesTooShortIsRecommendedAgainstAndARightOn
       << long_mtbf.recommendations[0].text;
 }
 
+TEST(Report, OnlyWhatTheDataCarriesIsRecommended) {
+  Folder f("thin", "thin", kT0, {{"x", "G", 1000}});
+  // 20 min of 4 cores at a quarter of their CPU time: pointed out. 5 min: start-up, not.
+  auto idle = segment("x", "G", "{}", "idle", 4, 1, kT0, kT0 + 1200);
+  idle.cpu_seconds = 1200;
+  f.add(idle);
+  auto brief = segment("x", "G", "{}", "brief", 4, 1, kT0, kT0 + 300);
+  brief.cpu_seconds = 300;
+  f.add(brief);
+  const Report r = build_report({f.close()}, {});
+  // Under a day of use: the table has a date, but no advice rests on 20 minutes.
+  EXPECT_TRUE(grant(r, "G").exhaustion.date);
+  ASSERT_EQ(r.recommendations.size(), 1u);
+  EXPECT_EQ(r.recommendations[0].kind, "reserved-use");
+  EXPECT_EQ(r.recommendations[0].text, "stage thin/idle used 25% of the CPU time of the 4 core(s) it reserved (1.00 core-h "
+                                       "of 1.33 core-h idle): its ranks wait (I/O, communication, imbalance) or it "
+                                       "reserves cores they do not use (cores_per_rank)");
+}
+
 TEST(Report, EveryFormatIsByteIdenticalForTheSameInputs) {
   auto render_all = [] {
     const Report r = build_report(two_campaigns(), {});

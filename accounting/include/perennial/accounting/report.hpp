@@ -157,8 +157,12 @@ struct Report {
 inline constexpr int kMinCheckpointGaps = 3;
 /// A measured interval this many times off the optimum (either way) is recommended against.
 inline constexpr double kCheckpointIntervalTolerance = 2.0;
-/// Reserved cores used less than this share of their time are pointed out.
+/// Reserved cores used less than this share of their time are pointed out, for a stage that
+/// ran at least this long (start-up dominates shorter ones).
 inline constexpr double kLowReservedUse = 0.5;
+inline constexpr double kMinSecondsForReservedUseAdvice = 600.0;
+/// A grant's exhaustion date is recommended on only from this many days of use (or once used up).
+inline constexpr double kMinDaysForExhaustionAdvice = 1.0;
 
 /// Builds the report over `books` (one per folder). Throws ReportError for a project or
 /// grant that no folder knows, or a window whose end is not after its start.
