@@ -196,6 +196,9 @@ struct Bar {
   double value = 0.0;
 };
 
+// A bar's value, short: 41234 rather than 4.12e+04.
+std::string bar_value(double v) { return v >= 1000.0 ? fmt::format("{:.0f}", v) : fmt::format("{:.3g}", v); }
+
 Painter bar_chart(std::string title, std::string y_label, std::vector<Bar> bars, ChartSize size, Rgb fill) {
   return [=](cairo_t* cr) {
     Frame f;
@@ -203,12 +206,19 @@ Painter bar_chart(std::string title, std::string y_label, std::vector<Bar> bars,
     f.height = size.height;
     double top = 0;
     for (const auto& b : bars) top = std::max(top, b.value);
-    const double axis_top = frame(cr, f, title, y_label, top);
+    const double axis_top = frame(cr, f, title, y_label, top * 1.08);  // room for the value above the tallest bar
     const double slot = (f.x1() - f.x0()) / static_cast<double>(bars.size());
     const double bar = std::min(slot * 0.7, 80.0);
+    constexpr double kLine = 14.0;  // the height a label needs beside the next one
     font(cr, 11);
-    bool rotate = false;
-    for (const auto& b : bars) rotate = rotate || text_width(cr, shorten(b.label, 28)) > slot - 4;
+    // Labels across when they fit; else slanted; when even slanted ones would touch, upright
+    // and only every `stride`-th one (the bars stay, each keeps its place).
+    enum class Labels { across, slanted, upright } mode = Labels::across;
+    for (const auto& b : bars) {
+      if (text_width(cr, shorten(b.label, 28)) > slot - 4) mode = slot >= kLine * 1.5 ? Labels::slanted : Labels::upright;
+    }
+    const std::size_t length = mode == Labels::across ? 28 : mode == Labels::slanted ? 20 : 13;
+    const auto stride = mode == Labels::upright ? static_cast<std::size_t>(std::ceil(kLine / slot)) : std::size_t{1};
     for (std::size_t i = 0; i < bars.size(); ++i) {
       const double cx = f.x0() + slot * (static_cast<double>(i) + 0.5);
       const double h = (f.y0() - f.y1()) * bars[i].value / axis_top;
@@ -216,17 +226,19 @@ Painter bar_chart(std::string title, std::string y_label, std::vector<Bar> bars,
       cairo_rectangle(cr, cx - bar / 2, f.y0() - h, bar, h);
       cairo_fill(cr);
       color(cr, kInk);
-      text(cr, cx, f.y0() - h - 4, fmt::format("{:.3g}", bars[i].value), 0.5);
-      const std::string label = shorten(bars[i].label, 28);
-      if (rotate) {
-        cairo_save(cr);
-        cairo_translate(cr, cx + 4, f.y0() + 10);
-        cairo_rotate(cr, -std::numbers::pi / 6);
-        text(cr, 0, 0, label, 1.0);
-        cairo_restore(cr);
-      } else {
+      const std::string value = bar_value(bars[i].value);
+      if (text_width(cr, value) <= slot - 2) text(cr, cx, f.y0() - h - 4, value, 0.5);
+      if (i % stride != 0) continue;
+      const std::string label = shorten(bars[i].label, length);
+      if (mode == Labels::across) {
         text(cr, cx, f.y0() + 16, label, 0.5);
+        continue;
       }
+      cairo_save(cr);
+      cairo_translate(cr, cx + 4, f.y0() + 8);
+      cairo_rotate(cr, mode == Labels::slanted ? -std::numbers::pi / 4 : -std::numbers::pi / 2);
+      text(cr, 0, 0, label, 1.0);
+      cairo_restore(cr);
     }
   };
 }
