@@ -97,6 +97,23 @@ int cli_main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "what a campaign run is doing: running stages, and why each waiting one waits");
   status->add_option("output_dir", status_dir, "the campaign's output folder")->required();
 
+  ReportSettings report_settings;
+  auto* report = app.add_subcommand("report",
+                                    "the accounting report of one or more output folders: use per grant, project, "
+                                    "scenario and stage, burn rate and exhaustion, efficiency, recommendations, charts");
+  report->add_option("output_dir", report_settings.folders, "campaign output folders (each has accounting.db); a grant "
+                                                            "spanning several campaigns merges them")
+      ->required();
+  report->add_option("--project", report_settings.project, "only this project");
+  report->add_option("--grant", report_settings.grant, "only this grant's projects");
+  report->add_option("--from", report_settings.from, "start of the window: unix time, 2026-11-25 or 2026-11-25T18:00:00 (UTC)");
+  report->add_option("--to", report_settings.to, "end of the window (excluded), in the same forms");
+  report->add_option("--format", report_settings.format, "md, csv, json or html")->required();
+  report->add_option("--output", report_settings.output, "write the report to this file (default: stdout)");
+  report->add_option("--charts", report_settings.charts, "write the charts as SVG and PNG into this folder");
+  report->add_option("--mtbf", report_settings.mtbf,
+                     "mean time between failures of one node, for the checkpoint-interval advice (default 24h)");
+
   SimulateSettings sim;
   auto* simulate = app.add_subcommand("simulate",
                                       "run the campaign through the scheduling policy on a virtual clock: makespan, "
@@ -127,6 +144,7 @@ int cli_main(int argc, char** argv) {
     if (*plan) return command_plan(file);
     if (*simulate) return command_simulate(file, sim);
     if (*status) return command_status(status_dir);
+    if (*report) return command_report(report_settings);
     if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
       for (const auto& name : KernelRegistry::instance().names()) {
         const KernelInfo info = KernelRegistry::instance().create(name, "")->info();

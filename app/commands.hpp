@@ -1,7 +1,8 @@
 #pragma once
 // The `perennial` subcommands, one function each, and what they share. cli.cpp parses the
 // command line and calls them; offline.cpp holds those that need no MPI job (validate, plan,
-// simulate, status), run.cpp the MPI job itself (run, and the workers it spawns).
+// simulate, status), report.cpp the accounting report, run.cpp the MPI job itself (run, and
+// the workers it spawns).
 
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/diagnostics.hpp>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace perennial {
 
@@ -46,6 +48,19 @@ struct SimulateSettings {
   bool json = false;
 };
 
+/// `perennial report`'s command line, as given (report.cpp checks it).
+struct ReportSettings {
+  std::vector<std::string> folders;
+  std::string project;
+  std::string grant;
+  std::string from;
+  std::string to;
+  std::string format;
+  std::string output;  ///< empty: stdout
+  std::string charts;  ///< empty: no chart files
+  std::string mtbf = "24h";
+};
+
 /// What `perennial run` and `perennial worker` share on the command line.
 struct RunSettings {
   double failure_grace = 10.0;
@@ -67,6 +82,8 @@ int command_validate(const std::string& file, int ranks);
 int command_plan(const std::string& file);
 int command_simulate(const std::string& file, const SimulateSettings& settings);
 int command_status(const std::string& dir);
+/// `perennial report`: 0, or kExitBadInput naming what it cannot use.
+int command_report(const ReportSettings& settings);
 /// The accounting store's use per project against its allocation, for `status`.
 std::string accounting_text(const std::filesystem::path& books);
 /// `perennial run`: every rank of the job calls it (rank 0 coordinates, the others serve).

@@ -11,6 +11,10 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(SQLiteCpp REQUIRED)  # Debian: libsqlitecpp-dev (and libsqlite3-dev)
 
+# cairo draws the report's charts (SVG and PNG); Debian's libcairo2-dev ships no CMake package.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(cairo REQUIRED IMPORTED_TARGET GLOBAL cairo)
+
 # Parallel HDF5: the openmpi flavour of libhdf5, found through its h5pcc wrapper.
 set(HDF5_PREFER_PARALLEL TRUE)
 find_package(HDF5 1.10 REQUIRED COMPONENTS C HL)

@@ -396,18 +396,31 @@ std::vector<Segment> AccountingStore::segments_of(const std::string& stage) cons
   return out;
 }
 
-std::vector<CheckpointRow> AccountingStore::checkpoints_of(std::int64_t segment_id) const {
+namespace {
+std::vector<CheckpointRow> read_checkpoints(SQLite::Statement& q) {
   std::vector<CheckpointRow> out;
-  SQLite::Statement q(*db_,
-                      "SELECT segment_id, stage, epoch, step, wall, seconds, bytes FROM checkpoints "
-                      "WHERE segment_id = ? ORDER BY step");
-  q.bind(1, segment_id);
   while (q.executeStep()) {
     out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), as_u64(q.getColumn(2)),
                    as_u64(q.getColumn(3)), q.getColumn(4).getDouble(), q.getColumn(5).getDouble(),
                    as_u64(q.getColumn(6))});
   }
   return out;
+}
+}  // namespace
+
+std::vector<CheckpointRow> AccountingStore::checkpoints_of(std::int64_t segment_id) const {
+  SQLite::Statement q(*db_,
+                      "SELECT segment_id, stage, epoch, step, wall, seconds, bytes FROM checkpoints "
+                      "WHERE segment_id = ? ORDER BY step");
+  q.bind(1, segment_id);
+  return read_checkpoints(q);
+}
+
+std::vector<CheckpointRow> AccountingStore::checkpoints() const {
+  SQLite::Statement q(*db_,
+                      "SELECT segment_id, stage, epoch, step, wall, seconds, bytes FROM checkpoints "
+                      "ORDER BY segment_id, wall, step");
+  return read_checkpoints(q);
 }
 
 std::vector<MetricRow> AccountingStore::metrics(const std::string& stage) const {

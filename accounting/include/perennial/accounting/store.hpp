@@ -152,6 +152,8 @@ class AccountingStore {
   std::vector<Segment> segments() const;
   std::vector<Segment> segments_of(const std::string& stage) const;
   std::vector<CheckpointRow> checkpoints_of(std::int64_t segment_id) const;
+  /// Every checkpoint row, by segment, then commit time (ties: by step).
+  std::vector<CheckpointRow> checkpoints() const;
   std::vector<MetricRow> metrics(const std::string& stage = {}) const;
   std::vector<AllocationRow> allocations() const;
 
