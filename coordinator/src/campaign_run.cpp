@@ -91,6 +91,7 @@ void CampaignRun::submit(StageId id, double now) {
 
 Decision CampaignRun::decide(double now) {
   changed_ = false;
+  last_pass_ = now;
   Decision decision = policy_.decide(now);
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
@@ -120,6 +121,12 @@ bool CampaignRun::stop_if_nothing_can_start(const Decision& last) {
     return false;
   }
   stopping_ = true;
+  // The stages left say why, in the run's summary and status.
+  for (const auto& w : policy_.waiting_report(last_pass_)) {
+    if (w.reason == WaitReason::allocation_used || w.reason == WaitReason::end_of_allocation) {
+      progress_.hold(w.job, w.detail);
+    }
+  }
   return true;
 }
 

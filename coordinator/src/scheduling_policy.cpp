@@ -425,7 +425,7 @@ Decision SchedulingPolicy::decide(double now) {
     const JobSpec& job = w.spec;
     if (capped(job.project)) {
       w.reason = WaitReason::allocation_used;
-      w.detail = fmt::format("project {} has used its allocation (hard_cap: {:.2f} core-hours in this run)", job.project,
+      w.detail = fmt::format("project {} has used its allocation (hard_cap: {:.3g} core-hours allowed in this run)", job.project,
                              caps_.at(job.project) / 3600.0);
       continue;
     }

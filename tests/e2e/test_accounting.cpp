@@ -24,6 +24,15 @@ fs::path write_file(const fs::path& dir, const std::string& name, const std::str
   return path;
 }
 
+std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
+                                      const std::string& stage) {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : events) {
+    if (e.value("event", "") == type && e.value("stage", "") == stage) out.push_back(e);
+  }
+  return out;
+}
+
 void write_atomically(const fs::path& file, const std::string& text) {
   const auto partial = file.string() + ".tmp";
   std::ofstream(partial) << text << '\n';
@@ -105,4 +114,32 @@ TEST(Accounting, EnergyReadFromRaplCountersThatWrapIsChargedToTheStage) {
   EXPECT_NE(status.output.find("project ocean"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("grant G-1"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("kWh"), std::string::npos) << "energy known: " << status.output;
+}
+
+// A hard-capped project past its allocation starts nothing more, in this run and the next
+// (the books carry its use over), while the run ends resumable instead of waiting.
+TEST(Accounting, AHardCappedProjectPastItsAllocationStartsNoMoreStagesAcrossRuns) {
+  auto dir = fresh_directory("accounting-hard-cap");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: capped\n"
+                             "projects:\n  - {name: tiny, grant: G-9, allocation_core_hours: 0.0001, hard_cap: true}\n"
+                             "stages:\n"
+                             "  - {name: first, kernel: burn-cpu, project: tiny, ranks: 2, steps: 10,\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: second, kernel: burn-cpu, project: tiny, ranks: 2, steps: 10, after: [first],\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n");
+  const std::string args = campaign.string() + " --quiet --output-dir " + out.string();
+  auto first = run_perennial(3, args, 120);
+  ASSERT_NE(first.exit_code, 124) << first.output;
+  EXPECT_EQ(first.exit_code, 0) << "stopped resumable\n" << first.output;
+  EXPECT_NE(first.output.find("has used its allocation (hard_cap"), std::string::npos) << first.output;
+  auto events = read_events(out);
+  EXPECT_EQ(events_of(events, "stage_completed", "first").size(), 1u);
+  EXPECT_TRUE(events_of(events, "stage_started", "second").empty()) << "started past the cap";
+
+  auto again = run_perennial(3, args, 120);
+  ASSERT_NE(again.exit_code, 124) << again.output;
+  EXPECT_NE(again.output.find("has used"), std::string::npos) << "the earlier run's use counts\n" << again.output;
+  EXPECT_TRUE(events_of(read_events(out), "stage_started", "second").empty()) << "started past the cap on resume";
 }

@@ -28,6 +28,8 @@ class CampaignProgress {
   const std::set<std::pair<int, StageId>>& ready_queue() const { return ready_; }
 
   void start(StageId id);
+  /// Why a ready stage does not start (the policy's reason, when the run ends with it).
+  void hold(StageId id, std::string reason) { reason_[id] = std::move(reason); }
   /// Marks a stage completed by an earlier run (not running now); returns stages now ready.
   std::vector<StageId> reuse(StageId id);
   /// A running stage checkpointed and stopped on request: it resumes in a later run.

@@ -248,6 +248,7 @@ class CampaignRun {
   std::function<void(StageId, JobSpec&)> estimator_;
   bool stopping_ = false;
   bool changed_ = true;
+  double last_pass_ = 0.0;  ///< the time of the last decide()
 };
 
 }  // namespace perennial
