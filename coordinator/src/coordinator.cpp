@@ -1,5 +1,4 @@
-#include <perennial/accounting/summary.hpp>
-#include <perennial/coordinator/accounting_recorder.hpp>
+#include <perennial/coordinator/campaign_books.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
@@ -55,7 +54,7 @@ class CoordinatorLoop {
     journal_recorder_.emplace(*journal_, run_);
     run_.add_observer(*journal_recorder_);
     run_.add_observer(event_recorder_);
-    open_accounting();
+    books_.emplace(run_, events_, static_cast<int>(workers.live_workers().size()) + 1);
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
@@ -105,7 +104,7 @@ class CoordinatorLoop {
     outcome.exit_code = progress.all_completed() || outcome.checkpointed ? 0 : 1;
     outcome.summary = summarize(outcome);
     write_status(events_.elapsed(), true);
-    close_accounting();
+    books_->close();
     journal_->append({{"type", "run_ended"},
                       {"status", progress.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
     journal_->sync();
@@ -121,80 +120,6 @@ class CoordinatorLoop {
   }
 
  private:
-  // `<output_dir>/accounting.db`: every run of the campaign adds its segments there. The
-  // books matter, but not more than the science: a store that cannot be opened or written
-  // is reported loudly and the campaign goes on.
-  void open_accounting() {
-    const auto path = graph_.campaign().output_dir / "accounting.db";
-    try {
-      accounting_.emplace(path);
-      accounting::RunRecord r;
-      r.campaign = graph_.campaign().name;
-      r.mode = "real";
-      r.started = unix_time_seconds();
-      r.ranks = static_cast<int>(workers_.live_workers().size()) + 1;
-      char host[256] = {};
-      ::gethostname(host, sizeof(host) - 1);
-      r.host = host;
-      r.calendar = graph_.campaign().calendar.name;
-      r.days_per_year = graph_.campaign().calendar.days_per_year;
-      const auto run_id = accounting_->begin_run(r);
-      std::vector<accounting::AllocationRow> allocations;
-      for (const auto& p : graph_.campaign().projects) allocations.push_back({p.name, p.grant, p.allocation_core_hours});
-      accounting_->set_allocations(allocations);
-      accounting_run_ = run_id;
-      apply_allocations(accounting::use_by_project(accounting_->segments(), accounting_->allocations()));
-      recorder_.emplace(*accounting_, run_, run_id, unix_time_seconds() - events_.elapsed());
-      recorder_->set_error_sink([this](const std::string& what) { accounting_failed(what); });
-      run_.add_observer(*recorder_);
-    } catch (const accounting::AccountingError& e) {
-      accounting_.reset();
-      accounting_failed(e.what());
-      // Without the books, a hard cap counts this run's use alone.
-      for (const auto& p : graph_.campaign().projects) {
-        if (p.hard_cap) run_.policy().set_cap(p.name, p.allocation_core_hours * 3600.0);
-      }
-    }
-  }
-
-  // Every earlier run's use against each project's allocation: said when it is over, and a
-  // `hard_cap:` project may use only what is left in this run.
-  void apply_allocations(const std::vector<accounting::ProjectUse>& use) {
-    for (const auto& p : graph_.campaign().projects) {
-      double used = 0.0;
-      for (const auto& u : use) {
-        if (u.project == p.name) used = u.core_hours;
-      }
-      if (p.allocation_core_hours > 0 && used >= p.allocation_core_hours) {
-        events_.record({{"event", "allocation_used"}, {"project", p.name}, {"grant", p.grant},
-                        {"core_hours", used}, {"allocation_core_hours", p.allocation_core_hours}});
-        events_.progress(fmt::format("ALLOCATION project {} (grant {}) has used {:.2f} of its {:.2f} core-hours{}", p.name,
-                                     p.grant, used, p.allocation_core_hours,
-                                     p.hard_cap ? "; hard_cap: its stages start no more" : ""));
-      }
-      if (p.hard_cap) run_.policy().set_cap(p.name, std::max(0.0, p.allocation_core_hours - used) * 3600.0);
-    }
-  }
-
-  void accounting_failed(const std::string& what) {
-    if (accounting_errors_++ == 0) {
-      events_.record({{"event", "accounting_error"}, {"error", what}});
-      events_.progress(fmt::format("ACCOUNTING {}; the campaign goes on, but its books are incomplete", what));
-    } else {
-      events_.log().error("accounting: {}", what);
-    }
-  }
-
-  void close_accounting() {
-    if (!accounting_) return;
-    try {
-      recorder_->flush();
-      accounting_->end_run(accounting_run_, unix_time_seconds());
-    } catch (const accounting::AccountingError& e) {
-      accounting_failed(e.what());
-    }
-  }
-
   // Stages an earlier run completed, with the same definition and an output on disk that
   // verifies (checksums, stage name), are not run again. A missing or damaged output (a
   // crash, a disk that lost it) makes the stage run again, and its readers after it, rather
@@ -369,7 +294,7 @@ class CoordinatorLoop {
     if (m.stage_id >= graph_.size()) return;
     events_.record({{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
                     {"name", m.name}, {"value", m.value}});
-    if (recorder_) recorder_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed());
+    books_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed());
   }
 
   // Recorded only now that the group has written, synced, renamed and verified the file.
@@ -440,7 +365,7 @@ class CoordinatorLoop {
       last_coordinator_beat_ = now;
     }
     drill_coordinator_kill(now);
-    if (recorder_) recorder_->tick(now);
+    books_->tick(now);
     for (int id : heartbeats_.newly_silent(now)) declare_dead(id);
   }
 
@@ -605,10 +530,7 @@ class CoordinatorLoop {
   EventRecorder event_recorder_;
   std::optional<Journal> journal_;
   std::optional<JournalRecorder> journal_recorder_;
-  std::optional<accounting::AccountingStore> accounting_;
-  std::optional<AccountingRecorder> recorder_;
-  std::int64_t accounting_run_ = 0;
-  int accounting_errors_ = 0;
+  std::optional<CampaignBooks> books_;  ///< the accounting (set up once the recorders are)
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
   std::string faults_text_;

@@ -1,0 +1,46 @@
+#pragma once
+// CampaignBooks: a real run's side of the accounting. It opens `<output_dir>/accounting.db`,
+// records the run and the projects' allocations, says which projects have used theirs (and
+// caps the `hard_cap:` ones at what is left), and keeps an AccountingRecorder on the run's
+// lifecycle. The books matter, but not more than the science: a store that cannot be opened
+// or written is reported loudly (once as an event, then in the log) and the campaign goes on.
+
+#include <perennial/accounting/store.hpp>
+#include <perennial/coordinator/accounting_recorder.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/event_log.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace perennial {
+
+class CampaignBooks {
+ public:
+  /// Opens the books and starts observing `run`; `ranks` counts the job's ranks.
+  CampaignBooks(CampaignRun& run, EventLog& events, int ranks);
+  CampaignBooks(const CampaignBooks&) = delete;
+  CampaignBooks& operator=(const CampaignBooks&) = delete;
+
+  /// A kernel's metric (not part of the lifecycle).
+  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
+  /// Called from the loop: open segments are brought up to date every 30 s.
+  void tick(double now);
+  /// The run ended: queued metrics written, the run closed.
+  void close();
+
+ private:
+  void open(int ranks);
+  void apply_allocations();
+  void failed(const std::string& what);
+
+  CampaignRun& run_;
+  EventLog& events_;
+  std::optional<accounting::AccountingStore> store_;
+  std::optional<AccountingRecorder> recorder_;
+  std::int64_t run_id_ = 0;
+  int errors_ = 0;
+};
+
+}  // namespace perennial
