@@ -148,6 +148,21 @@ std::vector<nlohmann::json> read_events(const std::filesystem::path& output_dir)
   return events;
 }
 
+std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
+                                      const std::string& stage) {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : events) {
+    if (e.value("event", "") == type && (stage.empty() || e.value("stage", "") == stage)) out.push_back(e);
+  }
+  return out;
+}
+
+std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  return dir / name;
+}
+
 double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage) {
   for (const auto& e : events) {
     if (e.value("event", "") == event && e.value("stage", "") == stage) return e.at("t").get<double>();

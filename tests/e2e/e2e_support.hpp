@@ -58,6 +58,11 @@ std::filesystem::path example_campaign(const std::string& file);   ///< examples
 std::filesystem::path test_campaign(const std::string& file);      ///< tests/e2e/campaigns/<file>
 
 std::vector<nlohmann::json> read_events(const std::filesystem::path& output_dir);
+/// The events of one type (and of one stage, when given), in order.
+std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
+                                      const std::string& stage = "");
+/// Writes `text` to `dir`/`name` (creating `dir`); returns the file's path.
+std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text);
 /// The time of `event` ("stage_started", "stage_completed", ...) of `stage`; throws if absent.
 double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);

@@ -18,21 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  const auto path = dir / name;
-  std::ofstream(path) << text;
-  return path;
-}
-
-std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
-                                      const std::string& stage) {
-  std::vector<nlohmann::json> out;
-  for (const auto& e : events) {
-    if (e.value("event", "") == type && e.value("stage", "") == stage) out.push_back(e);
-  }
-  return out;
-}
-
 void write_atomically(const fs::path& file, const std::string& text) {
   const auto partial = file.string() + ".tmp";
   std::ofstream(partial) << text << '\n';

@@ -16,21 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path write_file(const fs::path& dir, const std::string& name, const std::string& text) {
-  fs::create_directories(dir);
-  std::ofstream(dir / name) << text;
-  return dir / name;
-}
-
-std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events, const std::string& type,
-                                      const std::string& stage = "") {
-  std::vector<nlohmann::json> out;
-  for (const auto& e : events) {
-    if (e.value("event", "") == type && (stage.empty() || e.value("stage", "") == stage)) out.push_back(e);
-  }
-  return out;
-}
-
 // The pid of world rank `rank` of the `perennial run` whose command line names `campaign`,
 // from /proc (mpirun gives each rank OMPI_COMM_WORLD_RANK); -1 when there is none yet.
 int rank_pid(const fs::path& campaign, int rank) {
