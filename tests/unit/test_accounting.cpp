@@ -27,16 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  std::string leaf = "perennial-accounting-";
-  leaf += name;
-  leaf += "-";
-  leaf += std::to_string(::getpid());
-  auto dir = fs::temp_directory_path() / leaf;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return perennial::testing::fresh_directory("accounting", name); }
 
 // Two nodes of 4 cores; worker ids 1..8, four per node.
 Machine two_nodes() {

@@ -4,6 +4,7 @@
 // CSV that parse; SVG and PNG charts cairo can read back; `perennial report`'s bad input.
 
 #include "commands.hpp"
+#include "test_support.hpp"
 
 #include <perennial/accounting/burn.hpp>
 #include <perennial/accounting/charts.hpp>
@@ -31,16 +32,7 @@ constexpr double kHour = 3600.0;
 constexpr double kDay = 86400.0;
 constexpr double kYear = 365.0 * kDay;
 
-fs::path fresh_dir(const std::string& name) {
-  std::string leaf = "perennial-report-";
-  leaf += name;
-  leaf += "-";
-  leaf += std::to_string(::getpid());
-  auto dir = fs::temp_directory_path() / leaf;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return perennial::testing::fresh_directory("report", name); }
 
 Segment segment(const std::string& project, const std::string& grant, const std::string& scenario,
                 const std::string& stage, std::int64_t cores, int nodes, double start, double end) {

@@ -8,9 +8,26 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
 namespace perennial::testing {
+
+/// An empty folder of its own under the temporary directory: `perennial-<prefix>-<name>-<pid>`.
+inline std::filesystem::path fresh_directory(const std::string& prefix, const std::string& name) {
+  std::string leaf = "perennial-";
+  leaf += prefix;
+  leaf += "-";
+  leaf += name;
+  leaf += "-";
+  leaf += std::to_string(::getpid());
+  auto dir = std::filesystem::temp_directory_path() / leaf;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 class StandInKernel : public Kernel {
  public:
