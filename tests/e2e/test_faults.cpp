@@ -81,18 +81,9 @@ void expect_bit_identical(const fs::path& out, const std::vector<StageShape>& st
   }
 }
 
-std::vector<nlohmann::json> all_events(const std::vector<nlohmann::json>& events, const std::string& type,
-                                       const std::string& stage = "") {
-  std::vector<nlohmann::json> out;
-  for (const auto& e : events) {
-    if (e.value("event", "") == type && (stage.empty() || e.value("stage", "") == stage)) out.push_back(e);
-  }
-  return out;
-}
-
 std::set<int> ranks_in(const std::vector<nlohmann::json>& events, const std::string& type) {
   std::set<int> out;
-  for (const auto& e : all_events(events, type)) out.insert(e.value("rank", -1));
+  for (const auto& e : events_of(events, type)) out.insert(e.value("rank", -1));
   return out;
 }
 
@@ -107,7 +98,7 @@ std::set<int> lost_ranks(const std::vector<nlohmann::json>& events) {
 // The stage_restored events of `stage` that restored an epoch, in order.
 std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, const std::string& stage) {
   std::vector<nlohmann::json> out;
-  for (const auto& e : all_events(events, "stage_restored", stage)) {
+  for (const auto& e : events_of(events, "stage_restored", stage)) {
     if (e.value("restored", false)) out.push_back(e);
   }
   return out;
@@ -128,7 +119,7 @@ void expect_newest_epoch(const std::vector<nlohmann::json>& events, const std::s
                          const nlohmann::json& restored) {
   int known_epoch = 0;
   int known_step = 0;
-  for (const auto& e : all_events(events, "checkpoint_committed", stage)) {
+  for (const auto& e : events_of(events, "checkpoint_committed", stage)) {
     if (e.value("t", 0.0) < t && e.value("step", 0) > known_step) {
       known_step = e.value("step", 0);
       known_epoch = e.value("epoch", 0);
@@ -187,23 +178,23 @@ TEST(Faults, OneWorkerKilledIsRespawnedAndItsStageResumesWhileOthersKeepStepping
   auto events = read_events(out);
   EXPECT_EQ(ranks_in(events, "rank_dead"), std::set<int>{1});
   EXPECT_EQ(ranks_in(events, "rank_ended"), std::set<int>{2});  // its group-mate, ended by its watchdog
-  ASSERT_EQ(all_events(events, "stage_lost", "a").size(), 1u);
-  EXPECT_TRUE(all_events(events, "stage_lost", "b").empty()) << "the other group was disturbed";
-  ASSERT_EQ(all_events(events, "ranks_spawned").size(), 1u);
+  ASSERT_EQ(events_of(events, "stage_lost", "a").size(), 1u);
+  EXPECT_TRUE(events_of(events, "stage_lost", "b").empty()) << "the other group was disturbed";
+  ASSERT_EQ(events_of(events, "ranks_spawned").size(), 1u);
   auto restored = restores(events, "a");
   ASSERT_EQ(restored.size(), 1u);
   // The epoch restored is the newest one committed before the kill.
-  const double dead_at = all_events(events, "rank_dead").front().value("t", 0.0);
+  const double dead_at = events_of(events, "rank_dead").front().value("t", 0.0);
   expect_newest_epoch(events, "a", dead_at, restored.front());
   // b's step counter kept advancing between the death and a's resumption.
   const double resumed_at = restored.front().value("t", 0.0);
   int b_steps_meanwhile = 0;
-  for (const auto& m : all_events(events, "metric", "b")) {
+  for (const auto& m : events_of(events, "metric", "b")) {
     const double t = m.value("t", 0.0);
     if (t > dead_at - 1.0 && t < resumed_at) ++b_steps_meanwhile;
   }
   EXPECT_GT(b_steps_meanwhile, 0) << "stage b reported no progress while a was recovered";
-  EXPECT_EQ(all_events(events, "stage_started", "b").size(), 1u);
+  EXPECT_EQ(events_of(events, "stage_started", "b").size(), 1u);
   expect_bit_identical(out, stages);
 }
 
@@ -217,7 +208,7 @@ TEST(Faults, TwoWorkersOfDifferentGroupsKilledAtOnce) {
     ASSERT_EQ(restored.size(), 1u) << stage;
     EXPECT_EQ(restored.front().value("step", -1), 1000) << stage;
   }
-  EXPECT_TRUE(all_events(r.events, "stage_lost", "c").empty());
+  EXPECT_TRUE(events_of(r.events, "stage_lost", "c").empty());
   expect_bit_identical(r.out, kThreeStages);
 }
 
@@ -227,7 +218,7 @@ TEST(Faults, TwoWorkersOfOneGroupKilledAtOnce) {
   EXPECT_EQ(r.result.exit_code, 0) << r.result.output;
   EXPECT_EQ(lost_ranks(r.events), (std::set<int>{1, 2}));
   EXPECT_FALSE(ranks_in(r.events, "rank_dead").empty());
-  EXPECT_EQ(all_events(r.events, "stage_lost", "a").size(), 1u);
+  EXPECT_EQ(events_of(r.events, "stage_lost", "a").size(), 1u);
   auto restored = restores(r.events, "a");
   ASSERT_EQ(restored.size(), 1u);
   EXPECT_EQ(restored.front().value("step", -1), 1000);
@@ -244,16 +235,16 @@ TEST(Faults, AWholeFakeNodeDies) {
   EXPECT_TRUE(dead.count(1) && dead.count(2) && dead.count(3)) << r.result.output;
   EXPECT_FALSE(dead.count(5) || dead.count(6));
   for (const std::string stage : {"a", "b"}) {
-    EXPECT_EQ(all_events(r.events, "stage_lost", stage).size(), 1u) << stage;
+    EXPECT_EQ(events_of(r.events, "stage_lost", stage).size(), 1u) << stage;
     auto restored = restores(r.events, stage);
     ASSERT_EQ(restored.size(), 1u) << stage;
     // Each from its newest epoch before the node died (b may be behind a: the node dies when
     // the first of its ranks completes step 1100).
-    const double died = all_events(r.events, "rank_dead").front().value("t", 0.0);
+    const double died = events_of(r.events, "rank_dead").front().value("t", 0.0);
     expect_newest_epoch(r.events, stage, died, restored.front());
     EXPECT_GT(restored.front().value("step", -1), 0) << stage;
   }
-  EXPECT_TRUE(all_events(r.events, "stage_lost", "c").empty());
+  EXPECT_TRUE(events_of(r.events, "stage_lost", "c").empty());
   expect_bit_identical(r.out, kThreeStages);
 }
 
@@ -279,8 +270,8 @@ TEST(Faults, ASecondFailureDuringRecovery) {
   ASSERT_NE(r.result.exit_code, 124) << r.result.output;
   EXPECT_EQ(r.result.exit_code, 0) << r.result.output;
   EXPECT_EQ(ranks_in(r.events, "rank_dead"), (std::set<int>{1, 5}));
-  EXPECT_EQ(all_events(r.events, "stage_lost", "a").size(), 2u);
-  EXPECT_EQ(all_events(r.events, "ranks_spawned").size(), 2u);
+  EXPECT_EQ(events_of(r.events, "stage_lost", "a").size(), 2u);
+  EXPECT_EQ(events_of(r.events, "ranks_spawned").size(), 2u);
   auto restored = restores(r.events, "a");
   ASSERT_EQ(restored.size(), 2u);
   EXPECT_EQ(restored[0].value("step", -1), 1000);
@@ -351,7 +342,7 @@ TEST(Faults, ADiskFullDuringACheckpointCostsOnlyThatEpoch) {
   ASSERT_NE(result.exit_code, 124) << result.output;
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
-  auto failed = all_events(events, "checkpoint_failed", "a");
+  auto failed = events_of(events, "checkpoint_failed", "a");
   ASSERT_EQ(failed.size(), 1u) << result.output;
   EXPECT_EQ(failed.front().value("epoch", 0), 3);
   auto restored = restores(events, "a");
@@ -371,7 +362,7 @@ TEST(Faults, TheCoordinatorKilledThenTheCampaignResumes) {
     BackgroundRun run(5, args_for(campaign, out, "--coordinator-timeout 3"));
     ASSERT_TRUE(wait_for_event(out, "stage_completed", "a", 1, 120)) << "stage a never completed";
     ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "b", 2, 120)) << "stage b never checkpointed";
-    auto started = all_events(read_events(out), "campaign_started");
+    auto started = events_of(read_events(out), "campaign_started");
     ASSERT_EQ(started.size(), 1u);
     ASSERT_EQ(::kill(started.front().value("coordinator_pid", -1), SIGKILL), 0);
     auto result = run.wait(120);
@@ -380,7 +371,7 @@ TEST(Faults, TheCoordinatorKilledThenTheCampaignResumes) {
     EXPECT_NE(result.output.find("without an outcome"), std::string::npos) << result.output;
   }
   int last_epoch_step = 0;
-  const auto b_epochs = all_events(read_events(out), "checkpoint_committed", "b");
+  const auto b_epochs = events_of(read_events(out), "checkpoint_committed", "b");
   for (const auto& e : b_epochs) last_epoch_step = std::max(last_epoch_step, e.value("step", 0));
   using perennial::accounting::AccountingStore;
   using perennial::accounting::Outcome;
@@ -416,7 +407,7 @@ TEST(Faults, TheCoordinatorKilledThenTheCampaignResumes) {
     EXPECT_EQ(books.segments_of("a").size(), 1u) << "a reused stage costs nothing";
   }
   auto events = read_events(out);
-  EXPECT_TRUE(all_events(events, "stage_reused", "a").size() == 1u) << "a completed stage ran again";
+  EXPECT_TRUE(events_of(events, "stage_reused", "a").size() == 1u) << "a completed stage ran again";
   auto restored = restores(events, "b");
   ASSERT_FALSE(restored.empty());
   EXPECT_GE(restored.back().value("step", -1), last_epoch_step);
@@ -437,8 +428,8 @@ TEST(Faults, WithoutRespawnTheStageContinuesOnFewerRanks) {
   ASSERT_NE(result.exit_code, 124) << result.output;
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
-  EXPECT_TRUE(all_events(events, "ranks_spawned").empty());
-  auto shrunk = all_events(events, "stage_shrunk", "a");
+  EXPECT_TRUE(events_of(events, "ranks_spawned").empty());
+  auto shrunk = events_of(events, "stage_shrunk", "a");
   ASSERT_EQ(shrunk.size(), 1u) << result.output;
   EXPECT_EQ(shrunk.front().value("ranks", 0), 1);
   auto log = run_command("cat " + (out / "log" / "coordinator.log").string(), 10);
@@ -521,9 +512,9 @@ TEST(Scheduling, APreemptedStageYieldsAtAStepBoundaryAndResumesBitIdentical) {
   ASSERT_NE(result.exit_code, 124) << result.output;
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
-  ASSERT_EQ(all_events(events, "stage_preempted", "low").size(), 1u) << result.output;
-  EXPECT_TRUE(all_events(events, "stage_preempted", "urgent").empty());
-  auto yielded = all_events(events, "stage_yielded", "low");
+  ASSERT_EQ(events_of(events, "stage_preempted", "low").size(), 1u) << result.output;
+  EXPECT_TRUE(events_of(events, "stage_preempted", "urgent").empty());
+  auto yielded = events_of(events, "stage_yielded", "low");
   ASSERT_EQ(yielded.size(), 1u);
   const int step = yielded.front().value("step", -1);
   EXPECT_GT(step, 0);
@@ -558,7 +549,7 @@ TEST(Scheduling, AProtectedStageIsNotPreemptedAndWaitingStagesSayWhy) {
   ASSERT_NE(result.exit_code, 124) << result.output;
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
-  EXPECT_TRUE(all_events(events, "stage_preempted").empty());
+  EXPECT_TRUE(events_of(events, "stage_preempted").empty());
   EXPECT_GT(event_time(events, "stage_started", "urgent"), event_time(events, "stage_completed", "low"));
 }
 
@@ -582,11 +573,11 @@ TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStar
   EXPECT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("checkpointed, resumable"), std::string::npos) << first.output;
   auto events = read_events(out);
-  auto end_known = all_events(events, "allocation_end");
+  auto end_known = events_of(events, "allocation_end");
   ASSERT_EQ(end_known.size(), 1u);
   const double allocation_end = end_known.front().value("t", 0.0) + end_known.front().value("in_seconds", 0.0);
-  ASSERT_EQ(all_events(events, "stage_stopping_for_end", "long").size(), 1u) << first.output;
-  auto suspended = all_events(events, "stage_suspended", "long");
+  ASSERT_EQ(events_of(events, "stage_stopping_for_end", "long").size(), 1u) << first.output;
+  auto suspended = events_of(events, "stage_suspended", "long");
   ASSERT_EQ(suspended.size(), 1u) << "long finished before the end: make it longer\n" << first.output;
   const int step = suspended.front().value("step", -1);
   EXPECT_GT(step, 0);
@@ -594,7 +585,7 @@ TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStar
   EXPECT_LT(suspended.front().value("t", 1e9), allocation_end) << "long stopped after the allocation ended";
   EXPECT_LT(event_time(events, "campaign_finished", ""), allocation_end);
   EXPECT_TRUE(has_event(events, "stage_completed", "quick"));
-  EXPECT_TRUE(all_events(events, "stage_started", "big").empty()) << "big cannot reach a checkpoint before the end";
+  EXPECT_TRUE(events_of(events, "stage_started", "big").empty()) << "big cannot reach a checkpoint before the end";
   auto status = run_perennial_serial("status " + out.string());
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("waiting  big"), std::string::npos) << status.output;
@@ -628,7 +619,7 @@ TEST(Scheduling, CoresPerRankAreReservedOnTheNodeAndGivenToTheKernel) {
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
   std::map<std::string, double> threads;
-  for (const auto& e : all_events(events, "metric")) {
+  for (const auto& e : events_of(events, "metric")) {
     if (e.value("name", "") == "threads") threads[e.value("stage", "")] = e.value("value", 0.0);
   }
   EXPECT_EQ(threads["wide"], 2.0);
