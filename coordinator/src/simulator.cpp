@@ -70,12 +70,15 @@ class Simulation final : public CampaignObserver {
  public:
   Simulation(const StageGraph& graph, Machine machine, const PolicyConfig& config, const SimulationOptions& options)
       : graph_(graph), options_(options),
-        run_(graph, SchedulingPolicy(std::move(machine), config), simulated_recovery()),
+        run_(graph, SchedulingPolicy(std::move(machine), config), simulated_recovery(), options.history),
         stages_(graph.size()), rng_(options.seed) {
     run_.add_observer(*this);
-    // A fresh campaign: a hard-capped project may use its whole allocation.
+    // A hard-capped project may use what is left of its allocation.
     for (const auto& p : graph.campaign().projects) {
-      if (p.hard_cap) run_.policy().set_cap(p.name, p.allocation_core_hours * 3600.0);
+      if (!p.hard_cap) continue;
+      const auto used = options.used_core_hours_by_project.find(p.name);
+      const double left = p.allocation_core_hours - (used == options.used_core_hours_by_project.end() ? 0.0 : used->second);
+      run_.policy().set_cap(p.name, std::max(0.0, left) * 3600.0);
     }
     // The simulator knows each stage's true run time and checkpoint cost: the policy sees
     // them from the start, as a real run's policy sees measured figures.
@@ -98,6 +101,7 @@ class Simulation final : public CampaignObserver {
     const double cpu_start = process_cpu_seconds();
     report_.stages = graph_.size();
     for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
+    if (!options_.history.empty()) run_.reuse_earlier_work();
     run_.begin(0.0);
     if (options_.node_mtbf_seconds && run_.machine().node_count() > 0) schedule_failure(0.0);
     // The policy's time is a virtual clock that jumps from one event to the next.
@@ -152,10 +156,25 @@ class Simulation final : public CampaignObserver {
     const StageSpec& s = graph_.stage(id);
     SimStage& st = stages_[id];
     const double expected = expected_seconds(s);
-    st.work = std::isfinite(expected) ? expected : options_.default_step_seconds * static_cast<double>(s.steps);
-    st.step = st.work / static_cast<double>(std::max<std::uint64_t>(1, s.steps));
-    st.cost = s.checkpoint.enabled ? options_.checkpoint_cost_seconds : 0.0;
+    const auto steps = static_cast<double>(std::max<std::uint64_t>(1, s.steps));
+    if (id < options_.step_seconds.size() && options_.step_seconds[id]) {
+      st.step = *options_.step_seconds[id];
+      st.work = st.step * steps;
+    } else {
+      st.work = std::isfinite(expected) ? expected : options_.default_step_seconds * static_cast<double>(s.steps);
+      st.step = st.work / steps;
+    }
+    st.cost = !s.checkpoint.enabled ? 0.0
+              : id < options_.stage_checkpoint_cost.size() && options_.stage_checkpoint_cost[id]
+                  ? *options_.stage_checkpoint_cost[id]
+                  : options_.checkpoint_cost_seconds;
     st.interval = expected_checkpoint_interval(s, st.cost, 1, st.step);  // until placed
+    // A stage resuming from a checkpoint has only the rest of its steps to compute.
+    if (id < options_.history.size() && !options_.history[id].epochs.empty()) {
+      const std::uint64_t from = std::min(options_.history[id].epochs.back().step, s.steps);
+      st.done = st.step * static_cast<double>(from);
+      st.epochs = options_.history[id].last_epoch;
+    }
   }
 
   void push(double t, EventKind kind, std::uint32_t subject, std::uint32_t generation,
@@ -205,7 +224,8 @@ class Simulation final : public CampaignObserver {
     // nodes fails more often and checkpoints more often.
     st.interval = expected_checkpoint_interval(graph_.stage(id), st.cost, static_cast<int>(r.allocation.ranks_on.size()), st.step);
     run_.policy().update_checkpointing(id, st.step, st.cost, st.interval);
-    SimulatedRun sim{id, now, 0.0, {}, "running", backfilled};
+    if (st.done > 0) run_.restored(id, r.attempt, step_of(st, st.done));
+    SimulatedRun sim{id, now, 0.0, {}, "running", backfilled, r.allocation.cores()};
     for (const auto& [n, count] : r.allocation.ranks_on) sim.nodes.push_back(run_.policy().machine().node(n).name);
     report_.runs.push_back(std::move(sim));
     report_.peak_running = std::max<std::uint64_t>(report_.peak_running, run_.running().size());
@@ -327,6 +347,10 @@ class Simulation final : public CampaignObserver {
     return false;
   }
 
+  static std::uint64_t step_of(const SimStage& st, double work) {
+    return static_cast<std::uint64_t>(std::llround(work / st.step));
+  }
+
   void end_run(const SimStage& st, double now, const char* how) {
     report_.runs[st.run].end = now;
     report_.runs[st.run].ended = how;
@@ -351,6 +375,18 @@ class Simulation final : public CampaignObserver {
     report_.first_reserved_start = policy.first_reservations();
     for (auto& r : report_.runs) {
       if (r.ended == "running") r.end = now;
+    }
+    report_.stage_states.resize(graph_.size());
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      const SimStage& st = stages_[id];
+      SimulatedStage& out = report_.stage_states[id];
+      out.completed = run_.progress().state(id) == StageState::completed;
+      out.running = st.running;
+      const auto [work, safe] = st.running ? st.progress_at(now) : std::pair{st.done, st.done};
+      out.checkpointed_step = out.completed ? graph_.stage(id).steps : step_of(st, safe);
+      out.computed_step = out.completed ? graph_.stage(id).steps : static_cast<std::uint64_t>(std::floor(work / st.step + 1e-9));
+      out.step_seconds = st.step;
+      out.checkpoint_cost = st.cost;
     }
   }
 

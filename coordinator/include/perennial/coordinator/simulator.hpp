@@ -5,8 +5,12 @@
 // time; nodes fail at random (exponential, from a per-node MTBF and a seed) and are repaired;
 // a failed stage restarts from its last checkpoint and the work since is counted as lost.
 // Preempted stages checkpoint at their next step boundary and lose nothing. Plain C++.
+//
+// It also starts from where a campaign stands (its journal's history, what it measured), and
+// so runs the forecast (forecast.hpp): the same lifecycle and policy, on a virtual clock.
 
 #include <perennial/coordinator/machine.hpp>
+#include <perennial/coordinator/resume.hpp>
 #include <perennial/coordinator/scheduling_policy.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 
@@ -29,6 +33,17 @@ struct SimulationOptions {
   double default_step_seconds = 1.0;        ///< stages with neither walltime nor step_time
   std::optional<double> stop_at;            ///< end the simulation here (a horizon)
   std::filesystem::path trace_csv;          ///< the event trace; empty: none
+
+  // ---- where the campaign stands (a forecast); empty: a fresh campaign -------------------------
+  /// What earlier runs left (one per stage): completed stages are kept, the others resume
+  /// from their newest epoch's step.
+  std::vector<StageHistory> history;
+  /// Per stage (empty, or one per stage): the seconds a step takes, replacing the declared
+  /// walltime or step_time, and a checkpoint's cost, replacing checkpoint_cost_seconds.
+  std::vector<std::optional<double>> step_seconds;
+  std::vector<std::optional<double>> stage_checkpoint_cost;
+  /// Core-hours each project used already: a hard cap leaves only the rest of its allocation.
+  std::map<std::string, double> used_core_hours_by_project;
 };
 
 /// One start of a stage: when, where, and how it ended.
@@ -39,6 +54,18 @@ struct SimulatedRun {
   std::vector<std::string> nodes;
   std::string ended;  ///< completed, failed, preempted, end_of_allocation, running
   bool backfilled = false;
+  std::int64_t cores = 0;  ///< reserved
+  double core_hours() const { return (end - start) * static_cast<double>(cores) / 3600.0; }
+};
+
+/// Where a stage stood when the simulation ended.
+struct SimulatedStage {
+  bool completed = false;
+  std::uint64_t checkpointed_step = 0;  ///< the step its newest checkpoint (or completion) holds
+  std::uint64_t computed_step = 0;      ///< the newest step computed (running: past the checkpoint)
+  bool running = false;
+  double step_seconds = 0.0;            ///< what one step took
+  double checkpoint_cost = 0.0;
 };
 
 struct SimulationReport {
@@ -57,6 +84,7 @@ struct SimulationReport {
   std::map<std::string, double> core_hours_by_project;
   std::vector<SimulatedRun> runs;
   std::map<JobId, double> first_reserved_start;  ///< when a stage was first promised to start
+  std::vector<SimulatedStage> stage_states;      ///< one per stage, at the end
   double cpu_seconds = 0.0;          ///< what the simulation itself took
   std::uint64_t peak_rss_bytes = 0;
 

@@ -1,0 +1,119 @@
+#pragma once
+// The campaign forecast: when the campaign will finish and how many core-hours it will still
+// take, per project, grant and scenario, each with an 80% interval. Plain C++, no MPI.
+//
+// It runs the accelerated mode (simulator.hpp) from where the campaign stands: the stages its
+// journal holds as completed are kept, the others resume from their newest checkpoint, and
+// each stage's step takes what the books measured of it. A stage not measured yet takes what
+// its ensemble siblings (the stages of its template) measured, else its declared step time
+// corrected by how far the measured stages were from theirs. Each of several draws varies
+// what is not known (the measured rates' spread, the unmeasured stages' correction, node
+// failures at the campaign's MTBF, with a seed per draw); the interval is the draws' 10th to
+// 90th percentile, the expectation their median.
+//
+// What it cannot see, it does not pretend to: rates that drift later in the campaign, a
+// machine that changes, stages added to the campaign file. forecast_accuracy (tests/bench)
+// measures how far off that leaves it.
+
+#include <perennial/coordinator/machine.hpp>
+#include <perennial/coordinator/resume.hpp>
+#include <perennial/coordinator/scheduling_policy.hpp>
+#include <perennial/coordinator/stage_graph.hpp>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace perennial::accounting { struct Segment; }
+
+namespace perennial {
+
+/// What the campaign's runs measured of one stage.
+struct StageMeasurement {
+  std::optional<double> step_seconds;  ///< median wall seconds per step (checkpoints and output apart)
+  double spread = 0.0;                 ///< relative spread of that rate between its runs (std of log)
+  std::optional<double> checkpoint_seconds;  ///< mean cost of one checkpoint
+  std::uint64_t steps_done = 0;        ///< the newest step computed, in any run (a running one's progress)
+};
+
+/// Where the campaign stands: from its journal (history) and its books (the rest).
+struct CampaignState {
+  std::vector<StageHistory> history;         ///< one per stage, or empty (nothing done yet)
+  std::vector<StageMeasurement> measured;    ///< one per stage, or empty (nothing measured)
+  std::map<std::string, double> used_core_hours_by_project;  ///< for hard caps
+};
+
+/// The state as a campaign's output folder holds it: the journal's `history` and the books'
+/// segments. A segment's rate is its wall time less its checkpoint and output writing, over
+/// the steps it computed; a stage's rate is the median of its segments'. Only segments still
+/// `running` say where a running stage is (a lost one's steps past its checkpoint are redone).
+CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> history,
+                             const std::vector<accounting::Segment>& segments);
+
+struct ForecastOptions {
+  int draws = 40;
+  std::uint64_t seed = 1;
+  double node_mtbf_seconds = 24.0 * 3600.0;  ///< per node; 0 or less: no failures
+  /// A failed node's ranks are back after this: a respawn in a real run (seconds), a repair
+  /// in a cluster that loses the node.
+  double repair_seconds = 60.0;
+  double checkpoint_cost_seconds = 60.0;  ///< stages that never checkpointed yet
+  double default_step_seconds = 1.0;      ///< stages with no measurement, sibling or declaration
+  /// The relative spread assumed for a stage's rate when too few stages were measured to
+  /// tell (std of log): 10%.
+  double unmeasured_spread = 0.10;
+};
+
+/// An expected figure and its 80% interval.
+struct Spread {
+  double expected = 0.0;  ///< median of the draws
+  double low = 0.0;       ///< 10th percentile
+  double high = 0.0;      ///< 90th percentile
+};
+
+struct Forecast {
+  Spread seconds_to_finish;  ///< from the campaign's current state
+  Spread core_hours_to_finish;
+  std::map<std::string, Spread> core_hours_to_finish_by_project;
+  std::map<std::string, Spread> core_hours_to_finish_by_grant;
+  std::map<std::string, Spread> core_hours_to_finish_by_scenario;  ///< keyed like the books: `{"forcing":"4.5"}`
+  /// Per project: seconds from now until its use crosses its allocation, in the draws where it
+  /// does; with the share of draws in which it does.
+  struct Exhaustion {
+    double share_of_draws = 0.0;
+    Spread seconds;  ///< over the draws in which it runs out
+  };
+  std::map<std::string, Exhaustion> exhaustion_by_project;
+  std::map<std::string, Exhaustion> exhaustion_by_grant;
+  int draws = 0;
+  int draws_unfinished = 0;  ///< draws in which the campaign could not finish (hard caps)
+  std::size_t stages_left = 0;
+  std::size_t stages_measured = 0;  ///< with a measured step rate
+  std::optional<double> declared_correction;  ///< measured / declared step time, median
+  std::vector<std::string> notes;  ///< how the rates were chosen, what the forecast leaves out
+
+  /// `{seconds_to_finish: {expected, low, high}, core_hours_to_finish, ...}`.
+  nlohmann::json to_json() const;
+};
+
+/// Forecasts the campaign from `state`. `used_core_hours_by_project` in the state only limits
+/// hard-capped projects; the core-hours returned are those still to come.
+Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, const PolicyConfig& config,
+                           const CampaignState& state, const ForecastOptions& options);
+
+/// The step rates the draws start from: one per stage, with its relative spread and where it
+/// came from (`measured`, `siblings`, `declared x 1.13`, `declared`, `default`). Exposed for
+/// tests and `perennial forecast --verbose`.
+struct StageRate {
+  double step_seconds = 1.0;
+  double spread = 0.0;
+  std::string basis;
+};
+std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,
+                                   std::optional<double>* correction = nullptr);
+
+}  // namespace perennial

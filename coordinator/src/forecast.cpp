@@ -1,0 +1,333 @@
+#include <perennial/coordinator/forecast.hpp>
+
+#include <perennial/accounting/store.hpp>
+#include <perennial/coordinator/accounting_recorder.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/simulator.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+namespace perennial {
+
+namespace {
+
+// Linear interpolation between order statistics (numpy's default); `q` in [0, 1].
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+Spread spread_of(const std::vector<double>& draws) {
+  return {quantile(draws, 0.5), quantile(draws, 0.1), quantile(draws, 0.9)};
+}
+
+double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
+
+// The standard deviation of the logs: the relative spread of rates that multiply.
+double log_spread(const std::vector<double>& values) {
+  if (values.size() < 2) return 0.0;
+  double mean = 0.0;
+  for (double v : values) mean += std::log(v);
+  mean /= static_cast<double>(values.size());
+  double ss = 0.0;
+  for (double v : values) ss += (std::log(v) - mean) * (std::log(v) - mean);
+  return std::sqrt(ss / static_cast<double>(values.size() - 1));
+}
+
+// The declared seconds per step, when the campaign file gives any.
+std::optional<double> declared_step(const StageSpec& s) {
+  const double expected = expected_seconds(s);
+  if (!std::isfinite(expected) || expected <= 0) return std::nullopt;
+  return expected / static_cast<double>(std::max<std::uint64_t>(1, s.steps));
+}
+
+// A median drawn from a resample of `values` (the bootstrap): how uncertain a median of few
+// measurements is.
+double bootstrap_median(const std::vector<double>& values, std::mt19937_64& rng) {
+  if (values.size() == 1) return values.front();
+  std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
+  std::vector<double> sample(values.size());
+  for (double& v : sample) v = values[pick(rng)];
+  return median(std::move(sample));
+}
+
+// The moment a use that grows as `runs` spend core-hours crosses `budget`; nullopt if never.
+std::optional<double> crossing(std::vector<const SimulatedRun*> runs, double budget) {
+  if (budget <= 0) return 0.0;
+  // Piecewise linear: the rate (cores) changes at every start and end.
+  std::vector<std::pair<double, double>> steps;  // (time, change of cores)
+  for (const SimulatedRun* r : runs) {
+    if (r->end <= r->start) continue;
+    steps.emplace_back(r->start, static_cast<double>(r->cores));
+    steps.emplace_back(r->end, -static_cast<double>(r->cores));
+  }
+  std::sort(steps.begin(), steps.end());
+  double used = 0.0, cores = 0.0, t = 0.0;
+  for (const auto& [at, change] : steps) {
+    const double gain = cores * (at - t) / 3600.0;
+    if (cores > 0 && used + gain >= budget) return t + (budget - used) * 3600.0 / cores;
+    used += gain;
+    t = at;
+    cores += change;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> history,
+                             const std::vector<accounting::Segment>& segments) {
+  CampaignState state;
+  state.history = std::move(history);
+  state.history.resize(graph.size());
+  state.measured.resize(graph.size());
+  std::map<std::string, StageId> by_name;
+  for (StageId id = 0; id < graph.size(); ++id) by_name[graph.stage(id).name] = id;
+  std::vector<std::vector<double>> rates(graph.size());
+  std::vector<double> checkpoint_seconds(graph.size(), 0.0);
+  std::vector<int> checkpoints(graph.size(), 0);
+  for (const accounting::Segment& s : segments) {
+    state.used_core_hours_by_project[s.project] += s.core_hours();
+    const auto it = by_name.find(s.stage);
+    if (it == by_name.end()) continue;  // a stage the campaign file no longer has
+    const StageId id = it->second;
+    checkpoint_seconds[id] += s.checkpoint_seconds;
+    checkpoints[id] += s.checkpoints;
+    if (s.last_step > s.first_step) {
+      const double computing = s.wall_seconds() - s.checkpoint_seconds - s.output_seconds;
+      if (computing > 0) rates[id].push_back(computing / static_cast<double>(s.last_step - s.first_step));
+    }
+    if (s.outcome == accounting::Outcome::running) {
+      state.measured[id].steps_done = std::max(state.measured[id].steps_done, s.last_step);
+    }
+  }
+  for (StageId id = 0; id < graph.size(); ++id) {
+    StageMeasurement& m = state.measured[id];
+    if (!rates[id].empty()) {
+      m.step_seconds = median(rates[id]);
+      m.spread = log_spread(rates[id]);
+    }
+    if (checkpoints[id] > 0) m.checkpoint_seconds = checkpoint_seconds[id] / checkpoints[id];
+  }
+  return state;
+}
+
+std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,
+                                   std::optional<double>* correction) {
+  const std::size_t n = graph.size();
+  auto measured = [&](StageId id) -> const StageMeasurement* {
+    if (id >= state.measured.size() || !state.measured[id].step_seconds || *state.measured[id].step_seconds <= 0) return nullptr;
+    return &state.measured[id];
+  };
+  // How far the measured stages were from their declarations, and what each template's
+  // members measured.
+  std::vector<double> ratios;
+  std::map<std::string, std::vector<double>> by_template;
+  for (StageId id = 0; id < n; ++id) {
+    const StageMeasurement* m = measured(id);
+    if (!m) continue;
+    const StageSpec& s = graph.stage(id);
+    if (const auto declared = declared_step(s)) ratios.push_back(*m->step_seconds / *declared);
+    by_template[s.template_name].push_back(*m->step_seconds);
+  }
+  const std::optional<double> corr = ratios.empty() ? std::nullopt : std::optional<double>(median(ratios));
+  if (correction) *correction = corr;
+  const double ratio_spread = ratios.size() >= 3 ? log_spread(ratios) : options.unmeasured_spread;
+
+  std::vector<StageRate> rates(n);
+  for (StageId id = 0; id < n; ++id) {
+    const StageSpec& s = graph.stage(id);
+    StageRate& r = rates[id];
+    if (const StageMeasurement* m = measured(id)) {
+      r = {*m->step_seconds, m->spread, "measured"};
+    } else if (const auto it = by_template.find(s.template_name); it != by_template.end() && s.template_name != s.name) {
+      const auto& siblings = it->second;
+      r = {median(siblings), siblings.size() >= 3 ? log_spread(siblings) : options.unmeasured_spread,
+           fmt::format("{} sibling(s) of {}", siblings.size(), s.template_name)};
+    } else if (const auto declared = declared_step(s)) {
+      r = corr ? StageRate{*declared * *corr, ratio_spread, fmt::format("declared x {:.3f}", *corr)}
+               : StageRate{*declared, options.unmeasured_spread, "declared"};
+    } else {
+      r = {options.default_step_seconds, options.unmeasured_spread, "default (nothing declared or measured)"};
+    }
+  }
+  return rates;
+}
+
+Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, const PolicyConfig& config,
+                           const CampaignState& state, const ForecastOptions& options) {
+  const std::size_t n = graph.size();
+  const Campaign& campaign = graph.campaign();
+  Forecast f;
+  f.draws = std::max(1, options.draws);
+  std::optional<double> correction;
+  const std::vector<StageRate> base = stage_rates(graph, state, options, &correction);
+  f.declared_correction = correction;
+
+  // The groups the draws vary together: the correction of the declared step times (drawn
+  // from the measured ratios), each template's siblings (drawn from their measurements).
+  std::vector<double> ratios;
+  std::map<std::string, std::vector<double>> by_template;
+  for (StageId id = 0; id < n; ++id) {
+    if (id < state.measured.size() && state.measured[id].step_seconds && *state.measured[id].step_seconds > 0) {
+      ++f.stages_measured;
+      const StageSpec& s = graph.stage(id);
+      if (const auto declared = declared_step(s)) ratios.push_back(*state.measured[id].step_seconds / *declared);
+      by_template[s.template_name].push_back(*state.measured[id].step_seconds);
+    }
+  }
+
+  // A running stage's progress past its last checkpoint counts as done: the forecast starts
+  // it from there (it is running, not lost).
+  SimulationOptions sim;
+  sim.history = state.history;
+  sim.history.resize(n);
+  for (StageId id = 0; id < n; ++id) {
+    if (sim.history[id].completed) continue;
+    ++f.stages_left;
+    const std::uint64_t done = id < state.measured.size() ? state.measured[id].steps_done : 0;
+    auto& epochs = sim.history[id].epochs;
+    if (done > 0 && (epochs.empty() || epochs.back().step < done)) {
+      epochs.push_back(EpochRecord{++sim.history[id].last_epoch, std::min(done, graph.stage(id).steps), {}, std::nullopt, 0});
+    }
+  }
+  sim.stage_checkpoint_cost.resize(n);
+  for (StageId id = 0; id < n && id < state.measured.size(); ++id) sim.stage_checkpoint_cost[id] = state.measured[id].checkpoint_seconds;
+  sim.checkpoint_cost_seconds = options.checkpoint_cost_seconds;
+  sim.default_step_seconds = options.default_step_seconds;
+  sim.repair_seconds = options.repair_seconds;
+  sim.used_core_hours_by_project = state.used_core_hours_by_project;
+  if (options.node_mtbf_seconds > 0) sim.node_mtbf_seconds = options.node_mtbf_seconds;
+
+  std::map<std::string, std::string> grant_of;
+  std::map<std::string, double> grant_allocation, grant_used;
+  for (const auto& p : campaign.projects) {
+    grant_of[p.name] = p.grant;
+    if (p.allocation_core_hours > 0) grant_allocation[p.grant] += p.allocation_core_hours;
+    const auto used = state.used_core_hours_by_project.find(p.name);
+    if (used != state.used_core_hours_by_project.end()) grant_used[p.grant] += used->second;
+  }
+  std::vector<std::string> scenario(n);
+  for (StageId id = 0; id < n; ++id) scenario[id] = scenario_json(graph.stage(id));
+
+  std::vector<double> seconds, core_hours;
+  std::map<std::string, std::vector<double>> by_project, by_grant, by_scenario;
+  std::map<std::string, std::vector<double>> out_project, out_grant;  // seconds until exhausted
+  std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ULL + 17);
+  std::normal_distribution<double> unit(0.0, 1.0);
+  for (int d = 0; d < f.draws; ++d) {
+    // This draw's rates: the correction and each template's centre, then each stage's own.
+    const double draw_correction = ratios.empty() ? 1.0 : bootstrap_median(ratios, rng) / *correction;
+    std::map<std::string, double> template_factor;
+    for (const auto& [name, values] : by_template) template_factor[name] = bootstrap_median(values, rng) / median(values);
+    sim.step_seconds.assign(n, std::nullopt);
+    for (StageId id = 0; id < n; ++id) {
+      const StageRate& r = base[id];
+      double step = r.step_seconds * std::exp(r.spread * unit(rng));
+      if (r.basis.starts_with("declared x")) step *= draw_correction;
+      else if (r.basis.find("sibling") != std::string::npos) step *= template_factor[graph.stage(id).template_name];
+      sim.step_seconds[id] = step;
+    }
+    sim.seed = options.seed * 1000003ULL + static_cast<std::uint64_t>(d);
+    const SimulationReport report = simulate_campaign(graph, machine, config, sim);
+    if (report.completed < n) ++f.draws_unfinished;
+    seconds.push_back(report.makespan_seconds);
+    double total = 0.0;
+    std::map<std::string, double> project, grant, scen;
+    std::map<std::string, std::vector<const SimulatedRun*>> runs_of_project, runs_of_grant;
+    for (const auto& p : campaign.projects) project[p.name] = 0.0, grant[p.grant] = 0.0;
+    for (const SimulatedRun& run : report.runs) {
+      const StageSpec& s = graph.stage(run.stage);
+      const double h = run.core_hours();
+      total += h;
+      project[s.project] += h;
+      grant[grant_of[s.project]] += h;
+      scen[scenario[run.stage]] += h;
+      runs_of_project[s.project].push_back(&run);
+      runs_of_grant[grant_of[s.project]].push_back(&run);
+    }
+    core_hours.push_back(total);
+    for (const auto& [k, v] : project) by_project[k].push_back(v);
+    for (const auto& [k, v] : grant) by_grant[k].push_back(v);
+    for (StageId id = 0; id < n; ++id) scen.try_emplace(scenario[id], 0.0);
+    for (const auto& [k, v] : scen) by_scenario[k].push_back(v);
+    for (const auto& p : campaign.projects) {
+      if (p.allocation_core_hours <= 0) continue;
+      const auto used = state.used_core_hours_by_project.find(p.name);
+      const double left = p.allocation_core_hours - (used == state.used_core_hours_by_project.end() ? 0.0 : used->second);
+      if (const auto t = crossing(runs_of_project[p.name], left)) out_project[p.name].push_back(*t);
+    }
+    for (const auto& [g, allocation] : grant_allocation) {
+      if (const auto t = crossing(runs_of_grant[g], allocation - grant_used[g])) out_grant[g].push_back(*t);
+    }
+  }
+  f.seconds_to_finish = spread_of(seconds);
+  f.core_hours_to_finish = spread_of(core_hours);
+  for (const auto& [k, v] : by_project) f.core_hours_to_finish_by_project[k] = spread_of(v);
+  for (const auto& [k, v] : by_grant) f.core_hours_to_finish_by_grant[k] = spread_of(v);
+  for (const auto& [k, v] : by_scenario) f.core_hours_to_finish_by_scenario[k] = spread_of(v);
+  for (const auto& [k, v] : out_project) f.exhaustion_by_project[k] = {static_cast<double>(v.size()) / f.draws, spread_of(v)};
+  for (const auto& [k, v] : out_grant) f.exhaustion_by_grant[k] = {static_cast<double>(v.size()) / f.draws, spread_of(v)};
+
+  std::map<std::string, int> bases;
+  for (StageId id = 0; id < n; ++id) {
+    if (sim.history[id].completed) continue;
+    const std::string& b = base[id].basis;
+    ++bases[b.starts_with("declared x") ? std::string("declared step time x the measured correction")
+            : b.find("sibling") != std::string::npos ? std::string("their ensemble siblings' measured rate")
+                                                     : b];
+  }
+  for (const auto& [b, count] : bases) f.notes.push_back(fmt::format("{} stage(s) left at {}", count, b));
+  if (correction) {
+    f.notes.push_back(fmt::format("measured step times are {:.3f}x the declared ones (median of {} stage(s))", *correction,
+                                  ratios.size()));
+  }
+  if (options.node_mtbf_seconds > 0) {
+    f.notes.push_back(fmt::format("node failures drawn at an MTBF of {:.3g} h per node, ranks back after {:.0f} s",
+                                  options.node_mtbf_seconds / 3600.0, options.repair_seconds));
+  }
+  if (f.draws_unfinished > 0) {
+    f.notes.push_back(fmt::format("in {} of {} draws the campaign cannot finish (a hard cap, or stages that can never start)",
+                                  f.draws_unfinished, f.draws));
+  }
+  return f;
+}
+
+nlohmann::json Forecast::to_json() const {
+  auto spread = [](const Spread& s) { return nlohmann::json{{"expected", s.expected}, {"low", s.low}, {"high", s.high}}; };
+  auto spreads = [&](const std::map<std::string, Spread>& m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : m) j[k] = spread(v);
+    return j;
+  };
+  auto exhaustion = [&](const std::map<std::string, Exhaustion>& m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : m) j[k] = {{"share_of_draws", v.share_of_draws}, {"seconds", spread(v.seconds)}};
+    return j;
+  };
+  nlohmann::json j = {{"seconds_to_finish", spread(seconds_to_finish)},
+                      {"core_hours_to_finish_detail", spread(core_hours_to_finish)},
+                      {"core_hours_to_finish_by_project", spreads(core_hours_to_finish_by_project)},
+                      {"core_hours_to_finish_by_grant", spreads(core_hours_to_finish_by_grant)},
+                      {"core_hours_to_finish_by_scenario", spreads(core_hours_to_finish_by_scenario)},
+                      {"exhaustion_by_project", exhaustion(exhaustion_by_project)},
+                      {"exhaustion_by_grant", exhaustion(exhaustion_by_grant)},
+                      {"draws", draws},
+                      {"draws_unfinished", draws_unfinished},
+                      {"stages_left", stages_left},
+                      {"stages_measured", stages_measured},
+                      {"notes", notes}};
+  if (declared_correction) j["declared_correction"] = *declared_correction;
+  return j;
+}
+
+}  // namespace perennial
