@@ -1,5 +1,6 @@
 #include "cli.hpp"
 #include "commands.hpp"
+#include "forecast.hpp"
 #include "launch.hpp"
 
 #include <perennial/errors.hpp>
@@ -114,6 +115,19 @@ int cli_main(int argc, char** argv) {
   report->add_option("--mtbf", report_settings.mtbf,
                      "mean time between failures of one node, for the checkpoint-interval advice (default 24h)");
 
+  ForecastSettings forecast_settings;
+  auto* forecast = app.add_subcommand("forecast",
+                                      "when the campaign will finish and the core-hours it will still take, per project, "
+                                      "grant and scenario, with 80% intervals: the accelerated mode from where it stands");
+  forecast->add_option("output_dir", forecast_settings.target, "the campaign's output folder (or its campaign file)")->required();
+  forecast->add_option("--campaign", forecast_settings.campaign_file, "the campaign file (default: the one its newest run used)");
+  forecast->add_option("--cluster", forecast_settings.cluster_file, "cluster file instead of the campaign's or the run's nodes");
+  forecast->add_option("--mtbf", forecast_settings.mtbf, "mean time between failures of one node (default: the campaign's)");
+  forecast->add_option("--repair", forecast_settings.repair, "a failed node's ranks are back after this (default 60s)");
+  forecast->add_option("--draws", forecast_settings.draws, "simulations to draw rates and failures from (default 40)");
+  forecast->add_option("--seed", forecast_settings.seed, "seed of the draws (default 1)");
+  forecast->add_flag("--json", forecast_settings.json, "print one JSON object");
+
   SimulateSettings sim;
   auto* simulate = app.add_subcommand("simulate",
                                       "run the campaign through the scheduling policy on a virtual clock: makespan, "
@@ -145,6 +159,7 @@ int cli_main(int argc, char** argv) {
     if (*simulate) return command_simulate(file, sim);
     if (*status) return command_status(status_dir);
     if (*report) return command_report(report_settings);
+    if (*forecast) return command_forecast(forecast_settings);
     if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
       for (const auto& name : KernelRegistry::instance().names()) {
         const KernelInfo info = KernelRegistry::instance().create(name, "")->info();

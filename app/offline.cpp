@@ -1,6 +1,7 @@
 // The subcommands that need no MPI job: validate, plan, simulate, status.
 
 #include "commands.hpp"
+#include "forecast.hpp"
 
 #include <perennial/accounting/climate_figures.hpp>
 #include <perennial/accounting/store.hpp>
@@ -123,6 +124,15 @@ int command_status(const std::string& dir) {
   } catch (const accounting::AccountingError& e) {
     std::fprintf(stderr, "perennial status: %s\n", e.what());
     return kExitIncomplete;
+  }
+  // The forecast: a few draws, enough for a glance (`perennial forecast` takes more).
+  ForecastSettings forecast;
+  forecast.target = dir;
+  forecast.draws = 20;
+  try {
+    std::fputs(forecast_folder(forecast).to_text().c_str(), stdout);
+  } catch (const std::exception& e) {
+    fmt::print("forecast: unavailable: {}\n", e.what());
   }
   return 0;
 }

@@ -71,7 +71,14 @@ class CoordinatorLoop {
                     {"worker_ranks", worker_ranks}, {"coordinator_pid", ::getpid()}});
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
                                  worker_ranks, (c.output_dir / "outputs").string()));
-    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", worker_ranks}});
+    // The campaign file and the machine this run has, for `perennial forecast DIR`.
+    nlohmann::json nodes = nlohmann::json::array();
+    for (NodeIndex n = 0; n < run_.machine().node_count(); ++n) {
+      const NodeSpec& node = run_.machine().node(n);
+      nodes.push_back({{"name", node.name}, {"cores", node.cores}, {"gpus", node.gpus}, {"memory_bytes", node.memory_bytes}});
+    }
+    journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", worker_ranks},
+                      {"campaign_file", std::filesystem::absolute(c.file).string()}, {"nodes", nodes}});
     record_workers();
     if (!earlier_.records.empty()) reuse_earlier_work();
     run_.begin(events_.elapsed());

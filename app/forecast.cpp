@@ -1,0 +1,317 @@
+// `perennial forecast DIR`: see forecast.hpp.
+
+#include "forecast.hpp"
+
+#include "commands.hpp"
+
+#include <perennial/accounting/report.hpp>
+#include <perennial/accounting/store.hpp>
+#include <perennial/accounting/summary.hpp>
+#include <perennial/campaign_loader.hpp>
+#include <perennial/coordinator/clock.hpp>
+#include <perennial/coordinator/journal.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/errors.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace perennial {
+
+namespace {
+
+namespace acc = accounting;
+
+std::optional<double> duration_option(const std::string& option, const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  const auto seconds = parse_duration_seconds(text);
+  if (!seconds || !std::isfinite(*seconds) || *seconds < 0) {
+    throw BadOption(fmt::format("{} '{}': not a duration (e.g. 60s, 24h, 5w)", option, text));
+  }
+  return seconds;
+}
+
+// The newest run's record of the campaign file and its machine.
+const nlohmann::json* newest_run(const JournalContents& journal) {
+  for (auto it = journal.records.rbegin(); it != journal.records.rend(); ++it) {
+    if (it->value("type", "") == "run_started" && it->contains("campaign_file")) return &*it;
+  }
+  return nullptr;
+}
+
+Machine machine_of_run(const nlohmann::json& run) {
+  Machine m;
+  for (const auto& n : run.value("nodes", nlohmann::json::array())) {
+    m.add_node({n.value("name", ""), n.value("cores", 1), n.value("gpus", 0), n.value("memory_bytes", std::uint64_t{0}), 0});
+  }
+  return m;
+}
+
+std::string date_of(double unix_seconds) { return acc::format_utc_time(unix_seconds); }
+
+std::string interval_text(const Spread& s, double scale = 1.0) {
+  return fmt::format("{:.4g} (80%: {:.4g} to {:.4g})", s.expected * scale, s.low * scale, s.high * scale);
+}
+
+nlohmann::json spread_json(const Spread& s, double offset = 0.0) {
+  return nlohmann::json::array({s.low + offset, s.high + offset});
+}
+
+nlohmann::json outlook_json(const AllocationOutlook& o, double as_of) {
+  nlohmann::json j = {{"name", o.name},
+                      {"grant", o.grant},
+                      {"used_core_hours", o.used_core_hours},
+                      {"to_finish_core_hours", o.to_finish.expected},
+                      {"to_finish_interval", spread_json(o.to_finish)},
+                      {"expected_core_hours", o.total()},
+                      {"expected_interval", spread_json(o.to_finish, o.used_core_hours)}};
+  if (o.allocation_core_hours) {
+    j["allocation_core_hours"] = *o.allocation_core_hours;
+    j["projected_overrun"] = o.total() > *o.allocation_core_hours;
+  }
+  if (o.exhaustion) {
+    j["runs_out"] = {{"share_of_draws", o.exhaustion->share_of_draws},
+                     {"expected_unix", as_of + o.exhaustion->seconds.expected},
+                     {"interval_unix", spread_json(o.exhaustion->seconds, as_of)}};
+  }
+  return j;
+}
+
+}  // namespace
+
+std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& outlooks, double as_of_unix) {
+  std::vector<std::string> out;
+  for (const auto& o : outlooks) {
+    if (!o.allocation_core_hours) continue;
+    const double allocation = *o.allocation_core_hours;
+    const bool is_grant = o.name == o.grant;
+    const std::string who = is_grant ? fmt::format("grant {}", o.name) : fmt::format("project {} (grant {})", o.name, o.grant);
+    const std::string use = fmt::format("{} used + {} to finish = {} (80%: {} to {})", acc::format_core_hours(o.used_core_hours),
+                                        acc::format_core_hours(o.to_finish.expected), acc::format_core_hours(o.total()),
+                                        acc::format_core_hours(o.used_core_hours + o.to_finish.low),
+                                        acc::format_core_hours(o.used_core_hours + o.to_finish.high));
+    std::string runs_out;
+    if (o.exhaustion && o.exhaustion->share_of_draws >= 0.5) {
+      runs_out = fmt::format("; it runs out on {} (80%: {} to {})", date_of(as_of_unix + o.exhaustion->seconds.expected),
+                             date_of(as_of_unix + o.exhaustion->seconds.low), date_of(as_of_unix + o.exhaustion->seconds.high));
+    }
+    if (o.total() > allocation) {
+      out.push_back(fmt::format("{} is projected to overrun its allocation of {}: {}, {} over{}", who,
+                                acc::format_core_hours(allocation), use, acc::format_core_hours(o.total() - allocation), runs_out));
+    } else if (o.used_core_hours + o.to_finish.high > allocation) {
+      out.push_back(fmt::format("{} may overrun its allocation of {}: {}", who, acc::format_core_hours(allocation), use));
+    }
+  }
+  return out;
+}
+
+FolderForecast forecast_folder(const ForecastSettings& settings) {
+  FolderForecast out;
+  std::filesystem::path folder = settings.target;
+  std::string campaign_file = settings.campaign_file;
+  // A campaign file names its output folder.
+  if (std::filesystem::is_regular_file(folder)) {
+    campaign_file = folder.string();
+    auto loaded = load_campaign_file(campaign_file);
+    if (!loaded.campaign) throw Error(fmt::format("{}:\n{}", campaign_file, loaded.diagnostics.to_string()));
+    folder = loaded.campaign->output_dir;
+  }
+  out.folder = folder;
+  const auto journal_file = folder / "journal.jsonl";
+  if (!std::filesystem::exists(journal_file)) {
+    throw Error(fmt::format("{}: no journal.jsonl: give a campaign's output folder (it has one once a run started) or its "
+                            "campaign file",
+                            folder.string()));
+  }
+  const JournalContents journal = Journal::read(journal_file);
+  const nlohmann::json* run = newest_run(journal);
+  if (campaign_file.empty()) {
+    if (!run) {
+      throw Error(fmt::format("{}: its journal does not say which campaign file ran (runs before this version did not "
+                              "record it): pass --campaign FILE",
+                              journal_file.string()));
+    }
+    campaign_file = run->at("campaign_file").get<std::string>();
+    if (!std::filesystem::exists(campaign_file)) {
+      throw Error(fmt::format("{}: the campaign file its newest run used, {}, is gone: pass --campaign FILE",
+                              folder.string(), campaign_file));
+    }
+  }
+  out.campaign_file = campaign_file;
+  Validated v = validate_campaign(campaign_file, 0, settings.cluster_file);
+  if (!v.diagnostics.empty()) throw Error(fmt::format("{}:\n{}", campaign_file, v.diagnostics.to_string()));
+  const StageGraph& graph = *v.graph;
+  const Campaign& c = graph.campaign();
+  out.campaign = c.name;
+
+  // The machine: the one declared (with its feature tags), else what the newest run had.
+  Machine machine;
+  if (c.cluster.declared()) {
+    machine = machine_for(c.cluster);
+  } else if (run && !run->value("nodes", nlohmann::json::array()).empty()) {
+    machine = machine_of_run(*run);
+  } else {
+    throw Error(fmt::format("{}: no machine to forecast on: the campaign declares no cluster: and no run recorded its "
+                            "nodes; pass --cluster FILE",
+                            campaign_file));
+  }
+
+  ForecastOptions options;
+  options.draws = settings.draws;
+  options.seed = settings.seed;
+  options.node_mtbf_seconds = duration_option("--mtbf", settings.mtbf).value_or(c.checkpoint.node_mtbf_seconds);
+  options.repair_seconds = duration_option("--repair", settings.repair).value_or(60.0);
+  if (options.draws < 1 || options.draws > 10000) throw BadOption(fmt::format("--draws {}: give 1 to 10000", settings.draws));
+
+  std::vector<acc::Segment> segments;
+  const auto books = folder / "accounting.db";
+  if (std::filesystem::exists(books)) segments = acc::AccountingStore(books, acc::AccountingStore::Mode::read_only).segments();
+  const CampaignState state = campaign_state(graph, read_history(graph, journal), segments);
+  out.as_of_unix = unix_time_seconds();
+  out.finished = std::all_of(state.history.begin(), state.history.end(), [](const StageHistory& h) { return h.completed; });
+  if (out.finished) {
+    // Done: its end is when its last segment ended, not now.
+    out.as_of_unix = 0.0;
+    for (const auto& s : segments) out.as_of_unix = std::max(out.as_of_unix, s.wall_end);
+    if (segments.empty()) out.as_of_unix = unix_time_seconds();
+  }
+  out.forecast = forecast_campaign(graph, machine, policy_config_for(c), state, options);
+
+  // Use so far and the forecast, against the campaign file's allocations.
+  std::map<std::string, AllocationOutlook> grants;
+  for (const auto& p : c.projects) {
+    AllocationOutlook o;
+    o.name = p.name;
+    o.grant = p.grant;
+    if (const auto it = state.used_core_hours_by_project.find(p.name); it != state.used_core_hours_by_project.end()) {
+      o.used_core_hours = it->second;
+    }
+    if (const auto it = out.forecast.core_hours_to_finish_by_project.find(p.name); it != out.forecast.core_hours_to_finish_by_project.end()) {
+      o.to_finish = it->second;
+    }
+    if (p.allocation_core_hours > 0) o.allocation_core_hours = p.allocation_core_hours;
+    if (const auto it = out.forecast.exhaustion_by_project.find(p.name); it != out.forecast.exhaustion_by_project.end()) {
+      o.exhaustion = it->second;
+    }
+    AllocationOutlook& g = grants[p.grant];
+    g.name = g.grant = p.grant;
+    g.used_core_hours += o.used_core_hours;
+    if (o.allocation_core_hours) g.allocation_core_hours = g.allocation_core_hours.value_or(0.0) + *o.allocation_core_hours;
+    out.projects.push_back(o);
+  }
+  // Use by stages of projects the file does not declare (the default project) counts too.
+  for (const auto& [project, used] : state.used_core_hours_by_project) {
+    if (std::none_of(c.projects.begin(), c.projects.end(), [&](const ProjectSpec& p) { return p.name == project; })) {
+      AllocationOutlook o;
+      o.name = project;
+      o.used_core_hours = used;
+      if (const auto it = out.forecast.core_hours_to_finish_by_project.find(project); it != out.forecast.core_hours_to_finish_by_project.end()) {
+        o.to_finish = it->second;
+      }
+      out.projects.push_back(o);
+    }
+  }
+  for (auto& [name, g] : grants) {
+    if (const auto it = out.forecast.core_hours_to_finish_by_grant.find(name); it != out.forecast.core_hours_to_finish_by_grant.end()) {
+      g.to_finish = it->second;
+    }
+    if (const auto it = out.forecast.exhaustion_by_grant.find(name); it != out.forecast.exhaustion_by_grant.end()) {
+      g.exhaustion = it->second;
+    }
+    // A grant's own entry only when it holds more than one project (else it repeats it).
+    if (std::count_if(c.projects.begin(), c.projects.end(), [&](const ProjectSpec& p) { return p.grant == name; }) > 1) {
+      out.grants.push_back(g);
+    }
+  }
+  for (const auto& s : segments) out.used_by_scenario[s.scenario] += s.core_hours();
+  out.warnings = overrun_warnings(out.projects, out.as_of_unix);
+  for (auto& w : overrun_warnings(out.grants, out.as_of_unix)) out.warnings.push_back(std::move(w));
+  return out;
+}
+
+nlohmann::json FolderForecast::to_json() const {
+  const Forecast& f = forecast;
+  nlohmann::json by_project = nlohmann::json::object(), projects_detail = nlohmann::json::array();
+  for (const auto& p : projects) {
+    by_project[p.name] = p.total();
+    projects_detail.push_back(outlook_json(p, as_of_unix));
+  }
+  nlohmann::json grants_detail = nlohmann::json::array();
+  for (const auto& g : grants) grants_detail.push_back(outlook_json(g, as_of_unix));
+  nlohmann::json scenarios = nlohmann::json::object();
+  for (const auto& [k, s] : f.core_hours_to_finish_by_scenario) {
+    const auto used = used_by_scenario.find(k);
+    scenarios[k] = {{"used_core_hours", used == used_by_scenario.end() ? 0.0 : used->second},
+                    {"to_finish_core_hours", s.expected},
+                    {"to_finish_interval", spread_json(s)}};
+  }
+  return {{"campaign", campaign},
+          {"folder", folder.string()},
+          {"campaign_file", campaign_file.string()},
+          {"as_of_unix", as_of_unix},
+          {"finished", finished},
+          {"expected_end_unix", expected_end_unix()},
+          {"expected_end_interval_unix", spread_json(f.seconds_to_finish, as_of_unix)},
+          {"seconds_to_finish", f.seconds_to_finish.expected},
+          {"core_hours_to_finish", f.core_hours_to_finish.expected},
+          {"core_hours_to_finish_interval", spread_json(f.core_hours_to_finish)},
+          {"core_hours_by_project", by_project},
+          {"projects", projects_detail},
+          {"grants", grants_detail},
+          {"scenarios", scenarios},
+          {"warnings", warnings},
+          {"stages_left", f.stages_left},
+          {"stages_measured", f.stages_measured},
+          {"draws", f.draws},
+          {"draws_unfinished", f.draws_unfinished},
+          {"notes", f.notes}};
+}
+
+std::string FolderForecast::to_text() const {
+  const Forecast& f = forecast;
+  std::string out;
+  if (finished) return fmt::format("forecast: campaign {} has completed every stage\n", campaign);
+  out += fmt::format("forecast for campaign {} ({} stage(s) left, {} measured), as of {}:\n", campaign, f.stages_left,
+                     f.stages_measured, date_of(as_of_unix));
+  out += fmt::format("  expected end     {} (80%: {} to {}), in {}\n", date_of(expected_end_unix()),
+                     date_of(as_of_unix + f.seconds_to_finish.low), date_of(as_of_unix + f.seconds_to_finish.high),
+                     acc::format_duration(f.seconds_to_finish.expected));
+  out += fmt::format("  to finish        {} core-hours\n", interval_text(f.core_hours_to_finish));
+  for (const auto& p : projects) {
+    out += fmt::format("  project {:<16} {} used + {} to finish", p.name.empty() ? "(none)" : p.name,
+                       acc::format_core_hours(p.used_core_hours), interval_text(p.to_finish));
+    if (p.allocation_core_hours) {
+      out += fmt::format(" = {:.1f}% of {}", 100.0 * p.total() / *p.allocation_core_hours, acc::format_core_hours(*p.allocation_core_hours));
+    }
+    out += '\n';
+  }
+  for (const auto& w : warnings) out += fmt::format("  warning: {}\n", w);
+  for (const auto& n : f.notes) out += fmt::format("  ({})\n", n);
+  return out;
+}
+
+int command_forecast(const ForecastSettings& settings) {
+  try {
+    const FolderForecast f = forecast_folder(settings);
+    if (settings.json) {
+      fmt::print("{}\n", f.to_json().dump());
+    } else {
+      std::fputs(f.to_text().c_str(), stdout);
+    }
+    return 0;
+  } catch (const BadOption& e) {
+    std::fprintf(stderr, "perennial forecast: %s\n", e.what());
+    return kExitBadInput;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "perennial forecast: %s\n", e.what());
+    return kExitBadInput;
+  } catch (const acc::AccountingError& e) {
+    std::fprintf(stderr, "perennial forecast: %s\n", e.what());
+    return kExitBadInput;
+  }
+}
+
+}  // namespace perennial
