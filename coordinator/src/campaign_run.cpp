@@ -43,8 +43,10 @@ std::size_t CampaignRun::reuse_earlier_work(const std::function<std::string(Stag
   return reused;
 }
 
-void CampaignRun::begin(double now) {
-  for (StageId id : progress_.ready()) submit(id, now);
+void CampaignRun::begin(double now, const std::function<bool(StageId)>& only) {
+  for (StageId id : progress_.ready()) {
+    if (only ? only(id) : !policy_.is_waiting(id) && !policy_.is_running(id)) submit(id, now);
+  }
 }
 
 int CampaignRun::ranks_of(StageId id) const {

@@ -108,6 +108,7 @@ CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> 
     }
     if (s.outcome == accounting::Outcome::running) {
       state.measured[id].steps_done = std::max(state.measured[id].steps_done, s.last_step);
+      state.measured[id].running = true;
     }
   }
   for (StageId id = 0; id < graph.size(); ++id) {
@@ -128,36 +129,50 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
     if (id >= state.measured.size() || !state.measured[id].step_seconds || *state.measured[id].step_seconds <= 0) return nullptr;
     return &state.measured[id];
   };
-  // How far the measured stages were from their declarations, and what each template's
-  // members measured.
+  // What each template's members measured, and how far from their declarations.
+  std::map<std::string, std::vector<double>> steps_of, ratios_of;
   std::vector<double> ratios;
-  std::map<std::string, std::vector<double>> by_template;
   for (StageId id = 0; id < n; ++id) {
     const StageMeasurement* m = measured(id);
     if (!m) continue;
     const StageSpec& s = graph.stage(id);
-    if (const auto declared = declared_step(s)) ratios.push_back(*m->step_seconds / *declared);
-    by_template[s.template_name].push_back(*m->step_seconds);
+    steps_of[s.template_name].push_back(*m->step_seconds);
+    if (const auto declared = declared_step(s)) {
+      ratios.push_back(*m->step_seconds / *declared);
+      ratios_of[s.template_name].push_back(*m->step_seconds / *declared);
+    }
   }
   const std::optional<double> corr = ratios.empty() ? std::nullopt : std::optional<double>(median(ratios));
   if (correction) *correction = corr;
-  const double ratio_spread = ratios.size() >= 3 ? log_spread(ratios) : options.unmeasured_spread;
+  // How far one template's declaration may be off beyond the common correction: the spread of
+  // the measured templates' own corrections; and one member beyond its template's.
+  std::vector<double> template_ratios, within;
+  for (const auto& [t, r] : ratios_of) {
+    const double m = median(r);
+    template_ratios.push_back(m);
+    for (double x : r) within.push_back(x / m);
+  }
+  const double template_spread = template_ratios.size() >= 3 ? log_spread(template_ratios) : options.unmeasured_spread;
+  const double member_spread = within.size() >= 3 ? log_spread(within) : options.unmeasured_spread;
 
   std::vector<StageRate> rates(n);
   for (StageId id = 0; id < n; ++id) {
     const StageSpec& s = graph.stage(id);
     StageRate& r = rates[id];
     if (const StageMeasurement* m = measured(id)) {
-      r = {*m->step_seconds, m->spread, "measured"};
-    } else if (const auto it = by_template.find(s.template_name); it != by_template.end() && s.template_name != s.name) {
+      r = {*m->step_seconds, 0.0, m->spread, StageRate::Basis::measured, "measured"};
+    } else if (const auto it = steps_of.find(s.template_name); it != steps_of.end() && s.template_name != s.name) {
+      // Its ensemble siblings measured: their median, give or take one member's spread.
       const auto& siblings = it->second;
-      r = {median(siblings), siblings.size() >= 3 ? log_spread(siblings) : options.unmeasured_spread,
+      r = {median(siblings), 0.0, siblings.size() >= 3 ? log_spread(siblings) : member_spread, StageRate::Basis::siblings,
            fmt::format("{} sibling(s) of {}", siblings.size(), s.template_name)};
     } else if (const auto declared = declared_step(s)) {
-      r = corr ? StageRate{*declared * *corr, ratio_spread, fmt::format("declared x {:.3f}", *corr)}
-               : StageRate{*declared, options.unmeasured_spread, "declared"};
+      r = corr ? StageRate{*declared * *corr, template_spread, member_spread, StageRate::Basis::declared_corrected,
+                           fmt::format("declared x {:.3f}", *corr)}
+               : StageRate{*declared, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::declared, "declared"};
     } else {
-      r = {options.default_step_seconds, options.unmeasured_spread, "default (nothing declared or measured)"};
+      r = {options.default_step_seconds, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::fallback,
+           "default (nothing declared or measured)"};
     }
   }
   return rates;
@@ -173,8 +188,9 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   const std::vector<StageRate> base = stage_rates(graph, state, options, &correction);
   f.declared_correction = correction;
 
-  // The groups the draws vary together: the correction of the declared step times (drawn
-  // from the measured ratios), each template's siblings (drawn from their measurements).
+  // The draws vary together what is shared: the common correction of the declarations
+  // (a resample of the measured ratios) and each template's centre (a resample of its
+  // members' measurements, or a draw at the templates' spread).
   std::vector<double> ratios;
   std::map<std::string, std::vector<double>> by_template;
   for (StageId id = 0; id < n; ++id) {
@@ -194,6 +210,7 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   for (StageId id = 0; id < n; ++id) {
     if (sim.history[id].completed) continue;
     ++f.stages_left;
+    if (id < state.measured.size() && state.measured[id].running) sim.running_at_start.push_back(id);
     const std::uint64_t done = id < state.measured.size() ? state.measured[id].steps_done : 0;
     auto& epochs = sim.history[id].epochs;
     if (done > 0 && (epochs.empty() || epochs.back().step < done)) {
@@ -225,16 +242,27 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ULL + 17);
   std::normal_distribution<double> unit(0.0, 1.0);
   for (int d = 0; d < f.draws; ++d) {
-    // This draw's rates: the correction and each template's centre, then each stage's own.
+    // This draw's rates: the shared factors first, then each stage's own.
     const double draw_correction = ratios.empty() ? 1.0 : bootstrap_median(ratios, rng) / *correction;
     std::map<std::string, double> template_factor;
     for (const auto& [name, values] : by_template) template_factor[name] = bootstrap_median(values, rng) / median(values);
     sim.step_seconds.assign(n, std::nullopt);
     for (StageId id = 0; id < n; ++id) {
       const StageRate& r = base[id];
-      double step = r.step_seconds * std::exp(r.spread * unit(rng));
-      if (r.basis.starts_with("declared x")) step *= draw_correction;
-      else if (r.basis.find("sibling") != std::string::npos) step *= template_factor[graph.stage(id).template_name];
+      const std::string& t = graph.stage(id).template_name;
+      double step = r.step_seconds * std::exp(r.own * unit(rng));
+      switch (r.basis) {
+        case StageRate::Basis::measured: break;
+        case StageRate::Basis::siblings: step *= template_factor[t]; break;
+        case StageRate::Basis::declared_corrected:
+        case StageRate::Basis::declared:
+        case StageRate::Basis::fallback: {
+          auto [it, fresh] = template_factor.try_emplace(t, 0.0);
+          if (fresh) it->second = std::exp(r.shared * unit(rng));
+          step *= it->second * (r.basis == StageRate::Basis::declared_corrected ? draw_correction : 1.0);
+          break;
+        }
+      }
       sim.step_seconds[id] = step;
     }
     sim.seed = options.seed * 1000003ULL + static_cast<std::uint64_t>(d);
@@ -281,10 +309,13 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   std::map<std::string, int> bases;
   for (StageId id = 0; id < n; ++id) {
     if (sim.history[id].completed) continue;
-    const std::string& b = base[id].basis;
-    ++bases[b.starts_with("declared x") ? std::string("declared step time x the measured correction")
-            : b.find("sibling") != std::string::npos ? std::string("their ensemble siblings' measured rate")
-                                                     : b];
+    switch (base[id].basis) {
+      case StageRate::Basis::measured: ++bases["their measured rate"]; break;
+      case StageRate::Basis::siblings: ++bases["their ensemble siblings' measured rate"]; break;
+      case StageRate::Basis::declared_corrected: ++bases["their declared step time x the measured correction"]; break;
+      case StageRate::Basis::declared: ++bases["their declared step time (nothing measured yet)"]; break;
+      case StageRate::Basis::fallback: ++bases[base[id].text]; break;
+    }
   }
   for (const auto& [b, count] : bases) f.notes.push_back(fmt::format("{} stage(s) left at {}", count, b));
   if (correction) {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <queue>
 #include <random>
+#include <set>
 #include <sstream>
 
 namespace perennial {
@@ -102,6 +103,12 @@ class Simulation final : public CampaignObserver {
     report_.stages = graph_.size();
     for (StageId id = 0; id < graph_.size(); ++id) prepare(id);
     if (!options_.history.empty()) run_.reuse_earlier_work();
+    if (!options_.running_at_start.empty()) {
+      // Running stages hold their ranks: placed before anything waiting is considered.
+      const std::set<StageId> running(options_.running_at_start.begin(), options_.running_at_start.end());
+      run_.begin(0.0, [&](StageId id) { return running.count(id) != 0; });
+      run_.decide(0.0);
+    }
     run_.begin(0.0);
     if (options_.node_mtbf_seconds && run_.machine().node_count() > 0) schedule_failure(0.0);
     // The policy's time is a virtual clock that jumps from one event to the next.

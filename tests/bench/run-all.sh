@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages and simulate benchmarks against an existing build (default
+# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate and forecast-accuracy benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
 # Each benchmark's own output is printed as it runs. Takes about 13 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
 bench_plan="$build/tests/bench/bench_plan"
-for exe in "$build/perennial" "$bench_plan"; do
+for exe in "$build/perennial" "$bench_plan" "$build/tests/bench/bench_forecast_accuracy"; do
   if [[ ! -x $exe ]]; then
     echo "run-all.sh: $exe is missing: build with PERENNIAL_BUILD_BENCHMARKS=ON first" >&2
     exit 2
@@ -29,6 +29,7 @@ run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
 run recovery "$here/bench_recovery.sh" "$build" 3
 run concurrent "$here/bench_concurrent.sh" "$build"
 run simulate "$here/bench_simulate.sh" "$build"
+run forecast "$build/tests/bench/bench_forecast_accuracy" --trials 200
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -58,3 +59,6 @@ row "  rank 0 peak RSS (VmHWM)" "$(figure concurrent rank0_peak_rss_mib) MiB" "-
 row "  all 101 ranks: sum of VmHWM / of Pss" "$(figure concurrent all_ranks_peak_rss_mib) / $(figure concurrent all_ranks_pss_mib) MiB" "-"
 row "simulate: six-month, 10,809 stages, 1,000 nodes" "$(figure simulate six_month_cpu_s) s / $(figure simulate six_month_rss_mib) MiB" "10 s / 1 GiB"
 row "simulate: 40,000 waiting stages, 100 nodes" "$(figure simulate deep_queue_cpu_s) s / $(figure simulate deep_queue_rss_mib) MiB" "-"
+row "forecast at 20% of steps: end error (median)" "$(figure forecast end_error_pct) %" "5 % (10 % seed)"
+row "  core-hours error (median)" "$(figure forecast core_hours_error_pct) %" "5 %"
+row "  80% interval coverage: end / core-hours" "$(figure forecast end_coverage_pct) / $(figure forecast core_hours_coverage_pct) %" "70-90 %"

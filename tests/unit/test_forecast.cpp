@@ -116,7 +116,8 @@ TEST(Forecast, MeasuredRatesReplaceTheDeclaredOnesAndCorrectTheUnmeasured) {
   const auto rates = stage_rates(c.graph, state, o, &correction);
   ASSERT_TRUE(correction);
   EXPECT_DOUBLE_EQ(*correction, 2.0);
-  EXPECT_EQ(rates[id_of(c.graph, "spinup")].basis, "measured");
+  EXPECT_EQ(rates[id_of(c.graph, "spinup")].basis, StageRate::Basis::measured);
+  EXPECT_EQ(rates[id_of(c.graph, "run")].basis, StageRate::Basis::declared_corrected);
   EXPECT_DOUBLE_EQ(rates[id_of(c.graph, "run")].step_seconds, 72.0);
   const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
   // spinup: 50 steps x 72 s = 1 h left; run: 200 x 72 s = 4 h: 5 h in all.

@@ -128,8 +128,10 @@ class CampaignRun {
   /// `output_ok` (null: always) says their output is whole; returns how many were kept.
   /// `output_ok` returns the problem, or an empty string when the output verifies.
   std::size_t reuse_earlier_work(const std::function<std::string(StageId)>& output_ok = {});
-  /// Submits every ready stage to the policy. Once, after reuse_earlier_work.
-  void begin(double now);
+  /// Submits every ready stage to the policy. Once, after reuse_earlier_work. A forecast
+  /// submits the stages that were running first (`only`), lets the policy place them, then
+  /// the rest (`only` null): running stages keep their ranks ahead of waiting ones.
+  void begin(double now, const std::function<bool(StageId)>& only = {});
 
   /// One pass of the policy. Impossible stages fail, stop orders are recorded, starts become
   /// running stages (a new attempt each). Returns the policy's decision for the driver to

@@ -38,6 +38,7 @@ struct StageMeasurement {
   double spread = 0.0;                 ///< relative spread of that rate between its runs (std of log)
   std::optional<double> checkpoint_seconds;  ///< mean cost of one checkpoint
   std::uint64_t steps_done = 0;        ///< the newest step computed, in any run (a running one's progress)
+  bool running = false;                ///< running now: it keeps its ranks
 };
 
 /// Where the campaign stands: from its journal (history) and its books (the rest).
@@ -64,7 +65,7 @@ struct ForecastOptions {
   double checkpoint_cost_seconds = 60.0;  ///< stages that never checkpointed yet
   double default_step_seconds = 1.0;      ///< stages with no measurement, sibling or declaration
   /// The relative spread assumed for a stage's rate when too few stages were measured to
-  /// tell (std of log): 10%.
+  /// tell (std of log): 10%. Measured spreads replace it from 3 measurements on.
   double unmeasured_spread = 0.10;
 };
 
@@ -105,13 +106,18 @@ struct Forecast {
 Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, const PolicyConfig& config,
                            const CampaignState& state, const ForecastOptions& options);
 
-/// The step rates the draws start from: one per stage, with its relative spread and where it
-/// came from (`measured`, `siblings`, `declared x 1.13`, `declared`, `default`). Exposed for
-/// tests and `perennial forecast --verbose`.
+/// The step rates the draws start from: one per stage, with its relative spreads and where it
+/// came from. Exposed for tests.
 struct StageRate {
+  enum class Basis { measured, siblings, declared_corrected, declared, fallback };
   double step_seconds = 1.0;
-  double spread = 0.0;
-  std::string basis;
+  /// Relative spreads (std of log). `shared` is drawn once per template and draw: the stages
+  /// of one template are alike, so what is unknown about them is mostly unknown for all of
+  /// them together (it does not average out over an ensemble); `own` once per stage.
+  double shared = 0.0;
+  double own = 0.0;
+  Basis basis = Basis::fallback;
+  std::string text;  ///< `measured`, `3 sibling(s) of ssp-{forcing}`, `declared x 1.130`, ...
 };
 std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,
                                    std::optional<double>* correction = nullptr);

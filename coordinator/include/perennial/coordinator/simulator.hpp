@@ -42,6 +42,8 @@ struct SimulationOptions {
   /// walltime or step_time, and a checkpoint's cost, replacing checkpoint_cost_seconds.
   std::vector<std::optional<double>> step_seconds;
   std::vector<std::optional<double>> stage_checkpoint_cost;
+  /// Stages running when the state was taken: they start first, where they fit.
+  std::vector<StageId> running_at_start;
   /// Core-hours each project used already: a hard cap leaves only the rest of its allocation.
   std::map<std::string, double> used_core_hours_by_project;
 };
