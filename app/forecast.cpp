@@ -94,7 +94,9 @@ std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& 
                                         acc::format_core_hours(o.used_core_hours + o.to_finish.low),
                                         acc::format_core_hours(o.used_core_hours + o.to_finish.high));
     std::string runs_out;
-    if (o.exhaustion && o.exhaustion->share_of_draws >= 0.5) {
+    if (o.used_core_hours >= allocation) {
+      runs_out = "; it is used up already";
+    } else if (o.exhaustion && o.exhaustion->share_of_draws >= 0.5) {
       runs_out = fmt::format("; it runs out on {} (80%: {} to {})", date_of(as_of_unix + o.exhaustion->seconds.expected),
                              date_of(as_of_unix + o.exhaustion->seconds.low), date_of(as_of_unix + o.exhaustion->seconds.high));
     }

@@ -27,6 +27,10 @@ std::string format_manifest(const std::vector<ManifestEntry>& entries) {
     text += e.name;
     text += '\n';
   }
+  // A committed file with nothing in it (a kernel whose whole state is its step count) has a
+  // manifest all the same, a blank line, so that it is told apart from a file never
+  // committed (no attribute at all). Readers skip blank lines.
+  if (text.empty()) text.push_back('\n');
   return text;
 }
 

@@ -217,8 +217,27 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
       epochs.push_back(EpochRecord{++sim.history[id].last_epoch, std::min(done, graph.stage(id).steps), {}, std::nullopt, 0});
     }
   }
+  // A checkpoint costs what the stage's own measured, else its siblings', else any stage's
+  // of the campaign (they write to the same file system), else the guess.
   sim.stage_checkpoint_cost.resize(n);
-  for (StageId id = 0; id < n && id < state.measured.size(); ++id) sim.stage_checkpoint_cost[id] = state.measured[id].checkpoint_seconds;
+  std::map<std::string, std::vector<double>> costs_of;
+  std::vector<double> costs;
+  for (StageId id = 0; id < n && id < state.measured.size(); ++id) {
+    if (const auto& cost = state.measured[id].checkpoint_seconds) {
+      costs_of[graph.stage(id).template_name].push_back(*cost);
+      costs.push_back(*cost);
+    }
+  }
+  for (StageId id = 0; id < n; ++id) {
+    const auto siblings = costs_of.find(graph.stage(id).template_name);
+    if (id < state.measured.size() && state.measured[id].checkpoint_seconds) {
+      sim.stage_checkpoint_cost[id] = state.measured[id].checkpoint_seconds;
+    } else if (siblings != costs_of.end()) {
+      sim.stage_checkpoint_cost[id] = median(siblings->second);
+    } else if (!costs.empty()) {
+      sim.stage_checkpoint_cost[id] = median(costs);
+    }
+  }
   sim.checkpoint_cost_seconds = options.checkpoint_cost_seconds;
   sim.default_step_seconds = options.default_step_seconds;
   sim.repair_seconds = options.repair_seconds;

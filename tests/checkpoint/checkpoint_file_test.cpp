@@ -346,6 +346,23 @@ TEST_F(CheckpointFile, WriterDestroyedWithoutCommitLeavesOnlyThePartialFile) {
   EXPECT_TRUE(fs::exists(path));
 }
 
+// A kernel with no state but its step (burn-cpu; an external model driver) still commits
+// epochs: an empty checkpoint verifies and restores, and is not taken for an uncommitted one.
+TEST_F(CheckpointFile, ACheckpointWithNothingInItCommitsAndVerifies) {
+  const fs::path path = file("empty.h5");
+  {
+    CheckpointFileWriter out(world, path, ocean(), {3, 60, 0.0});
+    out.commit();
+  }
+  world.barrier();
+  const VerifyResult verdict = perennial::checkpoint::verify_checkpoint(world, path, ocean());
+  EXPECT_TRUE(verdict.ok) << verdict.problem;
+  CheckpointFileReader in(world, path);
+  EXPECT_TRUE(in.names().empty());
+  EXPECT_EQ(in.info().step, 60u);
+  world.barrier();
+}
+
 TEST_F(CheckpointFile, EveryWriterMisuseThrowsKernelErrorOnAllRanks) {
   const fs::path path = file("misuse.h5");
   const std::string name = path.string() + ".partial";

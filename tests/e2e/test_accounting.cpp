@@ -6,6 +6,10 @@
 #include <perennial/accounting/store.hpp>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
 
 #include <atomic>
 #include <cstdint>
@@ -62,6 +66,8 @@ class MovingRapl {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
+
+double unix_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -127,4 +133,78 @@ TEST(Accounting, AHardCappedProjectPastItsAllocationStartsNoMoreStagesAcrossRuns
   ASSERT_NE(again.exit_code, 124) << again.output;
   EXPECT_NE(again.output.find("has used"), std::string::npos) << "the earlier run's use counts\n" << again.output;
   EXPECT_TRUE(events_of(read_events(out), "stage_started", "second").empty()) << "started past the cap on resume";
+}
+
+// `perennial forecast DIR` on a campaign interrupted after its first checkpoint: it reads
+// the journal (what is done, the campaign file, the machine) and the books (the measured step
+// rate, 5x the declared one), forecasts the rest with an interval, and warns of the project
+// that will overrun its tiny allocation; `status` shows the same. Resumed to its end, the
+// forecast says finished, at the time it finished.
+TEST(Forecast, AnInterruptedCampaignIsForecastFromItsJournalAndBooks) {
+  auto dir = fresh_directory("forecast-interrupted");
+  auto out = dir / "run";
+  // Declared 0.01 s per step; every step really takes 0.05 s.
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: forecast\n"
+                             "projects:\n  - {name: ocean, grant: G-4, allocation_core_hours: 0.001}\n"
+                             "checkpoint: {interval: 20 steps}\n"
+                             "stages:\n"
+                             "  - {name: a, kernel: burn-cpu, project: ocean, ranks: 2, steps: 400, step_time: 0.01s,\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: b, kernel: burn-cpu, project: ocean, ranks: 2, steps: 30, step_time: 0.01s, after: [a],\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n"
+                             "  - {name: c, kernel: burn-cpu, project: ocean, ranks: 2, steps: 30, step_time: 0.01s, after: [b],\n"
+                             "     parameters: {seconds_per_step: 0.05}}\n");
+  const std::string args = campaign.string() + " --quiet --output-dir " + out.string();
+  {
+    BackgroundRun run(3, args);
+    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "a", 2, 90)) << "no checkpoint";
+    run.signal(SIGINT);
+    auto stopped = run.wait(120);
+    ASSERT_NE(stopped.exit_code, 124) << stopped.output;
+    ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  }
+  ASSERT_TRUE(has_event(read_events(out), "stage_suspended", "a")) << "stopped before a finished";
+
+  const double before = unix_now();
+  auto forecast = run_perennial_serial("forecast " + out.string() + " --json");
+  ASSERT_EQ(forecast.exit_code, 0) << forecast.output;
+  const auto j = nlohmann::json::parse(forecast.output.substr(forecast.output.find('{')));
+  EXPECT_FALSE(j.at("finished").get<bool>());
+  const double end = j.at("expected_end_unix").get<double>();
+  const auto interval = j.at("expected_end_interval_unix");
+  EXPECT_GE(end, before);
+  EXPECT_LE(interval.at(0).get<double>(), end);
+  EXPECT_GE(interval.at(1).get<double>(), end);
+  // b and c alone, at the measured 0.05 s per step, on 2 cores: 6 core-seconds. At the
+  // declared rate it would be a fifth of that.
+  const double to_finish = j.at("core_hours_to_finish").get<double>();
+  EXPECT_GE(to_finish, 0.8 * 2 * 60 * 0.05 / 3600) << forecast.output;
+  EXPECT_LE(to_finish, 4.0 * 2 * (400 + 60) * 0.05 / 3600) << forecast.output;
+  const double used_plus_expected = j.at("core_hours_by_project").at("ocean").get<double>();
+  EXPECT_GT(used_plus_expected, to_finish) << "used so far counts too";
+  EXPECT_GE(j.at("stages_measured").get<int>(), 1);
+  ASSERT_FALSE(j.at("warnings").empty()) << forecast.output;
+  EXPECT_NE(j.at("warnings").at(0).get<std::string>().find("project ocean (grant G-4) is projected to overrun"),
+            std::string::npos)
+      << forecast.output;
+
+  auto status = run_perennial_serial("status " + out.string());
+  EXPECT_NE(status.output.find("forecast for campaign forecast"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("warning: project ocean"), std::string::npos) << status.output;
+
+  // Not a campaign's folder: named, nothing else.
+  auto wrong = run_perennial_serial("forecast " + dir.string());
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_NE(wrong.output.find("no journal.jsonl"), std::string::npos) << wrong.output;
+
+  auto rest = run_perennial(3, args, 120);
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  auto done = run_perennial_serial("forecast " + out.string() + " --json");
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  const auto k = nlohmann::json::parse(done.output.substr(done.output.find('{')));
+  EXPECT_TRUE(k.at("finished").get<bool>());
+  EXPECT_EQ(k.at("core_hours_to_finish").get<double>(), 0.0);
+  EXPECT_LE(k.at("expected_end_unix").get<double>(), unix_now());
+  EXPECT_GT(k.at("expected_end_unix").get<double>(), before) << "it ended after the interruption";
 }

@@ -244,3 +244,26 @@ TEST(Forecast, ItsJsonHoldsTheFiguresAndTheNotes) {
   EXPECT_TRUE(j.at("core_hours_to_finish_by_project").contains("ocean"));
   EXPECT_FALSE(j.at("notes").empty());
 }
+
+TEST(Forecast, StagesThatNeverCheckpointedTakeTheCheckpointCostOthersMeasured) {
+  auto c = load(R"(
+campaign: costs
+cluster: {nodes: [{name: "n1", cores: 4}]}
+checkpoint: {interval: 10 steps}
+stages:
+  - {name: a, kernel: any, ranks: 4, steps: 100, step_time: 1s}
+  - {name: b, kernel: any, ranks: 4, steps: 100, step_time: 1s, after: [a]}
+)");
+  CampaignState state;
+  state.history.resize(c.graph.size());
+  state.history[id_of(c.graph, "a")].completed = true;
+  state.measured.resize(c.graph.size());
+  state.measured[id_of(c.graph, "a")].step_seconds = 1.0;
+  state.measured[id_of(c.graph, "a")].checkpoint_seconds = 2.0;
+  ForecastOptions o = no_failures();
+  o.unmeasured_spread = 0.0;
+  o.checkpoint_cost_seconds = 600.0;  // the guess, were nothing measured
+  const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
+  // b: 100 s of steps and 9 checkpoints between its 10 intervals at a's 2 s.
+  EXPECT_NEAR(f.seconds_to_finish.expected, 100.0 + 9 * 2.0, 1.0);
+}

@@ -62,7 +62,8 @@ struct ForecastOptions {
   /// A failed node's ranks are back after this: a respawn in a real run (seconds), a repair
   /// in a cluster that loses the node.
   double repair_seconds = 60.0;
-  double checkpoint_cost_seconds = 60.0;  ///< stages that never checkpointed yet
+  /// A checkpoint's cost when no stage of the campaign has measured one yet.
+  double checkpoint_cost_seconds = 60.0;
   double default_step_seconds = 1.0;      ///< stages with no measurement, sibling or declaration
   /// The relative spread assumed for a stage's rate when too few stages were measured to
   /// tell (std of log): 10%. Measured spreads replace it from 3 measurements on.
