@@ -42,15 +42,8 @@ const nlohmann::json* newest_run(const JournalContents& journal) {
   return nullptr;
 }
 
-Machine machine_of_run(const nlohmann::json& run) {
-  Machine m;
-  for (const auto& n : run.value("nodes", nlohmann::json::array())) {
-    m.add_node({n.value("name", ""), n.value("cores", 1), n.value("gpus", 0), n.value("memory_bytes", std::uint64_t{0}), 0});
-  }
-  return m;
-}
-
 std::string date_of(double unix_seconds) { return acc::format_utc_time(unix_seconds); }
+
 
 std::string interval_text(const Spread& s, double scale = 1.0) {
   return fmt::format("{:.4g} (80%: {:.4g} to {:.4g})", s.expected * scale, s.low * scale, s.high * scale);
@@ -81,34 +74,6 @@ nlohmann::json outlook_json(const AllocationOutlook& o, double as_of) {
 }
 
 }  // namespace
-
-std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& outlooks, double as_of_unix) {
-  std::vector<std::string> out;
-  for (const auto& o : outlooks) {
-    if (!o.allocation_core_hours) continue;
-    const double allocation = *o.allocation_core_hours;
-    const bool is_grant = o.name == o.grant;
-    const std::string who = is_grant ? fmt::format("grant {}", o.name) : fmt::format("project {} (grant {})", o.name, o.grant);
-    const std::string use = fmt::format("{} used + {} to finish = {} (80%: {} to {})", acc::format_core_hours(o.used_core_hours),
-                                        acc::format_core_hours(o.to_finish.expected), acc::format_core_hours(o.total()),
-                                        acc::format_core_hours(o.used_core_hours + o.to_finish.low),
-                                        acc::format_core_hours(o.used_core_hours + o.to_finish.high));
-    std::string runs_out;
-    if (o.used_core_hours >= allocation) {
-      runs_out = "; it is used up already";
-    } else if (o.exhaustion && o.exhaustion->share_of_draws >= 0.5) {
-      runs_out = fmt::format("; it runs out on {} (80%: {} to {})", date_of(as_of_unix + o.exhaustion->seconds.expected),
-                             date_of(as_of_unix + o.exhaustion->seconds.low), date_of(as_of_unix + o.exhaustion->seconds.high));
-    }
-    if (o.total() > allocation) {
-      out.push_back(fmt::format("{} is projected to overrun its allocation of {}: {}, {} over{}", who,
-                                acc::format_core_hours(allocation), use, acc::format_core_hours(o.total() - allocation), runs_out));
-    } else if (o.used_core_hours + o.to_finish.high > allocation) {
-      out.push_back(fmt::format("{} may overrun its allocation of {}: {}", who, acc::format_core_hours(allocation), use));
-    }
-  }
-  return out;
-}
 
 FolderForecast forecast_folder(const ForecastSettings& settings) {
   FolderForecast out;
@@ -150,16 +115,13 @@ FolderForecast forecast_folder(const ForecastSettings& settings) {
   out.campaign = c.name;
 
   // The machine: the one declared (with its feature tags), else what the newest run had.
-  Machine machine;
-  if (c.cluster.declared()) {
-    machine = machine_for(c.cluster);
-  } else if (run && !run->value("nodes", nlohmann::json::array()).empty()) {
-    machine = machine_of_run(*run);
-  } else {
-    throw Error(fmt::format("{}: no machine to forecast on: the campaign declares no cluster: and no run recorded its "
-                            "nodes; pass --cluster FILE",
-                            campaign_file));
+  std::vector<NodeSpec> nodes;
+  if (run) {
+    for (const auto& n : run->value("nodes", nlohmann::json::array())) {
+      nodes.push_back({n.value("name", ""), n.value("cores", 1), n.value("gpus", 0), n.value("memory_bytes", std::uint64_t{0}), 0});
+    }
   }
+  const Machine machine = forecast_machine(c, nodes);
 
   ForecastOptions options;
   options.draws = settings.draws;
@@ -172,7 +134,7 @@ FolderForecast forecast_folder(const ForecastSettings& settings) {
   const auto books = folder / "accounting.db";
   if (std::filesystem::exists(books)) segments = acc::AccountingStore(books, acc::AccountingStore::Mode::read_only).segments();
   const CampaignState state = campaign_state(graph, read_history(graph, journal), segments);
-  out.as_of_unix = unix_time_seconds();
+  out.as_of_unix = settings.as_of_unix.value_or(unix_time_seconds());
   out.finished = std::all_of(state.history.begin(), state.history.end(), [](const StageHistory& h) { return h.completed; });
   if (out.finished) {
     // Done: its end is when its last segment ended, not now.
@@ -183,51 +145,8 @@ FolderForecast forecast_folder(const ForecastSettings& settings) {
   out.forecast = forecast_campaign(graph, machine, policy_config_for(c), state, options);
 
   // Use so far and the forecast, against the campaign file's allocations.
-  std::map<std::string, AllocationOutlook> grants;
-  for (const auto& p : c.projects) {
-    AllocationOutlook o;
-    o.name = p.name;
-    o.grant = p.grant;
-    if (const auto it = state.used_core_hours_by_project.find(p.name); it != state.used_core_hours_by_project.end()) {
-      o.used_core_hours = it->second;
-    }
-    if (const auto it = out.forecast.core_hours_to_finish_by_project.find(p.name); it != out.forecast.core_hours_to_finish_by_project.end()) {
-      o.to_finish = it->second;
-    }
-    if (p.allocation_core_hours > 0) o.allocation_core_hours = p.allocation_core_hours;
-    if (const auto it = out.forecast.exhaustion_by_project.find(p.name); it != out.forecast.exhaustion_by_project.end()) {
-      o.exhaustion = it->second;
-    }
-    AllocationOutlook& g = grants[p.grant];
-    g.name = g.grant = p.grant;
-    g.used_core_hours += o.used_core_hours;
-    if (o.allocation_core_hours) g.allocation_core_hours = g.allocation_core_hours.value_or(0.0) + *o.allocation_core_hours;
-    out.projects.push_back(o);
-  }
-  // Use by stages of projects the file does not declare (the default project) counts too.
-  for (const auto& [project, used] : state.used_core_hours_by_project) {
-    if (std::none_of(c.projects.begin(), c.projects.end(), [&](const ProjectSpec& p) { return p.name == project; })) {
-      AllocationOutlook o;
-      o.name = project;
-      o.used_core_hours = used;
-      if (const auto it = out.forecast.core_hours_to_finish_by_project.find(project); it != out.forecast.core_hours_to_finish_by_project.end()) {
-        o.to_finish = it->second;
-      }
-      out.projects.push_back(o);
-    }
-  }
-  for (auto& [name, g] : grants) {
-    if (const auto it = out.forecast.core_hours_to_finish_by_grant.find(name); it != out.forecast.core_hours_to_finish_by_grant.end()) {
-      g.to_finish = it->second;
-    }
-    if (const auto it = out.forecast.exhaustion_by_grant.find(name); it != out.forecast.exhaustion_by_grant.end()) {
-      g.exhaustion = it->second;
-    }
-    // A grant's own entry only when it holds more than one project (else it repeats it).
-    if (std::count_if(c.projects.begin(), c.projects.end(), [&](const ProjectSpec& p) { return p.grant == name; }) > 1) {
-      out.grants.push_back(g);
-    }
-  }
+  out.projects = allocation_outlooks(c, out.forecast, state, false);
+  out.grants = allocation_outlooks(c, out.forecast, state, true);
   for (const auto& s : segments) out.used_by_scenario[s.scenario] += s.core_hours();
   out.warnings = overrun_warnings(out.projects, out.as_of_unix);
   for (auto& w : overrun_warnings(out.grants, out.as_of_unix)) out.warnings.push_back(std::move(w));

@@ -29,17 +29,9 @@ struct ForecastSettings {
   int draws = 40;
   std::uint64_t seed = 1;
   bool json = false;
-};
-
-/// Use, forecast and allocation of one project or grant.
-struct AllocationOutlook {
-  std::string name;
-  std::string grant;  ///< a project's grant; a grant's own name
-  double used_core_hours = 0.0;
-  Spread to_finish;
-  std::optional<double> allocation_core_hours;
-  std::optional<Forecast::Exhaustion> exhaustion;  ///< seconds from as_of, when it runs out in some draws
-  double total() const { return used_core_hours + to_finish.expected; }
+  /// The forecast's "now"; default the clock's. A report forecasts as of the newest use in
+  /// its books, so the same books give the same report.
+  std::optional<double> as_of_unix;
 };
 
 struct FolderForecast {
@@ -50,7 +42,7 @@ struct FolderForecast {
   bool finished = false;    ///< every stage completed: nothing to forecast
   Forecast forecast;
   std::vector<AllocationOutlook> projects;
-  std::vector<AllocationOutlook> grants;
+  std::vector<AllocationOutlook> grants;  ///< every grant of the campaign's projects
   std::map<std::string, double> used_by_scenario;
   std::vector<std::string> warnings;  ///< allocations projected to be overrun
 
@@ -61,10 +53,6 @@ struct FolderForecast {
 
 /// Throws Error (or BadOption for a setting) naming what it cannot read.
 FolderForecast forecast_folder(const ForecastSettings& settings);
-
-/// The overrun warnings: a project or grant whose expected total (used plus to finish) is
-/// above its allocation, or whose 80% interval reaches past it.
-std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& outlooks, double as_of_unix);
 
 int command_forecast(const ForecastSettings& settings);
 

@@ -1,6 +1,7 @@
 // `perennial report DIR...`: the accounting report of one or more campaigns' output folders.
 
 #include "commands.hpp"
+#include "forecast.hpp"
 
 #include <perennial/accounting/charts.hpp>
 #include <perennial/accounting/report.hpp>
@@ -9,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -31,6 +33,87 @@ std::string link_path(const std::filesystem::path& chart, const std::string& out
   if (output.empty()) return chart.generic_string();
   const auto base = std::filesystem::path(output).parent_path();
   return chart.lexically_relative(base.empty() ? std::filesystem::path(".") : base).generic_string();
+}
+
+// The moment a use of `used` core-hours now, growing as each campaign spends its `to_finish`
+// evenly from its `from` to its `until`, reaches `allocation`; nullopt if it never does.
+struct Spending {
+  double from, until, core_hours;
+};
+std::optional<double> crossing(double used, const std::vector<Spending>& spending, double allocation) {
+  std::vector<double> times;
+  for (const auto& s : spending) times.insert(times.end(), {s.from, s.until});
+  std::sort(times.begin(), times.end());
+  auto use_at = [&](double t) {
+    double u = used;
+    for (const auto& s : spending) {
+      const double span = s.until - s.from;
+      u += span <= 0 ? (t >= s.until ? s.core_hours : 0.0) : s.core_hours * std::clamp((t - s.from) / span, 0.0, 1.0);
+    }
+    return u;
+  };
+  double t0 = times.empty() ? 0.0 : times.front();
+  for (double t1 : times) {
+    const double u0 = use_at(t0), u1 = use_at(t1);
+    if (u1 >= allocation && u1 > u0) return t0 + (t1 - t0) * (allocation - u0) / (u1 - u0);
+    t0 = t1;
+  }
+  return std::nullopt;
+}
+
+// The report's exhaustion projection from the campaign forecasts of its folders: the use
+// still to come of each campaign that spends the project's or grant's core-hours, against
+// what is left; the burn rate where no folder could be forecast.
+acc::ExhaustionForecaster forecast_based(const std::vector<FolderForecast>& forecasts) {
+  return [&forecasts](const acc::AllocationSubject& subject, const acc::UsageHistory& use, double allocation, double as_of) {
+    std::vector<std::pair<const FolderForecast*, const AllocationOutlook*>> hits;
+    for (const auto& f : forecasts) {
+      for (const auto& o : subject.grant ? f.grants : f.projects) {
+        if (o.name == subject.name) hits.emplace_back(&f, &o);
+      }
+    }
+    acc::ExhaustionForecast x = acc::burn_rate_forecast(use, allocation, as_of);
+    if (hits.empty()) return x;
+    const double used = use.total();
+    double expected = 0.0, low = 0.0, high = 0.0, end = 0.0;
+    std::vector<Spending> spend, spend_fast, spend_slow;
+    for (const auto& [f, o] : hits) {
+      expected += o->to_finish.expected;
+      low += o->to_finish.low;
+      high += o->to_finish.high;
+      const Spread& s = f->forecast.seconds_to_finish;
+      end = std::max(end, f->as_of_unix + s.expected);
+      spend.push_back({f->as_of_unix, f->as_of_unix + s.expected, o->to_finish.expected});
+      spend_fast.push_back({f->as_of_unix, f->as_of_unix + s.low, o->to_finish.high});
+      spend_slow.push_back({f->as_of_unix, f->as_of_unix + s.high, o->to_finish.low});
+    }
+    x.projected_core_hours = used + expected;
+    x.projected_low = used + low;
+    x.projected_high = used + high;
+    x.campaign_end = end;
+    x.method = fmt::format("campaign forecast of {} folder(s) (measured step rates, the DAG, checkpoint costs, node failures "
+                           "at the campaign's MTBF; {} draws, 80% intervals{})",
+                           hits.size(), hits.front().first->forecast.draws,
+                           hits.size() > 1 ? "; several campaigns' intervals added, so wider than their joint one" : "");
+    if (x.exhausted) return x;
+    x.date.reset();
+    x.earliest.reset();
+    x.latest.reset();
+    const auto& [f, o] = hits.front();
+    if (hits.size() == 1 && o->exhaustion && o->exhaustion->share_of_draws >= 0.5) {
+      // One campaign: the draws' own moments of running out.
+      x.date = f->as_of_unix + o->exhaustion->seconds.expected;
+      x.earliest = f->as_of_unix + o->exhaustion->seconds.low;
+      x.latest = f->as_of_unix + o->exhaustion->seconds.high;
+    } else if (hits.size() > 1) {
+      x.date = crossing(used, spend, allocation);
+      if (x.date) {
+        x.earliest = crossing(used, spend_fast, allocation);
+        x.latest = crossing(used, spend_slow, allocation);
+      }
+    }
+    return x;
+  };
 }
 
 }  // namespace
@@ -74,6 +157,26 @@ int command_report(const ReportSettings& o) {
   } catch (const acc::AccountingError& e) {
     return bad_input(e.what());
   }
+
+  // Each folder's campaign forecast, as of its newest use (the same books give the same
+  // report), for the projected exhaustion and the campaigns' ends.
+  std::vector<FolderForecast> forecasts;
+  for (const auto& b : books) {
+    double newest = 0.0;
+    for (const auto& s : b.segments) newest = std::max(newest, s.wall_end);
+    if (b.segments.empty()) continue;
+    ForecastSettings settings;
+    settings.target = b.folder.string();
+    settings.as_of_unix = newest;
+    try {
+      forecasts.push_back(forecast_folder(settings));
+    } catch (const std::exception& e) {
+      options.notes.push_back(fmt::format("no campaign forecast for {}: {}; its allocations are projected from their burn "
+                                          "rate",
+                                          b.folder.string(), e.what()));
+    }
+  }
+  if (!forecasts.empty()) options.forecaster = forecast_based(forecasts);
 
   std::string text;
   try {

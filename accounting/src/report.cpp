@@ -99,8 +99,9 @@ UsageHistory history_of(const std::vector<const Segment*>& segments) {
 }
 
 // Fills what a project and a grant share: use in the window, use to date, burn and exhaustion.
-void fill_use(AllocationUse& use, const std::vector<const Segment*>& window, const std::vector<const Segment*>& to_date,
-              const std::optional<double>& as_of, const ExhaustionForecaster& forecaster) {
+void fill_use(AllocationUse& use, bool grant, const std::vector<const Segment*>& window,
+              const std::vector<const Segment*>& to_date, const std::optional<double>& as_of,
+              const ExhaustionForecaster& forecaster) {
   for (const Segment* s : window) {
     use.core_hours += s->core_hours();
     use.node_hours += s->node_hours();
@@ -111,7 +112,7 @@ void fill_use(AllocationUse& use, const std::vector<const Segment*>& window, con
   if (!as_of) return;
   use.burn = burn_rate(use.history, *as_of);
   if (use.allocation_core_hours) {
-    use.exhaustion = forecaster ? forecaster(use.history, *use.allocation_core_hours, *as_of)
+    use.exhaustion = forecaster ? forecaster({use.name, grant}, use.history, *use.allocation_core_hours, *as_of)
                                 : burn_rate_forecast(use.history, *use.allocation_core_hours, *as_of);
   }
 }
@@ -125,6 +126,38 @@ std::string core_hours_text(double hours) {
   if (hours != 0.0 && std::fabs(hours) < 0.01) return fmt::format("{:.2g} core-h", hours);
   if (std::fabs(hours) < 100) return fmt::format("{:.2f} core-h", hours);
   return fmt::format("{:.0f} core-h", hours);
+}
+
+// From the campaign forecast: when it runs out against when its campaigns end.
+std::optional<Recommendation> forecast_allocation_advice(const GrantReport& g) {
+  const auto& x = g.exhaustion;
+  if (!x.projected_core_hours) return std::nullopt;
+  const double allocation = *g.allocation_core_hours;
+  const double projected = *x.projected_core_hours;
+  const std::string use = fmt::format("{} projected by the end of its campaigns (80%: {} to {}) against {} allocated",
+                                      core_hours_text(projected), core_hours_text(x.projected_low.value_or(projected)),
+                                      core_hours_text(x.projected_high.value_or(projected)), core_hours_text(allocation));
+  Recommendation r;
+  r.kind = "allocation";
+  r.subject = g.name;
+  if (x.date && !x.exhausted) {
+    std::string before;
+    if (x.campaign_end && *x.campaign_end > *x.date) {
+      before = fmt::format(", {:.3g} day(s) before its campaigns end ({})", (*x.campaign_end - *x.date) / 86400.0,
+                           format_utc_date(*x.campaign_end));
+    }
+    std::string interval;
+    if (x.earliest && x.latest) interval = fmt::format(" (80%: {} to {})", format_utc_date(*x.earliest), format_utc_date(*x.latest));
+    r.text = fmt::format("grant {} runs out on {}{}{}: {}; {} more are needed", g.name, format_utc_date(*x.date), interval,
+                         before, use, core_hours_text(projected - allocation));
+    r.core_hours_back = std::nullopt;
+    return r;
+  }
+  if (x.projected_high && *x.projected_high > allocation) {
+    r.text = fmt::format("grant {} may run out: {}", g.name, use);
+    return r;
+  }
+  return std::nullopt;  // within its allocation: nothing to advise
 }
 
 Recommendation allocation_advice(const GrantReport& g) {
@@ -380,6 +413,7 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
     report.calendar = run.calendar;
     report.days_per_year = run.days_per_year;
   }
+  report.notes.insert(report.notes.end(), options.notes.begin(), options.notes.end());
   if (calendars.size() > 1) {
     report.notes.push_back(fmt::format("the folders use different calendars ({}); simulated years are counted in the "
                                        "newest run's, {}",
@@ -498,7 +532,7 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
     if (auto it = allocation.find(project); it != allocation.end() && it->second.allocation_core_hours > 0) {
       p.allocation_core_hours = it->second.allocation_core_hours;
     }
-    fill_use(p, project_window[project], project_to_date[project], report.as_of, options.forecaster);
+    fill_use(p, false, project_window[project], project_to_date[project], report.as_of, options.forecaster);
     p.efficiency = efficiency_of(project_window[project]);
     auto& g = grants[grant];
     g.name = grant;
@@ -512,7 +546,7 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
     report.projects.push_back(std::move(p));
   }
   for (auto& [name, g] : grants) {
-    fill_use(g, grant_window[name], grant_to_date[name], report.as_of, options.forecaster);
+    fill_use(g, true, grant_window[name], grant_to_date[name], report.as_of, options.forecaster);
     report.grants.push_back(std::move(g));
   }
 
@@ -601,8 +635,14 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
   // ---- recommendations -----------------------------------------------------------------
   for (const auto& g : report.grants) {
     // A projection from less than a whole day of use says nothing a grant office can act on.
+    if (!g.allocation_core_hours) continue;
+    if (!g.exhaustion.exhausted && g.exhaustion.projected_core_hours) {
+      // The campaign forecast's projection: advice when it overruns, from any amount of use.
+      if (auto r = forecast_allocation_advice(g)) report.recommendations.push_back(std::move(*r));
+      continue;
+    }
     const bool enough = g.exhaustion.exhausted || g.burn.last_7_days_span_days >= kMinDaysForExhaustionAdvice;
-    if (g.allocation_core_hours && g.exhaustion.date && enough) report.recommendations.push_back(allocation_advice(g));
+    if (g.exhaustion.date && enough) report.recommendations.push_back(allocation_advice(g));
   }
   std::vector<Recommendation> checkpoints;
   for (const auto& st : report.stages) {

@@ -46,7 +46,7 @@ std::string kwh(const std::optional<double>& joules) {
 std::string interval_text(const AllocationUse& u) {
   const auto& x = u.exhaustion;
   if (x.exhausted || !x.date) return "-";
-  if (u.burn.days < 2) return "under 2 days of use";
+  if (u.burn.days < 2 && !x.projected_core_hours) return "under 2 days of use";
   return fmt::format("{} to {}", date(x.earliest), x.latest ? format_utc_date(*x.latest) : std::string("never"));
 }
 
@@ -398,7 +398,10 @@ Json exhaustion_json(const ExhaustionForecast& x) {
           {"interval_unix", Json::array({unix_time(x.earliest), unix_time(x.latest)})},
           {"exhausted", x.exhausted},
           {"remaining_core_hours", number(x.remaining_core_hours)},
-          {"method", x.method}};
+          {"method", x.method},
+          {"projected_core_hours", number(x.projected_core_hours)},
+          {"projected_interval", Json::array({number(x.projected_low), number(x.projected_high)})},
+          {"campaign_end_unix", unix_time(x.campaign_end)}};
 }
 
 Json use_json(const AllocationUse& u) {

@@ -1,3 +1,4 @@
+#include <perennial/coordinator/allocation_watch.hpp>
 #include <perennial/coordinator/campaign_books.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
@@ -55,6 +56,8 @@ class CoordinatorLoop {
     run_.add_observer(*journal_recorder_);
     run_.add_observer(event_recorder_);
     books_.emplace(run_, events_, static_cast<int>(workers.live_workers().size()) + 1);
+    allocation_watch_.emplace(run_, events_, graph.campaign().output_dir / "accounting.db");
+    run_.add_observer(*allocation_watch_);
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
@@ -95,6 +98,7 @@ class CoordinatorLoop {
       // alone they would wait for rank 0 inside MPI forever.
       if (run_.finished() && replacement_.idle()) break;
       journal_->sync_if_older_than(kJournalSyncAge);
+      allocation_watch_->poll(events_.elapsed());
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
       expire_failure_grace();
@@ -538,6 +542,7 @@ class CoordinatorLoop {
   std::optional<Journal> journal_;
   std::optional<JournalRecorder> journal_recorder_;
   std::optional<CampaignBooks> books_;  ///< the accounting (set up once the recorders are)
+  std::optional<AllocationWatch> allocation_watch_;  ///< logs projected allocation overruns
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
   std::string faults_text_;

@@ -1,15 +1,19 @@
 #include <perennial/coordinator/forecast.hpp>
 
 #include <perennial/accounting/store.hpp>
+#include <perennial/accounting/summary.hpp>
 #include <perennial/coordinator/accounting_recorder.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/simulator.hpp>
+#include <perennial/errors.hpp>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <random>
 
 namespace perennial {
@@ -350,6 +354,106 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
                                   f.draws_unfinished, f.draws));
   }
   return f;
+}
+
+Machine forecast_machine(const Campaign& campaign, const std::vector<NodeSpec>& run_nodes) {
+  if (campaign.cluster.declared()) return machine_for(campaign.cluster);
+  if (run_nodes.empty()) {
+    throw Error(fmt::format("{}: no machine to forecast on: the campaign declares no cluster: and no run recorded its nodes",
+                            campaign.file.string()));
+  }
+  Machine m;
+  // Detected nodes carry no feature tags (and a mask means nothing outside its machine).
+  for (NodeSpec n : run_nodes) {
+    n.features = 0;
+    m.add_node(n);
+  }
+  return m;
+}
+
+std::vector<AllocationOutlook> allocation_outlooks(const Campaign& campaign, const Forecast& forecast,
+                                                   const CampaignState& state, bool grants) {
+  auto used_by = [&](const std::string& project) {
+    const auto it = state.used_core_hours_by_project.find(project);
+    return it == state.used_core_hours_by_project.end() ? 0.0 : it->second;
+  };
+  auto find = [](const auto& map, const std::string& key) -> decltype(&map.begin()->second) {
+    const auto it = map.find(key);
+    return it == map.end() ? nullptr : &it->second;
+  };
+  std::vector<AllocationOutlook> out;
+  if (!grants) {
+    for (const auto& p : campaign.projects) {
+      AllocationOutlook o;
+      o.name = p.name;
+      o.grant = p.grant;
+      o.used_core_hours = used_by(p.name);
+      if (const auto* s = find(forecast.core_hours_to_finish_by_project, p.name)) o.to_finish = *s;
+      if (p.allocation_core_hours > 0) o.allocation_core_hours = p.allocation_core_hours;
+      if (const auto* x = find(forecast.exhaustion_by_project, p.name)) o.exhaustion = *x;
+      out.push_back(o);
+    }
+    for (const auto& [project, used] : state.used_core_hours_by_project) {
+      if (std::any_of(campaign.projects.begin(), campaign.projects.end(), [&](const ProjectSpec& p) { return p.name == project; })) {
+        continue;
+      }
+      AllocationOutlook o;
+      o.name = project;
+      o.used_core_hours = used;
+      if (const auto* s = find(forecast.core_hours_to_finish_by_project, project)) o.to_finish = *s;
+      out.push_back(o);
+    }
+    return out;
+  }
+  std::map<std::string, AllocationOutlook> by_grant;
+  for (const auto& p : campaign.projects) {
+    const auto [it, fresh] = by_grant.try_emplace(p.grant);
+    AllocationOutlook& g = it->second;
+    g.name = g.grant = p.grant;
+    g.projects = fresh ? 1 : g.projects + 1;
+    g.used_core_hours += used_by(p.name);
+    if (p.allocation_core_hours > 0) g.allocation_core_hours = g.allocation_core_hours.value_or(0.0) + p.allocation_core_hours;
+  }
+  for (auto& [name, g] : by_grant) {
+    if (const auto* s = find(forecast.core_hours_to_finish_by_grant, name)) g.to_finish = *s;
+    if (const auto* x = find(forecast.exhaustion_by_grant, name)) g.exhaustion = *x;
+    out.push_back(g);
+  }
+  return out;
+}
+
+std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& outlooks, double now_unix) {
+  using accounting::format_core_hours;
+  auto date = [](double t) {
+    const auto seconds = static_cast<std::time_t>(t);
+    return fmt::format("{:%Y-%m-%d %H:%M} UTC", fmt::gmtime(seconds));
+  };
+  std::vector<std::string> out;
+  for (const auto& o : outlooks) {
+    // A grant of one project is that project: warned about once.
+    if (!o.allocation_core_hours || (o.name == o.grant && o.projects < 2)) continue;
+    const double allocation = *o.allocation_core_hours;
+    const bool is_grant = o.name == o.grant;
+    const std::string who = is_grant ? fmt::format("grant {}", o.name) : fmt::format("project {} (grant {})", o.name, o.grant);
+    const std::string use = fmt::format("{} used + {} to finish = {} (80%: {} to {})", format_core_hours(o.used_core_hours),
+                                        format_core_hours(o.to_finish.expected), format_core_hours(o.total()),
+                                        format_core_hours(o.used_core_hours + o.to_finish.low),
+                                        format_core_hours(o.used_core_hours + o.to_finish.high));
+    std::string runs_out;
+    if (o.used_core_hours >= allocation) {
+      runs_out = "; it is used up already";
+    } else if (o.exhaustion && o.exhaustion->share_of_draws >= 0.5) {
+      runs_out = fmt::format("; it runs out on {} (80%: {} to {})", date(now_unix + o.exhaustion->seconds.expected),
+                             date(now_unix + o.exhaustion->seconds.low), date(now_unix + o.exhaustion->seconds.high));
+    }
+    if (o.total() > allocation) {
+      out.push_back(fmt::format("{} is projected to overrun its allocation of {}: {}, {} over{}", who,
+                                format_core_hours(allocation), use, format_core_hours(o.total() - allocation), runs_out));
+    } else if (o.used_core_hours + o.to_finish.high > allocation) {
+      out.push_back(fmt::format("{} may overrun its allocation of {}: {}", who, format_core_hours(allocation), use));
+    }
+  }
+  return out;
 }
 
 nlohmann::json Forecast::to_json() const {

@@ -146,7 +146,7 @@ TEST(Forecast, AnInterruptedCampaignIsForecastFromItsJournalAndBooks) {
   // Declared 0.01 s per step; every step really takes 0.05 s.
   auto campaign = write_file(dir, "campaign.yaml",
                              "campaign: forecast\n"
-                             "projects:\n  - {name: ocean, grant: G-4, allocation_core_hours: 0.001}\n"
+                             "projects:\n  - {name: ocean, grant: G-4, allocation_core_hours: 0.004}\n"
                              "checkpoint: {interval: 20 steps}\n"
                              "stages:\n"
                              "  - {name: a, kernel: burn-cpu, project: ocean, ranks: 2, steps: 400, step_time: 0.01s,\n"
@@ -192,6 +192,27 @@ TEST(Forecast, AnInterruptedCampaignIsForecastFromItsJournalAndBooks) {
   auto status = run_perennial_serial("status " + out.string());
   EXPECT_NE(status.output.find("forecast for campaign forecast"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("warning: project ocean"), std::string::npos) << status.output;
+  // The run itself warned in its log, from its first forecast on.
+  EXPECT_FALSE(events_of(read_events(out), "allocation_overrun_projected", "").empty());
+
+  // The report projects the grant from the same forecast, as of the newest use in its books:
+  // twice the same bytes.
+  auto report = run_perennial_serial("report " + out.string() + " --format json");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  auto again = run_perennial_serial("report " + out.string() + " --format json");
+  EXPECT_EQ(report.output, again.output);
+  const auto r = nlohmann::json::parse(report.output.substr(report.output.find('{')));
+  const auto& x = r.at("grants").at(0).at("exhaustion");
+  EXPECT_NE(x.at("method").get<std::string>().find("campaign forecast"), std::string::npos) << x.dump();
+  ASSERT_TRUE(x.at("projected_core_hours").is_number()) << x.dump();
+  EXPECT_GT(x.at("projected_core_hours").get<double>(), 0.004) << x.dump();
+  EXPECT_TRUE(x.at("date_unix").is_number()) << "it runs out before the campaign ends: " << x.dump();
+  EXPECT_TRUE(x.at("campaign_end_unix").is_number()) << x.dump();
+  bool advised = false;
+  for (const auto& rec : r.at("recommendations")) {
+    advised = advised || rec.at("text").get<std::string>().find("grant G-4 runs out on") != std::string::npos;
+  }
+  EXPECT_TRUE(advised) << r.at("recommendations").dump();
 
   // Not a campaign's folder: named, nothing else.
   auto wrong = run_perennial_serial("forecast " + dir.string());

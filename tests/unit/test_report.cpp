@@ -435,7 +435,7 @@ TEST(Report, BurnRateAndExhaustionDateWithItsInterval) {
 
   // A better forecast plugs in where the burn rate's does.
   ReportOptions o;
-  o.forecaster = [](const UsageHistory&, double, double as_of_) {
+  o.forecaster = [](const AllocationSubject&, const UsageHistory&, double, double as_of_) {
     ExhaustionForecast f;
     f.date = as_of_ + kDay;
     f.method = "stub";

@@ -59,11 +59,23 @@ struct ExhaustionForecast {
   bool exhausted = false;          ///< already used up: `date` is when it happened
   double remaining_core_hours = 0.0;
   std::string method;  ///< one line: which rate gives the date, and what the interval is
+  /// From the campaign forecast: the use expected once the campaign(s) it pays for end, with
+  /// its 80% interval, and when they are expected to end. Absent from the burn-rate projection.
+  std::optional<double> projected_core_hours;
+  std::optional<double> projected_low;
+  std::optional<double> projected_high;
+  std::optional<double> campaign_end;
+};
+
+/// What a projection is about: a project, or a grant.
+struct AllocationSubject {
+  std::string name;
+  bool grant = false;
 };
 
 /// The pluggable projection: from the use so far, the allocation and the report's time.
-using ExhaustionForecaster =
-    std::function<ExhaustionForecast(const UsageHistory& use, double allocation_core_hours, double as_of)>;
+using ExhaustionForecaster = std::function<ExhaustionForecast(const AllocationSubject& subject, const UsageHistory& use,
+                                                              double allocation_core_hours, double as_of)>;
 
 /// The burn-rate projection: the remaining core-hours at the last 7 days' rate from as_of;
 /// the interval at the 75th (earliest) and 25th (latest) percentile of daily use. An

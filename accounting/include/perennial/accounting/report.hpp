@@ -60,6 +60,9 @@ struct ReportOptions {
   double node_mtbf_seconds = 24.0 * 3600.0;
   /// The exhaustion projection; empty: burn_rate_forecast.
   ExhaustionForecaster forecaster;
+  /// What the caller wants the reader to know about the data (e.g. a folder it could not
+  /// forecast); added to the report's notes.
+  std::vector<std::string> notes;
 };
 
 /// Use of the reserved resources and where the time went, over some segments.

@@ -102,6 +102,34 @@ struct Forecast {
   nlohmann::json to_json() const;
 };
 
+/// Use so far, forecast and allocation of one project or grant.
+struct AllocationOutlook {
+  std::string name;
+  std::string grant;  ///< a project's grant; a grant's own name
+  double used_core_hours = 0.0;
+  Spread to_finish;
+  std::optional<double> allocation_core_hours;
+  std::optional<Forecast::Exhaustion> exhaustion;  ///< seconds from now, when it runs out in some draws
+  int projects = 1;  ///< a grant's projects in the campaign
+  double total() const { return used_core_hours + to_finish.expected; }
+};
+
+/// Each project's (or, with `grants`, each grant's) outlook: the state's use, the forecast,
+/// the campaign file's allocations. Projects the file does not declare (stages without one)
+/// are listed when they used something.
+std::vector<AllocationOutlook> allocation_outlooks(const Campaign& campaign, const Forecast& forecast,
+                                                   const CampaignState& state, bool grants);
+
+/// One warning per project or grant whose expected use (used plus to finish) is over its
+/// allocation ("is projected to overrun"), or whose 80% interval reaches past it ("may
+/// overrun"), with the figures and, when it runs out in most draws, the date (`now_unix`
+/// plus the forecast's seconds). A grant of a single project is that project: not repeated.
+std::vector<std::string> overrun_warnings(const std::vector<AllocationOutlook>& outlooks, double now_unix);
+
+/// The machine to forecast on: the campaign's declared cluster (with its feature tags), else
+/// the nodes a run had (their names, cores, GPUs and memory). Throws Error when there is neither.
+Machine forecast_machine(const Campaign& campaign, const std::vector<NodeSpec>& run_nodes);
+
 /// Forecasts the campaign from `state`. `used_core_hours_by_project` in the state only limits
 /// hard-capped projects; the core-hours returned are those still to come.
 Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, const PolicyConfig& config,
