@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages and simulate benchmarks against an existing build (default
+# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate and
+# real-run forecast benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
-# Each benchmark's own output is printed as it runs. Takes about 13 minutes on 2 cores.
+# Each benchmark's own output is printed as it runs. Takes about 16 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
@@ -29,6 +30,7 @@ run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
 run recovery "$here/bench_recovery.sh" "$build" 3
 run concurrent "$here/bench_concurrent.sh" "$build"
 run simulate "$here/bench_simulate.sh" "$build"
+run forecast_real "$here/bench_forecast_real.sh" "$build"
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -58,3 +60,6 @@ row "  rank 0 peak RSS (VmHWM)" "$(figure concurrent rank0_peak_rss_mib) MiB" "-
 row "  all 101 ranks: sum of VmHWM / of Pss" "$(figure concurrent all_ranks_peak_rss_mib) / $(figure concurrent all_ranks_pss_mib) MiB" "-"
 row "simulate: six-month, 10,809 stages, 1,000 nodes" "$(figure simulate six_month_cpu_s) s / $(figure simulate six_month_rss_mib) MiB" "10 s / 1 GiB"
 row "simulate: 40,000 waiting stages, 100 nodes" "$(figure simulate deep_queue_cpu_s) s / $(figure simulate deep_queue_rss_mib) MiB" "-"
+row "forecast at 20%, real 3-min cmip-lite: end" "$(figure forecast_real end_error_pct_20) % of run" "-"
+row "  same, total core-hours" "$(figure forecast_real core_hours_error_pct_20) %" "-"
+row "  same at 50%: end / core-hours" "$(figure forecast_real end_error_pct_50) / $(figure forecast_real core_hours_error_pct_50) %" "-"
