@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate and forecast-accuracy benchmarks against an existing build (default
+# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate,
+# forecast-accuracy and real-run forecast benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
-# Each benchmark's own output is printed as it runs. Takes about 13 minutes on 2 cores.
+# Each benchmark's own output is printed as it runs. Takes about 16 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
@@ -30,6 +31,7 @@ run recovery "$here/bench_recovery.sh" "$build" 3
 run concurrent "$here/bench_concurrent.sh" "$build"
 run simulate "$here/bench_simulate.sh" "$build"
 run forecast "$build/tests/bench/bench_forecast_accuracy" --trials 200
+run forecast_real "$here/bench_forecast_real.sh" "$build"
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -62,3 +64,6 @@ row "simulate: 40,000 waiting stages, 100 nodes" "$(figure simulate deep_queue_c
 row "forecast at 20% of steps: end error (median)" "$(figure forecast end_error_pct) %" "5 % (10 % seed)"
 row "  core-hours error (median)" "$(figure forecast core_hours_error_pct) %" "5 %"
 row "  80% interval coverage: end / core-hours" "$(figure forecast end_coverage_pct) / $(figure forecast core_hours_coverage_pct) %" "70-90 %"
+row "forecast at 20%, real 3-min cmip-lite: end" "$(figure forecast_real end_error_pct_20) % of run" "-"
+row "  same, total core-hours" "$(figure forecast_real core_hours_error_pct_20) %" "-"
+row "  same at 50%: end / core-hours" "$(figure forecast_real end_error_pct_50) / $(figure forecast_real core_hours_error_pct_50) %" "-"
