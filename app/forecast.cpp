@@ -11,6 +11,7 @@
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/journal.hpp>
 #include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/run_status.hpp>
 #include <perennial/errors.hpp>
 
 #include <fmt/format.h>
@@ -73,6 +74,32 @@ nlohmann::json outlook_json(const AllocationOutlook& o, double as_of) {
   return j;
 }
 
+// The running stages of a run that is going on (its status written within the last few
+// seconds): their step now, at their measured rate.
+void note_live_progress(const StageGraph& graph, const std::filesystem::path& file, double now, CampaignState& state) {
+  if (!std::filesystem::exists(file)) return;
+  RunStatus status;
+  try {
+    status = RunStatus::read(file);
+  } catch (const Error&) {
+    return;  // being replaced as we read, or damaged: the books will do
+  }
+  if (status.finished || now - status.written_at_unix > 10.0) return;
+  std::map<std::string, StageId> by_name;
+  for (StageId id = 0; id < graph.size(); ++id) by_name[graph.stage(id).name] = id;
+  for (const auto& r : status.running) {
+    const auto it = by_name.find(r.stage);
+    if (it == by_name.end()) continue;
+    std::optional<double> step_seconds;
+    std::uint64_t step = r.step;
+    if (r.steps_per_second && *r.steps_per_second > 0) {
+      step_seconds = 1.0 / *r.steps_per_second;
+      step += static_cast<std::uint64_t>(std::max(0.0, now - status.written_at_unix) * *r.steps_per_second);
+    }
+    note_running(state, it->second, std::min(step, graph.stage(it->second).steps), step_seconds);
+  }
+}
+
 }  // namespace
 
 FolderForecast forecast_folder(const ForecastSettings& settings) {
@@ -131,10 +158,18 @@ FolderForecast forecast_folder(const ForecastSettings& settings) {
   if (options.draws < 1 || options.draws > 10000) throw BadOption(fmt::format("--draws {}: give 1 to 10000", settings.draws));
 
   std::vector<acc::Segment> segments;
+  std::vector<acc::CheckpointRow> checkpoints;
   const auto books = folder / "accounting.db";
-  if (std::filesystem::exists(books)) segments = acc::AccountingStore(books, acc::AccountingStore::Mode::read_only).segments();
-  const CampaignState state = campaign_state(graph, read_history(graph, journal), segments);
+  if (std::filesystem::exists(books)) {
+    const acc::AccountingStore store(books, acc::AccountingStore::Mode::read_only);
+    segments = store.segments();
+    checkpoints = store.checkpoints();
+  }
   out.as_of_unix = settings.as_of_unix.value_or(unix_time_seconds());
+  CampaignState state = campaign_state(graph, read_history(graph, journal), segments, checkpoints, out.as_of_unix);
+  // A run going on now says where its stages are once a second (log/status.json), fresher
+  // than its books; a report (as_of given) keeps to the books.
+  if (!settings.as_of_unix) note_live_progress(graph, folder / "log" / "status.json", out.as_of_unix, state);
   out.finished = std::all_of(state.history.begin(), state.history.end(), [](const StageHistory& h) { return h.completed; });
   if (out.finished) {
     // Done: its end is when its last segment ended, not now.

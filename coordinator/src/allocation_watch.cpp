@@ -48,19 +48,34 @@ void AllocationWatch::start(double now) {
     history.push_back(run_.history(id));
     if (run_.progress().state(id) == StageState::completed) history.back().completed = true;
   }
+  // The running stages as the run knows them now (the books are up to 30 s behind).
+  struct Live {
+    StageId id;
+    std::uint64_t step;
+    std::optional<double> step_seconds;
+  };
+  std::vector<Live> live;
+  for (const auto& [id, r] : run_.running()) {
+    const double step_seconds = run_.measured(id).step_seconds;
+    live.push_back({id, r.last_step, step_seconds > 0 ? std::optional<double>(step_seconds) : std::nullopt});
+  }
   std::vector<NodeSpec> nodes;
   for (NodeIndex n = 0; n < run_.policy().machine().node_count(); ++n) nodes.push_back(run_.policy().machine().node(n));
   const PolicyConfig config = run_.policy().config();
   const double now_unix = unix_time_seconds();
-  pending_ = std::async(std::launch::async, [&graph, books = books_, history = std::move(history), nodes = std::move(nodes),
-                                             config, now_unix]() mutable {
+  pending_ = std::async(std::launch::async, [&graph, books = books_, history = std::move(history), live = std::move(live),
+                                             nodes = std::move(nodes), config, now_unix]() mutable {
     Outcome out;
     try {
       std::vector<accounting::Segment> segments;
+      std::vector<accounting::CheckpointRow> checkpoints;
       if (std::filesystem::exists(books)) {
-        segments = accounting::AccountingStore(books, accounting::AccountingStore::Mode::read_only).segments();
+        const accounting::AccountingStore store(books, accounting::AccountingStore::Mode::read_only);
+        segments = store.segments();
+        checkpoints = store.checkpoints();
       }
-      const CampaignState state = campaign_state(graph, std::move(history), segments);
+      CampaignState state = campaign_state(graph, std::move(history), segments, checkpoints, now_unix);
+      for (const auto& l : live) note_running(state, l.id, l.step, l.step_seconds);
       ForecastOptions options;
       options.draws = kDraws;
       options.node_mtbf_seconds = graph.campaign().checkpoint.node_mtbf_seconds;

@@ -89,7 +89,8 @@ std::optional<double> crossing(std::vector<const SimulatedRun*> runs, double bud
 }  // namespace
 
 CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> history,
-                             const std::vector<accounting::Segment>& segments) {
+                             const std::vector<accounting::Segment>& segments,
+                             const std::vector<accounting::CheckpointRow>& checkpoint_rows, std::optional<double> now_unix) {
   CampaignState state;
   state.history = std::move(history);
   state.history.resize(graph.size());
@@ -99,31 +100,67 @@ CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> 
   std::vector<std::vector<double>> rates(graph.size());
   std::vector<double> checkpoint_seconds(graph.size(), 0.0);
   std::vector<int> checkpoints(graph.size(), 0);
+  std::map<std::int64_t, StageId> stage_of_segment;
+  std::vector<const accounting::Segment*> live;  // running rows still being updated
   for (const accounting::Segment& s : segments) {
     state.used_core_hours_by_project[s.project] += s.core_hours();
     const auto it = by_name.find(s.stage);
     if (it == by_name.end()) continue;  // a stage the campaign file no longer has
     const StageId id = it->second;
+    stage_of_segment[s.id] = id;
     checkpoint_seconds[id] += s.checkpoint_seconds;
     checkpoints[id] += s.checkpoints;
     if (s.last_step > s.first_step) {
       const double computing = s.wall_seconds() - s.checkpoint_seconds - s.output_seconds;
       if (computing > 0) rates[id].push_back(computing / static_cast<double>(s.last_step - s.first_step));
     }
-    if (s.outcome == accounting::Outcome::running) {
+    // A row still `running` that has not been brought up to date for a while belongs to a
+    // run that died: its stage will resume from its checkpoint, not from where the row says.
+    if (s.outcome == accounting::Outcome::running && (!now_unix || *now_unix - s.wall_end <= kLiveRowAge)) {
       state.measured[id].steps_done = std::max(state.measured[id].steps_done, s.last_step);
       state.measured[id].running = true;
+      live.push_back(&s);
     }
+  }
+  // Between consecutive commits of one segment: how much a stage's rate varies while it runs.
+  std::vector<std::vector<double>> intervals(graph.size());
+  std::map<std::int64_t, const accounting::CheckpointRow*> previous;
+  for (const auto& row : checkpoint_rows) {  // by segment, then commit time
+    const auto sid = stage_of_segment.find(row.segment_id);
+    if (sid == stage_of_segment.end()) continue;
+    const auto prev = previous.find(row.segment_id);
+    if (prev != previous.end() && row.step > prev->second->step) {
+      const double computing = row.wall - prev->second->wall - row.seconds;
+      if (computing > 0) intervals[sid->second].push_back(computing / static_cast<double>(row.step - prev->second->step));
+    }
+    previous[row.segment_id] = &row;
   }
   for (StageId id = 0; id < graph.size(); ++id) {
     StageMeasurement& m = state.measured[id];
     if (!rates[id].empty()) {
       m.step_seconds = median(rates[id]);
       m.spread = log_spread(rates[id]);
+      if (intervals[id].size() >= 3) m.spread = std::max(m.spread, log_spread(intervals[id]));
     }
     if (checkpoints[id] > 0) m.checkpoint_seconds = checkpoint_seconds[id] / checkpoints[id];
   }
+  // A live row is up to kLiveRowAge old: its stage has gone on since, at its rate.
+  for (const accounting::Segment* s : live) {
+    StageMeasurement& m = state.measured[by_name.at(s->stage)];
+    if (!now_unix || !m.step_seconds || *now_unix <= s->wall_end) continue;
+    const auto since = static_cast<std::uint64_t>((*now_unix - s->wall_end) / *m.step_seconds);
+    const std::uint64_t steps = graph.stage(by_name.at(s->stage)).steps;
+    m.steps_done = std::max(m.steps_done, std::min(s->last_step + since, steps));
+  }
   return state;
+}
+
+void note_running(CampaignState& state, StageId id, std::uint64_t step, std::optional<double> step_seconds) {
+  if (state.measured.size() <= id) state.measured.resize(id + 1);
+  StageMeasurement& m = state.measured[id];
+  m.running = true;
+  m.steps_done = std::max(m.steps_done, step);
+  if (step_seconds && *step_seconds > 0) m.step_seconds = step_seconds;
 }
 
 std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,
@@ -134,13 +171,14 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
     return &state.measured[id];
   };
   // What each template's members measured, and how far from their declarations.
-  std::map<std::string, std::vector<double>> steps_of, ratios_of;
+  std::map<std::string, std::vector<double>> steps_of, ratios_of, core_seconds_of_kernel;
   std::vector<double> ratios;
   for (StageId id = 0; id < n; ++id) {
     const StageMeasurement* m = measured(id);
     if (!m) continue;
     const StageSpec& s = graph.stage(id);
     steps_of[s.template_name].push_back(*m->step_seconds);
+    core_seconds_of_kernel[s.kernel].push_back(*m->step_seconds * s.ranks * s.cores_per_rank);
     if (const auto declared = declared_step(s)) {
       ratios.push_back(*m->step_seconds / *declared);
       ratios_of[s.template_name].push_back(*m->step_seconds / *declared);
@@ -174,9 +212,14 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
       r = corr ? StageRate{*declared * *corr, template_spread, member_spread, StageRate::Basis::declared_corrected,
                            fmt::format("declared x {:.3f}", *corr)}
                : StageRate{*declared, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::declared, "declared"};
+    } else if (const auto k = core_seconds_of_kernel.find(s.kernel); k != core_seconds_of_kernel.end()) {
+      const double cores = static_cast<double>(s.ranks) * s.cores_per_rank;
+      r = {median(k->second) / std::max(1.0, cores), options.same_kernel_spread, member_spread, StageRate::Basis::same_kernel,
+           fmt::format("{} stage(s) of kernel {}", k->second.size(), s.kernel)};
     } else {
       r = {options.default_step_seconds, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::fallback,
-           "default (nothing declared or measured)"};
+           fmt::format("{:g} s per step, a default: nothing declared or measured (declare step_time or walltime)",
+                       options.default_step_seconds)};
     }
   }
   return rates;
@@ -279,6 +322,7 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
         case StageRate::Basis::siblings: step *= template_factor[t]; break;
         case StageRate::Basis::declared_corrected:
         case StageRate::Basis::declared:
+        case StageRate::Basis::same_kernel:
         case StageRate::Basis::fallback: {
           auto [it, fresh] = template_factor.try_emplace(t, 0.0);
           if (fresh) it->second = std::exp(r.shared * unit(rng));
@@ -337,6 +381,7 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
       case StageRate::Basis::siblings: ++bases["their ensemble siblings' measured rate"]; break;
       case StageRate::Basis::declared_corrected: ++bases["their declared step time x the measured correction"]; break;
       case StageRate::Basis::declared: ++bases["their declared step time (nothing measured yet)"]; break;
+      case StageRate::Basis::same_kernel: ++bases["what other stages of their kernel measured per core (nothing declared)"]; break;
       case StageRate::Basis::fallback: ++bases[base[id].text]; break;
     }
   }

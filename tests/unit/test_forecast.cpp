@@ -267,3 +267,72 @@ stages:
   // b: 100 s of steps and 9 checkpoints between its 10 intervals at a's 2 s.
   EXPECT_NEAR(f.seconds_to_finish.expected, 100.0 + 9 * 2.0, 1.0);
 }
+
+TEST(Forecast, ALiveRunningRowIsMovedOnToNowAndAStaleOneIsTakenForADeadRun) {
+  auto c = load(kChain);
+  accounting::Segment s;
+  s.id = 1;
+  s.stage = "spinup";
+  s.project = "ocean";
+  s.cores = 4;
+  s.wall_start = 1000;
+  s.wall_end = 1400;  // 400 s for steps 0..10: 40 s per step
+  s.last_step = 10;
+  s.outcome = accounting::Outcome::running;
+  // Written 80 s ago: two more steps done since.
+  const CampaignState live = campaign_state(c.graph, {}, {s}, {}, 1480.0);
+  EXPECT_EQ(live.measured[id_of(c.graph, "spinup")].steps_done, 12u);
+  EXPECT_TRUE(live.measured[id_of(c.graph, "spinup")].running);
+  // Not brought up to date for longer than a run would leave it: its run died, and the stage
+  // will resume from its checkpoint.
+  const CampaignState dead = campaign_state(c.graph, {}, {s}, {}, 1400.0 + kLiveRowAge + 1);
+  EXPECT_EQ(dead.measured[id_of(c.graph, "spinup")].steps_done, 0u);
+  EXPECT_FALSE(dead.measured[id_of(c.graph, "spinup")].running);
+  // What the run says now replaces the books' view.
+  CampaignState now = live;
+  note_running(now, id_of(c.graph, "spinup"), 30, 20.0);
+  EXPECT_EQ(now.measured[id_of(c.graph, "spinup")].steps_done, 30u);
+  EXPECT_DOUBLE_EQ(*now.measured[id_of(c.graph, "spinup")].step_seconds, 20.0);
+}
+
+TEST(Forecast, TheSpreadBetweenCommitsOfOneSegmentWidensAStageMeasuredOnce) {
+  auto c = load(kChain);
+  accounting::Segment s;
+  s.id = 7;
+  s.stage = "spinup";
+  s.cores = 4;
+  s.wall_end = 400;
+  s.last_step = 40;
+  s.outcome = accounting::Outcome::completed;
+  // Commits every 10 steps, 0.5 s each: intervals of 90, 110, 80 and 120 s of computing.
+  std::vector<accounting::CheckpointRow> rows;
+  double wall = 0;
+  const double gaps[] = {90, 110, 80, 120};
+  for (int k = 0; k < 4; ++k) {
+    wall += gaps[k] + 0.5;
+    rows.push_back({7, "spinup", static_cast<std::uint64_t>(k + 1), static_cast<std::uint64_t>(10 * (k + 1)), wall, 0.5, 0});
+  }
+  const CampaignState once = campaign_state(c.graph, {}, {s}, {});
+  EXPECT_EQ(once.measured[id_of(c.graph, "spinup")].spread, 0.0) << "one segment: no spread between segments";
+  const CampaignState with = campaign_state(c.graph, {}, {s}, rows);
+  EXPECT_GT(with.measured[id_of(c.graph, "spinup")].spread, 0.1);
+}
+
+TEST(Forecast, AStageWithNothingDeclaredTakesWhatItsKernelMeasuredPerCore) {
+  auto c = load(R"(
+campaign: kernels
+cluster: {nodes: [{name: "n[1-2]", cores: 8}]}
+checkpoint: {enabled: false}
+stages:
+  - {name: spinup, kernel: any, ranks: 2, steps: 100}
+  - {name: run, kernel: any, ranks: 4, steps: 100, after: [spinup]}
+  - {name: other, kernel: no-checkpoints, ranks: 1, steps: 10}
+)");
+  CampaignState state;
+  state.measured.resize(c.graph.size());
+  state.measured[id_of(c.graph, "spinup")].step_seconds = 1.0;  // 2 core-seconds a step
+  const auto rates = stage_rates(c.graph, state, no_failures());
+  EXPECT_EQ(rates[id_of(c.graph, "run")].basis, StageRate::Basis::same_kernel);
+  EXPECT_DOUBLE_EQ(rates[id_of(c.graph, "run")].step_seconds, 0.5) << "2 core-seconds over 4 ranks";
+  EXPECT_EQ(rates[id_of(c.graph, "other")].basis, StageRate::Basis::fallback);
+}

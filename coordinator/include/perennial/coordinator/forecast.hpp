@@ -28,7 +28,10 @@
 #include <string>
 #include <vector>
 
-namespace perennial::accounting { struct Segment; }
+namespace perennial::accounting {
+struct Segment;
+struct CheckpointRow;
+}  // namespace perennial::accounting
 
 namespace perennial {
 
@@ -48,12 +51,26 @@ struct CampaignState {
   std::map<std::string, double> used_core_hours_by_project;  ///< for hard caps
 };
 
+/// A row still `running` whose last update is older than this belongs to a run that died
+/// (rank 0 brings open rows up to date every 30 s).
+inline constexpr double kLiveRowAge = 90.0;
+
 /// The state as a campaign's output folder holds it: the journal's `history` and the books'
 /// segments. A segment's rate is its wall time less its checkpoint and output writing, over
-/// the steps it computed; a stage's rate is the median of its segments'. Only segments still
-/// `running` say where a running stage is (a lost one's steps past its checkpoint are redone).
+/// the steps it computed; a stage's rate is the median of its segments', and its spread the
+/// larger of the spreads between its segments and between consecutive commits of one
+/// (`checkpoints`, in the books' order). Only segments still `running` say where a running
+/// stage is (a lost one's steps past its checkpoint are redone); given `now_unix`, a running
+/// row older than kLiveRowAge is taken for a dead run's, and a live one is moved on to now at
+/// its stage's rate (the books are up to 30 s behind).
 CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> history,
-                             const std::vector<accounting::Segment>& segments);
+                             const std::vector<accounting::Segment>& segments,
+                             const std::vector<accounting::CheckpointRow>& checkpoints = {},
+                             std::optional<double> now_unix = std::nullopt);
+
+/// What the run knows now of a running stage (its newest step, its measured step time: from
+/// the run itself or its status file) replaces the books' older view.
+void note_running(CampaignState& state, StageId id, std::uint64_t step, std::optional<double> step_seconds);
 
 struct ForecastOptions {
   int draws = 40;
@@ -68,6 +85,10 @@ struct ForecastOptions {
   /// The relative spread assumed for a stage's rate when too few stages were measured to
   /// tell (std of log): 10%. Measured spreads replace it from 3 measurements on.
   double unmeasured_spread = 0.10;
+  /// A stage with neither measurement, siblings nor declaration takes what other stages of its
+  /// kernel measured (core-seconds per step kept: on twice the ranks, half the time), give or
+  /// take this much (std of log): their grids and parameters may differ.
+  double same_kernel_spread = 0.5;
 };
 
 /// An expected figure and its 80% interval.
@@ -138,7 +159,7 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
 /// The step rates the draws start from: one per stage, with its relative spreads and where it
 /// came from. Exposed for tests.
 struct StageRate {
-  enum class Basis { measured, siblings, declared_corrected, declared, fallback };
+  enum class Basis { measured, siblings, declared_corrected, declared, same_kernel, fallback };
   double step_seconds = 1.0;
   /// Relative spreads (std of log). `shared` is drawn once per template and draw: the stages
   /// of one template are alike, so what is unknown about them is mostly unknown for all of
