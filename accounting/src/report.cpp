@@ -4,10 +4,12 @@
 #include <perennial/text.hpp>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -192,7 +194,80 @@ Recommendation allocation_advice(const GrantReport& g) {
   return r;
 }
 
-std::optional<Recommendation> checkpoint_advice(const StageReport& st, double node_mtbf_seconds) {
+// Advice about one stage, or about the stages of one `for_each` template taken together,
+// before identical advice is merged. Its sentence is written for any subject: `who` is
+// `stage a`, `the 3 stages of template t (a, b and c)` or `20 stages (a, b, c and 17 more)`,
+// `many` picks the verb's number and the pronouns, and `amounts` are its additive figures
+// (core-hours, steps), summed over the stages when merged. Everything else in the sentence is
+// the stage's own rounded figures: advice whose sentences agree on them is said once.
+using Sentence = std::function<std::string(const std::string& who, bool many, const std::vector<double>& amounts)>;
+
+struct StageAdvice {
+  std::string kind;
+  std::string subject;              // `campaign/stage`, or a template's `campaign/member-{m}`
+  std::vector<std::string> stages;  // `campaign/stage`: one, or a template's members
+  bool of_template = false;
+  std::vector<double> amounts;
+  std::optional<double> core_hours_back;
+  Sentence sentence;
+};
+
+// `a`, `a and b`, `a, b, c and d`; beyond four, `a, b, c and 17 more`.
+std::string names_text(const std::vector<std::string>& names) {
+  const bool cut = names.size() > kStagesNamedInAdvice + 1;
+  const std::size_t named = cut ? kStagesNamedInAdvice : names.size();
+  std::string out;
+  for (std::size_t i = 0; i < named; ++i) {
+    if (i > 0) out += (!cut && i + 1 == named) ? " and " : ", ";
+    out += names[i];
+  }
+  if (cut) out += fmt::format(" and {} more", names.size() - named);
+  return out;
+}
+
+// Advice of one kind whose sentences agree (but for the subject and the summed amounts) said
+// once, in the order each first appears; the subject names every stage it covers.
+std::vector<Recommendation> merge_identical(const std::vector<StageAdvice>& advice) {
+  std::vector<std::vector<const StageAdvice*>> groups;
+  std::map<std::string, std::size_t> group_of;
+  for (const StageAdvice& a : advice) {
+    std::string key = a.kind;
+    key += '\x1f';
+    key += a.sentence("", false, std::vector<double>(a.amounts.size(), 0.0));
+    const auto [it, added] = group_of.emplace(std::move(key), groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(&a);
+  }
+  std::vector<Recommendation> out;
+  for (const auto& group : groups) {
+    const StageAdvice& first = *group.front();
+    Recommendation r;
+    r.kind = first.kind;
+    std::vector<std::string> subjects;
+    std::vector<double> amounts(first.amounts.size(), 0.0);
+    for (const StageAdvice* a : group) {
+      subjects.push_back(a->subject);
+      r.stages.insert(r.stages.end(), a->stages.begin(), a->stages.end());
+      for (std::size_t i = 0; i < amounts.size() && i < a->amounts.size(); ++i) amounts[i] += a->amounts[i];
+      if (a->core_hours_back) r.core_hours_back = r.core_hours_back.value_or(0.0) + *a->core_hours_back;
+    }
+    r.subject = join(subjects, ", ");
+    std::string who;
+    if (group.size() > 1) {
+      who = fmt::format("{} stages ({})", r.stages.size(), names_text(r.stages));
+    } else if (first.of_template) {
+      who = fmt::format("the {} stages of template {} ({})", r.stages.size(), first.subject, names_text(r.stages));
+    } else {
+      who = "stage ";
+      who += first.subject;
+    }
+    r.text = first.sentence(who, r.stages.size() > 1, amounts);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::optional<StageAdvice> checkpoint_advice(const StageReport& st, double node_mtbf_seconds) {
   if (st.checkpoint_gaps < kMinCheckpointGaps || !st.checkpoint_interval_seconds || !st.checkpoint_cost_seconds) {
     return std::nullopt;
   }
@@ -213,9 +288,10 @@ std::optional<Recommendation> checkpoint_advice(const StageReport& st, double no
   // First-order waste (Young): checkpoint time C/T plus the work a failure loses, T/2 per MTBF.
   auto waste = [&](double t) { return cost / t + t / (2.0 * mtbf); };
   const double back = waste(measured) - waste(optimum);
-  Recommendation r;
-  r.kind = "checkpoint-interval";
-  r.subject = qualified_name(st);
+  StageAdvice a;
+  a.kind = "checkpoint-interval";
+  a.subject = qualified_name(st);
+  a.stages = {a.subject};
   std::string mtbf_text = fmt::format("the MTBF ({} per node", format_duration(node_mtbf_seconds));
   if (nodes > 1) mtbf_text += fmt::format(" / {} nodes", nodes);
   mtbf_text += ")";
@@ -223,38 +299,233 @@ std::optional<Recommendation> checkpoint_advice(const StageReport& st, double no
   if (capped) {
     optimum_text += fmt::format(" (max_lost_work's default caps it; Young/Daly alone gives {})", format_duration(young_daly));
   }
+  const std::string every = format_duration(measured);
+  const std::string cost_text = format_duration(cost);
   if (back > 0) {
-    r.core_hours_back = back * st.figures.core_hours;
-    r.text = fmt::format("stage {} checkpoints every {}; for its measured cost ({}) and {} {}: {} of its time back ({} "
-                         "over this report's period)",
-                         r.subject, format_duration(measured), format_duration(cost), mtbf_text, optimum_text,
-                         percent(back), core_hours_text(*r.core_hours_back));
+    a.core_hours_back = back * st.figures.core_hours;
+    a.amounts = {*a.core_hours_back};
+    a.sentence = [=, share = percent(back)](const std::string& who, bool many, const std::vector<double>& amounts) {
+      return fmt::format("{} {} every {}; for {} measured cost ({}) and {} {}: {} of {} time back ({} over this "
+                         "report's period{})",
+                         who, many ? "checkpoint" : "checkpoints", every, many ? "their" : "its", cost_text, mtbf_text,
+                         optimum_text, share, many ? "their" : "its", core_hours_text(amounts.at(0)),
+                         many ? ", in all" : "");
+    };
   } else {
     // Only when max_lost_work caps the interval: less frequent checkpoints save time but a
     // failure then loses more work than the default bound allows.
-    r.text = fmt::format("stage {} checkpoints every {}, {:.2g}x the {} that max_lost_work allows by default: a failure "
-                         "can lose up to {} of its work (for its measured cost ({}) and {}, Young/Daly alone gives {}; "
-                         "ignore this if max_lost_work was raised on purpose)",
-                         r.subject, format_duration(measured), ratio, format_duration(optimum),
-                         format_duration(measured), format_duration(cost), mtbf_text, format_duration(young_daly));
+    a.sentence = [=, optimum_at = format_duration(optimum), young_daly_at = format_duration(young_daly)](
+                     const std::string& who, bool many, const std::vector<double>&) {
+      return fmt::format("{} {} every {}, {:.2g}x the {} that max_lost_work allows by default: a failure can lose up "
+                         "to {} of {} work (for {} measured cost ({}) and {}, Young/Daly alone gives {}; ignore this "
+                         "if max_lost_work was raised on purpose)",
+                         who, many ? "checkpoint" : "checkpoints", every, ratio, optimum_at, every,
+                         many ? "their" : "its", many ? "their" : "its", cost_text, mtbf_text, young_daly_at);
+    };
   }
-  return r;
+  return a;
 }
 
-std::optional<Recommendation> reserved_use_advice(const StageReport& st) {
+std::optional<StageAdvice> reserved_use_advice(const StageReport& st) {
   if (!st.reserved_use || *st.reserved_use >= kLowReservedUse || st.figures.core_hours <= 0 ||
       st.figures.running_seconds < kMinSecondsForReservedUseAdvice) {
     return std::nullopt;
   }
-  Recommendation r;
-  r.kind = "reserved-use";
-  r.subject = qualified_name(st);
-  const double idle = st.figures.core_hours * (1.0 - *st.reserved_use);
-  r.text = fmt::format("stage {} used {} of the CPU time of the {} core(s) it reserved ({} of {} idle): its ranks wait "
-                       "(I/O, communication, imbalance) or it reserves cores they do not use (cores_per_rank)",
-                       r.subject, percent(*st.reserved_use), st.figures.max_cores, core_hours_text(idle),
-                       core_hours_text(st.figures.core_hours));
-  return r;
+  StageAdvice a;
+  a.kind = "reserved-use";
+  a.subject = qualified_name(st);
+  a.stages = {a.subject};
+  a.amounts = {st.figures.core_hours * (1.0 - *st.reserved_use), st.figures.core_hours};
+  a.sentence = [use = percent(*st.reserved_use), cores = st.figures.max_cores](const std::string& who, bool many,
+                                                                             const std::vector<double>& amounts) {
+    return fmt::format("{} used {} of the CPU time of the {} core(s) {} reserved ({} of {} idle{}): {} ranks wait "
+                       "(I/O, communication, imbalance) or {} cores they do not use (cores_per_rank)",
+                       who, use, cores, many ? "each" : "it", core_hours_text(amounts.at(0)),
+                       core_hours_text(amounts.at(1)), many ? " in all" : "", many ? "their" : "its",
+                       many ? "they reserve" : "it reserves");
+  };
+  return a;
+}
+
+// ---- parallel efficiency -----------------------------------------------------------------
+
+// A stage's (or a template's) ranks and reserved cores: the figures compared.
+using RankCount = std::pair<std::int64_t, int>;  // cores, ranks: fewest cores first
+
+std::string rank_count_text(const RankCount& count) {
+  if (count.first == count.second) return fmt::format("{} ranks", count.second);
+  return fmt::format("{} ranks ({} cores)", count.second, count.first);
+}
+
+// What the segments at one rank count measured: core-seconds per step, and the steps.
+struct StepCosts {
+  std::vector<double> costs;  // per segment
+  double steps = 0.0;
+};
+using CostsByCount = std::map<RankCount, StepCosts>;
+
+// Core-seconds per step of a segment, computing only (checkpoints and outputs left out, as the
+// campaign forecast measures a stage's step time). Absent for a segment too short to judge, and
+// for a failed or lost one: it ends when the failure was noticed, after its last known step.
+std::optional<double> step_cost(const Segment& s) {
+  if (s.outcome == Outcome::failed || s.outcome == Outcome::lost) return std::nullopt;
+  if (s.ranks <= 0 || s.cores <= 0 || s.last_step <= s.first_step) return std::nullopt;
+  const std::uint64_t steps = s.last_step - s.first_step;
+  if (steps < kMinStepsForEfficiencyAdvice) return std::nullopt;
+  const double computing = s.wall_seconds() - s.checkpoint_seconds - s.output_seconds;
+  if (!(computing >= kMinSecondsForEfficiencyAdvice)) return std::nullopt;
+  return computing * static_cast<double>(s.cores) / static_cast<double>(steps);
+}
+
+// The `for_each` template a stage was expanded from, recovered from its name and its scenario
+// values (`{key}` in a name is replaced by the key's value): each value, longest first, must
+// occur exactly once in what is left of the name, and becomes `{key}`; a value that does not
+// occur is a key the name does not use. Absent when there are no values, or a value occurs
+// more than once (which one is the placeholder is then a guess): such a stage stands alone.
+std::optional<std::string> template_of(const std::string& name, const std::string& scenario) {
+  const auto j = nlohmann::json::parse(scenario, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.empty()) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> values;  // key, value
+  for (const auto& [key, value] : j.items()) {
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (text.empty()) return std::nullopt;
+    values.emplace_back(key, std::move(text));
+  }
+  std::stable_sort(values.begin(), values.end(),
+                   [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  std::vector<std::pair<std::string, bool>> parts = {{name, false}};  // text, is a placeholder
+  for (const auto& [key, value] : values) {
+    std::size_t found_part = 0;
+    std::size_t found_at = std::string::npos;
+    int count = 0;
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      if (parts[p].second) continue;
+      for (std::size_t at = parts[p].first.find(value); at != std::string::npos; at = parts[p].first.find(value, at + 1)) {
+        ++count;
+        found_part = p;
+        found_at = at;
+      }
+    }
+    if (count > 1) return std::nullopt;
+    if (count == 0) continue;
+    const std::string text = parts[found_part].first;
+    std::string placeholder = "{";
+    placeholder += key;
+    placeholder += '}';
+    std::vector<std::pair<std::string, bool>> split = {{text.substr(0, found_at), false},
+                                                      {std::move(placeholder), true},
+                                                      {text.substr(found_at + value.size()), false}};
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(found_part));
+    parts.insert(parts.begin() + static_cast<std::ptrdiff_t>(found_part), split.begin(), split.end());
+  }
+  std::string out;
+  for (const auto& part : parts) out += part.first;
+  return out;
+}
+
+// A stage's qualifying segments, by rank count.
+struct EfficiencyStage {
+  std::string qualified;  // campaign/stage
+  std::string group;      // the template's key, or the stage's own
+  std::string template_label;  // campaign/template, when it has one
+  CostsByCount counts;
+};
+
+// The members of one template are pooled as one work when they are seen to cost the same per
+// step: at some rank count two or more ran, and at every count their medians agree within
+// kSameWorkSpread.
+bool same_work(const std::vector<const EfficiencyStage*>& members) {
+  std::map<RankCount, std::vector<double>> medians;
+  for (const EfficiencyStage* m : members) {
+    for (const auto& [count, c] : m->counts) medians[count].push_back(median(c.costs));
+  }
+  bool compared = false;
+  for (const auto& [count, values] : medians) {
+    if (values.size() < 2) continue;
+    compared = true;
+    const auto [low, high] = std::minmax_element(values.begin(), values.end());
+    if (*high > *low * kSameWorkSpread) return false;
+  }
+  return compared;
+}
+
+// Advice on the larger rank counts of one stage (or pooled template) that cost at least
+// kParallelEfficiencyExtraCost more core-time per step than its smallest.
+std::vector<StageAdvice> efficiency_advice(const CostsByCount& counts, const std::string& subject,
+                                           const std::vector<std::string>& stages, bool of_template) {
+  std::vector<StageAdvice> out;
+  if (counts.size() < 2) return out;
+  const auto& [small, small_costs] = *counts.begin();
+  const double small_cost = median(small_costs.costs);
+  if (!(small_cost > 0)) return out;
+  for (auto it = std::next(counts.begin()); it != counts.end(); ++it) {
+    const auto& [large, large_costs] = *it;
+    const double large_cost = median(large_costs.costs);
+    if (!(large_cost >= (1.0 + kParallelEfficiencyExtraCost) * small_cost)) continue;
+    // Parallel efficiency of the larger count against the smaller: (t_small x r_small) /
+    // (t_large x r_large), in core-time per step.
+    const double efficiency = small_cost / large_cost;
+    StageAdvice a;
+    a.kind = "parallel-efficiency";
+    a.subject = subject;
+    a.stages = stages;
+    a.of_template = of_template;
+    a.core_hours_back = large_costs.steps * (large_cost - small_cost) / 3600.0;
+    a.amounts = {large_costs.steps, *a.core_hours_back};
+    a.sentence = [efficiency_text = percent(efficiency), fewer = percent(1.0 - efficiency),
+                  small_text = rank_count_text(small), large_text = rank_count_text(large)](
+                     const std::string& who, bool many, const std::vector<double>& amounts) {
+      return fmt::format("{} {} at {} parallel efficiency on {} (against {}): on {} the {:.0f} steps {} ran on {} "
+                         "would have used {} fewer core-hours ({} back{})",
+                         who, many ? "run" : "runs", efficiency_text, large_text, small_text, small_text, amounts.at(0),
+                         many ? "they" : "it", large_text, fewer, core_hours_text(amounts.at(1)),
+                         many ? " in all" : "");
+    };
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+// Parallel-efficiency advice over the report's stages: each stage on its own, or, when the
+// members of one `for_each` template do the same work, the template as one.
+std::vector<StageAdvice> parallel_efficiency_advice(const std::vector<EfficiencyStage>& stages) {
+  std::map<std::string, std::vector<const EfficiencyStage*>> groups;
+  std::vector<std::string> order;  // groups in the order of their first stage
+  for (const auto& st : stages) {
+    auto& g = groups[st.group];
+    if (g.empty()) order.push_back(st.group);
+    g.push_back(&st);
+  }
+  std::vector<StageAdvice> out;
+  auto add = [&out](std::vector<StageAdvice> advice) {
+    out.insert(out.end(), std::make_move_iterator(advice.begin()), std::make_move_iterator(advice.end()));
+  };
+  for (const auto& key : order) {
+    const auto& members = groups.at(key);
+    if (members.size() > 1 && same_work(members)) {
+      CostsByCount pooled;
+      std::vector<std::string> names;
+      for (const EfficiencyStage* m : members) {
+        names.push_back(m->qualified);
+        for (const auto& [count, c] : m->counts) {
+          auto& p = pooled[count];
+          p.costs.insert(p.costs.end(), c.costs.begin(), c.costs.end());
+          p.steps += c.steps;
+        }
+      }
+      add(efficiency_advice(pooled, members.front()->template_label, names, true));
+      continue;
+    }
+    for (const EfficiencyStage* m : members) add(efficiency_advice(m->counts, m->qualified, {m->qualified}, false));
+  }
+  return out;
+}
+
+// The most core-hours back first (advice without a figure last), the order kept otherwise.
+void by_time_back(std::vector<Recommendation>& advice) {
+  std::stable_sort(advice.begin(), advice.end(), [](const Recommendation& a, const Recommendation& b) {
+    return a.core_hours_back.value_or(0.0) > b.core_hours_back.value_or(0.0);
+  });
 }
 
 }  // namespace
@@ -593,6 +864,7 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
   }
 
   std::vector<StageReport> stages;
+  std::vector<EfficiencyStage> efficiency_stages;  // one per stage, in the same order
   for (auto& figures : figures_by_stage(keyed, report.days_per_year)) {
     const std::string key = figures.name;
     const Tagged& first = *first_of_stage.at(key);
@@ -622,12 +894,42 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
       st.checkpoint_interval_seconds = median(g->second);
     }
     if (auto c = costs.find(key); c != costs.end() && !c->second.empty()) st.checkpoint_cost_seconds = median(c->second);
+
+    // Its cost per step at each rank count, and what it is compared with: its template's
+    // other members (same folder, project and scenario keys), or itself alone.
+    EfficiencyStage e;
+    e.qualified = qualified_name(st);
+    e.group = key;
+    if (const auto t = template_of(st.name, st.scenario)) {
+      std::string keys;
+      const auto scenario = nlohmann::json::parse(st.scenario);  // held: items() only refers to it
+      for (const auto& item : scenario.items()) {
+        keys += item.key();
+        keys += '\x1f';
+      }
+      e.group = fmt::format("{:06d}\x1f{}\x1f{}\x1f{}", first.folder, *t, st.project, keys);
+      e.template_label = st.campaign.empty() ? *t : fmt::format("{}/{}", st.campaign, *t);
+    }
+    for (const Segment* s : stage_segments[key]) {
+      if (const auto cost = step_cost(*s)) {
+        auto& c = e.counts[{s->cores, s->ranks}];
+        c.costs.push_back(*cost);
+        c.steps += static_cast<double>(s->last_step - s->first_step);
+      }
+    }
     stages.push_back(std::move(st));
+    efficiency_stages.push_back(std::move(e));
   }
   // By campaign (then folder, kept by the stable sort), then first start.
-  std::stable_sort(stages.begin(), stages.end(),
-                   [](const StageReport& a, const StageReport& b) { return a.campaign < b.campaign; });
-  report.stages = std::move(stages);
+  std::vector<std::size_t> stage_order(stages.size());
+  for (std::size_t i = 0; i < stage_order.size(); ++i) stage_order[i] = i;
+  std::stable_sort(stage_order.begin(), stage_order.end(),
+                   [&](std::size_t a, std::size_t b) { return stages[a].campaign < stages[b].campaign; });
+  std::vector<EfficiencyStage> efficiency_in_order;
+  for (const std::size_t i : stage_order) {
+    report.stages.push_back(std::move(stages[i]));
+    efficiency_in_order.push_back(std::move(efficiency_stages[i]));
+  }
   for (auto& sc : report.scenarios) {
     if (sc.name == "{}") sc.name = "(none)";
   }
@@ -644,17 +946,18 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
     const bool enough = g.exhaustion.exhausted || g.burn.last_7_days_span_days >= kMinDaysForExhaustionAdvice;
     if (g.exhaustion.date && enough) report.recommendations.push_back(allocation_advice(g));
   }
-  std::vector<Recommendation> checkpoints;
+  // Stage advice: identical advice about several stages said once, the most time back first.
+  std::vector<StageAdvice> checkpoints;
+  std::vector<StageAdvice> reserved;
   for (const auto& st : report.stages) {
-    if (auto r = checkpoint_advice(st, options.node_mtbf_seconds)) checkpoints.push_back(std::move(*r));
+    if (auto a = checkpoint_advice(st, options.node_mtbf_seconds)) checkpoints.push_back(std::move(*a));
+    if (auto a = reserved_use_advice(st)) reserved.push_back(std::move(*a));
   }
-  // The most time back first.
-  std::stable_sort(checkpoints.begin(), checkpoints.end(), [](const Recommendation& a, const Recommendation& b) {
-    return a.core_hours_back.value_or(0.0) > b.core_hours_back.value_or(0.0);
-  });
-  report.recommendations.insert(report.recommendations.end(), checkpoints.begin(), checkpoints.end());
-  for (const auto& st : report.stages) {
-    if (auto r = reserved_use_advice(st)) report.recommendations.push_back(std::move(*r));
+  for (auto advice : {merge_identical(checkpoints), merge_identical(parallel_efficiency_advice(efficiency_in_order)),
+                      merge_identical(reserved)}) {
+    by_time_back(advice);
+    report.recommendations.insert(report.recommendations.end(), std::make_move_iterator(advice.begin()),
+                                  std::make_move_iterator(advice.end()));
   }
   return report;
 }

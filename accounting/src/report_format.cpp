@@ -669,7 +669,8 @@ std::string render_json(const Report& r) {
     j["recommendations"].push_back({{"kind", rec.kind},
                                     {"subject", rec.subject},
                                     {"text", rec.text},
-                                    {"core_hours_back", number(rec.core_hours_back)}});
+                                    {"core_hours_back", number(rec.core_hours_back)},
+                                    {"stages", rec.stages}});
   }
   j["notes"] = r.notes;
   return j.dump(2) + "\n";

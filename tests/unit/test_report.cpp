@@ -507,6 +507,183 @@ TEST(Report, OnlyWhatTheDataCarriesIsRecommended) {
                                        "reserves cores they do not use (cores_per_rank)");
 }
 
+// A segment of `ranks` ranks (`cores_per_rank` cores each) that computed steps first to last
+// in `computing` seconds, and spent 150 s more in checkpoints and 50 s writing outputs.
+Segment stepped(const std::string& stage, const std::string& scenario, int ranks, double start, std::uint64_t first,
+                std::uint64_t last, double computing, int cores_per_rank = 1) {
+  auto s = segment("p", "G", scenario, stage, std::int64_t{ranks} * cores_per_rank, 1, start, start + computing + 200);
+  s.ranks = ranks;
+  s.first_step = first;
+  s.last_step = last;
+  s.checkpoint_seconds = 150;
+  s.output_seconds = 50;
+  return s;
+}
+
+std::string numbered(const char* prefix, int m) {
+  std::string out = prefix;
+  out += std::to_string(m);
+  return out;
+}
+
+// A `for_each` member's scenario, `{"m":"3"}`, as the coordinator writes it.
+std::string member_scenario(int m) { return nlohmann::json{{"m", std::to_string(m)}}.dump(); }
+
+std::vector<Recommendation> of_kind(const Report& r, const std::string& kind) {
+  std::vector<Recommendation> out;
+  for (const auto& rec : r.recommendations) {
+    if (rec.kind == kind) out.push_back(rec);
+  }
+  return out;
+}
+
+TEST(Report, MoreRanksThatCostMorePerStepAreRecommendedAgainstWithTheirNumbers) {
+  Folder f("efficiency", "pe", kT0, {});
+  // ocean, by hand: on 32 ranks 1000 steps in 3600 s of computing (checkpoints and outputs
+  // left out): 115.2 core-s per step. On 64 ranks 1000 steps in 3000 s (192 core-s per step)
+  // and 500 in 1600 s (204.8): the median is 198.4. Efficiency 115.2 / 198.4 = 58%; the 1500
+  // steps on 64 ranks at 32 ranks' cost: 1500 x (198.4 - 115.2) / 3600 = 34.67 core-h back.
+  f.add(stepped("ocean", "{}", 32, kT0, 0, 1000, 3600));
+  f.add(stepped("ocean", "{}", 64, kT0 + kDay, 1000, 2000, 3000));
+  f.add(stepped("ocean", "{}", 64, kT0 + 2 * kDay, 2000, 2500, 1600));
+  // Too thin to count: 9 steps on 16 ranks, a failed segment on 8 (it ends when the failure
+  // is noticed), 40 s of computing on 4. Otherwise each would be ocean's smallest count.
+  f.add(stepped("ocean", "{}", 16, kT0 + 3 * kDay, 2500, 2509, 3600));
+  auto failed = stepped("ocean", "{}", 8, kT0 + 4 * kDay, 2500, 2600, 3600);
+  failed.outcome = Outcome::failed;
+  f.add(failed);
+  f.add(stepped("ocean", "{}", 4, kT0 + 5 * kDay, 2500, 2600, 40));
+  // land scales fine: 100 core-s per step on 32 ranks, 110 on 64 (91%): nothing to say.
+  f.add(stepped("land", "{}", 32, kT0, 0, 100, 312.5));
+  f.add(stepped("land", "{}", 64, kT0 + kDay, 100, 200, 171.875));
+  // ice ran on 64 ranks only: nothing to compare with.
+  f.add(stepped("ice", "{}", 64, kT0, 0, 100, 600));
+  // atmos: 2 cores per rank. 16 ranks (32 cores) at 3.6 s per step against 8 ranks (16
+  // cores) at 4 s: 115.2 against 64 core-s per step, 56%; 200 steps: 2.84 core-h back.
+  f.add(stepped("atmos", "{}", 8, kT0, 0, 200, 800, 2));
+  f.add(stepped("atmos", "{}", 16, kT0 + kDay, 200, 400, 720, 2));
+  const auto books = f.close();
+  const Report r = build_report({books}, {});
+  const auto advice = of_kind(r, "parallel-efficiency");
+  ASSERT_EQ(advice.size(), 2u);  // the most time back first
+  EXPECT_EQ(advice[0].subject, "pe/ocean");
+  EXPECT_EQ(advice[0].stages, (std::vector<std::string>{"pe/ocean"}));
+  EXPECT_EQ(advice[0].text, "stage pe/ocean runs at 58% parallel efficiency on 64 ranks (against 32 ranks): on 32 ranks "
+                            "the 1500 steps it ran on 64 ranks would have used 42% fewer core-hours (34.67 core-h "
+                            "back)");
+  ASSERT_TRUE(advice[0].core_hours_back);
+  EXPECT_NEAR(*advice[0].core_hours_back, 1500 * (198.4 - 115.2) / 3600, 1e-9);
+  EXPECT_EQ(advice[1].subject, "pe/atmos");
+  EXPECT_EQ(advice[1].text, "stage pe/atmos runs at 56% parallel efficiency on 16 ranks (32 cores) (against 8 ranks "
+                            "(16 cores)): on 8 ranks (16 cores) the 200 steps it ran on 16 ranks (32 cores) would have "
+                            "used 44% fewer core-hours (2.84 core-h back)");
+  EXPECT_NEAR(*advice[1].core_hours_back, 200 * (115.2 - 64) / 3600, 1e-9);
+
+  // The same books, the same bytes; and the advice in every format.
+  const Report again = build_report({books}, {});
+  EXPECT_EQ(render_json(r), render_json(again));
+  EXPECT_EQ(render_markdown(r), render_markdown(again));
+  EXPECT_NE(render_markdown(r).find(advice[0].text), std::string::npos);
+  EXPECT_NE(render_html(r, {}).find("58% parallel efficiency"), std::string::npos);
+  const auto j = nlohmann::json::parse(render_json(r));
+  bool in_json = false;
+  for (const auto& rec : j["recommendations"]) {
+    if (rec["kind"] == "parallel-efficiency" && rec["subject"] == "pe/ocean") {
+      in_json = true;
+      EXPECT_NEAR(rec["core_hours_back"].get<double>(), 34.6667, 1e-3);
+      EXPECT_EQ(rec["stages"], nlohmann::json::array({"pe/ocean"}));
+    }
+  }
+  EXPECT_TRUE(in_json);
+  bool in_csv = false;
+  for (const auto& row : parse_csv(render_csv(r))) {
+    in_csv = in_csv || (row[0] == "recommendation" && row[4] == "parallel-efficiency" && row[3] == "pe/ocean");
+  }
+  EXPECT_TRUE(in_csv);
+
+  // Under 20% more per step is not worth a line: 32 ranks at 100, 64 at 119 core-s per step.
+  Folder close("efficiency-close", "pe", kT0, {});
+  close.add(stepped("ocean", "{}", 32, kT0, 0, 100, 312.5));
+  close.add(stepped("ocean", "{}", 64, kT0 + kDay, 100, 200, 185.9375));
+  EXPECT_TRUE(of_kind(build_report({close.close()}, {}), "parallel-efficiency").empty());
+}
+
+TEST(Report, TheMembersOfOneTemplateAreComparedTogetherWhenTheyDoTheSameWork) {
+  Folder f("efficiency-ensemble", "ens", kT0, {});
+  // ens-{m}: members 1 to 3 ran on 32 ranks (100, 100 and 104 core-s per step), then the
+  // campaign file said 64 and members 4 and 5 ran on it (150 and 160). Pooled: 100 against
+  // 155, 65%; 2 x 100 steps at 55 core-s more: 3.06 core-h back.
+  const std::vector<double> costs = {100, 100, 104, 150, 160};
+  for (int m = 1; m <= 5; ++m) {
+    const int ranks = m <= 3 ? 32 : 64;
+    const double computing = costs[static_cast<std::size_t>(m - 1)] * 100 / ranks;
+    f.add(stepped(numbered("ens-", m), member_scenario(m), ranks, kT0 + m * kHour, 0, 100, computing));
+  }
+  // res-{r}: r=1 and r=2 on 32 ranks cost 100 and 400 per step: not the same work, so not
+  // pooled (r=1 would look 10x cheaper than r=2 on 64). r=2 on its own: 400 against 1000, 40%;
+  // 100 steps at 600 core-s more: 16.67 core-h back.
+  f.add(stepped("res-1", R"({"r":"1"})", 32, kT0, 0, 100, 312.5));
+  f.add(stepped("res-2", R"({"r":"2"})", 32, kT0, 0, 100, 1250));
+  f.add(stepped("res-2", R"({"r":"2"})", 64, kT0 + kDay, 100, 200, 1562.5));
+  const Report r = build_report({f.close()}, {});
+  const auto advice = of_kind(r, "parallel-efficiency");
+  ASSERT_EQ(advice.size(), 2u);
+  EXPECT_EQ(advice[0].subject, "ens/res-2");
+  EXPECT_EQ(advice[0].text, "stage ens/res-2 runs at 40% parallel efficiency on 64 ranks (against 32 ranks): on 32 ranks "
+                            "the 100 steps it ran on 64 ranks would have used 60% fewer core-hours (16.67 core-h back)");
+  EXPECT_EQ(advice[1].subject, "ens/ens-{m}");
+  EXPECT_EQ(advice[1].stages, (std::vector<std::string>{"ens/ens-1", "ens/ens-2", "ens/ens-3", "ens/ens-4", "ens/ens-5"}));
+  EXPECT_EQ(advice[1].text, "the 5 stages of template ens/ens-{m} (ens/ens-1, ens/ens-2, ens/ens-3 and 2 more) run at "
+                            "65% parallel efficiency on 64 ranks (against 32 ranks): on 32 ranks the 200 steps they ran "
+                            "on 64 ranks would have used 35% fewer core-hours (3.06 core-h back in all)");
+  EXPECT_NEAR(*advice[1].core_hours_back, 200 * (155.0 - 100.0) / 3600, 1e-9);
+}
+
+TEST(Report, IdenticalAdviceAboutSeveralStagesIsSaidOnceWithItsSums) {
+  Folder f("identical", "ck", kT0, {});
+  // Six members that all checkpoint every 60 s for 0.4 s on one node (as in the test above:
+  // 0.4% of their time, 0.0040 core-h each), and one that checkpoints every 30 s.
+  for (int m = 1; m <= 6; ++m) {
+    const std::string name = numbered("m", m);
+    auto s = segment("p", "G", member_scenario(m), name, 2, 1, kT0, kT0 + 1800);
+    s.cpu_seconds = 900;  // a quarter of 2 cores x 1800 s
+    const auto id = f.add(s);
+    for (int k = 1; k <= 5; ++k) f.checkpoint(id, name, static_cast<std::uint64_t>(k), kT0 + 60.0 * k, 0.4);
+  }
+  const auto odd = f.add(segment("p", "G", "{}", "odd", 2, 1, kT0, kT0 + 1800));
+  for (int k = 1; k <= 5; ++k) f.checkpoint(odd, "odd", static_cast<std::uint64_t>(k), kT0 + 30.0 * k, 0.4);
+  const Report r = build_report({f.close()}, {});
+
+  const auto checkpoints = of_kind(r, "checkpoint-interval");
+  ASSERT_EQ(checkpoints.size(), 2u);
+  const auto& six = checkpoints[0].stages.size() == 6 ? checkpoints[0] : checkpoints[1];
+  const auto& one = checkpoints[0].stages.size() == 6 ? checkpoints[1] : checkpoints[0];
+  EXPECT_EQ(six.stages, (std::vector<std::string>{"ck/m1", "ck/m2", "ck/m3", "ck/m4", "ck/m5", "ck/m6"}));
+  EXPECT_EQ(six.subject, "ck/m1, ck/m2, ck/m3, ck/m4, ck/m5, ck/m6");
+  const double m = kDay;
+  const double optimum = 262.6;
+  const double each = 0.4 / 60 + 60 / (2 * m) - 0.4 / optimum - optimum / (2 * m);  // of 1 core-h
+  ASSERT_TRUE(six.core_hours_back);
+  EXPECT_NEAR(*six.core_hours_back, 6 * each, 6e-5);
+  EXPECT_EQ(six.text, "6 stages (ck/m1, ck/m2, ck/m3 and 3 more) checkpoint every 60 s; for their measured cost "
+                      "(0.4 s) and the MTBF (24 h per node) the optimum is 4.4 min: 0.4% of their time back (0.02 "
+                      "core-h over this report's period, in all)");
+  EXPECT_EQ(one.stages, (std::vector<std::string>{"ck/odd"}));
+  EXPECT_EQ(one.text.rfind("stage ck/odd checkpoints every 30 s;", 0), 0u) << one.text;
+
+  // The six also used a quarter of their reserved CPU time: one line, its core-hours summed.
+  const auto reserved = of_kind(r, "reserved-use");
+  ASSERT_EQ(reserved.size(), 1u);
+  EXPECT_EQ(reserved[0].stages.size(), 6u);
+  EXPECT_EQ(reserved[0].text, "6 stages (ck/m1, ck/m2, ck/m3 and 3 more) used 25% of the CPU time of the 2 core(s) each "
+                              "reserved (4.50 core-h of 6.00 core-h idle in all): their ranks wait (I/O, communication, "
+                              "imbalance) or they reserve cores they do not use (cores_per_rank)");
+  const auto j = nlohmann::json::parse(render_json(r));
+  int merged = 0;
+  for (const auto& rec : j["recommendations"]) merged += rec["stages"].size() == 6 ? 1 : 0;
+  EXPECT_EQ(merged, 2);
+}
+
 TEST(Report, EveryFormatIsByteIdenticalForTheSameInputs) {
   auto render_all = [] {
     const Report r = build_report(two_campaigns(), {});

@@ -11,6 +11,7 @@
 #include <perennial/accounting/climate_figures.hpp>
 #include <perennial/accounting/store.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -125,11 +126,18 @@ struct StageReport {
   int checkpoint_gaps = 0;
 };
 
+/// Advice with its numbers. Advice of one kind with the same (printed) figures about several
+/// stages, e.g. the members of an ensemble that all checkpoint too often, is one
+/// Recommendation naming them all, its additive figures (core-hours) summed.
 struct Recommendation {
-  std::string kind;     ///< `allocation`, `checkpoint-interval`, `reserved-use`
-  std::string subject;  ///< the grant or stage it is about
-  std::string text;     ///< one sentence with its numbers
+  /// `allocation`, `checkpoint-interval`, `parallel-efficiency`, `reserved-use`
+  std::string kind;
+  /// The grant, the stage (`campaign/stage`), the `for_each` template
+  /// (`campaign/member-{m}`) or, for merged advice, those joined by `, `
+  std::string subject;
+  std::string text;  ///< one sentence with its numbers
   std::optional<double> core_hours_back;  ///< what following it would save, when known
+  std::vector<std::string> stages;  ///< the stages (`campaign/stage`) it is about; none for a grant
 };
 
 /// The folders read, for the report's header.
@@ -166,6 +174,18 @@ inline constexpr double kLowReservedUse = 0.5;
 inline constexpr double kMinSecondsForReservedUseAdvice = 600.0;
 /// A grant's exhaustion date is recommended on only from this many days of use (or once used up).
 inline constexpr double kMinDaysForExhaustionAdvice = 1.0;
+/// Parallel efficiency is judged from segments with at least this many steps and this many
+/// seconds of computing (wall time less checkpoints and outputs): start-up dominates shorter ones.
+inline constexpr std::uint64_t kMinStepsForEfficiencyAdvice = 10;
+inline constexpr double kMinSecondsForEfficiencyAdvice = 60.0;
+/// More ranks are recommended against when they cost at least this much more core-time per
+/// step than the fewest the same work ran on (20%: a parallel efficiency of 83% or less).
+inline constexpr double kParallelEfficiencyExtraCost = 0.2;
+/// The stages of one `for_each` template are compared as one work when, at every rank count,
+/// their costs per step lie within this factor of each other (and some count has two of them).
+inline constexpr double kSameWorkSpread = 1.25;
+/// Merged advice names this many stages, then "and N more".
+inline constexpr std::size_t kStagesNamedInAdvice = 3;
 
 /// Builds the report over `books` (one per folder). Throws ReportError for a project or
 /// grant that no folder knows, or a window whose end is not after its start.
