@@ -141,6 +141,7 @@ CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> 
       m.step_seconds = median(rates[id]);
       m.spread = log_spread(rates[id]);
       if (intervals[id].size() >= 3) m.spread = std::max(m.spread, log_spread(intervals[id]));
+      m.samples = static_cast<int>(rates[id].size() + intervals[id].size());
     }
     if (checkpoints[id] > 0) m.checkpoint_seconds = checkpoint_seconds[id] / checkpoints[id];
   }
@@ -202,7 +203,8 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
     const StageSpec& s = graph.stage(id);
     StageRate& r = rates[id];
     if (const StageMeasurement* m = measured(id)) {
-      r = {*m->step_seconds, 0.0, m->spread, StageRate::Basis::measured, "measured"};
+      const double own = m->samples >= 3 ? m->spread : std::max(m->spread, options.measured_spread_floor);
+      r = {*m->step_seconds, 0.0, own, StageRate::Basis::measured, "measured"};
     } else if (const auto it = steps_of.find(s.template_name); it != steps_of.end() && s.template_name != s.name) {
       // Its ensemble siblings measured: their median, give or take one member's spread.
       const auto& siblings = it->second;

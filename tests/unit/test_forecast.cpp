@@ -70,6 +70,7 @@ TEST(Forecast, AFreshCampaignAtItsDeclaredRatesFinishesWhenWorkedOutByHand) {
   CampaignState state;
   ForecastOptions o = no_failures();
   o.unmeasured_spread = 0.0;  // take the declarations as exact
+  o.measured_spread_floor = 0.0;
   const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
   // spinup (1 h) then run (2 h) on one node; soil (0.5 h) beside them on the other.
   EXPECT_NEAR(f.seconds_to_finish.expected, 3 * kHour, 1.0);
@@ -95,6 +96,7 @@ TEST(Forecast, CompletedStagesAndCheckpointedStepsAreNotCountedAgain) {
   state.history[id_of(c.graph, "run")].last_epoch = 3;
   ForecastOptions o = no_failures();
   o.unmeasured_spread = 0.0;
+  o.measured_spread_floor = 0.0;
   const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
   // `run` has 50 of its 200 steps left: 50 x 36 s = 0.5 h on 4 cores.
   EXPECT_NEAR(f.seconds_to_finish.expected, 0.5 * kHour, 1.0);
@@ -112,6 +114,7 @@ TEST(Forecast, MeasuredRatesReplaceTheDeclaredOnesAndCorrectTheUnmeasured) {
   state.measured[id_of(c.graph, "spinup")].steps_done = 50;
   ForecastOptions o = no_failures();
   o.unmeasured_spread = 0.0;
+  o.measured_spread_floor = 0.0;
   std::optional<double> correction;
   const auto rates = stage_rates(c.graph, state, o, &correction);
   ASSERT_TRUE(correction);
@@ -153,6 +156,7 @@ stages:
   CampaignState state;
   ForecastOptions calm = no_failures();
   calm.unmeasured_spread = 0.0;
+  calm.measured_spread_floor = 0.0;
   ForecastOptions stormy = calm;
   stormy.node_mtbf_seconds = 4 * kHour;
   stormy.repair_seconds = 60;
@@ -168,6 +172,7 @@ TEST(Forecast, AnAllocationTooSmallIsProjectedToRunOutBeforeTheEnd) {
   state.used_core_hours_by_project["ocean"] = 94.0;  // 6 of its 100 left; it needs 12
   ForecastOptions o = no_failures();
   o.unmeasured_spread = 0.0;
+  o.measured_spread_floor = 0.0;
   const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
   ASSERT_TRUE(f.exhaustion_by_project.count("ocean"));
   const auto& out = f.exhaustion_by_project.at("ocean");
@@ -262,6 +267,7 @@ stages:
   state.measured[id_of(c.graph, "a")].checkpoint_seconds = 2.0;
   ForecastOptions o = no_failures();
   o.unmeasured_spread = 0.0;
+  o.measured_spread_floor = 0.0;
   o.checkpoint_cost_seconds = 600.0;  // the guess, were nothing measured
   const Forecast f = forecast_campaign(c.graph, c.machine, c.config, state, o);
   // b: 100 s of steps and 9 checkpoints between its 10 intervals at a's 2 s.

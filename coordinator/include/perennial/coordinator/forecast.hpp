@@ -39,6 +39,7 @@ namespace perennial {
 struct StageMeasurement {
   std::optional<double> step_seconds;  ///< median wall seconds per step (checkpoints and output apart)
   double spread = 0.0;                 ///< relative spread of that rate between its runs (std of log)
+  int samples = 0;                     ///< rates it was measured over: segments and intervals between commits
   std::optional<double> checkpoint_seconds;  ///< mean cost of one checkpoint
   std::uint64_t steps_done = 0;        ///< the newest step computed, in any run (a running one's progress)
   bool running = false;                ///< running now: it keeps its ranks
@@ -89,6 +90,10 @@ struct ForecastOptions {
   /// kernel measured (core-seconds per step kept: on twice the ranks, half the time), give or
   /// take this much (std of log): their grids and parameters may differ.
   double same_kernel_spread = 0.5;
+  /// A stage measured over fewer than 3 stretches (one segment, no commits yet) has shown no
+  /// spread; it is given this much (std of log): rates change as a run goes on (a machine
+  /// shared with other work, a model spinning up).
+  double measured_spread_floor = 0.05;
 };
 
 /// An expected figure and its 80% interval.
