@@ -161,7 +161,9 @@ void note_running(CampaignState& state, StageId id, std::uint64_t step, std::opt
   StageMeasurement& m = state.measured[id];
   m.running = true;
   m.steps_done = std::max(m.steps_done, step);
-  if (step_seconds && *step_seconds > 0) m.step_seconds = step_seconds;
+  // The books' rate leaves checkpoint and output writing out; a run's own (start-up and
+  // checkpoints in) only stands in until the books have one.
+  if (step_seconds && *step_seconds > 0 && !m.step_seconds) m.step_seconds = step_seconds;
 }
 
 std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,

@@ -294,11 +294,14 @@ TEST(Forecast, ALiveRunningRowIsMovedOnToNowAndAStaleOneIsTakenForADeadRun) {
   const CampaignState dead = campaign_state(c.graph, {}, {s}, {}, 1400.0 + kLiveRowAge + 1);
   EXPECT_EQ(dead.measured[id_of(c.graph, "spinup")].steps_done, 0u);
   EXPECT_FALSE(dead.measured[id_of(c.graph, "spinup")].running);
-  // What the run says now replaces the books' view.
+  // What the run says now moves the books' view on; its rate stands in only for a stage the
+  // books have not measured.
   CampaignState now = live;
   note_running(now, id_of(c.graph, "spinup"), 30, 20.0);
+  note_running(now, id_of(c.graph, "soil"), 5, 20.0);
   EXPECT_EQ(now.measured[id_of(c.graph, "spinup")].steps_done, 30u);
-  EXPECT_DOUBLE_EQ(*now.measured[id_of(c.graph, "spinup")].step_seconds, 20.0);
+  EXPECT_DOUBLE_EQ(*now.measured[id_of(c.graph, "spinup")].step_seconds, 40.0);
+  EXPECT_DOUBLE_EQ(*now.measured[id_of(c.graph, "soil")].step_seconds, 20.0);
 }
 
 TEST(Forecast, TheSpreadBetweenCommitsOfOneSegmentWidensAStageMeasuredOnce) {

@@ -69,8 +69,9 @@ CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> 
                              const std::vector<accounting::CheckpointRow>& checkpoints = {},
                              std::optional<double> now_unix = std::nullopt);
 
-/// What the run knows now of a running stage (its newest step, its measured step time: from
-/// the run itself or its status file) replaces the books' older view.
+/// What the run knows now of a running stage (its newest step: from the run itself or its
+/// status file) moves the books' older view on; its step time (start-up and checkpoints
+/// included) is taken only where the books have none yet.
 void note_running(CampaignState& state, StageId id, std::uint64_t step, std::optional<double> step_seconds);
 
 struct ForecastOptions {
