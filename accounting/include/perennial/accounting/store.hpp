@@ -158,10 +158,13 @@ class AccountingStore {
   std::vector<AllocationRow> allocations() const;
 
  private:
+  struct Statements;
+  Statements& writing();
   void create_schema();
   void flush_metrics();
   std::filesystem::path path_;
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<Statements> statements_;  ///< read_write only; after db_: finalized before it closes
   std::vector<MetricRow> pending_metrics_;
 };
 
