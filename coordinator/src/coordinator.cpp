@@ -73,6 +73,9 @@ class CoordinatorLoop {
                                  worker_ranks, (c.output_dir / "outputs").string()));
     journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", worker_ranks}});
     record_workers();
+    // Now rather than at the first loop pass: verifying earlier outputs may take a while, and
+    // drills and tests look for rank 0's pid in campaign_started.
+    commit_groups(std::chrono::milliseconds(0));
     if (!earlier_.records.empty()) reuse_earlier_work();
     run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
@@ -87,7 +90,7 @@ class CoordinatorLoop {
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
       if (run_.finished() && replacement_.idle()) break;
-      journal_->sync_if_older_than(kJournalSyncAge);
+      commit_groups(kJournalSyncAge);
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
       expire_failure_grace();
@@ -115,6 +118,7 @@ class CoordinatorLoop {
                     {"wall_seconds", outcome.wall_seconds},
                     {"coordinator_cpu_seconds", outcome.coordinator_cpu_seconds},
                     {"stuck_ranks", outcome.stuck_ranks}});
+    events_.flush();
     events_.log().info("{}", outcome.summary);
     return outcome;
   }
@@ -154,6 +158,13 @@ class CoordinatorLoop {
   void ask_to_stop(StageId id) {
     const ActiveRun& r = *run_.active(id);
     workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
+  }
+
+  // Once a loop pass: the records kept since the last pass, written in groups. The journal's
+  // fdatasync waits until its oldest unsynced record is `age` old; the events go out at once.
+  void commit_groups(std::chrono::milliseconds age) {
+    events_.flush();
+    journal_->sync_if_older_than(age);
   }
 
   // One pass of the scheduling policy, when something it looks at changed (and at least once
@@ -374,7 +385,7 @@ class CoordinatorLoop {
     for (const Fault& f : options_.faults.faults) {
       if (f.kind == FaultKind::kill && f.rank == 0 && f.time && now >= *f.time) {
         events_.progress(fmt::format("fault drill '{}': SIGKILL of the coordinator", f.text));
-        journal_->sync();
+        commit_groups(std::chrono::milliseconds(0));
         ::kill(::getpid(), SIGKILL);
       }
     }

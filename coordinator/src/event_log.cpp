@@ -22,16 +22,24 @@ EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock
 }
 
 EventLog::~EventLog() {
-  if (events_) std::fclose(events_);
+  if (!events_) return;
+  flush();
+  std::fclose(events_);
 }
 
 void EventLog::record(nlohmann::json event) {
   event["t"] = elapsed();
   // Wall-clock time as well, to line events up with worker logs and outside measurements.
   event["wall"] = unix_time_seconds();
-  const std::string line = event.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), events_);
+  pending_ += event.dump();
+  pending_ += '\n';
+}
+
+void EventLog::flush() {
+  if (pending_.empty()) return;
+  std::fwrite(pending_.data(), 1, pending_.size(), events_);
   std::fflush(events_);
+  pending_.clear();
 }
 
 void EventLog::progress(const std::string& line) {

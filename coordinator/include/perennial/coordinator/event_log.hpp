@@ -3,6 +3,10 @@
 // (stage started/completed/failed, metrics), the full log in `coordinator.log`, and one
 // concise progress line per stage event on stderr. Event times `t` are read from the run's
 // Clock, the same one the scheduling policy is driven by.
+//
+// Events are written in groups: record() keeps them, flush() writes them in one go. The
+// coordinator flushes once a loop pass, after the group commits of its other records, so
+// that each pass costs one write rather than one per event.
 
 #include <perennial/coordinator/clock.hpp>
 
@@ -28,8 +32,11 @@ class EventLog {
 
   /// The clock's time: seconds since the campaign's start.
   double elapsed() const { return clock_.now(); }
-  /// Appends `event` with its time `t` to events.jsonl.
+  /// Appends `event` with its time `t`; it reaches events.jsonl at the next flush().
   void record(nlohmann::json event);
+  /// Writes the events recorded since the last flush (one write).
+  void flush();
+  bool unflushed() const { return !pending_.empty(); }
   /// A progress line: stderr (unless quiet) and coordinator.log.
   void progress(const std::string& line);
   spdlog::logger& log() { return *log_; }
@@ -37,6 +44,7 @@ class EventLog {
  private:
   const Clock& clock_;
   std::FILE* events_ = nullptr;
+  std::string pending_;  ///< recorded, not yet written: whole lines
   std::shared_ptr<spdlog::logger> log_;
   bool quiet_;
 };
