@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -34,7 +33,8 @@ class EventLog {
   double elapsed() const { return clock_.now(); }
   /// Appends `event` with its time `t`; it reaches events.jsonl at the next flush().
   void record(nlohmann::json event);
-  /// Writes the events recorded since the last flush (one write).
+  /// Writes the events recorded since the last flush (one write). What a write could not
+  /// take (a full disk) is kept for the next flush rather than dropped.
   void flush();
   bool unflushed() const { return !pending_.empty(); }
   /// A progress line: stderr (unless quiet) and coordinator.log.
@@ -43,8 +43,8 @@ class EventLog {
 
  private:
   const Clock& clock_;
-  std::FILE* events_ = nullptr;
-  std::string pending_;  ///< recorded, not yet written: whole lines
+  int events_ = -1;  ///< events.jsonl, opened for appending
+  std::string pending_;  ///< recorded, not yet written
   std::shared_ptr<spdlog::logger> log_;
   bool quiet_;
 };
