@@ -30,9 +30,10 @@ namespace perennial {
 
 namespace {
 
-// How long a journal record may wait for its fdatasync: records are synced in groups so that
-// thousands of short stages do not each pay a disk flush.
-constexpr std::chrono::milliseconds kJournalSyncAge{20};
+// How long a journal record may wait for its fdatasync, and an accounting row for its commit:
+// both are written in groups so that thousands of short stages do not each pay a disk flush
+// or an SQLite transaction.
+constexpr std::chrono::milliseconds kGroupCommitAge{20};
 
 
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
@@ -90,7 +91,7 @@ class CoordinatorLoop {
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
       if (run_.finished() && replacement_.idle()) break;
-      commit_groups(kJournalSyncAge);
+      commit_groups(kGroupCommitAge);
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
       expire_failure_grace();
@@ -160,10 +161,15 @@ class CoordinatorLoop {
     workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
   }
 
-  // Once a loop pass: the records kept since the last pass, written in groups. The journal's
-  // fdatasync waits until its oldest unsynced record is `age` old; the events go out at once.
+  // Once a loop pass: the records kept since the last pass, written in groups. The books'
+  // batch is committed and the journal synced once their oldest record is `age` old. The
+  // events go out only when the books hold no uncommitted row: an event is never in
+  // events.jsonl before the rows it follows are in the books, so a reader that sees
+  // stage_completed or checkpoint_committed finds its row, also after a SIGKILL of rank 0
+  // (which loses both, or neither).
   void commit_groups(std::chrono::milliseconds age) {
-    events_.flush();
+    books_->commit_if_older_than(age);
+    if (!books_->uncommitted()) events_.flush();
     journal_->sync_if_older_than(age);
   }
 
@@ -258,8 +264,10 @@ class CoordinatorLoop {
   }
 
   std::chrono::nanoseconds next_wait() const {
-    // Wake at the earliest failure-grace deadline, and at least four times a second.
-    double wait = journal_->unsynced() ? std::chrono::duration<double>(kJournalSyncAge).count() : 0.25;
+    // Wake at the earliest failure-grace deadline, when records wait for their group commit,
+    // and at least four times a second.
+    const bool waiting = journal_->unsynced() || books_->uncommitted() || events_.unflushed();
+    double wait = waiting ? std::chrono::duration<double>(kGroupCommitAge).count() : 0.25;
     if (const auto deadline = run_.next_grace_deadline(options_.failure_grace.count())) {
       wait = std::min(wait, std::max(0.0, *deadline - events_.elapsed()));
     }

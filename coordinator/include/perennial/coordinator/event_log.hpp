@@ -5,8 +5,10 @@
 // Clock, the same one the scheduling policy is driven by.
 //
 // Events are written in groups: record() keeps them, flush() writes them in one go. The
-// coordinator flushes once a loop pass, after the group commits of its other records, so
-// that each pass costs one write rather than one per event.
+// coordinator flushes at most once a loop pass, and only when the accounting books hold no
+// uncommitted row, so an event never reaches the file before the rows it follows are
+// committed (coordinator.cpp, commit_groups). A rank 0 killed with SIGKILL loses the last
+// moments' events together with those rows; a resume reads the journal, not this log.
 
 #include <perennial/coordinator/clock.hpp>
 
