@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <array>
 
@@ -89,8 +90,9 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_by_stage ON metrics(stage, name, step);
 )sql";
 
-constexpr const char* kSegmentColumns =
-    "id, run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
+// Every column of a segment but its id, in the order write() binds them.
+constexpr const char* kSegmentFields =
+    "run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
     "first_step, last_step, simulated_start, simulated_end, cpu_seconds, queue_wait_seconds, checkpoint_seconds, "
     "checkpoints, output_seconds, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error";
 
@@ -143,6 +145,41 @@ Segment read_segment(SQLite::Statement& q) {
 
 }  // namespace
 
+// The write path's statements, prepared once per store: preparing a 28-column segment
+// statement (its generated columns included) cost more than running it, about a fifth of
+// rank 0's time when 10,000 short stages went by (perf). Each is reset before it is bound.
+struct AccountingStore::Statements {
+  explicit Statements(SQLite::Database& db)
+      : insert_segment(db, fmt::format("INSERT INTO segments ({}, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                       kSegmentFields)),
+        update_segment(db, "UPDATE segments SET run_id = ?, project = ?, grant_id = ?, scenario = ?, stage = ?, "
+                           "attempt = ?, ranks = ?, nodes = ?, cores = ?, gpus = ?, wall_start = ?, wall_end = ?, "
+                           "first_step = ?, last_step = ?, simulated_start = ?, simulated_end = ?, cpu_seconds = ?, "
+                           "queue_wait_seconds = ?, checkpoint_seconds = ?, checkpoints = ?, output_seconds = ?, "
+                           "lost_steps = ?, lost_core_hours = ?, energy_joules = ?, energy_source = ?, outcome = ?, "
+                           "error = ? WHERE id = ?"),
+        insert_checkpoint(db, "INSERT INTO checkpoints (segment_id, stage, epoch, step, wall, seconds, bytes) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        insert_metric(db, "INSERT INTO metrics (segment_id, stage, name, step, simulated, value, wall) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        upsert_allocation(db, "INSERT INTO allocations (project, grant_id, allocation_core_hours) VALUES (?, ?, ?) "
+                              "ON CONFLICT(project) DO UPDATE SET grant_id = excluded.grant_id, "
+                              "allocation_core_hours = excluded.allocation_core_hours") {}
+
+  /// `q`, ready to be bound again (a failed earlier run of it is reported where it failed).
+  static SQLite::Statement& fresh(SQLite::Statement& q) {
+    q.tryReset();
+    return q;
+  }
+
+  SQLite::Statement insert_segment;
+  SQLite::Statement update_segment;
+  SQLite::Statement insert_checkpoint;
+  SQLite::Statement insert_metric;
+  SQLite::Statement upsert_allocation;
+};
+
 const char* outcome_name(Outcome o) { return kOutcomeNames.at(static_cast<std::size_t>(o)); }
 
 std::optional<Outcome> parse_outcome(const std::string& text) {
@@ -173,6 +210,8 @@ AccountingStore::AccountingStore(const std::filesystem::path& path, Mode mode) :
       db_->exec("PRAGMA synchronous=NORMAL");
       db_->exec("PRAGMA foreign_keys=ON");
       create_schema();
+      statements_ = std::make_unique<Statements>(*db_);
+      next_segment_id_ = db_->execAndGet("SELECT COALESCE(MAX(id), 0) + 1 FROM segments").getInt64();
     } else if (version == 0) {
       throw AccountingError(fmt::format("{}: not a Perennial accounting store (no schema)", path.string()));
     }
@@ -183,10 +222,39 @@ AccountingStore::AccountingStore(const std::filesystem::path& path, Mode mode) :
 
 AccountingStore::~AccountingStore() {
   try {
-    if (db_ && !pending_metrics_.empty()) flush_metrics();
+    if (db_) commit();
   } catch (...) {
-    // A destructor must not throw; the caller flushed already where it mattered.
+    // A destructor must not throw; the caller committed already where it mattered.
   }
+}
+
+AccountingStore::Statements& AccountingStore::batch() {
+  if (!statements_) throw AccountingError(fmt::format("{}: the accounting store was opened read-only", path_.string()));
+  // No transaction open: none was begun since the last commit, or SQLite rolled the batch
+  // back itself after an I/O error or a full disk (the write that met it was reported).
+  if (sqlite3_get_autocommit(db_->getHandle()) != 0) {
+    db_->exec("BEGIN");
+    batch_since_ = std::chrono::steady_clock::now();
+  }
+  return *statements_;
+}
+
+void AccountingStore::commit() {
+  if (!batch_since_) return;
+  batch_since_.reset();
+  if (sqlite3_get_autocommit(db_->getHandle()) != 0) return;  // rolled back already (see batch())
+  try {
+    db_->exec("COMMIT");
+  } catch (const SQLite::Exception& e) {
+    // Given up rather than left open: an open batch would hold every later row back as well.
+    if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->tryExec("ROLLBACK");
+    throw AccountingError(
+        fmt::format("{}: cannot commit the rows written in the last moments (they are lost): {}", path_.string(), e.what()));
+  }
+}
+
+void AccountingStore::commit_if_older_than(std::chrono::duration<double> age) {
+  if (batch_since_ && std::chrono::steady_clock::now() - *batch_since_ >= age) commit();
 }
 
 void AccountingStore::create_schema() {
@@ -198,7 +266,7 @@ void AccountingStore::create_schema() {
 
 std::int64_t AccountingStore::begin_run(RunRecord run) {
   try {
-    SQLite::Transaction t(*db_);
+    batch();
     // Segments an earlier coordinator never closed: it died (or was killed) with them running.
     db_->exec("UPDATE segments SET outcome = 'interrupted', "
               "error = 'the coordinator ended while it ran; accounted up to its last update' "
@@ -215,7 +283,7 @@ std::int64_t AccountingStore::begin_run(RunRecord run) {
     q.bind(8, run.days_per_year);
     q.exec();
     const auto id = db_->getLastInsertRowid();
-    t.commit();
+    commit();
     return id;
   } catch (const SQLite::Exception& e) {
     throw AccountingError(fmt::format("{}: cannot record the run: {}", path_.string(), e.what()));
@@ -224,11 +292,12 @@ std::int64_t AccountingStore::begin_run(RunRecord run) {
 
 void AccountingStore::end_run(std::int64_t run_id, double ended) {
   try {
-    flush_metrics();
+    batch();
     SQLite::Statement q(*db_, "UPDATE runs SET ended = ? WHERE id = ?");
     q.bind(1, ended);
     q.bind(2, run_id);
     q.exec();
+    commit();
   } catch (const SQLite::Exception& e) {
     throw AccountingError(fmt::format("{}: cannot close run {}: {}", path_.string(), run_id, e.what()));
   }
@@ -236,37 +305,23 @@ void AccountingStore::end_run(std::int64_t run_id, double ended) {
 
 void AccountingStore::set_allocations(const std::vector<AllocationRow>& rows) {
   try {
-    SQLite::Transaction t(*db_);
+    Statements& w = batch();
     for (const auto& r : rows) {
-      SQLite::Statement q(*db_,
-                          "INSERT INTO allocations (project, grant_id, allocation_core_hours) VALUES (?, ?, ?) "
-                          "ON CONFLICT(project) DO UPDATE SET grant_id = excluded.grant_id, "
-                          "allocation_core_hours = excluded.allocation_core_hours");
+      auto& q = Statements::fresh(w.upsert_allocation);
       q.bind(1, r.project);
       q.bind(2, r.grant);
       q.bind(3, r.allocation_core_hours);
       q.exec();
     }
-    t.commit();
+    commit();
   } catch (const SQLite::Exception& e) {
     throw AccountingError(fmt::format("{}: cannot record allocations: {}", path_.string(), e.what()));
   }
 }
 
 void AccountingStore::write(Segment& s) {
-  try {
-    SQLite::Transaction t(*db_);
-    SQLite::Statement q(*db_, s.id == 0 ? fmt::format("INSERT INTO segments ({}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                                      kSegmentColumns)
-                                        : std::string("UPDATE segments SET run_id = ?, project = ?, grant_id = ?, "
-                                                      "scenario = ?, stage = ?, attempt = ?, ranks = ?, nodes = ?, "
-                                                      "cores = ?, gpus = ?, wall_start = ?, wall_end = ?, first_step = ?, "
-                                                      "last_step = ?, simulated_start = ?, simulated_end = ?, "
-                                                      "cpu_seconds = ?, queue_wait_seconds = ?, checkpoint_seconds = ?, "
-                                                      "checkpoints = ?, output_seconds = ?, lost_steps = ?, lost_core_hours = ?, "
-                                                      "energy_joules = ?, energy_source = ?, outcome = ?, error = ? "
-                                                      "WHERE id = ?"));
+  // The fields, then the id (the update's WHERE, or the insert's).
+  const auto bound = [&s](SQLite::Statement& q) -> SQLite::Statement& {
     int i = 0;
     q.bind(++i, s.run_id);
     q.bind(++i, s.project);
@@ -295,12 +350,23 @@ void AccountingStore::write(Segment& s) {
     q.bind(++i, s.energy_source);
     q.bind(++i, std::string(outcome_name(s.outcome)));
     q.bind(++i, s.error);
-    if (s.id != 0) q.bind(++i, s.id);
-    q.exec();
-    if (s.id == 0) s.id = db_->getLastInsertRowid();
-    t.commit();
-    // The metrics of the stage so far go with it (they refer to the segment's row).
-    flush_metrics();
+    q.bind(++i, s.id);
+    return q;
+  };
+  try {
+    Statements& w = batch();
+    if (s.id == 0) {
+      // Ids are handed out here, not by SQLite, which would give the id of a row rolled back
+      // with its batch to the next row inserted, and the first segment's updates would then
+      // overwrite the second's.
+      s.id = next_segment_id_++;
+    } else {
+      bound(Statements::fresh(w.update_segment)).exec();
+      if (db_->getChanges() > 0) return;
+      // No such row: its insert failed, or was in a batch that was rolled back (a full disk).
+      // Inserted again under its id, the segment goes on being accounted.
+    }
+    bound(Statements::fresh(w.insert_segment)).exec();
   } catch (const SQLite::Exception& e) {
     throw AccountingError(
         fmt::format("{}: cannot write the segment of stage '{}': {}", path_.string(), s.stage, e.what()));
@@ -309,9 +375,7 @@ void AccountingStore::write(Segment& s) {
 
 void AccountingStore::add_checkpoint(const CheckpointRow& row) {
   try {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO checkpoints (segment_id, stage, epoch, step, wall, seconds, bytes) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    auto& q = Statements::fresh(batch().insert_checkpoint);
     q.bind(1, row.segment_id);
     q.bind(2, row.stage);
     q.bind(3, static_cast<std::int64_t>(row.epoch));
@@ -326,27 +390,9 @@ void AccountingStore::add_checkpoint(const CheckpointRow& row) {
   }
 }
 
-void AccountingStore::add_metric(const MetricRow& row) {
-  pending_metrics_.push_back(row);
-  // Bounded: a kernel reporting every step of a fast loop must not grow memory until flush.
-  if (pending_metrics_.size() >= 4096) flush_metrics();
-}
-
-void AccountingStore::flush() {
+void AccountingStore::add_metric(const MetricRow& m) {
   try {
-    flush_metrics();
-  } catch (const SQLite::Exception& e) {
-    throw AccountingError(fmt::format("{}: cannot record metrics: {}", path_.string(), e.what()));
-  }
-}
-
-void AccountingStore::flush_metrics() {
-  if (pending_metrics_.empty()) return;
-  SQLite::Transaction t(*db_);
-  SQLite::Statement q(*db_,
-                      "INSERT INTO metrics (segment_id, stage, name, step, simulated, value, wall) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  for (const auto& m : pending_metrics_) {
+    auto& q = Statements::fresh(batch().insert_metric);
     q.bind(1, m.segment_id);
     q.bind(2, m.stage);
     q.bind(3, m.name);
@@ -355,10 +401,10 @@ void AccountingStore::flush_metrics() {
     q.bind(6, m.value);
     q.bind(7, m.wall);
     q.exec();
-    q.reset();
+  } catch (const SQLite::Exception& e) {
+    throw AccountingError(fmt::format("{}: cannot record metric '{}' of stage '{}': {}", path_.string(), m.name, m.stage,
+                                      e.what()));
   }
-  t.commit();
-  pending_metrics_.clear();
 }
 
 std::vector<RunRecord> AccountingStore::runs() const {
@@ -383,14 +429,14 @@ std::vector<RunRecord> AccountingStore::runs() const {
 
 std::vector<Segment> AccountingStore::segments() const {
   std::vector<Segment> out;
-  SQLite::Statement q(*db_, fmt::format("SELECT {} FROM segments ORDER BY wall_start, id", kSegmentColumns));
+  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments ORDER BY wall_start, id", kSegmentFields));
   while (q.executeStep()) out.push_back(read_segment(q));
   return out;
 }
 
 std::vector<Segment> AccountingStore::segments_of(const std::string& stage) const {
   std::vector<Segment> out;
-  SQLite::Statement q(*db_, fmt::format("SELECT {} FROM segments WHERE stage = ? ORDER BY id", kSegmentColumns));
+  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments WHERE stage = ? ORDER BY id", kSegmentFields));
   q.bind(1, stage);
   while (q.executeStep()) out.push_back(read_segment(q));
   return out;

@@ -278,15 +278,6 @@ void AccountingRecorder::tick(double now, double every) {
     open.written = now;
     write(open.row);
   }
-  flush();
-}
-
-void AccountingRecorder::flush() {
-  try {
-    store_.flush();
-  } catch (const accounting::AccountingError& e) {
-    if (error_sink_) error_sink_(e.what());
-  }
 }
 
 }  // namespace perennial

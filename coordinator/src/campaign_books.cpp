@@ -85,11 +85,19 @@ void CampaignBooks::tick(double now) {
   if (recorder_) recorder_->tick(now);
 }
 
+void CampaignBooks::commit_if_older_than(std::chrono::duration<double> age) {
+  if (!store_) return;
+  try {
+    store_->commit_if_older_than(age);
+  } catch (const accounting::AccountingError& e) {
+    failed(e.what());
+  }
+}
+
 void CampaignBooks::close() {
   if (!store_) return;
   try {
-    recorder_->flush();
-    store_->end_run(run_id_, unix_time_seconds());
+    store_->end_run(run_id_, unix_time_seconds());  // commits what is left
   } catch (const accounting::AccountingError& e) {
     failed(e.what());
   }

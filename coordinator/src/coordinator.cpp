@@ -31,9 +31,10 @@ namespace perennial {
 
 namespace {
 
-// How long a journal record may wait for its fdatasync: records are synced in groups so that
-// thousands of short stages do not each pay a disk flush.
-constexpr std::chrono::milliseconds kJournalSyncAge{20};
+// How long a journal record may wait for its fdatasync, and an accounting row for its commit:
+// both are written in groups so that thousands of short stages do not each pay a disk flush
+// or an SQLite transaction.
+constexpr std::chrono::milliseconds kGroupCommitAge{20};
 
 
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
@@ -83,6 +84,9 @@ class CoordinatorLoop {
     journal_->append({{"type", "run_started"}, {"campaign", c.name}, {"worker_ranks", worker_ranks},
                       {"campaign_file", std::filesystem::absolute(c.file).string()}, {"nodes", nodes}});
     record_workers();
+    // Now rather than at the first loop pass: verifying earlier outputs may take a while, and
+    // drills and tests look for rank 0's pid in campaign_started.
+    commit_groups(std::chrono::milliseconds(0));
     if (!earlier_.records.empty()) reuse_earlier_work();
     run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
@@ -97,7 +101,7 @@ class CoordinatorLoop {
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
       if (run_.finished() && replacement_.idle()) break;
-      journal_->sync_if_older_than(kJournalSyncAge);
+      commit_groups(kGroupCommitAge);
       allocation_watch_->poll(events_.elapsed());
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
       watch_heartbeats();
@@ -126,6 +130,7 @@ class CoordinatorLoop {
                     {"wall_seconds", outcome.wall_seconds},
                     {"coordinator_cpu_seconds", outcome.coordinator_cpu_seconds},
                     {"stuck_ranks", outcome.stuck_ranks}});
+    events_.flush();
     events_.log().info("{}", outcome.summary);
     return outcome;
   }
@@ -165,6 +170,18 @@ class CoordinatorLoop {
   void ask_to_stop(StageId id) {
     const ActiveRun& r = *run_.active(id);
     workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
+  }
+
+  // Once a loop pass: the records kept since the last pass, written in groups. The books'
+  // batch is committed and the journal synced once their oldest record is `age` old. The
+  // events go out only when the books hold no uncommitted row: an event is never in
+  // events.jsonl before the rows it follows are in the books, so a reader that sees
+  // stage_completed or checkpoint_committed finds its row, also after a SIGKILL of rank 0
+  // (which loses both, or neither).
+  void commit_groups(std::chrono::milliseconds age) {
+    books_->commit_if_older_than(age);
+    if (!books_->uncommitted()) events_.flush();
+    journal_->sync_if_older_than(age);
   }
 
   // One pass of the scheduling policy, when something it looks at changed (and at least once
@@ -258,8 +275,10 @@ class CoordinatorLoop {
   }
 
   std::chrono::nanoseconds next_wait() const {
-    // Wake at the earliest failure-grace deadline, and at least four times a second.
-    double wait = journal_->unsynced() ? std::chrono::duration<double>(kJournalSyncAge).count() : 0.25;
+    // Wake at the earliest failure-grace deadline, when records wait for their group commit,
+    // and at least four times a second.
+    const bool waiting = journal_->unsynced() || books_->uncommitted() || events_.unflushed();
+    double wait = waiting ? std::chrono::duration<double>(kGroupCommitAge).count() : 0.25;
     if (const auto deadline = run_.next_grace_deadline(options_.failure_grace.count())) {
       wait = std::min(wait, std::max(0.0, *deadline - events_.elapsed()));
     }
@@ -385,7 +404,7 @@ class CoordinatorLoop {
     for (const Fault& f : options_.faults.faults) {
       if (f.kind == FaultKind::kill && f.rank == 0 && f.time && now >= *f.time) {
         events_.progress(fmt::format("fault drill '{}': SIGKILL of the coordinator", f.text));
-        journal_->sync();
+        commit_groups(std::chrono::milliseconds(0));
         ::kill(::getpid(), SIGKILL);
       }
     }

@@ -5,6 +5,9 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -13,8 +16,8 @@ namespace perennial {
 EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock& clock) : clock_(clock), quiet_(quiet) {
   std::filesystem::create_directories(log_dir);
   const auto events = log_dir / "events.jsonl";
-  events_ = std::fopen(events.c_str(), "a");
-  if (!events_) throw Error(fmt::format("cannot open {}: {}", events.string(), std::strerror(errno)));
+  events_ = ::open(events.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (events_ < 0) throw Error(fmt::format("cannot open {}: {}", events.string(), std::strerror(errno)));
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((log_dir / "coordinator.log").string());
   log_ = std::make_shared<spdlog::logger>("coordinator", sink);
   log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
@@ -22,16 +25,28 @@ EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock
 }
 
 EventLog::~EventLog() {
-  if (events_) std::fclose(events_);
+  if (events_ < 0) return;
+  flush();
+  ::close(events_);
 }
 
 void EventLog::record(nlohmann::json event) {
   event["t"] = elapsed();
   // Wall-clock time as well, to line events up with worker logs and outside measurements.
   event["wall"] = unix_time_seconds();
-  const std::string line = event.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), events_);
-  std::fflush(events_);
+  pending_ += event.dump();
+  pending_ += '\n';
+}
+
+void EventLog::flush() {
+  std::size_t written = 0;
+  while (written < pending_.size()) {
+    const ssize_t n = ::write(events_, pending_.data() + written, pending_.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a full disk: the rest waits for the next flush, when there may be room
+    written += static_cast<std::size_t>(n);
+  }
+  pending_.erase(0, written);
 }
 
 void EventLog::progress(const std::string& line) {

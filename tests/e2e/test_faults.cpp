@@ -376,8 +376,9 @@ TEST(Faults, TheCoordinatorKilledThenTheCampaignResumes) {
   using perennial::accounting::AccountingStore;
   using perennial::accounting::Outcome;
   {
-    // The books as the SIGKILL left them: every row committed before it is there (each
-    // event above was recorded after its row).
+    // The books as the SIGKILL left them: every row committed before it is there, and so is
+    // every row an event above follows (rows are committed in groups, and events.jsonl is
+    // written only once the books hold no uncommitted row).
     AccountingStore books(out / "accounting.db", AccountingStore::Mode::read_only);
     const auto a = books.segments_of("a");
     ASSERT_EQ(a.size(), 1u);

@@ -12,9 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -239,6 +243,109 @@ TEST(Accounting, ASegmentLeftRunningByADeadCoordinatorIsClosedAsInterruptedAtIts
   EXPECT_EQ(rows[0].last_step, 500u);
 }
 
+// Writes are committed in groups: a reader sees none of a batch until it commits; a writer
+// killed with SIGKILL loses its open batch and nothing it committed, and the next run closes
+// the segment it left running as interrupted. Each kind of write works inside a batch and
+// outside one.
+TEST(Accounting, ARowIsDurableOnceItsBatchCommitsAndASigkilledWriterLosesOnlyTheOpenBatch) {
+  const auto dir = fresh_dir("batch");
+  const auto path = dir / "accounting.db";
+  const pid_t writer = ::fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    // Ends by SIGKILL, or exits with the number of the check that failed.
+    try {
+      const auto committed = [&](std::size_t segments, std::size_t checkpoints, std::size_t metrics) {
+        const AccountingStore reader(path, AccountingStore::Mode::read_only);
+        return reader.segments().size() == segments && reader.checkpoints().size() == checkpoints &&
+               reader.metrics().size() == metrics;
+      };
+      AccountingStore store(path);
+      const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+      accounting::Segment a;
+      a.run_id = run;
+      a.stage = "a";
+      a.wall_start = kOrigin;
+      a.wall_end = kOrigin + 10;
+      store.write(a);  // opens a batch
+      if (!store.uncommitted() || !committed(0, 0, 0)) ::_exit(1);
+      store.set_allocations({{"ocean", "NSF-1", 100.0}});  // joins it, and commits it
+      if (store.uncommitted() || !committed(1, 0, 0)) ::_exit(2);
+      store.add_checkpoint({a.id, "a", 1, 100, kOrigin + 5, 0.5, 1000});
+      store.add_metric({a.id, "a", "skill", 100, std::nullopt, 0.75, kOrigin + 5});
+      a.last_step = 100;
+      store.write(a);
+      store.commit_if_older_than(std::chrono::hours(1));
+      if (!store.uncommitted() || !committed(1, 0, 0)) ::_exit(3);
+      store.commit_if_older_than(std::chrono::seconds(0));
+      if (store.uncommitted() || !committed(1, 1, 1)) ::_exit(4);
+      accounting::Segment b = a;
+      b.id = 0;
+      b.stage = "b";
+      store.write(b);
+      a.outcome = Outcome::completed;
+      a.last_step = 200;
+      store.write(a);
+      store.add_checkpoint({a.id, "a", 2, 200, kOrigin + 9, 0.5, 1000});
+      if (!committed(1, 1, 1)) ::_exit(5);
+      ::kill(::getpid(), SIGKILL);  // with the store open: no destructor commits the batch
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "the writer: %s\n", e.what());
+      ::_exit(9);
+    }
+    ::_exit(10);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status) << " failed in the writer";
+  AccountingStore store(path);
+  const auto left = store.segments();
+  ASSERT_EQ(left.size(), 1u) << "b's row was never committed";
+  EXPECT_EQ(left[0].stage, "a");
+  EXPECT_EQ(left[0].outcome, Outcome::running) << "its completion was never committed";
+  EXPECT_EQ(left[0].last_step, 100u);
+  EXPECT_EQ(store.checkpoints().size(), 1u);
+  EXPECT_EQ(store.metrics().size(), 1u);
+  EXPECT_EQ(store.allocations().size(), 1u);
+  store.begin_run({0, "books", "real", kOrigin + 500, {}, 9, "test", "365_day", 365.0});
+  EXPECT_EQ(store.segments().front().outcome, Outcome::interrupted);
+  EXPECT_DOUBLE_EQ(store.segments().front().wall_seconds(), 10.0);
+}
+
+// A segment whose row went missing (inserted in a batch that was then rolled back, as on a
+// full disk) is inserted again under its id at its next write, and no other segment is given
+// that id meanwhile (SQLite would hand it to the next row).
+TEST(Accounting, ASegmentWhoseBatchWasRolledBackIsWrittenAgainUnderItsOwnId) {
+  const auto dir = fresh_dir("rolled-back");
+  const auto path = dir / "accounting.db";
+  AccountingStore store(path);
+  accounting::Segment x;
+  x.run_id = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+  x.stage = "x";
+  store.write(x);
+  store.commit();
+  {
+    // What a rolled-back batch leaves: no row, and its id still held by the recorder.
+    std::string command = "sqlite3 ";
+    command += path.string();
+    command += " 'DELETE FROM segments'";
+    if (std::system(command.c_str()) != 0) GTEST_SKIP() << "the sqlite3 command is not installed";
+  }
+  accounting::Segment y = x;
+  y.id = 0;
+  y.stage = "y";
+  store.write(y);
+  EXPECT_NE(y.id, x.id);
+  x.last_step = 7;
+  store.write(x);
+  store.commit();
+  const auto rows = AccountingStore(path, AccountingStore::Mode::read_only).segments_of("x");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].id, x.id);
+  EXPECT_EQ(rows[0].last_step, 7u);
+  EXPECT_EQ(store.segments_of("y").size(), 1u);
+}
+
 TEST(Accounting, MetricsAreKeptWithTheirSegmentStepAndModelTime) {
   const auto checked = check_campaign(kCampaign);
   const auto dir = fresh_dir("metrics");
@@ -248,8 +355,8 @@ TEST(Accounting, MetricsAreKeptWithTheirSegmentStepAndModelTime) {
   b.run.decide(0);
   b.run.progressed(b.id("spin"), b.active("spin").attempt, 10, 5.0, 1);
   b.recorder.metric(b.id("spin"), 10, "skill", 0.75, 1);
-  b.recorder.flush();
-  const auto metrics = store.metrics("spin");
+  store.commit();
+  const auto metrics = AccountingStore(dir / "accounting.db", AccountingStore::Mode::read_only).metrics("spin");
   ASSERT_EQ(metrics.size(), 1u);
   EXPECT_EQ(metrics[0].name, "skill");
   EXPECT_EQ(metrics[0].step, 10u);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 namespace perennial {
 
@@ -128,24 +129,38 @@ void FaultDrills::on_clock(double seconds) {
 }
 
 DiskFiller::DiskFiller(const std::filesystem::path& dir) : file_(dir / ".fill-disk-drill") {
-  struct statvfs fs {};
-  if (::statvfs(dir.c_str(), &fs) != 0) {
+  const auto free_now = [&dir]() -> std::optional<off_t> {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+    return static_cast<off_t>(fs.f_bavail) * static_cast<off_t>(fs.f_frsize);
+  };
+  const auto free_bytes = free_now();
+  if (!free_bytes) {
     what_ = fmt::format("fill-disk: cannot stat {}", dir.string());
     return;
   }
-  const auto free_bytes = static_cast<off_t>(fs.f_bavail) * static_cast<off_t>(fs.f_frsize);
   const int fd = ::open(file_.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
   if (fd < 0) {
     what_ = fmt::format("fill-disk: cannot create {}", file_.string());
     return;
   }
-  // fallocate takes the space at once without writing it; fall back to less if refused.
+  // fallocate takes the space at once without writing it; less if refused. Other processes
+  // (rank 0's books and events, written in groups) may take some between the statvfs and the
+  // fallocate, which then refuses: what is free then is taken in further rounds, so that the
+  // file system ends up full rather than half full.
   off_t taken = 0;
-  for (off_t want = free_bytes; want >= 4096 && taken == 0; want /= 2) {
-    if (::posix_fallocate(fd, 0, want) == 0) taken = want;
+  for (int round = 0; round < 8; ++round) {
+    const auto left = round == 0 ? free_bytes : free_now();
+    if (!left || *left < 4096) break;
+    for (off_t want = *left; want >= 4096; want /= 2) {
+      if (::posix_fallocate(fd, taken, want) == 0) {
+        taken += want;
+        break;
+      }
+    }
   }
   ::close(fd);
-  what_ = fmt::format("fill-disk: took {} of {} free bytes on the file system of {}", taken, free_bytes, dir.string());
+  what_ = fmt::format("fill-disk: took {} of {} free bytes on the file system of {}", taken, *free_bytes, dir.string());
 }
 
 DiskFiller::~DiskFiller() {

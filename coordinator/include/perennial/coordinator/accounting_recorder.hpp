@@ -41,10 +41,9 @@ class AccountingRecorder final : public CampaignObserver {
   /// A metric a kernel reported (not part of the lifecycle: the MPI loop passes it on).
   void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
   /// Brings open segments' end times up to `now` every `every` seconds, so a coordinator
-  /// killed mid-run loses at most that much of their accounting.
+  /// killed mid-run loses at most that much of their accounting. The writes join the store's
+  /// open batch: one transaction, however many segments are open.
   void tick(double now, double every = 30.0);
-  /// Writes queued metrics.
-  void flush();
 
  private:
   struct Open {

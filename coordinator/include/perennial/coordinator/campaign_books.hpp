@@ -10,6 +10,7 @@
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/event_log.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,7 +28,13 @@ class CampaignBooks {
   void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
   /// Called from the loop: open segments are brought up to date every 30 s.
   void tick(double now);
-  /// The run ended: queued metrics written, the run closed.
+  /// Called from the loop: the rows written since the last commit are committed together
+  /// once the first of them is `age` old (see AccountingStore: a transaction per row cost
+  /// more than the rest of a short stage's dispatch).
+  void commit_if_older_than(std::chrono::duration<double> age);
+  /// Rows written and not yet committed.
+  bool uncommitted() const { return store_ && store_->uncommitted(); }
+  /// The run ended: the rows committed, the run closed.
   void close();
 
  private:

@@ -3,13 +3,18 @@
 // (stage started/completed/failed, metrics), the full log in `coordinator.log`, and one
 // concise progress line per stage event on stderr. Event times `t` are read from the run's
 // Clock, the same one the scheduling policy is driven by.
+//
+// Events are written in groups: record() keeps them, flush() writes them in one go. The
+// coordinator flushes at most once a loop pass, and only when the accounting books hold no
+// uncommitted row, so an event never reaches the file before the rows it follows are
+// committed (coordinator.cpp, commit_groups). A rank 0 killed with SIGKILL loses the last
+// moments' events together with those rows; a resume reads the journal, not this log.
 
 #include <perennial/coordinator/clock.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -28,15 +33,20 @@ class EventLog {
 
   /// The clock's time: seconds since the campaign's start.
   double elapsed() const { return clock_.now(); }
-  /// Appends `event` with its time `t` to events.jsonl.
+  /// Appends `event` with its time `t`; it reaches events.jsonl at the next flush().
   void record(nlohmann::json event);
+  /// Writes the events recorded since the last flush (one write). What a write could not
+  /// take (a full disk) is kept for the next flush rather than dropped.
+  void flush();
+  bool unflushed() const { return !pending_.empty(); }
   /// A progress line: stderr (unless quiet) and coordinator.log.
   void progress(const std::string& line);
   spdlog::logger& log() { return *log_; }
 
  private:
   const Clock& clock_;
-  std::FILE* events_ = nullptr;
+  int events_ = -1;  ///< events.jsonl, opened for appending
+  std::string pending_;  ///< recorded, not yet written
   std::shared_ptr<spdlog::logger> log_;
   bool quiet_;
 };
