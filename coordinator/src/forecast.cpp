@@ -15,6 +15,7 @@
 #include <cmath>
 #include <ctime>
 #include <random>
+#include <set>
 
 namespace perennial {
 
@@ -442,13 +443,15 @@ std::vector<AllocationOutlook> allocation_outlooks(const Campaign& campaign, con
       if (const auto* x = find(forecast.exhaustion_by_project, p.name)) o.exhaustion = *x;
       out.push_back(o);
     }
-    for (const auto& [project, used] : state.used_core_hours_by_project) {
-      if (std::any_of(campaign.projects.begin(), campaign.projects.end(), [&](const ProjectSpec& p) { return p.name == project; })) {
-        continue;
-      }
+    // Stages of no declared project (or of one the file no longer declares) count too.
+    std::set<std::string> undeclared;
+    for (const auto& [project, used] : state.used_core_hours_by_project) undeclared.insert(project);
+    for (const auto& [project, spread] : forecast.core_hours_to_finish_by_project) undeclared.insert(project);
+    for (const auto& p : campaign.projects) undeclared.erase(p.name);
+    for (const auto& project : undeclared) {
       AllocationOutlook o;
       o.name = project;
-      o.used_core_hours = used;
+      o.used_core_hours = used_by(project);
       if (const auto* s = find(forecast.core_hours_to_finish_by_project, project)) o.to_finish = *s;
       out.push_back(o);
     }
