@@ -159,6 +159,8 @@ bool CampaignRun::progressed(StageId id, std::uint32_t attempt, std::uint64_t st
   if (step < r.last_step) return false;  // overtaken by a newer report
   r.last_step = step;
   if (simulated) r.last_simulated = simulated;
+  if (!r.first_progress) r.first_progress = {now, step};
+  r.last_progress = {now, step};
   tell([&](CampaignObserver& o) { o.stage_progressed(id, r, now); });
   return true;
 }

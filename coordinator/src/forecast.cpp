@@ -146,8 +146,12 @@ CampaignState campaign_state(const StageGraph& graph, std::vector<StageHistory> 
     }
     if (checkpoints[id] > 0) m.checkpoint_seconds = checkpoint_seconds[id] / checkpoints[id];
   }
-  // A live row is up to kLiveRowAge old: its stage has gone on since, at its rate.
+  // A live row is up to kLiveRowAge old: its stage has gone on since, at its rate, and its
+  // reserved cores have been charged since.
   for (const accounting::Segment* s : live) {
+    if (now_unix && *now_unix > s->wall_end) {
+      state.used_core_hours_by_project[s->project] += (*now_unix - s->wall_end) * static_cast<double>(s->cores) / 3600.0;
+    }
     StageMeasurement& m = state.measured[by_name.at(s->stage)];
     if (!now_unix || !m.step_seconds || *now_unix <= s->wall_end) continue;
     const auto since = static_cast<std::uint64_t>((*now_unix - s->wall_end) / *m.step_seconds);

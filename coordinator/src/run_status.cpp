@@ -30,8 +30,14 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
   for (const auto& [id, r] : run.running()) {
     Running out{graph.stage(id).name, r.workers, now - r.started, r.told_to_stop.has_value(), r.last_step,
                 graph.stage(id).steps, std::nullopt, std::nullopt};
-    if (r.last_step > r.start_step && now > r.started) {
-      const double rate = static_cast<double>(r.last_step - r.start_step) / (now - r.started);
+    // Once it reported twice, its rate between the reports (start-up left out); before, since
+    // its start.
+    const bool stepping = r.first_progress && r.last_progress && r.last_progress->second > r.first_progress->second &&
+                          r.last_progress->first > r.first_progress->first;
+    if (stepping || (r.last_step > r.start_step && now > r.started)) {
+      const double rate = stepping ? static_cast<double>(r.last_progress->second - r.first_progress->second) /
+                                         (r.last_progress->first - r.first_progress->first)
+                                   : static_cast<double>(r.last_step - r.start_step) / (now - r.started);
       out.steps_per_second = rate;
       if (out.steps > out.step) out.eta_seconds = static_cast<double>(out.steps - out.step) / rate;
     }

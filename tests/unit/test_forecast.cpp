@@ -289,6 +289,7 @@ TEST(Forecast, ALiveRunningRowIsMovedOnToNowAndAStaleOneIsTakenForADeadRun) {
   const CampaignState live = campaign_state(c.graph, {}, {s}, {}, 1480.0);
   EXPECT_EQ(live.measured[id_of(c.graph, "spinup")].steps_done, 12u);
   EXPECT_TRUE(live.measured[id_of(c.graph, "spinup")].running);
+  EXPECT_NEAR(live.used_core_hours_by_project.at("ocean"), 4 * 480.0 / 3600, 1e-9) << "charged up to now";
   // Not brought up to date for longer than a run would leave it: its run died, and the stage
   // will resume from its checkpoint.
   const CampaignState dead = campaign_state(c.graph, {}, {s}, {}, 1400.0 + kLiveRowAge + 1);

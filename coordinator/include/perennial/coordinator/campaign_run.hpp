@@ -41,6 +41,10 @@ struct ActiveRun {
   std::uint64_t last_step = 0;                 ///< the newest step known computed (epochs, progress, reports)
   std::optional<double> start_simulated;       ///< model time at start_step, when the kernel advances it
   std::optional<double> last_simulated;        ///< model time at last_step
+  /// The group's first and newest progress reports (time, step): its rate once stepping,
+  /// start-up (restore, reading inputs) left out.
+  std::optional<std::pair<double, std::uint64_t>> first_progress;
+  std::optional<std::pair<double, std::uint64_t>> last_progress;
   double cpu_seconds = 0.0;                    ///< members' reported CPU use, summed
   int cpu_reports = 0;                         ///< members whose CPU use is in cpu_seconds
   int checkpoints = 0;                         ///< epochs this run committed
