@@ -202,7 +202,9 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
     template_ratios.push_back(m);
     for (double x : r) within.push_back(x / m);
   }
-  const double template_spread = template_ratios.size() >= 3 ? log_spread(template_ratios) : options.unmeasured_spread;
+  // The templates measured so far are the early ones: their spread is no less than the prior.
+  const double template_spread =
+      std::max(options.unmeasured_spread, template_ratios.size() >= 3 ? log_spread(template_ratios) : 0.0);
   const double member_spread = within.size() >= 3 ? log_spread(within) : options.unmeasured_spread;
 
   std::vector<StageRate> rates(n);
@@ -319,6 +321,10 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   for (int d = 0; d < f.draws; ++d) {
     // This draw's rates: the shared factors first, then each stage's own.
     const double draw_correction = ratios.empty() ? 1.0 : bootstrap_median(ratios, rng) / *correction;
+    // What is unknown of the templates not run yet is partly common to them all (one machine,
+    // one model): one draw for the campaign, one per template, each template's spread kept.
+    const double common = unit(rng);
+    const double rho = std::clamp(options.unmeasured_correlation, 0.0, 1.0);
     std::map<std::string, double> template_factor;
     for (const auto& [name, values] : by_template) template_factor[name] = bootstrap_median(values, rng) / median(values);
     sim.step_seconds.assign(n, std::nullopt);
@@ -334,7 +340,7 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
         case StageRate::Basis::same_kernel:
         case StageRate::Basis::fallback: {
           auto [it, fresh] = template_factor.try_emplace(t, 0.0);
-          if (fresh) it->second = std::exp(r.shared * unit(rng));
+          if (fresh) it->second = std::exp(r.shared * (std::sqrt(rho) * common + std::sqrt(1.0 - rho) * unit(rng)));
           step *= it->second * (r.basis == StageRate::Basis::declared_corrected ? draw_correction : 1.0);
           break;
         }

@@ -30,7 +30,8 @@
 // --at F[,F...] progress fractions (default 0.1,0.2,0.5; the summary is for 0.2), --progress
 // steps|time (progress as the share of steps computed, the default, or of the true makespan).
 // Ablations (what each unseen thing costs): --no-failures, --drift D (0.15), --stage-noise S (0.10),
-// --bias B (0.30), --mtbf-days D (30, per node). --per-trial prints each forecast on stderr.
+// --bias B (0.30), --mtbf-days D (30, per node). --correlation R sets the forecast's
+// unmeasured_correlation (default its own, 0.5). --per-trial prints each forecast on stderr.
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/forecast.hpp>
@@ -46,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -75,6 +77,7 @@ struct Options {
   double bias = 0.30;
   bool progress_by_steps = true;  ///< --progress steps|time
   bool per_trial = false;         ///< --per-trial: one line per forecast on stderr
+  std::optional<double> correlation;  ///< --correlation R: the forecast's unmeasured_correlation
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -96,6 +99,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--no-failures") o.failures = false;
     else if (a == "--per-trial") o.per_trial = true;
+    else if (a == "--correlation") o.correlation = std::stod(value());
     else if (a == "--mtbf-days") o.mtbf_days = std::stod(value());
     else if (a == "--drift") o.drift = std::stod(value());
     else if (a == "--stage-noise") o.stage_noise = std::stod(value());
@@ -314,6 +318,7 @@ int main(int argc, char** argv) {
       fo.seed = o.seed + static_cast<std::uint64_t>(trial) * 101;
       fo.node_mtbf_seconds = o.failures ? c.checkpoint.node_mtbf_seconds : 0.0;
       fo.repair_seconds = truth.repair_seconds;
+      if (o.correlation) fo.unmeasured_correlation = *o.correlation;
       const auto t0 = std::chrono::steady_clock::now();
       const Forecast f = forecast_campaign(graph, machine, config, state, fo);
       forecast_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -91,6 +91,10 @@ struct ForecastOptions {
   /// kernel measured (core-seconds per step kept: on twice the ranks, half the time), give or
   /// take this much (std of log): their grids and parameters may differ.
   double same_kernel_spread = 0.5;
+  /// How alike the templates not run yet are in what is unknown of them (0: independent, 1:
+  /// all off together). Independent, the deviations of many templates average out and the
+  /// interval narrows; rates that drift over a campaign move them together.
+  double unmeasured_correlation = 0.5;
   /// A stage measured over fewer than 3 stretches (one segment, no commits yet) has shown no
   /// spread; it is given this much (std of log): rates change as a run goes on (a machine
   /// shared with other work, a model spinning up).
