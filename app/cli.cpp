@@ -166,6 +166,7 @@ int cli_main(int argc, char** argv) {
         fmt::print("{}\n", name);
         if (info.parameters.empty()) fmt::print("  {}\n", info.parameters_open ? "(any parameters)" : "(no parameters)");
         for (const auto& [p, spec] : info.parameters) fmt::print("  {:<16} {}: {}\n", p, describe(spec), spec.description);
+        for (const auto& [m, spec] : info.metrics) fmt::print("  metric {:<9} in {}: {}\n", m, spec.units, spec.description);
       }
       return 0;
     }

@@ -1,5 +1,6 @@
 #include <perennial/coordinator/allocation_watch.hpp>
 #include <perennial/coordinator/campaign_books.hpp>
+#include <perennial/coordinator/metric_gate.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
@@ -322,6 +323,17 @@ class CoordinatorLoop {
 
   void on_metric(const msg::Metric& m) {
     if (m.stage_id >= graph_.size()) return;
+    const ActiveRun* r = run_.active(m.stage_id);
+    if (auto refused = metric_refusal(graph_, m.stage_id, m.attempt, m.step, m.name, m.value,
+                                      r ? std::optional<std::uint32_t>(r->attempt) : std::nullopt)) {
+      // Each refusal is an event; the log says it once per stage, metric and reason.
+      events_.record({{"event", "metric_refused"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
+                      {"name", m.name}, {"reason", refused->kind}, {"message", refused->message}});
+      if (metric_warnings_.insert(fmt::format("{}\x1f{}\x1f{}", m.stage_id, m.name, refused->kind)).second) {
+        events_.progress("warning: " + refused->message + " (any more like it are in events.jsonl)");
+      }
+      return;
+    }
     events_.record({{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
                     {"name", m.name}, {"value", m.value}});
     books_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed());
@@ -562,6 +574,7 @@ class CoordinatorLoop {
   std::optional<JournalRecorder> journal_recorder_;
   std::optional<CampaignBooks> books_;  ///< the accounting (set up once the recorders are)
   std::optional<AllocationWatch> allocation_watch_;  ///< logs projected allocation overruns
+  std::set<std::string> metric_warnings_;            ///< refusals already in the log
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
   std::string faults_text_;

@@ -146,6 +146,10 @@ class StageGraphBuilder {
       return;
     }
     const KernelInfo& info = *kernel_info(s.kernel);
+    if (!info.metrics.empty() || !info.metrics_open) {
+      auto& declared = g_.kernel_metrics_[s.kernel];
+      for (const auto& [name, spec] : info.metrics) declared.insert(name);
+    }
     // Its stages cannot checkpoint: every rule that relies on checkpoints (preemption, stops
     // before the allocation's end, the interval) sees them as stages that write none.
     if (!info.checkpoints) g_.campaign_.stages[id].checkpoint.enabled = false;
@@ -364,6 +368,17 @@ void check_job_size(const StageGraph& graph, int worker_ranks, Diagnostics& diag
                                   "run with mpirun -np {} or more)", s.ranks, worker_ranks, s.ranks + 1));
     }
   }
+}
+
+const std::set<std::string>& StageGraph::declared_metrics(StageId id) const {
+  static const std::set<std::string> none;
+  const auto it = kernel_metrics_.find(stage(id).kernel);
+  return it == kernel_metrics_.end() ? none : it->second;
+}
+
+bool StageGraph::metric_declared(StageId id, const std::string& name) const {
+  const auto it = kernel_metrics_.find(stage(id).kernel);
+  return it == kernel_metrics_.end() || it->second.count(name) != 0;
 }
 
 CampaignPlan make_plan(const StageGraph& graph) {

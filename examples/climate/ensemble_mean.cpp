@@ -107,6 +107,7 @@ class EnsembleMean final : public Kernel {
     info.inputs_open = false;
     info.checkpoints = true;
     info.parameters_open = false;  // it takes none: any parameter written for it is a mistake
+    info.metrics["ensemble_spread"] = {"K", "the members' spread about their mean"};
     return info;
   }
 

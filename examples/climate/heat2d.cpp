@@ -147,6 +147,7 @@ class Heat2D final : public Kernel {
     info.outputs["temperature"] = field;
     info.inputs["initial"] = field;
     info.inputs_open = false;
+    info.metrics["global_mean_temperature"] = {"K", "area-weighted mean surface temperature, every metric_every steps"};
     using T = ParameterType;
     constexpr double kInt = std::numeric_limits<int>::max();  // nx, ny, metric_every are read as int
     info.parameters = {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <thread>
 
 using namespace perennial::e2e;
@@ -228,4 +229,45 @@ TEST(Forecast, AnInterruptedCampaignIsForecastFromItsJournalAndBooks) {
   EXPECT_EQ(k.at("core_hours_to_finish").get<double>(), 0.0);
   EXPECT_LE(k.at("expected_end_unix").get<double>(), unix_now());
   EXPECT_GT(k.at("expected_end_unix").get<double>(), before) << "it ended after the interruption";
+}
+
+// A kernel's metric values reach the books only when rank 0 takes them: a NaN, an infinity and
+// a name the kernel does not declare are refused, each an event naming stage, metric and step
+// and a warning in the log, and the stage goes on to complete.
+TEST(Metrics, RefusedValuesAreNamedAndTheStageGoesOn) {
+  auto dir = fresh_directory("metrics-refused");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: scores\n"
+                             "stages:\n"
+                             "  - {name: s, kernel: report-score, ranks: 1, steps: 5, parameters: {bad_step: 2}}\n");
+  auto result = run_perennial(2, campaign.string() + " --output-dir " + out.string(), 120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto events = read_events(out);
+  EXPECT_TRUE(has_event(events, "stage_completed", "s"));
+  const auto refused = events_of(events, "metric_refused", "s");
+  ASSERT_EQ(refused.size(), 3u) << result.output;
+  std::multiset<std::string> reasons;
+  for (const auto& e : refused) {
+    reasons.insert(e.value("reason", ""));
+    EXPECT_EQ(e.value("step", -1), 2) << e.dump();
+    EXPECT_NE(e.value("message", "").find("stage s: metric '"), std::string::npos) << e.dump();
+  }
+  EXPECT_EQ(reasons, (std::multiset<std::string>{"not_finite", "not_finite", "undeclared"}));
+  EXPECT_NE(result.output.find("metric 'score' at step 2 is NaN, not a finite number: refused"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("metric 'scroe' at step 2 is not a metric kernel 'report-score' declares (it declares: "
+                               "score); did you mean 'score'?"),
+            std::string::npos)
+      << result.output;
+  // The books hold the five taken values, every one finite, and nothing of the refused ones.
+  const perennial::accounting::AccountingStore books(out / "accounting.db", perennial::accounting::AccountingStore::Mode::read_only);
+  const auto rows = books.metrics("s");
+  ASSERT_EQ(rows.size(), 5u);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].name, "score");
+    EXPECT_EQ(rows[i].step, i);
+    EXPECT_DOUBLE_EQ(rows[i].value, static_cast<double>(i));
+  }
 }

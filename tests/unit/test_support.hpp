@@ -68,7 +68,10 @@ inline const KernelRegistry& stand_in_kernels() {
         {"verbose", {.type = T::boolean, .default_value = "false"}},
     };
     heat.checkpoints = true;
+    heat.metrics["global_mean_temperature"] = {"K", "area-weighted mean"};
+    heat.metrics["skill"] = {"1", "against observations"};
     grid.checkpoints = true;
+    grid.metrics_open = false;  // reports none
     KernelInfo takes_none;
     takes_none.parameters_open = false;
     takes_none.checkpoints = true;

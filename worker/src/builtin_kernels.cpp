@@ -57,6 +57,7 @@ class BurnCpu final : public Kernel {
   KernelInfo info() const override {
     KernelInfo info;
     info.checkpoints = true;
+    info.metrics["threads"] = {"1", "the threads it burns with (its cores_per_rank), at step 0"};
     info.parameters["seconds_per_step"] = {.type = ParameterType::number, .default_value = "0.01", .min = 0,
                                            .units = "s", .description = "wall time each step keeps the cores busy"};
     return info;
@@ -104,6 +105,37 @@ class FailAtStep final : public Kernel {
   bool collective_ = false;
 };
 
+// Reports the metric `score` (= its step) at every step, and at `bad_step` also what rank 0
+// must refuse: a NaN score, an infinite one and a name it does not declare. A test kernel for
+// the metric gate; checkpoints nothing but its step.
+class ReportScore final : public Kernel {
+ public:
+  void initialize(StageContext& ctx) override { bad_step_ = ctx.parameter<std::int64_t>("bad_step"); }
+  void step(StageContext& ctx) override {
+    if (ctx.comm().rank() != 0) return;
+    ctx.report_metric("score", static_cast<double>(ctx.step()));
+    if (static_cast<std::int64_t>(ctx.step()) == bad_step_) {
+      ctx.report_metric("score", std::numeric_limits<double>::quiet_NaN());
+      ctx.report_metric("score", std::numeric_limits<double>::infinity());
+      ctx.report_metric("scroe", 1.0);
+    }
+  }
+  void write_outputs(StageContext&, OutputSink&) override {}
+  void save(StageContext&, CheckpointWriter&) override {}
+  void restore(StageContext&, CheckpointReader&) override {}
+  KernelInfo info() const override {
+    KernelInfo info;
+    info.checkpoints = true;
+    info.metrics["score"] = {"1", "its step, at every step"};
+    info.parameters["bad_step"] = {.type = ParameterType::integer, .default_value = "-1", .min = -1,
+                                   .units = "steps", .description = "the step at which it also reports NaN, infinity and an undeclared name"};
+    return info;
+  }
+
+ private:
+  std::int64_t bad_step_ = -1;
+};
+
 }  // namespace
 
 void register_builtin_kernels() {
@@ -111,6 +143,7 @@ void register_builtin_kernels() {
   registry.add("noop", [] { return std::make_unique<Noop>(); });
   registry.add("burn-cpu", [] { return std::make_unique<BurnCpu>(); });
   registry.add("fail-at-step", [] { return std::make_unique<FailAtStep>(); });
+  registry.add("report-score", [] { return std::make_unique<ReportScore>(); });
 }
 
 }  // namespace perennial

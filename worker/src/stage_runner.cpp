@@ -154,8 +154,9 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
 
     auto inputs = open_inputs(a, group);
     const std::uint32_t stage_id = a.stage_id;
-    auto metrics = [&control, &step, stage_id](const std::string& name, double value) {
-      control.send(0, msg::kMetric, msg::Metric{stage_id, step, name, value});
+    const std::uint32_t attempt = a.attempt;
+    auto metrics = [&control, &step, stage_id, attempt](const std::string& name, double value) {
+      control.send(0, msg::kMetric, msg::Metric{stage_id, attempt, step, name, value});
     };
     StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log, a.cores_per_rank);
 

@@ -47,6 +47,13 @@ struct ArraySchema {
 };
 
 /// What `perennial validate` knows of a kernel before running it.
+/// A result metric a kernel reports (StageContext::report_metric): what a scenario's promise
+/// is judged by.
+struct MetricSpec {
+  std::string units;        ///< e.g. `K`, `1`
+  std::string description;  ///< what it measures
+};
+
 struct KernelInfo {
   std::string version = "1";                   ///< recorded in checkpoints; bump when state changes
   std::map<std::string, ArraySchema> inputs;   ///< inputs it reads (others are an error when non-empty)
@@ -57,6 +64,10 @@ struct KernelInfo {
   bool checkpoints = false;
   std::map<std::string, ParameterSpec> parameters;  ///< parameters it takes (others are an error)
   bool parameters_open = true;  ///< with none declared, accept any; false: the kernel takes none
+  /// The metrics it reports; rank 0 refuses others. With none declared it accepts any, unless
+  /// metrics_open is false (the kernel reports none).
+  std::map<std::string, MetricSpec> metrics;
+  bool metrics_open = true;
 };
 
 class Kernel {

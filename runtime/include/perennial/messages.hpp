@@ -170,11 +170,12 @@ struct StageDone {
 
 struct Metric {
   std::uint32_t stage_id = 0;
+  std::uint32_t attempt = 0;  ///< a late value of an earlier run of the stage is refused
   std::uint64_t step = 0;
   std::string name;
   double value = 0.0;
 
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & step & name & value; }
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & step & name & value; }
 };
 
 /// What every process tells the others of its pool once, at start-up (an all-gather on the

@@ -8,7 +8,9 @@
 #include <perennial/kernel.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -40,6 +42,11 @@ class StageGraph {
   const std::vector<StageId>& downstream(StageId id) const { return downstream_[id]; }
   const std::vector<ResolvedInput>& inputs(StageId id) const { return inputs_[id]; }
 
+  /// The metrics the stage's kernel declares; empty and open: it takes any name (a kernel that
+  /// declares none, or a graph built without the kernels).
+  const std::set<std::string>& declared_metrics(StageId id) const;
+  bool metric_declared(StageId id, const std::string& name) const;
+
   bool acyclic() const { return acyclic_; }
   /// Every stage after all of its upstream stages (only meaningful when acyclic()).
   const std::vector<StageId>& topological_order() const { return topological_order_; }
@@ -51,6 +58,7 @@ class StageGraph {
   std::vector<std::vector<StageId>> downstream_;
   std::vector<std::vector<ResolvedInput>> inputs_;
   std::vector<StageId> topological_order_;
+  std::map<std::string, std::set<std::string>> kernel_metrics_;  ///< kernels that declare theirs
   bool acyclic_ = false;
 
   friend class StageGraphBuilder;
