@@ -1,0 +1,164 @@
+// Successive halving over a scenario group (issue 14, point 2), without MPI or a clock: rungs,
+// the bar, pause and later promotion, shrink and stop, direction, ties, and the same moves on
+// a replay of the same stream.
+
+#include <perennial/coordinator/promise_policy.hpp>
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace perennial;
+using Kind = PromiseMove::Kind;
+using State = SuccessiveHalvingGroup::State;
+
+namespace {
+
+SuccessiveHalving rules(BottomAction bottom = BottomAction::pause) {
+  SuccessiveHalving r;
+  r.grace = 100;
+  r.reduction = 3;
+  r.bottom = bottom;
+  return r;
+}
+
+std::string name(int i) {
+  std::string n = "m";
+  n += std::to_string(i);
+  return n;
+}
+
+}  // namespace
+
+TEST(SuccessiveHalving, RungsSitAtGraceTimesTheReductionToTheK) {
+  SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+  EXPECT_DOUBLE_EQ(g.rung_at(0), 100);
+  EXPECT_DOUBLE_EQ(g.rung_at(1), 300);
+  EXPECT_DOUBLE_EQ(g.rung_at(2), 900);
+  // Below the first rung nothing is recorded.
+  EXPECT_TRUE(g.report("a", 99, 1.0).empty());
+  EXPECT_EQ(g.values_at(0), 0u);
+  g.report("a", 100, 1.0);
+  EXPECT_EQ(g.values_at(0), 1u);
+}
+
+TEST(SuccessiveHalving, TooFewValuesAtARungDecideNothing) {
+  SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+  // Two values at a rung of reduction 3: nothing to compare yet, however poor.
+  EXPECT_TRUE(g.report("good", 100, 0.9).empty());
+  EXPECT_TRUE(g.report("poor", 100, 0.1).empty());
+  EXPECT_EQ(g.state("poor"), State::running);
+}
+
+TEST(SuccessiveHalving, TheBottomIsPausedWithItsReasonAndTheTopGoesOn) {
+  SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+  g.report("a", 100, 0.9);
+  g.report("b", 100, 0.8);
+  // Third value: the bar is the 2/3 quantile of {0.2, 0.8, 0.9} (position 4/3, interpolated):
+  // 0.8 + (0.9 - 0.8) / 3.
+  const auto moves = g.report("c", 100, 0.2);
+  ASSERT_EQ(moves.size(), 1u);
+  EXPECT_EQ(moves[0].kind, Kind::pause);
+  EXPECT_EQ(moves[0].stage, "c");
+  EXPECT_EQ(moves[0].rank, 3);
+  EXPECT_EQ(moves[0].of, 3);
+  EXPECT_NEAR(moves[0].bar, 0.8 + 0.1 / 3, 1e-12);
+  EXPECT_EQ(moves[0].reason, "c paused at rung 1 (100): skill 0.2 is 3 of 3, below the bar 0.8333 (the top 1/3 go on)");
+  EXPECT_EQ(g.state("c"), State::paused);
+  // A paused member's reports change nothing until it is promoted.
+  EXPECT_TRUE(g.report("c", 300, 5.0).empty());
+  // With {0.2, 0.8, 0.8, 0.9} the bar is 0.8: one at the bar goes on.
+  EXPECT_TRUE(g.report("d", 100, 0.8).empty());
+}
+
+TEST(SuccessiveHalving, APausedMemberIsPromotedWhenLaterArrivalsLowerTheBar) {
+  SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+  g.report("a", 100, 0.9);
+  g.report("b", 100, 0.8);
+  ASSERT_EQ(g.report("c", 100, 0.5).at(0).kind, Kind::pause);  // bar 0.8333
+  // Poorer arrivals lower the bar: {0.2, 0.5, 0.8, 0.9}: 0.8; with 0.1: 0.7; with 0.05: 0.6.
+  const auto first = g.report("d", 100, 0.2);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].kind, Kind::pause);
+  EXPECT_EQ(g.state("c"), State::paused);
+  g.report("e", 100, 0.1);
+  g.report("f", 100, 0.05);
+  // {0.05, 0.1, 0.2, 0.5, 0.8, 0.9}: position 10/3 -> 0.5 + 0.3 / 3 = 0.6: c still below.
+  EXPECT_EQ(g.state("c"), State::paused);
+  const auto later = g.report("g", 100, 0.0);
+  // {0, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9}: position 4 -> 0.5: c (0.5) is at the bar: promoted.
+  bool promoted = false;
+  for (const auto& m : later) {
+    if (m.kind == Kind::promote && m.stage == "c") {
+      promoted = true;
+      EXPECT_NE(m.reason.find("c promoted at rung 1"), std::string::npos) << m.reason;
+    }
+  }
+  EXPECT_TRUE(promoted);
+  EXPECT_EQ(g.state("c"), State::running);
+  EXPECT_EQ(g.state("d"), State::paused) << "0.2 is still below the bar";
+}
+
+TEST(SuccessiveHalving, MinimisedMetricsShrinkOrStopTheirBottom) {
+  SuccessiveHalvingGroup shrink("rmse", PromiseDirection::min, rules(BottomAction::shrink));
+  shrink.report("a", 100, 1.0);
+  shrink.report("b", 100, 2.0);
+  const auto m = shrink.report("c", 100, 9.0);  // the largest error is the worst
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].kind, Kind::shrink);
+  EXPECT_EQ(shrink.state("c"), State::shrunk);
+  // A shrunk member goes on and is judged again at the next rung.
+  shrink.report("a", 300, 1.0);
+  shrink.report("b", 300, 2.0);
+  EXPECT_FALSE(shrink.report("c", 300, 9.0).empty());
+
+  SuccessiveHalvingGroup stop("rmse", PromiseDirection::min, rules(BottomAction::stop));
+  stop.report("a", 100, 1.0);
+  stop.report("b", 100, 2.0);
+  ASSERT_EQ(stop.report("c", 100, 9.0).at(0).kind, Kind::stop);
+  EXPECT_EQ(stop.state("c"), State::stopped);
+  EXPECT_TRUE(stop.report("c", 900, 0.0).empty()) << "a stopped member stays stopped";
+}
+
+TEST(SuccessiveHalving, EqualValuesAreOrderedByNameNotByArrival) {
+  auto run = [](std::vector<std::string> order) {
+    SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+    std::vector<std::string> paused;
+    for (const auto& s : order) {
+      for (const auto& m : g.report(s, 100, s == "x" ? 0.0 : 0.5)) {
+        if (m.kind == Kind::pause) paused.push_back(m.stage);
+      }
+    }
+    return paused;
+  };
+  EXPECT_EQ(run({"a", "b", "x"}), std::vector<std::string>{"x"});
+  EXPECT_EQ(run({"x", "b", "a"}), std::vector<std::string>{});  // x came first: nothing to compare then
+}
+
+TEST(SuccessiveHalving, TheSameStreamGivesTheSameMovesOnReplay) {
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> noise(0.0, 0.1);
+  struct Report {
+    std::string stage;
+    double progress, value;
+  };
+  std::vector<Report> stream;
+  for (int step = 100; step <= 2700; step += 100) {
+    for (int i = 0; i < 20; ++i) stream.push_back({name(i), static_cast<double>(step), 0.05 * i + noise(rng)});
+  }
+  auto replay = [&] {
+    SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
+    std::vector<std::string> moves;
+    for (const auto& r : stream) {
+      for (const auto& m : g.report(r.stage, r.progress, r.value)) moves.push_back(m.reason);
+    }
+    return moves;
+  };
+  const auto once = replay();
+  EXPECT_FALSE(once.empty());
+  EXPECT_EQ(once, replay());
+  // The best member (m19, true value 0.95) is never paused.
+  for (const auto& reason : once) EXPECT_NE(reason.rfind("m19 paused", 0), 0u) << reason;
+}
