@@ -150,6 +150,7 @@ class StageGraphBuilder {
       auto& declared = g_.kernel_metrics_[s.kernel];
       for (const auto& [name, spec] : info.metrics) declared.insert(name);
     }
+    check_metric_names(id, info);
     // Its stages cannot checkpoint: every rule that relies on checkpoints (preemption, stops
     // before the allocation's end, the interval) sees them as stages that write none.
     if (!info.checkpoints) g_.campaign_.stages[id].checkpoint.enabled = false;
@@ -172,6 +173,24 @@ class StageGraphBuilder {
                   fmt::format("kernel '{}' writes output '{}': declare it under outputs:", s.kernel, name));
       }
     }
+  }
+
+  // The metric a `promise:` judges by, and those `simulate:` reports, must be ones the kernel
+  // declares (when it declares any). Shared by an ensemble's members: reported once.
+  void check_metric_names(StageId id, const KernelInfo& info) {
+    const auto& s = stage(id);
+    if (info.metrics.empty() && info.metrics_open) return;
+    auto check = [&](const std::string& name, const SourceLocation& where, const std::string& f) {
+      if (info.metrics.count(name)) return;
+      const auto names = keys(info.metrics);
+      std::string message = fmt::format("kernel '{}' reports no metric '{}'", s.kernel, name);
+      message += names.empty() ? std::string(" (it reports none)") : fmt::format(" (it reports: {})", fmt::join(names, ", "));
+      if (auto hint = nearest_name(name, names); !hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
+      if (reported_.insert(fmt::format("{}:{}:{}", s.template_name, f, name)).second) diag_.add(where, f, message);
+    };
+    const std::string base = "stages." + s.template_name;
+    if (s.promise && !s.promise->metric.empty()) check(s.promise->metric, s.promise->where, base + ".promise.metric");
+    for (const auto& [name, m] : s.simulated_metrics) check(name, s.location_of("simulate"), base + ".simulate.metrics." + name);
   }
 
   template <class Value> static std::vector<std::string> keys(const std::map<std::string, Value>& m) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fstream>
 #include <regex>
+#include <tuple>
 #include <set>
 #include <sstream>
 
@@ -32,7 +33,12 @@ const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_co
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
-    "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after"};
+    "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after",
+    "promise", "simulate"};
+const std::vector<std::string> kPromiseFields = {"metric", "direction", "rungs", "bottom", "weight"};
+const std::vector<std::string> kRungFields = {"first", "reduction"};
+const std::vector<std::string> kSimulateFields = {"metrics"};
+const std::vector<std::string> kSimulatedMetricFields = {"value", "noise"};
 const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
@@ -285,6 +291,94 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
 }
 
 // `checkpoint:` fields over `base` (the campaign's settings, for a stage).
+PromiseSpec read_promise(Reader& r, const YAML::Node& node, const std::string& field) {
+  PromiseSpec p;
+  p.where = r.at(node);
+  if (!r.require_map(node, field)) return p;
+  r.check_keys(node, field, kPromiseFields);
+  if (const auto n = node["metric"]) {
+    if (auto text = r.nonempty_string(n, field + ".metric")) p.metric = *text;
+  } else {
+    r.error(node, field, "missing required field 'metric' (the metric its scenarios are judged by)");
+  }
+  if (const auto n = node["direction"]) {
+    if (auto text = r.scalar(n, field + ".direction")) {
+      if (*text == "max" || *text == "min") {
+        p.maximise = *text == "max";
+      } else {
+        r.error(n, field + ".direction", fmt::format("must be max or min, not '{}'", *text));
+      }
+    }
+  }
+  if (const auto rungs = node["rungs"]) {
+    if (r.require_map(rungs, field + ".rungs")) {
+      r.check_keys(rungs, field + ".rungs", kRungFields);
+      if (const auto n = rungs["first"]) {
+        static const std::regex amount(R"(\s*([0-9]*\.?[0-9]+)\s*(steps?|years?)\s*)");
+        std::smatch m;
+        const std::string text = n.IsScalar() ? n.Scalar() : std::string();
+        if (std::regex_match(text, m, amount) && std::stod(m[1].str()) > 0) {
+          p.first_rung = std::stod(m[1].str());
+          p.rungs_in_years = m[2].str().starts_with("year");
+        } else {
+          r.error(n, field + ".rungs.first", fmt::format("must be a positive number of steps or years (100 steps, 2 years), not '{}'", text));
+        }
+      }
+      if (const auto n = rungs["reduction"]) {
+        if (auto v = r.number<double>(n, field + ".rungs.reduction", 1.0, 1000.0)) {
+          if (*v <= 1.0) {
+            r.error(n, field + ".rungs.reduction", "must be above 1 (the top 1/reduction go on at each rung)");
+          } else {
+            p.reduction = *v;
+          }
+        }
+      }
+    }
+  }
+  if (const auto n = node["bottom"]) {
+    if (auto text = r.scalar(n, field + ".bottom")) {
+      if (*text == "pause" || *text == "shrink" || *text == "stop") {
+        p.bottom = *text;
+      } else {
+        r.error(n, field + ".bottom", fmt::format("must be pause, shrink or stop, not '{}'", *text));
+      }
+    }
+  }
+  if (const auto n = node["weight"]) {
+    if (auto v = r.number<double>(n, field + ".weight", 0.0, limits::kWeight)) p.weight = *v;
+  }
+  return p;
+}
+
+// `simulate: {metrics: {NAME: {value: V, noise: S}}}`; values may hold `{key}` placeholders of
+// the stage's for_each, so they are kept as text here and read once each member is made.
+std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader& r, const YAML::Node& node,
+                                                                         const std::string& field) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  if (!r.require_map(node, field)) return out;
+  r.check_keys(node, field, kSimulateFields);
+  const auto metrics = node["metrics"];
+  if (!metrics || !r.require_map(metrics, field + ".metrics")) return out;
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
+    const std::string name = it->first.Scalar();
+    const std::string mfield = field + ".metrics." + name;
+    if (!r.require_map(it->second, mfield)) continue;
+    r.check_keys(it->second, mfield, kSimulatedMetricFields);
+    std::string value, noise = "0";
+    if (const auto v = it->second["value"]) {
+      if (auto text = r.scalar(v, mfield + ".value")) value = *text;
+    } else {
+      r.error(it->second, mfield, "missing required field 'value' (the metric's true level)");
+      continue;
+    }
+    if (const auto n = it->second["noise"]) {
+      if (auto text = r.scalar(n, mfield + ".noise")) noise = *text;
+    }
+    out[name] = {value, noise};
+  }
+  return out;
+}
+
 CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::string& field, CheckpointSpec spec) {
   if (!r.require_map(node, field)) return spec;
   r.check_keys(node, field, kCheckpointFields);
@@ -327,6 +421,8 @@ struct StageTemplate {
   std::vector<std::vector<SourceLocation>> for_each_value_where;  // each value's position, as for_each
   SourceLocation for_each_where;
   std::set<std::string> rejected_for_each;  // keys whose list was already reported as bad
+  std::map<std::string, std::pair<std::string, std::string>> simulate;  // metric -> (value, noise) texts
+  SourceLocation simulate_where;
 };
 
 // `256GB`, `512GiB`, ... as bytes; 0 (with an error) when unreadable.
@@ -518,6 +614,11 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   if (const auto n = node["description"]) r.scalar(n, field + ".description");
   s.checkpoint = campaign_checkpoint;
   if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
+  if (const auto n = node["promise"]) s.promise = read_promise(r, n, field + ".promise");
+  if (const auto n = node["simulate"]) {
+    t.simulate = read_simulate(r, n, field + ".simulate");
+    t.simulate_where = r.at(n);
+  }
 
   if (const auto params = node["parameters"]) {
     if (r.require_map(params, field + ".parameters")) {
@@ -671,6 +772,26 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
       in.output = substitute(in.output, values);
     }
     for (auto& [pattern, where] : s.after) pattern = substitute(pattern, values);
+    // Each member's simulated metrics, with its for_each values filled in.
+    for (const auto& [metric, texts] : t.simulate) {
+      const std::string mfield = "stages." + substitute(t.spec.name, values) + ".simulate.metrics." + metric;
+      SimulatedMetric sm;
+      bool ok = true;
+      for (const auto& [text, target, what] : {std::tuple{substitute(texts.first, values), &sm.value, "value"},
+                                               std::tuple{substitute(texts.second, values), &sm.noise, "noise"}}) {
+        double number = 0.0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+        if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(number) ||
+            (std::string_view(what) == "noise" && number < 0)) {
+          r.error(t.simulate_where, mfield + "." + what,
+                  fmt::format("'{}' is not a {}number", text, std::string_view(what) == "noise" ? "non-negative " : ""));
+          ok = false;
+        } else {
+          *target = number;
+        }
+      }
+      if (ok) s.simulated_metrics[metric] = sm;
+    }
     if (!s.name.empty() && !valid_stage_name(s.name)) {
       r.error(s.where, "stages." + s.name + ".name",
               "stage names may use letters, digits and _ . + - (they become file names)");

@@ -447,3 +447,61 @@ TEST(Validation, ForEachItemsThatAreNotValuesAreReportedAndNotExpanded) {
   EXPECT_EQ(c.graph->size(), 0u);
 }
 }  // namespace
+
+// `promise:` and `simulate:` (issue 14): read on a stage or a for_each template, each member
+// getting its own simulated levels; every mistake named with its field and line.
+TEST(Promise, ATemplatesPromiseAndSimulatedMetricsAreReadForEachMember) {
+  auto c = check_campaign(R"(campaign: promise
+stages:
+  - name: "ssp-{level}"
+    for_each: {level: [0.2, 0.9]}
+    kernel: any
+    steps: 1000
+    promise: {metric: skill, direction: min, rungs: {first: 2 years, reduction: 4}, bottom: stop, weight: 2.5}
+    simulate: {metrics: {skill: {value: "{level}", noise: 0.05}}}
+  - {name: plain, kernel: any, steps: 10, promise: {metric: skill}}
+)");
+  ASSERT_TRUE(c.diagnostics.empty()) << c.text();
+  const perennial::StageSpec& low = c.graph->stage(*c.graph->find("ssp-0.2"));
+  ASSERT_TRUE(low.promise);
+  EXPECT_EQ(low.promise->metric, "skill");
+  EXPECT_FALSE(low.promise->maximise);
+  ASSERT_TRUE(low.promise->first_rung);
+  EXPECT_DOUBLE_EQ(*low.promise->first_rung, 2.0);
+  EXPECT_TRUE(low.promise->rungs_in_years);
+  EXPECT_DOUBLE_EQ(low.promise->reduction, 4.0);
+  EXPECT_EQ(low.promise->bottom, "stop");
+  EXPECT_DOUBLE_EQ(low.promise->weight, 2.5);
+  EXPECT_DOUBLE_EQ(low.simulated_metrics.at("skill").value, 0.2);
+  EXPECT_DOUBLE_EQ(low.simulated_metrics.at("skill").noise, 0.05);
+  EXPECT_DOUBLE_EQ(c.graph->stage(*c.graph->find("ssp-0.9")).simulated_metrics.at("skill").value, 0.9);
+  // Alone, the metric picks the defaults: maximised, rungs from a tenth of the steps, pause.
+  const perennial::StageSpec& plain = c.graph->stage(*c.graph->find("plain"));
+  ASSERT_TRUE(plain.promise);
+  EXPECT_TRUE(plain.promise->maximise);
+  EXPECT_FALSE(plain.promise->first_rung);
+  EXPECT_DOUBLE_EQ(plain.promise->reduction, 3.0);
+  EXPECT_EQ(plain.promise->bottom, "pause");
+}
+
+TEST(Promise, MistakesAreNamedWithTheirFieldAndLine) {
+  auto c = check_campaign(R"(campaign: promise
+stages:
+  - {name: a, kernel: any, steps: 10, promise: {metric: skill, direction: up}}
+  - {name: b, kernel: any, steps: 10, promise: {direction: max}}
+  - {name: c, kernel: any, steps: 10, promise: {metric: skill, rungs: {first: 3 weeks, reduction: 1}, bottom: kill}}
+  - {name: d, kernel: any, steps: 10, simulate: {metrics: {skill: {value: high, noise: -1}}}}
+  - {name: e, kernel: heat2d, steps: 10, promise: {metric: skil},
+     outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}}
+)");
+  EXPECT_TRUE(c.has(3, "stages.a.promise.direction: must be max or min, not 'up'")) << c.text();
+  EXPECT_TRUE(c.has(4, "stages.b.promise: missing required field 'metric'")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.c.promise.rungs.first: must be a positive number of steps or years")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.c.promise.rungs.reduction: must be above 1")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.c.promise.bottom: must be pause, shrink or stop, not 'kill'")) << c.text();
+  EXPECT_TRUE(c.has(6, "stages.d.simulate.metrics.skill.value: 'high' is not a number")) << c.text();
+  EXPECT_TRUE(c.has(6, "stages.d.simulate.metrics.skill.noise: '-1' is not a non-negative number")) << c.text();
+  EXPECT_TRUE(c.has(7, "stages.e.promise.metric: kernel 'heat2d' reports no metric 'skil' (it reports: "
+                       "global_mean_temperature, skill); did you mean 'skill'?"))
+      << c.text();
+}

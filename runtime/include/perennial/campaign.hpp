@@ -84,6 +84,26 @@ struct ProjectSpec {
   SourceLocation where;
 };
 
+/// `promise:` on a stage or a `for_each` template: the metric its scenarios are judged by, and
+/// the rule (successive halving) that pauses, shrinks or stops the least promising.
+struct PromiseSpec {
+  std::string metric;
+  bool maximise = true;            ///< `direction: max` (default) or `min`
+  std::optional<double> first_rung;  ///< `rungs: {first: 100 steps | 2 years}`; default: a tenth of the steps
+  bool rungs_in_years = false;     ///< the rungs count simulated years (the kernel advances model time)
+  double reduction = 3.0;          ///< `rungs: {reduction: 3}`: the top 1/3 go on at each rung
+  std::string bottom = "pause";    ///< `pause`, `shrink` or `stop`
+  double weight = 1.0;             ///< promise against the stage's own `priority:`
+  SourceLocation where;
+};
+
+/// `simulate: {metrics: {NAME: {value: V, noise: S}}}`: what the accelerated mode reports for
+/// the stage's metrics (the true level and the noise of each value).
+struct SimulatedMetric {
+  double value = 0.0;
+  double noise = 0.0;
+};
+
 struct StageSpec {
   std::string name;      ///< after ensemble expansion, e.g. `ssp-4.5`
   std::string template_name;  ///< as written, e.g. `ssp-{forcing}`
@@ -103,6 +123,8 @@ struct StageSpec {
   std::optional<double> step_seconds;      ///< `step_time:` expected seconds per step (else measured)
   std::optional<double> preempt_exempt_after_seconds;  ///< overrides `scheduling:`'s
   CheckpointSpec checkpoint;               ///< the campaign's settings with this stage's overrides
+  std::optional<PromiseSpec> promise;      ///< its scenario group's promise rule, when it has one
+  std::map<std::string, SimulatedMetric> simulated_metrics;  ///< `simulate: {metrics: ...}`
   Parameters parameters;
   std::vector<OutputSpec> outputs;
   std::vector<InputBinding> inputs;
