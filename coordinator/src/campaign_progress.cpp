@@ -15,6 +15,7 @@ std::string_view state_name(StageState s) {
     case StageState::failed: return "failed";
     case StageState::blocked: return "never started";
     case StageState::suspended: return "suspended";
+    case StageState::paused: return "paused";
   }
   return "unknown";
 }
@@ -51,6 +52,25 @@ std::vector<StageId> CampaignProgress::reuse(StageId id) {
 void CampaignProgress::suspend(StageId id, std::string reason) {
   if (state_[id] == StageState::running) --running_;
   state_[id] = StageState::suspended;
+  reason_[id] = std::move(reason);
+}
+
+void CampaignProgress::pause(StageId id, std::string reason) {
+  if (state_[id] == StageState::running) {
+    --running_;
+  } else if (state_[id] == StageState::ready) {
+    ready_.erase({-graph_.stage(id).priority, id});
+  } else {
+    return;
+  }
+  state_[id] = StageState::paused;
+  reason_[id] = std::move(reason);
+}
+
+void CampaignProgress::resume(StageId id, std::string reason) {
+  if (state_[id] != StageState::paused) return;
+  state_[id] = StageState::ready;
+  ready_.insert({-graph_.stage(id).priority, id});
   reason_[id] = std::move(reason);
 }
 

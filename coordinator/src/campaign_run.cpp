@@ -97,7 +97,8 @@ Decision CampaignRun::decide(double now) {
   Decision decision = policy_.decide(now);
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
-    running_.at(stop.job).told_to_stop = stop.why;
+    // A stage already told to stop for a pause stays paused once it has stopped.
+    if (running_.at(stop.job).told_to_stop != StopOrder::Why::paused) running_.at(stop.job).told_to_stop = stop.why;
     tell([&](CampaignObserver& o) { o.stage_told_to_stop(stop.job, stop); });
   }
   for (const auto& start : decision.starts) {
@@ -263,13 +264,23 @@ void CampaignRun::end_run(StageId id, double now) {
   recovering_.erase(id);
   const StageSpec& s = graph_.stage(id);
   const bool yielded = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_;
-  const SegmentEnd how = !r.errors.empty() ? SegmentEnd::failed
-                         : yielded         ? SegmentEnd::preempted
+  const bool paused = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::paused && !stopping_;
+  const SegmentEnd how = !r.errors.empty()    ? SegmentEnd::failed
+                         : yielded || paused ? SegmentEnd::preempted
                          : r.stopped_at    ? SegmentEnd::suspended
                                            : SegmentEnd::completed;
   if (how == SegmentEnd::completed) r.last_step = std::max(r.last_step, s.steps);
   const std::string why = fmt::format("{}", fmt::join(r.errors, "; "));
   tell([&](CampaignObserver& o) { o.segment_ended(id, r, how, why, now); });
+  if (paused) {
+    const auto it = pause_reasons_.find(id);
+    const std::string reason = it != pause_reasons_.end() ? it->second : std::string("paused");
+    if (it != pause_reasons_.end()) pause_reasons_.erase(it);
+    progress_.pause(id, fmt::format("paused at step {}: {}", *r.stopped_at, reason));
+    tell([&](CampaignObserver& o) { o.stage_paused(id, r.stopped_at, reason, now); });
+    return;
+  }
+  pause_reasons_.erase(id);
   if (yielded) {
     // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
     progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
@@ -289,6 +300,40 @@ void CampaignRun::end_run(StageId id, double now) {
     return;
   }
   fail(id, why);
+}
+
+CampaignRun::PauseResult CampaignRun::pause(StageId id, const std::string& reason, double now) {
+  const StageSpec& s = graph_.stage(id);
+  const StageState state = progress_.state(id);
+  if (s.protected_run) return {std::nullopt, fmt::format("{} is protected: never paused", s.name)};
+  if (state == StageState::ready) {
+    policy_.withdraw(id);
+    progress_.pause(id, fmt::format("paused: {}", reason));
+    changed_ = true;
+    tell([&](CampaignObserver& o) { o.stage_paused(id, std::nullopt, reason, now); });
+    return {};
+  }
+  if (state != StageState::running) {
+    return {std::nullopt, fmt::format("{} is {}: only a waiting or running stage is paused", s.name, state_name(state))};
+  }
+  if (!s.checkpoint.enabled) {
+    return {std::nullopt, fmt::format("{} writes no checkpoints: it cannot stop without losing its work", s.name)};
+  }
+  ActiveRun& r = running_.at(id);
+  if (r.told_to_stop == StopOrder::Why::paused) return {};  // asked already
+  r.told_to_stop = StopOrder::Why::paused;
+  pause_reasons_[id] = reason;
+  StopOrder stop{id, StopOrder::Why::paused, reason};
+  tell([&](CampaignObserver& o) { o.stage_told_to_stop(id, stop); });
+  return {stop, {}};
+}
+
+bool CampaignRun::resume(StageId id, const std::string& reason, double now) {
+  if (progress_.state(id) != StageState::paused) return false;
+  progress_.resume(id, fmt::format("resumed: {}", reason));
+  tell([&](CampaignObserver& o) { o.stage_resumed(id, reason, now); });
+  submit(id, now);
+  return true;
 }
 
 void CampaignRun::fail(StageId id, const std::string& why) {

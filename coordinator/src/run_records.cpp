@@ -33,11 +33,26 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
 }
 
 void EventRecorder::stage_told_to_stop(StageId id, const StopOrder& stop) {
-  const bool preempted = stop.why == StopOrder::Why::preempted;
-  events_.record({{"event", preempted ? "stage_preempted" : "stage_stopping_for_end"}, {"stage", name(id)},
-                  {"reason", stop.reason}});
-  events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", preempted ? "preempt  " : "stopping ",
-                               name(id), stop.reason));
+  const char* event = stop.why == StopOrder::Why::preempted ? "stage_preempted"
+                      : stop.why == StopOrder::Why::paused  ? "stage_pausing"
+                                                            : "stage_stopping_for_end";
+  const char* verb = stop.why == StopOrder::Why::preempted ? "preempt  " : stop.why == StopOrder::Why::paused ? "pausing  " : "stopping ";
+  events_.record({{"event", event}, {"stage", name(id)}, {"reason", stop.reason}});
+  events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", verb, name(id), stop.reason));
+}
+
+void EventRecorder::stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double) {
+  if (step) warn_if_no_epoch_at(id, *step);
+  nlohmann::json e = {{"event", "stage_paused"}, {"stage", name(id)}, {"reason", reason}};
+  if (step) e["step"] = *step;
+  events_.record(e);
+  events_.progress(step ? fmt::format("paused    {} at step {} (checkpointed): {}", name(id), *step, reason)
+                        : fmt::format("paused    {} before it started: {}", name(id), reason));
+}
+
+void EventRecorder::stage_resumed(StageId id, const std::string& reason, double) {
+  events_.record({{"event", "stage_resumed"}, {"stage", name(id)}, {"reason", reason}});
+  events_.progress(fmt::format("resumed   {}: {}", name(id), reason));
 }
 
 void EventRecorder::stop_declined(StageId id, std::uint64_t step, const std::string& reason) {

@@ -250,7 +250,8 @@ class Simulation final : public CampaignObserver {
     const double at = now + (boundary - work) + st.cost;
     if (at >= st.finish_time()) return;  // it ends first anyway
     push(at, EventKind::stopped, id, st.generation, stop.why);
-    trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : "stop_for_end", id, {}, stop.reason);
+    trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : stop.why == StopOrder::Why::paused ? "pause" : "stop_for_end",
+          id, {}, stop.reason);
   }
 
   void stage_completed(StageId id, const ActiveRun&, double now) override {

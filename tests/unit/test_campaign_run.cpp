@@ -49,6 +49,10 @@ struct Transcript final : CampaignObserver {
     lines.push_back(line);
   }
   void stage_shrunk(StageId id, int ranks) override { lines.push_back("shrunk " + n(id) + " " + std::to_string(ranks)); }
+  void stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double) override {
+    lines.push_back("paused " + n(id) + (step ? " " + std::to_string(*step) : std::string(" waiting")) + ": " + reason);
+  }
+  void stage_resumed(StageId id, const std::string& reason, double) override { lines.push_back("resumed " + n(id) + ": " + reason); }
   bool has(const std::string& line) const { return std::find(lines.begin(), lines.end(), line) != lines.end(); }
 };
 
@@ -313,4 +317,65 @@ stages:
   f.run.epoch_committed(f.id("long"), 1, {1, 100, "x", {}, 0}, 150, 400, 1);
   EXPECT_DOUBLE_EQ(f.run.measured(f.id("long")).step_seconds, 4.0);
   EXPECT_NEAR(f.run.policy().next_deadline(), 10000 - 4 - 300 - 60, 1e-6);
+}
+
+// Pausing (issue 14: promise, or the scientist's hand): a running stage checkpoints, stops and
+// waits paused, neither running nor queued, and the campaign can finish without it; resumed,
+// it runs again from its checkpoint. A waiting stage leaves the queue at once. Protected
+// stages and stages without checkpoints are not paused, and say why.
+TEST(CampaignRun, APausedStageCheckpointsWaitsOutOfTheQueueAndResumesFromItsEpoch) {
+  Fixture f(R"(
+campaign: pause
+stages:
+  - {name: ssp-a, kernel: any, ranks: 2, steps: 100}
+  - {name: ssp-b, kernel: any, ranks: 2, steps: 100}
+  - {name: ssp-c, kernel: any, ranks: 2, steps: 100}
+  - {name: keep, kernel: any, ranks: 1, steps: 10, protected: true}
+  - {name: plain, kernel: no-checkpoints, ranks: 1, steps: 10}
+)", 4);
+  f.run.begin(0);
+  f.run.decide(0);  // ssp-a and ssp-b run; the rest wait
+  ASSERT_EQ(f.run.progress().state(f.id("ssp-a")), StageState::running);
+  ASSERT_EQ(f.run.progress().state(f.id("ssp-c")), StageState::ready);
+
+  // The waiting one leaves the queue now.
+  EXPECT_TRUE(f.run.pause(f.id("ssp-c"), "skill 0.2 below the bar", 1).refused.empty());
+  EXPECT_EQ(f.run.progress().state(f.id("ssp-c")), StageState::paused);
+  EXPECT_TRUE(f.transcript.has("paused ssp-c waiting: skill 0.2 below the bar"));
+
+  // The running one is told to stop; paused once it has, at its committed epoch.
+  const auto p = f.run.pause(f.id("ssp-a"), "skill 0.3 below the bar", 2);
+  ASSERT_TRUE(p.stop);
+  EXPECT_EQ(p.stop->why, StopOrder::Why::paused);
+  f.run.epoch_committed(f.id("ssp-a"), 1, {1, 40, "checkpoints/ssp-a/epoch-000001.h5", {}, 0}, 0.1, 3, 1);
+  f.all_report("ssp-a", 3, member(true, {}, 40));
+  EXPECT_EQ(f.run.progress().state(f.id("ssp-a")), StageState::paused);
+  EXPECT_TRUE(f.transcript.has("paused ssp-a 40: skill 0.3 below the bar"));
+  EXPECT_FALSE(f.transcript.has("yielded ssp-a 40")) << "paused, not requeued";
+
+  // Refused: protected, no checkpoints (while running), neither waiting nor running.
+  EXPECT_NE(f.run.pause(f.id("keep"), "x", 3).refused.find("keep is protected"), std::string::npos);
+  f.run.decide(3);
+  ASSERT_EQ(f.run.progress().state(f.id("plain")), StageState::running);
+  EXPECT_NE(f.run.pause(f.id("plain"), "x", 3).refused.find("writes no checkpoints"), std::string::npos);
+  EXPECT_NE(f.run.pause(f.id("ssp-a"), "x", 3).refused.find("is paused"), std::string::npos);
+
+  // Everything else ends: the campaign is finished with the paused stages left paused.
+  for (const char* name : {"ssp-b", "keep", "plain"}) {
+    if (f.run.progress().state(f.id(name)) != StageState::running) f.run.decide(4);
+    f.all_report(name, 5);
+  }
+  f.run.decide(6);
+  EXPECT_TRUE(f.run.finished());
+  EXPECT_EQ(f.run.progress().count(StageState::paused), 2u);
+
+  // Resumed: queued again, and it restarts from its epoch.
+  EXPECT_TRUE(f.run.resume(f.id("ssp-a"), "the bar fell to 0.3", 7));
+  EXPECT_FALSE(f.run.resume(f.id("ssp-b"), "x", 7)) << "only a paused stage resumes";
+  EXPECT_FALSE(f.run.finished());
+  f.run.decide(7);
+  EXPECT_EQ(f.run.progress().state(f.id("ssp-a")), StageState::running);
+  EXPECT_EQ(f.run.resume_point(f.id("ssp-a")), "epoch 1 (step 40)");
+  EXPECT_TRUE(f.transcript.has("resumed ssp-a: the bar fell to 0.3"));
+  EXPECT_TRUE(f.transcript.has("started ssp-a attempt 2"));
 }

@@ -11,7 +11,7 @@
 
 namespace perennial {
 
-enum class StageState { waiting, ready, running, completed, failed, blocked, suspended };
+enum class StageState { waiting, ready, running, completed, failed, blocked, suspended, paused };
 std::string_view state_name(StageState s);
 
 class CampaignProgress {
@@ -36,6 +36,11 @@ class CampaignProgress {
   void suspend(StageId id, std::string reason);
   /// A running stage lost ranks and will run again (from its last checkpoint): ready again.
   void requeue(StageId id, std::string reason);
+  /// A ready or running stage is paused (by promise or the scientist): it neither runs nor
+  /// waits to, and does not keep the campaign from finishing, until it is resumed.
+  void pause(StageId id, std::string reason);
+  /// A paused stage is ready again.
+  void resume(StageId id, std::string reason);
   /// Marks a running stage completed; returns the stages that became ready.
   std::vector<StageId> complete(StageId id);
   /// Marks a ready or running stage failed; every stage downstream becomes blocked with a

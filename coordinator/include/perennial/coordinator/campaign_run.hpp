@@ -98,6 +98,11 @@ class CampaignObserver {
   virtual void stage_completed(StageId, const ActiveRun&, double /*now*/) {}
   /// Preempted: checkpointed at `step`, waiting to resume.
   virtual void stage_yielded(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
+  /// Paused (by promise or the scientist): checkpointed at `step` if it was running, or taken
+  /// out of the queue; it waits until resumed.
+  virtual void stage_paused(StageId, std::optional<std::uint64_t> /*step*/, const std::string& /*reason*/, double /*now*/) {}
+  /// A paused stage is ready again.
+  virtual void stage_resumed(StageId, const std::string& /*reason*/, double /*now*/) {}
   /// Checkpointed at `step` on a stop of the whole run (a signal, the allocation's end).
   virtual void stage_suspended(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
   /// Lost ranks; `restart` counts this run's restarts of the stage.
@@ -196,6 +201,19 @@ class CampaignRun {
   /// most ranks any partition can still give them (checkpoints restore on any count).
   void adapt_to_lost_ranks(double now);
 
+  /// Pauses a stage (promise, or the scientist's hand): a waiting one leaves the queue now; a
+  /// running one is told to checkpoint and stop at its next step (the order is returned for
+  /// the driver to carry out) and is paused once it has. Refused (the reason returned, nothing
+  /// changed) for a protected stage, one that cannot checkpoint while running, or one that
+  /// neither waits nor runs.
+  struct PauseResult {
+    std::optional<StopOrder> stop;  ///< for the driver: a running stage to stop
+    std::string refused;            ///< why nothing was done; empty when it was
+  };
+  PauseResult pause(StageId id, const std::string& reason, double now);
+  /// A paused stage is submitted again; it resumes from its checkpoint. False when not paused.
+  bool resume(StageId id, const std::string& reason, double now);
+
   /// The whole run stops (a signal, or nothing can start before the allocation's end):
   /// nothing new starts; returns the running stages to ask for a checkpointed stop.
   std::vector<StageId> stop_everything();
@@ -249,6 +267,7 @@ class CampaignRun {
   std::map<StageId, int> ranks_override_;           ///< after losses with no replacements
   std::set<StageId> recovering_;
   std::map<StageId, ActiveRun> running_;
+  std::map<StageId, std::string> pause_reasons_;  ///< running stages told to stop for a pause
   std::vector<CampaignObserver*> observers_;
   mutable std::vector<std::string> definitions_;
   std::function<void(StageId, JobSpec&)> estimator_;

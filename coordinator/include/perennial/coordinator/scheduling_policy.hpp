@@ -81,7 +81,7 @@ struct StartOrder {
 };
 
 struct StopOrder {
-  enum class Why { preempted, end_of_allocation };
+  enum class Why { preempted, end_of_allocation, paused };  ///< paused: by promise or the scientist
   JobId job;
   Why why;
   std::string reason;  ///< for the log: for whom it yields, or the end time
