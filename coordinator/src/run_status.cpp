@@ -44,7 +44,9 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
     s.running.push_back(std::move(out));
   }
   for (StageId id = 0; id < graph.size(); ++id) {
-    if (progress.state(id) == StageState::suspended) s.suspended.push_back({graph.stage(id).name, progress.reason(id)});
+    // Paused ones too: their reason says so ("paused at step 40: ...").
+    const StageState state = progress.state(id);
+    if (state == StageState::suspended || state == StageState::paused) s.suspended.push_back({graph.stage(id).name, progress.reason(id)});
   }
   for (StageId id = 0; id < graph.size(); ++id) {
     if (progress.state(id) != StageState::waiting) continue;

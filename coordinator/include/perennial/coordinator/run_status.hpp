@@ -27,7 +27,8 @@ struct RunStatus {
     std::optional<double> steps_per_second;  ///< measured over this run of it, once it moved
     std::optional<double> eta_seconds;       ///< at that rate
   };
-  /// Checkpointed and stopped with the run (a signal, the allocation's end): resumes next run.
+  /// Checkpointed and stopped with the run (a signal, the allocation's end): resumes next run;
+  /// or paused (by promise or the scientist), until resumed.
   struct Suspended {
     std::string stage;
     std::string reason;
