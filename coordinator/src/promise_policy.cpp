@@ -74,13 +74,44 @@ PromiseMove SuccessiveHalvingGroup::move(PromiseMove::Kind kind, const std::stri
   return m;
 }
 
+void SuccessiveHalvingGroup::finished(const std::string& stage) {
+  const auto it = members_.find(stage);
+  if (it == members_.end()) return;
+  Member& m = it->second;
+  m.done = true;
+  if (m.live_score && m.next_rung > 0) rungs_[static_cast<std::size_t>(m.next_rung - 1)].live.erase({*m.live_score, stage});
+  m.live_score.reset();
+}
+
+PromiseMove SuccessiveHalvingGroup::demote(const std::string& stage, Member& member, int k, double score, bool later) {
+  Rung& rung = rungs_[static_cast<std::size_t>(k)];
+  const auto kind = rules_.bottom == BottomAction::pause    ? PromiseMove::Kind::pause
+                    : rules_.bottom == BottomAction::shrink ? PromiseMove::Kind::shrink
+                                                            : PromiseMove::Kind::stop;
+  PromiseMove m = move(kind, stage, k, score);
+  if (later) m.reason += "; later values raised the bar";
+  if (kind == PromiseMove::Kind::pause) {
+    member.state = State::paused;
+    member.paused_score = score;
+    rung.paused.insert({score, stage});
+  } else if (kind == PromiseMove::Kind::stop) {
+    member.state = State::stopped;
+  } else {
+    member.state = State::shrunk;
+  }
+  return m;
+}
+
 std::vector<PromiseMove> SuccessiveHalvingGroup::report(const std::string& stage, double progress, double value) {
   std::vector<PromiseMove> moves;
   Member& member = members_[stage];
-  if (member.state == State::paused || member.state == State::stopped) return moves;
+  if (member.state == State::paused || member.state == State::stopped || member.done) return moves;
   const double score = score_of(value);
   while (progress >= rung_at(member.next_rung)) {
     const int k = member.next_rung++;
+    // It has left the rung before this one for this one.
+    if (member.live_score && k > 0) rungs_[static_cast<std::size_t>(k - 1)].live.erase({*member.live_score, stage});
+    member.live_score.reset();
     if (static_cast<int>(rungs_.size()) <= k) rungs_.resize(static_cast<std::size_t>(k) + 1);
     Rung& rung = rungs_[static_cast<std::size_t>(k)];
     // Best first; equal scores in stage-name order, so the order never depends on arrival.
@@ -90,21 +121,24 @@ std::vector<PromiseMove> SuccessiveHalvingGroup::report(const std::string& stage
     const std::optional<double> b = bar(rung);
     bool goes_on = true;
     if (b && score < *b) {
-      goes_on = false;
-      const auto kind = rules_.bottom == BottomAction::pause    ? PromiseMove::Kind::pause
-                        : rules_.bottom == BottomAction::shrink ? PromiseMove::Kind::shrink
-                                                                : PromiseMove::Kind::stop;
-      moves.push_back(move(kind, stage, k, score));
-      if (kind == PromiseMove::Kind::pause) {
-        member.state = State::paused;
-        member.paused_score = score;
-        rung.paused.insert(entry);
-      } else if (kind == PromiseMove::Kind::stop) {
-        member.state = State::stopped;
-      } else {
-        member.state = State::shrunk;
-        goes_on = true;  // it goes on, on fewer ranks, and is judged at the next rungs
-      }
+      moves.push_back(demote(stage, member, k, score, false));
+      // A shrunk member goes on, on fewer ranks, and is judged at the next rungs.
+      goes_on = member.state == State::shrunk;
+    }
+    if (goes_on) {
+      rung.live.insert(entry);
+      member.live_score = score;
+    }
+    // The new value may have raised the bar above members that went on from here earlier and
+    // have not reached the next rung: they are the bottom now.
+    while (b && !rung.live.empty() && rung.live.begin()->score < *b) {
+      const Entry worst = *rung.live.begin();
+      rung.live.erase(rung.live.begin());
+      Member& wm = members_.at(worst.stage);
+      wm.live_score.reset();
+      if (wm.state == State::shrunk) continue;  // shrunk already: it goes on, judged at its next rung
+      if (worst.stage == stage) goes_on = false;
+      moves.push_back(demote(worst.stage, wm, k, worst.score, worst.stage != stage));
     }
     // The new value may have lowered the bar to or below members paused here: promoted, best
     // first (the paused are kept best first, so only those promoted are looked at).
@@ -114,6 +148,8 @@ std::vector<PromiseMove> SuccessiveHalvingGroup::report(const std::string& stage
       Member& pm = members_.at(next.stage);
       pm.state = State::running;
       pm.paused_score.reset();
+      rung.live.insert(next);  // it goes on from here again
+      pm.live_score = next.score;
       moves.push_back(move(PromiseMove::Kind::promote, next.stage, k, next.score));
     }
     if (!goes_on) break;

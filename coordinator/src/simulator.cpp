@@ -2,6 +2,7 @@
 
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/clock.hpp>
+#include <perennial/coordinator/promise_policy.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/resource_usage.hpp>
@@ -30,6 +31,7 @@ struct SimStage {
   double interval = 0.0;  // 0: no checkpoints
   double cost = 0.0;
   std::uint32_t generation = 0;  // events of an earlier run of the stage are stale
+  double metric_rung = 0.0;      // the rung (steps) its pending metric report is for
   double started = 0.0;
   std::size_t run = 0;           // index in the report's runs
   std::uint64_t epochs = 0;      // epochs committed so far (stops report theirs)
@@ -52,7 +54,7 @@ struct SimStage {
   double finish_time() const { return started + wall_to_finish(); }
 };
 
-enum class EventKind { finish, stopped, node_failure, node_repaired, wake };
+enum class EventKind { finish, stopped, node_failure, node_repaired, wake, metric };
 
 struct Event {
   double time;
@@ -90,6 +92,22 @@ class Simulation final : public CampaignObserver {
       job.checkpoint_cost = st.cost;
       job.checkpoint_interval = st.interval;
     });
+    // Scenario groups judged by promise: one per `for_each` template (or stage) with one.
+    for (StageId id = 0; id < graph.size(); ++id) {
+      const StageSpec& s = graph.stage(id);
+      if (!s.promise) continue;
+      SuccessiveHalving rules;
+      // Rungs in steps (the simulator models no model time: rungs in years count a tenth of the steps).
+      rules.grace = s.promise->first_rung && !s.promise->rungs_in_years
+                        ? *s.promise->first_rung
+                        : std::max(1.0, static_cast<double>(s.steps) / 10.0);
+      rules.reduction = s.promise->reduction;
+      rules.bottom = s.promise->bottom == "stop"     ? BottomAction::stop
+                     : s.promise->bottom == "shrink" ? BottomAction::shrink
+                                                     : BottomAction::pause;
+      groups_.try_emplace(s.template_name, s.promise->metric,
+                          s.promise->maximise ? PromiseDirection::max : PromiseDirection::min, rules);
+    }
     if (!options.trace_csv.empty()) {
       if (options.trace_csv.has_parent_path()) std::filesystem::create_directories(options.trace_csv.parent_path());
       trace_.open(options.trace_csv);
@@ -237,6 +255,7 @@ class Simulation final : public CampaignObserver {
     report_.runs.push_back(std::move(sim));
     report_.peak_running = std::max<std::uint64_t>(report_.peak_running, run_.running().size());
     push(st.finish_time(), EventKind::finish, id, st.generation);
+    schedule_metric(id, now);
     trace(now, backfilled ? "start_backfilled" : "start", id, node_names(r.allocation),
           st.interval > 0 ? fmt::format("checkpoints every {:.0f} s", st.interval) : std::string("no checkpoints"));
   }
@@ -255,6 +274,7 @@ class Simulation final : public CampaignObserver {
   }
 
   void stage_completed(StageId id, const ActiveRun&, double now) override {
+    if (SuccessiveHalvingGroup* g = group_of(id)) g->finished(graph_.stage(id).name);
     end_run(stages_[id], now, "completed");
     trace(now, "complete", id);
   }
@@ -264,6 +284,13 @@ class Simulation final : public CampaignObserver {
     end_run(st, now, "preempted");
     trace(now, "yielded", id, {}, fmt::format("checkpointed at {:.1f} of {:.1f} h", st.done / 3600, st.work / 3600));
   }
+
+  void stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double now) override {
+    if (step) end_run(stages_[id], now, "paused");
+    trace(now, "paused", id, {}, reason);
+  }
+
+  void stage_resumed(StageId id, const std::string& reason, double now) override { trace(now, "resumed", id, {}, reason); }
 
   void stage_suspended(StageId id, const ActiveRun&, std::uint64_t, double now) override {
     end_run(stages_[id], now, "end_of_allocation");
@@ -351,8 +378,71 @@ class Simulation final : public CampaignObserver {
         return true;
       case EventKind::wake:
         return true;
+      case EventKind::metric:
+        return report_metric(e.subject, e.generation, now);
     }
     return false;
+  }
+
+  // ---- promise: metric values at each rung, and the moves they imply ----------------------
+
+  SuccessiveHalvingGroup* group_of(StageId id) {
+    const StageSpec& s = graph_.stage(id);
+    if (!s.promise || !s.simulated_metrics.count(s.promise->metric)) return nullptr;
+    const auto it = groups_.find(s.template_name);
+    return it == groups_.end() ? nullptr : &it->second;
+  }
+
+  // The stage's next metric report: when it reaches its next rung (in steps).
+  void schedule_metric(StageId id, double now) {
+    SuccessiveHalvingGroup* g = group_of(id);
+    if (!g) return;
+    SimStage& st = stages_[id];
+    const double done_steps = st.done / st.step;
+    int k = 0;
+    while (g->rung_at(k) <= done_steps + 1e-9) ++k;
+    const double target = g->rung_at(k);
+    if (target > static_cast<double>(graph_.stage(id).steps)) return;
+    const double compute = target * st.step - st.done;
+    const double checkpoints = st.interval > 0 ? std::floor(compute / st.interval) : 0.0;
+    st.metric_rung = target;
+    push(now + compute + checkpoints * st.cost, EventKind::metric, id, st.generation);
+  }
+
+  bool report_metric(StageId id, std::uint32_t generation, double now) {
+    SimStage& st = stages_[id];
+    if (!st.running || st.generation != generation) return false;
+    const StageSpec& s = graph_.stage(id);
+    const SimulatedMetric& m = s.simulated_metrics.at(s.promise->metric);
+    // Seeded by the stage and the rung alone: the same value whatever else happened first.
+    std::mt19937_64 draw(options_.seed * 0x9E3779B97F4A7C15ULL ^ (std::uint64_t{id} << 20) ^
+                         static_cast<std::uint64_t>(st.metric_rung));
+    const double value = m.value + m.noise * std::normal_distribution<double>(0.0, 1.0)(draw);
+    bool changed = false;
+    for (const auto& move : group_of(id)->report(s.name, st.metric_rung, value)) {
+      const auto target = graph_.find(move.stage);
+      if (!target) continue;
+      std::string detail = move.reason;
+      switch (move.kind) {
+        case PromiseMove::Kind::pause:
+        case PromiseMove::Kind::stop: {
+          const auto result = run_.pause(*target, move.reason, now);
+          if (!result.refused.empty()) detail += "; not done: " + result.refused;
+          changed = true;
+          break;
+        }
+        case PromiseMove::Kind::promote:
+          changed = run_.resume(*target, move.reason, now) || changed;
+          break;
+        case PromiseMove::Kind::shrink:
+          detail += "; not modelled: it goes on, on its ranks";
+          break;
+      }
+      moves_[*target].push_back(fmt::format("{}: {}", move_name(move.kind), detail));
+      trace(now, move_name(move.kind), *target, {}, detail);
+    }
+    if (st.running && !run_.active(id)->told_to_stop) schedule_metric(id, now);
+    return changed;
   }
 
   static std::uint64_t step_of(const SimStage& st, double work) {
@@ -384,6 +474,13 @@ class Simulation final : public CampaignObserver {
     for (auto& r : report_.runs) {
       if (r.ended == "running") r.end = now;
     }
+    report_.stage_outcomes.resize(graph_.size());
+    for (const auto& r : report_.runs) report_.stage_outcomes[r.stage].core_hours += r.core_hours();
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      report_.stage_outcomes[id].name = graph_.stage(id).name;
+      report_.stage_outcomes[id].final_state = std::string(state_name(run_.progress().state(id)));
+      if (const auto it = moves_.find(id); it != moves_.end()) report_.stage_outcomes[id].moves = it->second;
+    }
     report_.stage_states.resize(graph_.size());
     for (StageId id = 0; id < graph_.size(); ++id) {
       const SimStage& st = stages_[id];
@@ -409,6 +506,8 @@ class Simulation final : public CampaignObserver {
   std::mt19937_64 rng_;
   std::ofstream trace_;
   SimulationReport report_;
+  std::map<std::string, SuccessiveHalvingGroup> groups_;  // by template
+  std::map<StageId, std::vector<std::string>> moves_;
 };
 
 }  // namespace
@@ -432,6 +531,13 @@ nlohmann::json SimulationReport::to_json() const {
           {"peak_running", peak_running},
           {"lost_core_hours", lost_core_hours},
           {"core_hours_by_project", core_hours_by_project},
+          {"stages", [&] {
+             nlohmann::json j = nlohmann::json::object();
+             for (const auto& o : stage_outcomes) {
+               j[o.name] = {{"core_hours", o.core_hours}, {"final_state", o.final_state}, {"moves", o.moves}};
+             }
+             return j;
+           }()},
           {"simulation_cpu_seconds", cpu_seconds},
           {"simulation_peak_rss_mib", static_cast<double>(peak_rss_bytes) / (1024.0 * 1024.0)}};
 }

@@ -2,7 +2,11 @@
 // the bar, pause and later promotion, shrink and stop, direction, ties, and the same moves on
 // a replay of the same stream.
 
+#include "test_support.hpp"
+
 #include <perennial/coordinator/promise_policy.hpp>
+#include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/simulator.hpp>
 
 #include <gtest/gtest.h>
 
@@ -59,18 +63,27 @@ TEST(SuccessiveHalving, TheBottomIsPausedWithItsReasonAndTheTopGoesOn) {
   // Third value: the bar is the 2/3 quantile of {0.2, 0.8, 0.9} (position 4/3, interpolated):
   // 0.8 + (0.9 - 0.8) / 3.
   const auto moves = g.report("c", 100, 0.2);
-  ASSERT_EQ(moves.size(), 1u);
+  // c is below it, and so is b, which went on when it came second (too few to compare then).
+  ASSERT_EQ(moves.size(), 2u);
   EXPECT_EQ(moves[0].kind, Kind::pause);
   EXPECT_EQ(moves[0].stage, "c");
   EXPECT_EQ(moves[0].rank, 3);
   EXPECT_EQ(moves[0].of, 3);
   EXPECT_NEAR(moves[0].bar, 0.8 + 0.1 / 3, 1e-12);
   EXPECT_EQ(moves[0].reason, "c paused at rung 1 (100): skill 0.2 is 3 of 3, below the bar 0.8333 (the top 1/3 go on)");
+  EXPECT_EQ(moves[1].kind, Kind::pause);
+  EXPECT_EQ(moves[1].stage, "b");
+  EXPECT_EQ(moves[1].reason, "b paused at rung 1 (100): skill 0.8 is 2 of 3, below the bar 0.8333 (the top 1/3 go on); "
+                             "later values raised the bar");
   EXPECT_EQ(g.state("c"), State::paused);
   // A paused member's reports change nothing until it is promoted.
   EXPECT_TRUE(g.report("c", 300, 5.0).empty());
-  // With {0.2, 0.8, 0.8, 0.9} the bar is 0.8: one at the bar goes on.
-  EXPECT_TRUE(g.report("d", 100, 0.8).empty());
+  // With {0.2, 0.8, 0.8, 0.9} the bar is 0.8: one at the bar goes on, and b is promoted.
+  const auto d = g.report("d", 100, 0.8);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].kind, Kind::promote);
+  EXPECT_EQ(d[0].stage, "b");
+  EXPECT_EQ(g.state("d"), State::running);
 }
 
 TEST(SuccessiveHalving, APausedMemberIsPromotedWhenLaterArrivalsLowerTheBar) {
@@ -80,8 +93,11 @@ TEST(SuccessiveHalving, APausedMemberIsPromotedWhenLaterArrivalsLowerTheBar) {
   ASSERT_EQ(g.report("c", 100, 0.5).at(0).kind, Kind::pause);  // bar 0.8333
   // Poorer arrivals lower the bar: {0.2, 0.5, 0.8, 0.9}: 0.8; with 0.1: 0.7; with 0.05: 0.6.
   const auto first = g.report("d", 100, 0.2);
-  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(first.size(), 2u);  // d paused; b (paused with c) back at the bar 0.8
   EXPECT_EQ(first[0].kind, Kind::pause);
+  EXPECT_EQ(first[0].stage, "d");
+  EXPECT_EQ(first[1].kind, Kind::promote);
+  EXPECT_EQ(first[1].stage, "b");
   EXPECT_EQ(g.state("c"), State::paused);
   g.report("e", 100, 0.1);
   g.report("f", 100, 0.05);
@@ -106,8 +122,9 @@ TEST(SuccessiveHalving, MinimisedMetricsShrinkOrStopTheirBottom) {
   shrink.report("a", 100, 1.0);
   shrink.report("b", 100, 2.0);
   const auto m = shrink.report("c", 100, 9.0);  // the largest error is the worst
-  ASSERT_EQ(m.size(), 1u);
+  ASSERT_EQ(m.size(), 2u);  // c, and b below the bar -1.67 of {-9, -2, -1}
   EXPECT_EQ(m[0].kind, Kind::shrink);
+  EXPECT_EQ(m[1].stage, "b");
   EXPECT_EQ(shrink.state("c"), State::shrunk);
   // A shrunk member goes on and is judged again at the next rung.
   shrink.report("a", 300, 1.0);
@@ -122,7 +139,7 @@ TEST(SuccessiveHalving, MinimisedMetricsShrinkOrStopTheirBottom) {
   EXPECT_TRUE(stop.report("c", 900, 0.0).empty()) << "a stopped member stays stopped";
 }
 
-TEST(SuccessiveHalving, EqualValuesAreOrderedByNameNotByArrival) {
+TEST(SuccessiveHalving, EqualValuesAreOrderedByNameAndTheOutcomeNotByArrival) {
   auto run = [](std::vector<std::string> order) {
     SuccessiveHalvingGroup g("skill", PromiseDirection::max, rules());
     std::vector<std::string> paused;
@@ -134,7 +151,8 @@ TEST(SuccessiveHalving, EqualValuesAreOrderedByNameNotByArrival) {
     return paused;
   };
   EXPECT_EQ(run({"a", "b", "x"}), std::vector<std::string>{"x"});
-  EXPECT_EQ(run({"x", "b", "a"}), std::vector<std::string>{});  // x came first: nothing to compare then
+  // x came first and went on (nothing to compare then): the third value's bar pauses it all the same.
+  EXPECT_EQ(run({"x", "b", "a"}), std::vector<std::string>{"x"});
 }
 
 TEST(SuccessiveHalving, TheSameStreamGivesTheSameMovesOnReplay) {
@@ -161,4 +179,36 @@ TEST(SuccessiveHalving, TheSameStreamGivesTheSameMovesOnReplay) {
   EXPECT_EQ(once, replay());
   // The best member (m19, true value 0.95) is never paused.
   for (const auto& reason : once) EXPECT_NE(reason.rfind("m19 paused", 0), 0u) << reason;
+}
+
+// Issue 14, point 8, in the accelerated mode: 20 scenarios of known true promise (their
+// skill's level) compete for room for 4 at a time. Successive halving pauses the poor ones at
+// their rungs: the 5 best receive at least twice the core-hours of the 5 worst, and the best
+// is never paused.
+TEST(PromiseSimulated, TwentyScenariosForTooFewNodesFavourTheMostPromising) {
+  std::string levels;
+  for (int i = 1; i <= 20; ++i) levels += (i > 1 ? ", " : "") + std::to_string(0.05 * i).substr(0, 4);
+  std::string yaml = "campaign: promise\ncluster: {nodes: [{name: n1, cores: 16}]}\ncheckpoint: {interval: 50 steps}\nstages:\n"
+                     "  - name: \"ssp-{level}\"\n    for_each: {level: [";
+  yaml += levels;
+  yaml += "]}\n    kernel: any\n    ranks: 4\n    steps: 1000\n    step_time: 36s\n"
+          "    promise: {metric: skill, rungs: {first: 100 steps, reduction: 3}}\n"
+          "    simulate: {metrics: {skill: {value: \"{level}\", noise: 0.05}}}\n";
+  auto checked = perennial::testing::check_campaign(yaml);
+  ASSERT_TRUE(checked.diagnostics.empty()) << checked.text() << yaml;
+  const StageGraph& g = *checked.graph;
+  SimulationOptions o;
+  o.checkpoint_cost_seconds = 10;
+  const auto report = simulate_campaign(g, machine_for(g.campaign().cluster), policy_config_for(g.campaign()), o);
+  ASSERT_EQ(report.stage_outcomes.size(), 20u);
+  double bottom = 0, top = 0;
+  for (int i = 0; i < 5; ++i) bottom += report.stage_outcomes[static_cast<std::size_t>(i)].core_hours;
+  for (int i = 15; i < 20; ++i) top += report.stage_outcomes[static_cast<std::size_t>(i)].core_hours;
+  std::string table;
+  for (const auto& s : report.stage_outcomes) {
+    table += s.name + " " + std::to_string(s.core_hours) + " " + s.final_state + " " + std::to_string(s.moves.size()) + "\n";
+  }
+  EXPECT_GE(top, 2 * bottom) << table;
+  for (const auto& m : report.stage_outcomes.back().moves) EXPECT_NE(m.rfind("pause", 0), 0u) << m << "\n" << table;
+  EXPECT_EQ(report.stage_outcomes.back().final_state, "completed") << table;
 }

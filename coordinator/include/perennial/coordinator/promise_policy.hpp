@@ -11,7 +11,11 @@
 // the (1 - 1/reduction) quantile of the values recorded there (ties go on), and the bottom
 // fraction is paused, shrunk or stopped. Unlike ASHA and Optuna, a paused member is not lost:
 // whenever a later arrival lowers the rung's bar to or below its value, it is promoted (it
-// resumes from its checkpoint). Not yet wired into the coordinator or the campaign file.
+// resumes from its checkpoint). And the other way: a member whose last rung's bar rises above
+// it while it runs toward the next is paused (shrunk, stopped) then, so that the ranks go to
+// the most promising members whatever order they started in (ASHA judges a member only on
+// arrival, and a poor member that started first runs on unopposed). Wired into `perennial
+// simulate`; not yet into the coordinator.
 
 #include <cstdint>
 #include <map>
@@ -67,6 +71,8 @@ class SuccessiveHalvingGroup {
   double rung_at(int k) const;
   /// Values recorded at rung k, best first.
   std::size_t values_at(int k) const;
+  /// The member completed: it is judged no more.
+  void finished(const std::string& stage);
 
  private:
   struct Entry {
@@ -76,15 +82,23 @@ class SuccessiveHalvingGroup {
   struct BestFirst {
     bool operator()(const Entry& a, const Entry& b) const { return a.score != b.score ? a.score > b.score : a.stage < b.stage; }
   };
+  struct WorstFirst {
+    bool operator()(const Entry& a, const Entry& b) const { return a.score != b.score ? a.score < b.score : a.stage > b.stage; }
+  };
   struct Rung {
     std::vector<Entry> entries;          ///< best first (score descending, then stage name)
     std::set<Entry, BestFirst> paused;   ///< members paused here, best first: the next to promote on top
+    std::set<Entry, WorstFirst> live;    ///< members that went on from here, not past the next rung yet
   };
   struct Member {
     int next_rung = 0;
     State state = State::running;
     std::optional<double> paused_score;
+    std::optional<double> live_score;  ///< its entry in rungs_[next_rung - 1].live
+    bool done = false;
   };
+  /// Applies the bottom action to `stage`, at rung k, with `score` recorded there.
+  PromiseMove demote(const std::string& stage, Member& member, int k, double score, bool later);
   double score_of(double value) const { return direction_ == PromiseDirection::max ? value : -value; }
   double value_of(double score) const { return direction_ == PromiseDirection::max ? score : -score; }
   /// The bar (a score) at rung k, or nothing while too few values are there.

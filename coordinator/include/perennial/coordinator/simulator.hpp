@@ -87,6 +87,14 @@ struct SimulationReport {
   std::vector<SimulatedRun> runs;
   std::map<JobId, double> first_reserved_start;  ///< when a stage was first promised to start
   std::vector<SimulatedStage> stage_states;      ///< one per stage, at the end
+  /// One per stage: its core-hours, its state at the end, and the promise moves made on it.
+  struct StageOutcome {
+    std::string name;
+    double core_hours = 0.0;
+    std::string final_state;
+    std::vector<std::string> moves;  ///< `pause: <reason>`, `promote: <reason>`, ...
+  };
+  std::vector<StageOutcome> stage_outcomes;
   double cpu_seconds = 0.0;          ///< what the simulation itself took
   std::uint64_t peak_rss_bytes = 0;
 
