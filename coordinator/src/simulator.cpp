@@ -520,7 +520,7 @@ SimulationReport simulate_campaign(const StageGraph& graph, Machine machine, con
 nlohmann::json SimulationReport::to_json() const {
   return {{"makespan_hours", makespan_seconds / 3600.0},
           {"utilisation", utilisation},
-          {"stages", stages},
+          {"stage_count", stages},
           {"completed", completed},
           {"preemptions", preemptions},
           {"protected_interruptions", protected_interruptions},

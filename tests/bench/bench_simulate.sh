@@ -54,7 +54,7 @@ for shape in six_month deep_queue; do
   cpu=$(field "$out" simulation_cpu_seconds)
   rss=$(field "$out" simulation_peak_rss_mib)
   printf '  %-10s %6d stages: %6.2f s CPU, %5.0f MiB peak; makespan %.0f h, utilisation %.2f, backfilled %d, preemptions %d, node failures %d\n' \
-    "$shape" "$(field "$out" stages)" "$cpu" "$rss" "$(field "$out" makespan_hours)" "$(field "$out" utilisation)" \
+    "$shape" "$(field "$out" stage_count)" "$cpu" "$rss" "$(field "$out" makespan_hours)" "$(field "$out" utilisation)" \
     "$(field "$out" backfilled)" "$(field "$out" preemptions)" "$(field "$out" node_failures)"
   summary+=" ${shape}_cpu_s=$(printf '%.2f' "$cpu") ${shape}_rss_mib=$(printf '%.0f' "$rss")"
 done

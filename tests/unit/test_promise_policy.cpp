@@ -9,6 +9,7 @@
 #include <perennial/coordinator/simulator.hpp>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <random>
 #include <string>
@@ -211,4 +212,15 @@ TEST(PromiseSimulated, TwentyScenariosForTooFewNodesFavourTheMostPromising) {
   EXPECT_GE(top, 2 * bottom) << table;
   for (const auto& m : report.stage_outcomes.back().moves) EXPECT_NE(m.rfind("pause", 0), 0u) << m << "\n" << table;
   EXPECT_EQ(report.stage_outcomes.back().final_state, "completed") << table;
+  // `perennial simulate --json` carries the same per stage.
+  const auto j = report.to_json();
+  ASSERT_TRUE(j.contains("stages"));
+  const auto& worst = j.at("stages").at("ssp-0.05");
+  EXPECT_DOUBLE_EQ(worst.at("core_hours").get<double>(), report.stage_outcomes.front().core_hours);
+  EXPECT_EQ(worst.at("final_state").get<std::string>(), report.stage_outcomes.front().final_state);
+  EXPECT_EQ(worst.at("moves").size(), report.stage_outcomes.front().moves.size());
+  EXPECT_FALSE(report.stage_outcomes.front().moves.empty()) << table;
+  // The same campaign and seed: the same moves (a replay).
+  const auto again = simulate_campaign(g, machine_for(g.campaign().cluster), policy_config_for(g.campaign()), o);
+  for (std::size_t i = 0; i < 20; ++i) EXPECT_EQ(again.stage_outcomes[i].moves, report.stage_outcomes[i].moves);
 }
