@@ -128,6 +128,13 @@ int cli_main(int argc, char** argv) {
   forecast->add_option("--seed", forecast_settings.seed, "seed of the draws (default 1)");
   forecast->add_flag("--json", forecast_settings.json, "print one JSON object");
 
+  std::string scenarios_dir;
+  bool scenarios_json = false;
+  auto* scenarios = app.add_subcommand("scenarios", "the scenarios ranked by promise: each one's metric trajectory, "
+                                                    "core-hours, state, ranks and last move");
+  scenarios->add_option("output_dir", scenarios_dir, "the campaign's output folder (or its campaign file)")->required();
+  scenarios->add_flag("--json", scenarios_json, "print one JSON object");
+
   SimulateSettings sim;
   auto* simulate = app.add_subcommand("simulate",
                                       "run the campaign through the scheduling policy on a virtual clock: makespan, "
@@ -160,6 +167,7 @@ int cli_main(int argc, char** argv) {
     if (*status) return command_status(status_dir);
     if (*report) return command_report(report_settings);
     if (*forecast) return command_forecast(forecast_settings);
+    if (*scenarios) return command_scenarios(scenarios_dir, scenarios_json);
     if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
       for (const auto& name : KernelRegistry::instance().names()) {
         const KernelInfo info = KernelRegistry::instance().create(name, "")->info();

@@ -82,6 +82,8 @@ int command_validate(const std::string& file, int ranks);
 int command_plan(const std::string& file);
 int command_simulate(const std::string& file, const SimulateSettings& settings);
 int command_status(const std::string& dir);
+/// `perennial scenarios DIR`: the scenarios ranked by promise, with their trajectories.
+int command_scenarios(const std::string& dir, bool json);
 /// `perennial report`: 0, or kExitBadInput naming what it cannot use.
 int command_report(const ReportSettings& settings);
 /// The accounting store's use per project against its allocation, for `status`.

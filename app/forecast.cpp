@@ -102,42 +102,54 @@ void note_live_progress(const StageGraph& graph, const std::filesystem::path& fi
 
 }  // namespace
 
-FolderForecast forecast_folder(const ForecastSettings& settings) {
-  FolderForecast out;
-  std::filesystem::path folder = settings.target;
-  std::string campaign_file = settings.campaign_file;
+CampaignFolder open_campaign_folder(const std::string& target, const std::string& campaign_override,
+                                    const std::string& cluster_file) {
+  CampaignFolder out;
+  out.folder = target;
+  std::string campaign_file = campaign_override;
   // A campaign file names its output folder.
-  if (std::filesystem::is_regular_file(folder)) {
-    campaign_file = folder.string();
+  if (std::filesystem::is_regular_file(out.folder)) {
+    campaign_file = out.folder.string();
     auto loaded = load_campaign_file(campaign_file);
     if (!loaded.campaign) throw Error(fmt::format("{}:\n{}", campaign_file, loaded.diagnostics.to_string()));
-    folder = loaded.campaign->output_dir;
+    out.folder = loaded.campaign->output_dir;
   }
-  out.folder = folder;
-  const auto journal_file = folder / "journal.jsonl";
+  const auto journal_file = out.folder / "journal.jsonl";
   if (!std::filesystem::exists(journal_file)) {
     throw Error(fmt::format("{}: no journal.jsonl: give a campaign's output folder (it has one once a run started) or its "
                             "campaign file",
-                            folder.string()));
+                            out.folder.string()));
   }
-  const JournalContents journal = Journal::read(journal_file);
-  const nlohmann::json* run = newest_run(journal);
+  out.journal = Journal::read(journal_file);
+  if (const nlohmann::json* run = newest_run(out.journal)) out.newest_run = *run;
   if (campaign_file.empty()) {
-    if (!run) {
+    if (!out.newest_run) {
       throw Error(fmt::format("{}: its journal does not say which campaign file ran (runs before this version did not "
                               "record it): pass --campaign FILE",
                               journal_file.string()));
     }
-    campaign_file = run->at("campaign_file").get<std::string>();
+    campaign_file = out.newest_run->at("campaign_file").get<std::string>();
     if (!std::filesystem::exists(campaign_file)) {
       throw Error(fmt::format("{}: the campaign file its newest run used, {}, is gone: pass --campaign FILE",
-                              folder.string(), campaign_file));
+                              out.folder.string(), campaign_file));
     }
   }
   out.campaign_file = campaign_file;
-  Validated v = validate_campaign(campaign_file, 0, settings.cluster_file);
+  Validated v = validate_campaign(campaign_file, 0, cluster_file);
   if (!v.diagnostics.empty()) throw Error(fmt::format("{}:\n{}", campaign_file, v.diagnostics.to_string()));
-  const StageGraph& graph = *v.graph;
+  out.graph.emplace(std::move(*v.graph));
+  return out;
+}
+
+FolderForecast forecast_folder(const ForecastSettings& settings) {
+  FolderForecast out;
+  const CampaignFolder cf = open_campaign_folder(settings.target, settings.campaign_file, settings.cluster_file);
+  const std::filesystem::path& folder = cf.folder;
+  const JournalContents& journal = cf.journal;
+  const nlohmann::json* run = cf.newest_run ? &*cf.newest_run : nullptr;
+  out.folder = folder;
+  out.campaign_file = cf.campaign_file;
+  const StageGraph& graph = *cf.graph;
   const Campaign& c = graph.campaign();
   out.campaign = c.name;
 

@@ -8,8 +8,9 @@
 // the use so far), and runs forecast_campaign from there.
 
 #include <perennial/coordinator/forecast.hpp>
+#include <perennial/coordinator/journal.hpp>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +20,20 @@
 #include <vector>
 
 namespace perennial {
+
+/// A campaign's output folder with what its journal says: the campaign file its newest run
+/// used (or the one given), loaded and validated.
+struct CampaignFolder {
+  std::filesystem::path folder;
+  std::filesystem::path campaign_file;
+  JournalContents journal;
+  std::optional<nlohmann::json> newest_run;  ///< its `run_started` record, when it has one
+  std::optional<StageGraph> graph;
+};
+/// `target`: an output folder, or a campaign file (its output_dir). Throws Error naming what
+/// it cannot read.
+CampaignFolder open_campaign_folder(const std::string& target, const std::string& campaign_override = {},
+                                    const std::string& cluster_file = {});
 
 struct ForecastSettings {
   std::string target;         ///< an output folder, or a campaign file (its output_dir)

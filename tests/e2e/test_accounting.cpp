@@ -271,3 +271,43 @@ TEST(Metrics, RefusedValuesAreNamedAndTheStageGoesOn) {
     EXPECT_DOUBLE_EQ(rows[i].value, static_cast<double>(i));
   }
 }
+
+// `perennial scenarios DIR`: a group's members ranked by their newest value of the promise
+// metric, each with its trajectory from the books, core-hours and state.
+TEST(Scenarios, AreRankedByTheirMetricWithTheirTrajectories) {
+  auto dir = fresh_directory("scenarios-ranked");
+  auto out = dir / "run";
+  // `score` is the step: the longer member ends with the higher value.
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: ranked\n"
+                             "stages:\n"
+                             "  - {name: \"m-{bad_step}\", for_each: {bad_step: [100, 200]}, kernel: report-score, ranks: 1,\n"
+                             "     steps: 4, promise: {metric: score}}\n"
+                             "  - {name: long, kernel: report-score, ranks: 1, steps: 6, promise: {metric: score, direction: min}}\n");
+  auto result = run_perennial(2, campaign.string() + " --quiet --output-dir " + out.string(), 120);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  auto listed = run_perennial_serial("scenarios " + out.string() + " --json");
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  const auto j = nlohmann::json::parse(listed.output.substr(listed.output.find('{')));
+  ASSERT_EQ(j.at("groups").size(), 2u) << j.dump();
+  const auto& ensemble = j.at("groups").at(0);
+  EXPECT_EQ(ensemble.at("group"), "m-{bad_step}");
+  EXPECT_EQ(ensemble.at("metric"), "score");
+  ASSERT_EQ(ensemble.at("scenarios").size(), 2u);
+  for (const auto& s : ensemble.at("scenarios")) {
+    EXPECT_EQ(s.at("trajectory").size(), 4u) << s.dump();
+    EXPECT_EQ(s.at("value").get<double>(), 3.0) << s.dump();
+    EXPECT_EQ(s.at("state"), "completed");
+    EXPECT_GT(s.at("core_hours").get<double>(), 0.0);
+  }
+  // Equal values rank by name.
+  EXPECT_EQ(ensemble.at("scenarios").at(0).at("stage"), "m-100");
+  EXPECT_EQ(ensemble.at("scenarios").at(0).at("rank"), 1);
+  const auto& alone = j.at("groups").at(1);
+  EXPECT_EQ(alone.at("direction"), "min");
+  EXPECT_EQ(alone.at("scenarios").at(0).at("trajectory").size(), 6u);
+  auto text = run_perennial_serial("scenarios " + out.string());
+  EXPECT_NE(text.output.find("m-{bad_step}: by score (higher is better)"), std::string::npos) << text.output;
+  auto wrong = run_perennial_serial("scenarios " + dir.string());
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+}
