@@ -171,27 +171,52 @@ void note_running(CampaignState& state, StageId id, std::uint64_t step, std::opt
   if (step_seconds && *step_seconds > 0 && !m.step_seconds) m.step_seconds = step_seconds;
 }
 
+namespace {
+
+// The stage's measurement, when the books hold a step rate for it.
+const StageMeasurement* measured_rate(const CampaignState& state, StageId id) {
+  if (id >= state.measured.size() || !state.measured[id].step_seconds || *state.measured[id].step_seconds <= 0) return nullptr;
+  return &state.measured[id];
+}
+
+// What the measured stages say, gathered once for the rates and for the draws: how far each
+// was from its declaration (in stage order), and what each template's members and each
+// kernel's stages measured.
+struct Measurements {
+  std::size_t stages = 0;
+  std::vector<double> ratios;
+  std::map<std::string, std::vector<double>> steps_of, ratios_of, core_seconds_of_kernel;
+};
+
+Measurements measurements(const StageGraph& graph, const CampaignState& state) {
+  Measurements out;
+  for (StageId id = 0; id < graph.size(); ++id) {
+    const StageMeasurement* m = measured_rate(state, id);
+    if (!m) continue;
+    ++out.stages;
+    const StageSpec& s = graph.stage(id);
+    out.steps_of[s.template_name].push_back(*m->step_seconds);
+    out.core_seconds_of_kernel[s.kernel].push_back(*m->step_seconds * s.ranks * s.cores_per_rank);
+    if (const auto declared = declared_step(s)) {
+      out.ratios.push_back(*m->step_seconds / *declared);
+      out.ratios_of[s.template_name].push_back(*m->step_seconds / *declared);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState& state, const ForecastOptions& options,
                                    std::optional<double>* correction) {
   const std::size_t n = graph.size();
-  auto measured = [&](StageId id) -> const StageMeasurement* {
-    if (id >= state.measured.size() || !state.measured[id].step_seconds || *state.measured[id].step_seconds <= 0) return nullptr;
-    return &state.measured[id];
-  };
+  auto measured = [&](StageId id) { return measured_rate(state, id); };
   // What each template's members measured, and how far from their declarations.
-  std::map<std::string, std::vector<double>> steps_of, ratios_of, core_seconds_of_kernel;
-  std::vector<double> ratios;
-  for (StageId id = 0; id < n; ++id) {
-    const StageMeasurement* m = measured(id);
-    if (!m) continue;
-    const StageSpec& s = graph.stage(id);
-    steps_of[s.template_name].push_back(*m->step_seconds);
-    core_seconds_of_kernel[s.kernel].push_back(*m->step_seconds * s.ranks * s.cores_per_rank);
-    if (const auto declared = declared_step(s)) {
-      ratios.push_back(*m->step_seconds / *declared);
-      ratios_of[s.template_name].push_back(*m->step_seconds / *declared);
-    }
-  }
+  const Measurements seen = measurements(graph, state);
+  const auto& ratios = seen.ratios;
+  const auto& steps_of = seen.steps_of;
+  const auto& ratios_of = seen.ratios_of;
+  const auto& core_seconds_of_kernel = seen.core_seconds_of_kernel;
   const std::optional<double> corr = ratios.empty() ? std::nullopt : std::optional<double>(median(ratios));
   if (correction) *correction = corr;
   // How far one template's declaration may be off beyond the common correction: the spread of
@@ -249,16 +274,10 @@ Forecast forecast_campaign(const StageGraph& graph, const Machine& machine, cons
   // The draws vary together what is shared: the common correction of the declarations
   // (a resample of the measured ratios) and each template's centre (a resample of its
   // members' measurements, or a draw at the templates' spread).
-  std::vector<double> ratios;
-  std::map<std::string, std::vector<double>> by_template;
-  for (StageId id = 0; id < n; ++id) {
-    if (id < state.measured.size() && state.measured[id].step_seconds && *state.measured[id].step_seconds > 0) {
-      ++f.stages_measured;
-      const StageSpec& s = graph.stage(id);
-      if (const auto declared = declared_step(s)) ratios.push_back(*state.measured[id].step_seconds / *declared);
-      by_template[s.template_name].push_back(*state.measured[id].step_seconds);
-    }
-  }
+  const Measurements seen = measurements(graph, state);
+  const std::vector<double>& ratios = seen.ratios;
+  const auto& by_template = seen.steps_of;
+  f.stages_measured = seen.stages;
 
   // A running stage's progress past its last checkpoint counts as done: the forecast starts
   // it from there (it is running, not lost).
