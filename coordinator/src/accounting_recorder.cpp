@@ -252,14 +252,16 @@ void AccountingRecorder::charge_recomputation(StageId id, std::uint64_t from, st
   }
 }
 
-void AccountingRecorder::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now) {
+void AccountingRecorder::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
+                                std::optional<double> simulated) {
   auto it = open_.find(id);
   accounting::MetricRow m;
   m.segment_id = it == open_.end() ? 0 : it->second.row.id;
   m.stage = run_.graph().stage(id).name;
   m.name = name;
   m.step = step;
-  if (const ActiveRun* r = run_.active(id); r && r->last_step == step) m.simulated = r->last_simulated;
+  m.simulated = simulated;
+  if (const ActiveRun* r = run_.active(id); !m.simulated && r && r->last_step == step) m.simulated = r->last_simulated;
   m.value = value;
   m.wall = unix(now);
   try {

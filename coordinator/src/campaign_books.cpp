@@ -77,8 +77,9 @@ void CampaignBooks::failed(const std::string& what) {
   }
 }
 
-void CampaignBooks::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now) {
-  if (recorder_) recorder_->metric(id, step, name, value, now);
+void CampaignBooks::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
+                           std::optional<double> simulated) {
+  if (recorder_) recorder_->metric(id, step, name, value, now, simulated);
 }
 
 void CampaignBooks::tick(double now) {

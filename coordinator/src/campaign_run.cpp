@@ -97,8 +97,11 @@ Decision CampaignRun::decide(double now) {
   Decision decision = policy_.decide(now);
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
-    // A stage already told to stop for a pause stays paused once it has stopped.
-    if (running_.at(stop.job).told_to_stop != StopOrder::Why::paused) running_.at(stop.job).told_to_stop = stop.why;
+    // A stage already told to stop for a pause stays paused once it has stopped; a resize
+    // gives way to the policy's stop (it would have to checkpoint now, not at its epoch).
+    ActiveRun& r = running_.at(stop.job);
+    if (r.told_to_stop == StopOrder::Why::resized) resize_to_.erase(stop.job);
+    if (r.told_to_stop != StopOrder::Why::paused) r.told_to_stop = stop.why;
     tell([&](CampaignObserver& o) { o.stage_told_to_stop(stop.job, stop); });
   }
   for (const auto& start : decision.starts) {
@@ -208,6 +211,8 @@ bool CampaignRun::stop_declined(StageId id, std::uint32_t attempt, std::uint64_t
   auto it = running_.find(id);
   if (it == running_.end() || it->second.attempt != attempt) return false;
   it->second.told_to_stop.reset();
+  resize_to_.erase(id);
+  pause_reasons_.erase(id);
   policy_.stop_declined(id, now);
   changed_ = true;
   tell([&](CampaignObserver& o) { o.stop_declined(id, step, reason); });
@@ -265,8 +270,10 @@ void CampaignRun::end_run(StageId id, double now) {
   const StageSpec& s = graph_.stage(id);
   const bool yielded = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_;
   const bool paused = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::paused && !stopping_;
+  const bool resized = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::resized && !stopping_ &&
+                       resize_to_.count(id);
   const SegmentEnd how = !r.errors.empty()    ? SegmentEnd::failed
-                         : yielded || paused ? SegmentEnd::preempted
+                         : yielded || paused || resized ? SegmentEnd::preempted
                          : r.stopped_at    ? SegmentEnd::suspended
                                            : SegmentEnd::completed;
   if (how == SegmentEnd::completed) r.last_step = std::max(r.last_step, s.steps);
@@ -281,6 +288,16 @@ void CampaignRun::end_run(StageId id, double now) {
     return;
   }
   pause_reasons_.erase(id);
+  if (resized) {
+    const auto [ranks, reason] = resize_to_.at(id);
+    resize_to_.erase(id);
+    ranks_override_[id] = ranks;
+    progress_.requeue(id, fmt::format("moving to {} ranks; resumes from step {}", ranks, *r.stopped_at));
+    tell([&](CampaignObserver& o) { o.stage_resized(id, r, *r.stopped_at, ranks, reason, now); });
+    submit(id, now);
+    return;
+  }
+  resize_to_.erase(id);
   if (yielded) {
     // Preempted: checkpointed at a step boundary; it waits and resumes from that step.
     progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
@@ -334,6 +351,35 @@ bool CampaignRun::resume(StageId id, const std::string& reason, double now) {
   tell([&](CampaignObserver& o) { o.stage_resumed(id, reason, now); });
   submit(id, now);
   return true;
+}
+
+CampaignRun::PauseResult CampaignRun::resize(StageId id, int ranks, const std::string& reason, double now) {
+  const StageSpec& s = graph_.stage(id);
+  const StageState state = progress_.state(id);
+  if (s.protected_run) return {std::nullopt, fmt::format("{} is protected: never moved", s.name)};
+  if (ranks < 1 || ranks > s.most_ranks()) {
+    return {std::nullopt, fmt::format("{} runs on at most {} ranks, not {}", s.name, s.most_ranks(), ranks)};
+  }
+  if (ranks == ranks_of(id)) return {std::nullopt, fmt::format("{} is on {} ranks already", s.name, ranks)};
+  if (state == StageState::ready) {
+    policy_.withdraw(id);
+    ranks_override_[id] = ranks;
+    submit(id, now);
+    return {};
+  }
+  if (state != StageState::running) {
+    return {std::nullopt, fmt::format("{} is {}: only a waiting or running stage is moved", s.name, state_name(state))};
+  }
+  if (!s.checkpoint.enabled) {
+    return {std::nullopt, fmt::format("{} writes no checkpoints: it cannot move without losing its work", s.name)};
+  }
+  ActiveRun& r = running_.at(id);
+  if (r.told_to_stop) return {std::nullopt, fmt::format("{} is stopping already", s.name)};
+  r.told_to_stop = StopOrder::Why::resized;
+  resize_to_[id] = {ranks, reason};
+  StopOrder stop{id, StopOrder::Why::resized, reason};
+  tell([&](CampaignObserver& o) { o.stage_told_to_stop(id, stop); });
+  return {stop, {}};
 }
 
 void CampaignRun::fail(StageId id, const std::string& why) {

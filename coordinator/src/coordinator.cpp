@@ -1,6 +1,7 @@
 #include <perennial/coordinator/allocation_watch.hpp>
 #include <perennial/coordinator/campaign_books.hpp>
 #include <perennial/coordinator/metric_gate.hpp>
+#include <perennial/coordinator/promise_steering.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
@@ -60,6 +61,7 @@ class CoordinatorLoop {
     books_.emplace(run_, events_, static_cast<int>(workers.live_workers().size()) + 1);
     allocation_watch_.emplace(run_, events_, graph.campaign().output_dir / "accounting.db");
     run_.add_observer(*allocation_watch_);
+    run_.add_observer(steering_);
     add_workers(workers.live_workers(), 0);
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
@@ -168,9 +170,12 @@ class CoordinatorLoop {
     for (StageId id : running) ask_to_stop(id);
   }
 
+  // A move to another rank count stops at the stage's next scheduled epoch; any other stop
+  // checkpoints at the next step.
   void ask_to_stop(StageId id) {
     const ActiveRun& r = *run_.active(id);
-    workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true});
+    const bool at_epoch = r.told_to_stop == StopOrder::Why::resized;
+    workers_.send(r.workers.front(), msg::kCheckpointRequest, msg::CheckpointRequest{id, r.attempt, true, at_epoch});
   }
 
   // Once a loop pass: the records kept since the last pass, written in groups. The books'
@@ -334,9 +339,29 @@ class CoordinatorLoop {
       }
       return;
     }
-    events_.record({{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
-                    {"name", m.name}, {"value", m.value}});
-    books_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed());
+    nlohmann::json event = {{"event", "metric"}, {"stage", graph_.stage(m.stage_id).name}, {"step", m.step},
+                            {"name", m.name}, {"value", m.value}};
+    if (m.simulated > 0) event["simulated_seconds"] = m.simulated;
+    events_.record(event);
+    books_->metric(m.stage_id, m.step, m.name, m.value, events_.elapsed(),
+                   m.simulated > 0 ? std::optional<double>(m.simulated) : std::nullopt);
+    steer(m);
+  }
+
+  // Scenario promise: the moves a value implies, each an event with its reason.
+  void steer(const msg::Metric& m) {
+    for (const SteeringMove& move : steering_.metric(m.stage_id, m.step, m.simulated, m.name, m.value, events_.elapsed())) {
+      nlohmann::json e = {{"event", "promise_move"}, {"stage", graph_.stage(move.stage).name}, {"move", move.kind},
+                          {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
+                          {"of", move.why.of}, {"rung", move.why.rung}, {"rung_at", move.why.rung_at},
+                          {"bar", move.why.bar}, {"reason", move.why.reason}, {"made", move.made}};
+      if (move.ranks > 0) e["ranks"] = move.ranks;
+      if (!move.made) e["not_made"] = move.not_made;
+      events_.record(e);
+      events_.progress(move.made ? fmt::format("promise   {}", move.why.reason)
+                                 : fmt::format("promise   {} (not done: {})", move.why.reason, move.not_made));
+      if (move.stop) ask_to_stop(move.stop->job);
+    }
   }
 
   // Recorded only now that the group has written, synced, renamed and verified the file.
@@ -575,6 +600,7 @@ class CoordinatorLoop {
   std::optional<CampaignBooks> books_;  ///< the accounting (set up once the recorders are)
   std::optional<AllocationWatch> allocation_watch_;  ///< logs projected allocation overruns
   std::set<std::string> metric_warnings_;            ///< refusals already in the log
+  PromiseSteering steering_{run_};                   ///< scenario promise: metrics move stages
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
   std::string faults_text_;

@@ -35,10 +35,16 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
 void EventRecorder::stage_told_to_stop(StageId id, const StopOrder& stop) {
   const char* event = stop.why == StopOrder::Why::preempted ? "stage_preempted"
                       : stop.why == StopOrder::Why::paused  ? "stage_pausing"
+                      : stop.why == StopOrder::Why::resized ? "stage_resizing"
                                                             : "stage_stopping_for_end";
-  const char* verb = stop.why == StopOrder::Why::preempted ? "preempt  " : stop.why == StopOrder::Why::paused ? "pausing  " : "stopping ";
+  const char* verb = stop.why == StopOrder::Why::preempted ? "preempt  "
+                     : stop.why == StopOrder::Why::paused  ? "pausing  "
+                     : stop.why == StopOrder::Why::resized ? "moving   "
+                                                           : "stopping ";
   events_.record({{"event", event}, {"stage", name(id)}, {"reason", stop.reason}});
-  events_.progress(fmt::format("{} {}: {}; it checkpoints at its next step", verb, name(id), stop.reason));
+  events_.progress(fmt::format("{} {}: {}; {}", verb, name(id), stop.reason,
+                               stop.why == StopOrder::Why::resized ? "it stops at its next scheduled checkpoint"
+                                                                   : "it checkpoints at its next step"));
 }
 
 void EventRecorder::stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double) {
@@ -53,6 +59,15 @@ void EventRecorder::stage_paused(StageId id, std::optional<std::uint64_t> step, 
 void EventRecorder::stage_resumed(StageId id, const std::string& reason, double) {
   events_.record({{"event", "stage_resumed"}, {"stage", name(id)}, {"reason", reason}});
   events_.progress(fmt::format("resumed   {}: {}", name(id), reason));
+}
+
+void EventRecorder::stage_resized(StageId id, const ActiveRun& r, std::uint64_t step, int ranks, const std::string& reason,
+                                  double) {
+  warn_if_no_epoch_at(id, step);
+  events_.record({{"event", "stage_resized"}, {"stage", name(id)}, {"step", step}, {"from_ranks", r.workers.size()},
+                  {"ranks", ranks}, {"reason", reason}});
+  events_.progress(fmt::format("moved     {} at step {}: {} -> {} ranks; it resumes from that checkpoint", name(id), step,
+                               r.workers.size(), ranks));
 }
 
 void EventRecorder::stop_declined(StageId id, std::uint64_t step, const std::string& reason) {

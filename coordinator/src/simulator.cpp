@@ -2,7 +2,7 @@
 
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/clock.hpp>
-#include <perennial/coordinator/promise_policy.hpp>
+#include <perennial/coordinator/promise_steering.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/resource_usage.hpp>
@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <fstream>
 #include <queue>
 #include <random>
@@ -30,6 +31,7 @@ struct SimStage {
   double step = 1.0;
   double interval = 0.0;  // 0: no checkpoints
   double cost = 0.0;
+  double speed = 1.0;            // work seconds per wall second: its ranks over its declared ranks (ideal scaling)
   std::uint32_t generation = 0;  // events of an earlier run of the stage are stale
   double metric_rung = 0.0;      // the rung (steps) its pending metric report is for
   double started = 0.0;
@@ -40,14 +42,22 @@ struct SimStage {
   // Work done by `t` (computing only), and the part of it a checkpoint holds.
   std::pair<double, double> progress_at(double t) const {
     const double e = std::max(0.0, t - started);
-    if (interval <= 0) return {std::min(work, done + e), done};
+    if (interval <= 0) return {std::min(work, done + e * speed), done};
     const double cycle = interval + cost;
     const double k = std::floor(e / cycle);
     const double in_cycle = e - k * cycle;
-    return {std::min(work, done + k * interval + std::min(in_cycle, interval)), std::min(work, done + k * interval)};
+    return {std::min(work, done + (k * interval + std::min(in_cycle, interval)) * speed),
+            std::min(work, done + k * interval * speed)};
+  }
+  // When the checkpoint it writes next (on its schedule) is written; nothing without checkpoints.
+  std::optional<double> next_checkpoint_end(double t) const {
+    if (interval <= 0) return std::nullopt;
+    const double cycle = interval + cost;
+    const double k = std::floor(std::max(0.0, t - started) / cycle);
+    return started + k * cycle + cycle;
   }
   double wall_to_finish() const {
-    const double remaining = work - done;
+    const double remaining = (work - done) / speed;
     const double checkpoints = interval > 0 ? std::max(0.0, std::ceil(remaining / interval - 1e-9) - 1.0) : 0.0;
     return remaining + checkpoints * cost;
   }
@@ -74,7 +84,7 @@ class Simulation final : public CampaignObserver {
   Simulation(const StageGraph& graph, Machine machine, const PolicyConfig& config, const SimulationOptions& options)
       : graph_(graph), options_(options),
         run_(graph, SchedulingPolicy(std::move(machine), config), simulated_recovery(), options.history),
-        stages_(graph.size()), rng_(options.seed) {
+        stages_(graph.size()), rng_(options.seed), steering_(run_) {
     run_.add_observer(*this);
     // A hard-capped project may use what is left of its allocation.
     for (const auto& p : graph.campaign().projects) {
@@ -92,22 +102,7 @@ class Simulation final : public CampaignObserver {
       job.checkpoint_cost = st.cost;
       job.checkpoint_interval = st.interval;
     });
-    // Scenario groups judged by promise: one per `for_each` template (or stage) with one.
-    for (StageId id = 0; id < graph.size(); ++id) {
-      const StageSpec& s = graph.stage(id);
-      if (!s.promise) continue;
-      SuccessiveHalving rules;
-      // Rungs in steps (the simulator models no model time: rungs in years count a tenth of the steps).
-      rules.grace = s.promise->first_rung && !s.promise->rungs_in_years
-                        ? *s.promise->first_rung
-                        : std::max(1.0, static_cast<double>(s.steps) / 10.0);
-      rules.reduction = s.promise->reduction;
-      rules.bottom = s.promise->bottom == "stop"     ? BottomAction::stop
-                     : s.promise->bottom == "shrink" ? BottomAction::shrink
-                                                     : BottomAction::pause;
-      groups_.try_emplace(s.template_name, s.promise->metric,
-                          s.promise->maximise ? PromiseDirection::max : PromiseDirection::min, rules);
-    }
+    run_.add_observer(steering_);
     if (!options.trace_csv.empty()) {
       if (options.trace_csv.has_parent_path()) std::filesystem::create_directories(options.trace_csv.parent_path());
       trace_.open(options.trace_csv);
@@ -243,11 +238,16 @@ class Simulation final : public CampaignObserver {
     SimStage& st = stages_[id];
     st.running = true;
     st.started = now;
+    // Ideal scaling on another rank count than declared (a promise move).
+    int ranks = 0;
+    for (const auto& [n, count] : r.allocation.ranks_on) ranks += count;
+    st.speed = ranks > 0 ? static_cast<double>(ranks) / static_cast<double>(std::max(1, graph_.stage(id).ranks)) : 1.0;
     ++st.generation;
     st.run = report_.runs.size();
     // The group checkpoints as its workers would: the MTBF is per node, so a group on more
     // nodes fails more often and checkpoints more often.
-    st.interval = expected_checkpoint_interval(graph_.stage(id), st.cost, static_cast<int>(r.allocation.ranks_on.size()), st.step);
+    st.interval = expected_checkpoint_interval(graph_.stage(id), st.cost, static_cast<int>(r.allocation.ranks_on.size()),
+                                               st.step / st.speed);
     run_.policy().update_checkpointing(id, st.step, st.cost, st.interval);
     if (st.done > 0) run_.restored(id, r.attempt, step_of(st, st.done));
     SimulatedRun sim{id, now, 0.0, {}, "running", backfilled, r.allocation.cores()};
@@ -263,18 +263,22 @@ class Simulation final : public CampaignObserver {
   void stage_told_to_stop(StageId id, const StopOrder& stop) override {
     const double now = clock_.now();
     SimStage& st = stages_[id];
-    // It stops at its next step boundary, then writes one checkpoint.
+    // It stops at its next step boundary, then writes one checkpoint; a move to another rank
+    // count waits for the checkpoint it writes anyway.
     const auto [work, safe] = st.progress_at(now);
     const double boundary = std::min(st.work, std::ceil(work / st.step - 1e-9) * st.step);
-    const double at = now + (boundary - work) + st.cost;
+    const double at = stop.why == StopOrder::Why::resized ? st.next_checkpoint_end(now).value_or(st.finish_time())
+                                                          : now + (boundary - work) / st.speed + st.cost;
     if (at >= st.finish_time()) return;  // it ends first anyway
     push(at, EventKind::stopped, id, st.generation, stop.why);
-    trace(now, stop.why == StopOrder::Why::preempted ? "preempt" : stop.why == StopOrder::Why::paused ? "pause" : "stop_for_end",
+    trace(now, stop.why == StopOrder::Why::preempted ? "preempt"
+               : stop.why == StopOrder::Why::paused  ? "pause"
+               : stop.why == StopOrder::Why::resized ? "resize"
+                                                     : "stop_for_end",
           id, {}, stop.reason);
   }
 
   void stage_completed(StageId id, const ActiveRun&, double now) override {
-    if (SuccessiveHalvingGroup* g = group_of(id)) g->finished(graph_.stage(id).name);
     end_run(stages_[id], now, "completed");
     trace(now, "complete", id);
   }
@@ -291,6 +295,11 @@ class Simulation final : public CampaignObserver {
   }
 
   void stage_resumed(StageId id, const std::string& reason, double now) override { trace(now, "resumed", id, {}, reason); }
+
+  void stage_resized(StageId id, const ActiveRun&, std::uint64_t, int ranks, const std::string&, double now) override {
+    end_run(stages_[id], now, "resized");
+    trace(now, "resized", id, {}, fmt::format("restarts on {} ranks", ranks));
+  }
 
   void stage_suspended(StageId id, const ActiveRun&, std::uint64_t, double now) override {
     end_run(stages_[id], now, "end_of_allocation");
@@ -386,24 +395,31 @@ class Simulation final : public CampaignObserver {
 
   // ---- promise: metric values at each rung, and the moves they imply ----------------------
 
-  SuccessiveHalvingGroup* group_of(StageId id) {
+  // Only stages whose promise metric the campaign's `simulate:` block models report values.
+  bool reports_promise(StageId id) const {
     const StageSpec& s = graph_.stage(id);
-    if (!s.promise || !s.simulated_metrics.count(s.promise->metric)) return nullptr;
-    const auto it = groups_.find(s.template_name);
-    return it == groups_.end() ? nullptr : &it->second;
+    return s.promise && s.simulated_metrics.count(s.promise->metric);
   }
 
-  // The stage's next metric report: when it reaches its next rung (in steps).
+  // A rung's position in steps. Rungs in simulated years: the simulator models no model time,
+  // so the first rung falls at a tenth of the steps and model time runs evenly from there.
+  double rung_steps(const StageSpec& s, int k) const {
+    const SuccessiveHalving rules = halving_rules(s);
+    const double first = s.promise->rungs_in_years ? std::max(1.0, static_cast<double>(s.steps) / 10.0) : rules.grace;
+    return first * std::pow(rules.reduction, k);
+  }
+
+  // The stage's next metric report: when it reaches its next rung.
   void schedule_metric(StageId id, double now) {
-    SuccessiveHalvingGroup* g = group_of(id);
-    if (!g) return;
+    if (!reports_promise(id)) return;
+    const StageSpec& s = graph_.stage(id);
     SimStage& st = stages_[id];
     const double done_steps = st.done / st.step;
     int k = 0;
-    while (g->rung_at(k) <= done_steps + 1e-9) ++k;
-    const double target = g->rung_at(k);
-    if (target > static_cast<double>(graph_.stage(id).steps)) return;
-    const double compute = target * st.step - st.done;
+    while (rung_steps(s, k) <= done_steps + 1e-9) ++k;
+    const double target = rung_steps(s, k);
+    if (target > static_cast<double>(s.steps)) return;
+    const double compute = (target * st.step - st.done) / st.speed;
     const double checkpoints = st.interval > 0 ? std::floor(compute / st.interval) : 0.0;
     st.metric_rung = target;
     push(now + compute + checkpoints * st.cost, EventKind::metric, id, st.generation);
@@ -418,28 +434,19 @@ class Simulation final : public CampaignObserver {
     std::mt19937_64 draw(options_.seed * 0x9E3779B97F4A7C15ULL ^ (std::uint64_t{id} << 20) ^
                          static_cast<std::uint64_t>(st.metric_rung));
     const double value = m.value + m.noise * std::normal_distribution<double>(0.0, 1.0)(draw);
+    const double steps_done = st.metric_rung;
+    const double years = s.promise->rungs_in_years && s.promise->first_rung
+                             ? steps_done / rung_steps(s, 0) * *s.promise->first_rung * (1.0 + 1e-12)
+                             : 0.0;
     bool changed = false;
-    for (const auto& move : group_of(id)->report(s.name, st.metric_rung, value)) {
-      const auto target = graph_.find(move.stage);
-      if (!target) continue;
-      std::string detail = move.reason;
-      switch (move.kind) {
-        case PromiseMove::Kind::pause:
-        case PromiseMove::Kind::stop: {
-          const auto result = run_.pause(*target, move.reason, now);
-          if (!result.refused.empty()) detail += "; not done: " + result.refused;
-          changed = true;
-          break;
-        }
-        case PromiseMove::Kind::promote:
-          changed = run_.resume(*target, move.reason, now) || changed;
-          break;
-        case PromiseMove::Kind::shrink:
-          detail += "; not modelled: it goes on, on its ranks";
-          break;
-      }
-      moves_[*target].push_back(fmt::format("{}: {}", move_name(move.kind), detail));
-      trace(now, move_name(move.kind), *target, {}, detail);
+    // The step that reports: the rung's step, or the first past it when the rung falls between steps.
+    const auto step = static_cast<std::uint64_t>(std::max(0.0, std::ceil(steps_done - 1e-9) - 1.0));
+    for (const SteeringMove& move : steering_.metric(id, step, years * graph_.campaign().calendar.seconds_per_year(), s.promise->metric, value, now)) {
+      std::string detail = move.why.reason;
+      if (!move.made) detail += "; not done: " + move.not_made;
+      changed = changed || move.made;
+      moves_[move.stage].push_back(fmt::format("{}: {}", move.kind, detail));
+      trace(now, move.kind, move.stage, {}, detail);
     }
     if (st.running && !run_.active(id)->told_to_stop) schedule_metric(id, now);
     return changed;
@@ -506,7 +513,7 @@ class Simulation final : public CampaignObserver {
   std::mt19937_64 rng_;
   std::ofstream trace_;
   SimulationReport report_;
-  std::map<std::string, SuccessiveHalvingGroup> groups_;  // by template
+  PromiseSteering steering_;
   std::map<StageId, std::vector<std::string>> moves_;
 };
 

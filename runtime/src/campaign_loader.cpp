@@ -583,7 +583,25 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
     if (auto text = r.nonempty_string(n, field + ".project")) s.project = *text;
   }
   if (const auto n = node["ranks"]) {
-    if (auto v = r.number<int>(n, field + ".ranks", 1, limits::kCount)) s.ranks = *v;
+    if (n.IsMap()) {
+      // A range: the stage starts on `min` ranks and may be given up to `max` (promise,
+      // idle ranks); its checkpoints restore on any count in between.
+      r.check_keys(n, field + ".ranks", {"min", "max"});
+      std::optional<int> low, high;
+      if (const auto m = n["min"]) low = r.number<int>(m, field + ".ranks.min", 1, limits::kCount);
+      else r.error(n, field + ".ranks", "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
+      if (const auto m = n["max"]) high = r.number<int>(m, field + ".ranks.max", 1, limits::kCount);
+      else r.error(n, field + ".ranks", "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
+      if (low && high && *high < *low) {
+        r.error(n["max"], field + ".ranks.max", fmt::format("{} is below min {}", *high, *low));
+      } else if (low && high) {
+        s.ranks = *low;
+        s.max_ranks = *high;
+      }
+    } else if (auto v = r.number<int>(n, field + ".ranks", 1, limits::kCount)) {
+      s.ranks = *v;
+      s.max_ranks = *v;
+    }
   }
   if (const auto n = node["steps"]) {
     if (auto v = r.number<std::uint64_t>(n, field + ".steps", 1, limits::kSteps)) s.steps = *v;
@@ -595,9 +613,9 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
     if (auto v = r.number<int>(n, field + ".gpus_per_rank", 0, limits::kCount)) s.gpus_per_rank = *v;
   }
   // The scheduler counts a stage's cores in all in an int: a total beyond it would wrap.
-  if (const std::int64_t cores = std::int64_t{s.ranks} * s.cores_per_rank; cores > limits::kTotalCores) {
+  if (const std::int64_t cores = std::int64_t{s.max_ranks} * s.cores_per_rank; cores > limits::kTotalCores) {
     r.error(s.location_of("cores_per_rank"), field + ".cores_per_rank",
-            fmt::format("{} ranks x {} cores per rank is {} cores; a stage may use at most {} in all", s.ranks,
+            fmt::format("{} ranks x {} cores per rank is {} cores; a stage may use at most {} in all", s.max_ranks,
                         s.cores_per_rank, cores, limits::kTotalCores));
   }
   if (const auto n = node["memory_per_rank"]) s.memory_per_rank_bytes = read_bytes(r, n, field + ".memory_per_rank");

@@ -137,8 +137,12 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
     while (auto envelope = control_.poll(0, msg::kCheckpointRequest)) {
       auto request = control_.receive<msg::CheckpointRequest>(*envelope);
       if (request.stage_id != a_.stage_id || request.attempt != a_.attempt) continue;
-      checkpoint_requested_ = true;
-      stop_requested_ = stop_requested_ || request.stop;
+      if (request.stop && request.at_next_epoch) {
+        stop_at_next_epoch_ = true;
+      } else {
+        checkpoint_requested_ = true;
+        stop_requested_ = stop_requested_ || request.stop;
+      }
     }
     const bool last = steps_done >= a_.steps;
     bool due = false;
@@ -153,7 +157,7 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
     // At the last step the outputs are about to be written: a requested stop simply lets
     // the stage finish.
     decision[0] = !last && enabled_ && (due || checkpoint_requested_);
-    decision[1] = !last && stop_requested_;
+    decision[1] = !last && (stop_requested_ || (stop_at_next_epoch_ && decision[0] != 0));
   }
   // One small broadcast per step keeps the group in lockstep on these decisions, whatever
   // rank saw a request first.
@@ -163,6 +167,7 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
 
 void StageCheckpoints::decline_stop(std::uint64_t step, const std::string& why) {
   stop_requested_ = false;
+  stop_at_next_epoch_ = false;
   checkpoint_requested_ = false;
   if (group_.rank() == 0) {
     log_.warn("stage {}: asked to stop after step {}, but {}: it keeps running", a_.stage, step, why);

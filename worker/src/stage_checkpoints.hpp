@@ -65,6 +65,7 @@ class StageCheckpoints {
   std::chrono::steady_clock::time_point last_checkpoint_time_;
   bool enabled_;
   bool stop_requested_ = false;
+  bool stop_at_next_epoch_ = false;  ///< stop once the next scheduled epoch is written (a resize)
   bool checkpoint_requested_ = false;
   bool directory_ready_ = false;
   std::string why_not_;  ///< why the last write() committed nothing

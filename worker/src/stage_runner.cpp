@@ -155,11 +155,13 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     auto inputs = open_inputs(a, group);
     const std::uint32_t stage_id = a.stage_id;
     const std::uint32_t attempt = a.attempt;
-    auto metrics = [&control, &step, stage_id, attempt](const std::string& name, double value) {
-      control.send(0, msg::kMetric, msg::Metric{stage_id, attempt, step, name, value});
+    const StageContext* context = nullptr;  // set once ctx exists: the metric carries its model time
+    auto metrics = [&control, &step, &context, stage_id, attempt](const std::string& name, double value) {
+      control.send(0, msg::kMetric, msg::Metric{stage_id, attempt, step, name, value, context ? context->time() : 0.0});
     };
     StageContext ctx(a.stage, a.kernel, group, a.parameters, a.steps, std::move(inputs), metrics, log, a.cores_per_rank);
 
+    context = &ctx;
     StageCheckpoints checkpoints(a, group, control, kernel->info(), me.node, *log);
     kernel->initialize(ctx);
     const std::uint64_t first = checkpoints.restore(*kernel, ctx);

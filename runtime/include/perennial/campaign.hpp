@@ -111,7 +111,10 @@ struct StageSpec {
   std::vector<std::pair<std::string, std::string>> scenario;
   std::string kernel;
   std::string project;
-  int ranks = 1;
+  int ranks = 1;         ///< what it starts on: `ranks: N`, or a range's `min`
+  int max_ranks = 1;     ///< `ranks: {min, max}`'s max (= ranks when fixed): what promise may grow it to
+  /// The most ranks it may run on (a stage built in code may set `ranks` alone).
+  int most_ranks() const { return ranks > max_ranks ? ranks : max_ranks; }
   int cores_per_rank = 1;
   std::uint64_t memory_per_rank_bytes = 0;  ///< 0: not declared
   int gpus_per_rank = 0;

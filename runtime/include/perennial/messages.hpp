@@ -79,8 +79,11 @@ struct CheckpointRequest {
   std::uint32_t stage_id = 0;
   std::uint32_t attempt = 0;
   bool stop = false;
+  /// Stop at the next scheduled epoch rather than checkpointing now: a move to more or fewer
+  /// ranks waits for the checkpoint the stage writes anyway, and so costs only the restart.
+  bool at_next_epoch = false;
 
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & stop; }
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & stop & at_next_epoch; }
 };
 
 struct EpochCommitted {
@@ -174,8 +177,9 @@ struct Metric {
   std::uint64_t step = 0;
   std::string name;
   double value = 0.0;
+  double simulated = 0.0;  ///< model time when reported (0: the kernel advances none)
 
-  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & step & name & value; }
+  template <class Archive> void serialize(Archive& ar, unsigned) { ar & stage_id & attempt & step & name & value & simulated; }
 };
 
 /// What every process tells the others of its pool once, at start-up (an all-gather on the

@@ -39,7 +39,8 @@ class AccountingRecorder final : public CampaignObserver {
   void segment_ended(StageId id, const ActiveRun& r, SegmentEnd how, const std::string& why, double now) override;
 
   /// A metric a kernel reported (not part of the lifecycle: the MPI loop passes it on).
-  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
+  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
+              std::optional<double> simulated = std::nullopt);
   /// Brings open segments' end times up to `now` every `every` seconds, so a coordinator
   /// killed mid-run loses at most that much of their accounting. The writes join the store's
   /// open batch: one transaction, however many segments are open.

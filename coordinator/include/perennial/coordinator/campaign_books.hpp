@@ -25,7 +25,9 @@ class CampaignBooks {
   CampaignBooks& operator=(const CampaignBooks&) = delete;
 
   /// A kernel's metric (not part of the lifecycle).
-  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now);
+  /// `simulated`: the model time when reported (none when the kernel advances none).
+  void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
+              std::optional<double> simulated = std::nullopt);
   /// Called from the loop: open segments are brought up to date every 30 s.
   void tick(double now);
   /// Called from the loop: the rows written since the last commit are committed together

@@ -111,6 +111,9 @@ class CampaignObserver {
   virtual void stage_recovering(StageId, const ActiveRun& /*lost*/, const std::string& /*from*/, int /*restart*/) {}
   /// Failed for good; `blocked` are the stages that can now never start.
   virtual void stage_failed(StageId, const std::string& /*why*/, const std::vector<StageId>& /*blocked*/) {}
+  /// A stage asked to move to another rank count stopped at `step` and waits to restart on `ranks`.
+  virtual void stage_resized(StageId, const ActiveRun&, std::uint64_t /*step*/, int /*ranks*/, const std::string& /*reason*/,
+                             double /*now*/) {}
   virtual void stage_waits_for_ranks(StageId, int /*ranks*/) {}
   virtual void stage_shrunk(StageId, int /*ranks*/) {}
 };
@@ -213,6 +216,12 @@ class CampaignRun {
   PauseResult pause(StageId id, const std::string& reason, double now);
   /// A paused stage is submitted again; it resumes from its checkpoint. False when not paused.
   bool resume(StageId id, const std::string& reason, double now);
+  /// Moves a stage to `ranks` ranks (within its `ranks: {min, max}`): a running one is told to
+  /// stop at its next scheduled epoch (the order is returned; it costs no extra checkpoint) and
+  /// is restarted on the new count from that epoch, ahead of stages of its priority; a waiting
+  /// one is queued again at the new count. Refused (the reason returned) for a protected stage,
+  /// one outside its range, one without checkpoints, or one already told to stop.
+  PauseResult resize(StageId id, int ranks, const std::string& reason, double now);
 
   /// The whole run stops (a signal, or nothing can start before the allocation's end):
   /// nothing new starts; returns the running stages to ask for a checkpointed stop.
@@ -268,6 +277,7 @@ class CampaignRun {
   std::set<StageId> recovering_;
   std::map<StageId, ActiveRun> running_;
   std::map<StageId, std::string> pause_reasons_;  ///< running stages told to stop for a pause
+  std::map<StageId, std::pair<int, std::string>> resize_to_;  ///< running stages told to stop for a resize
   std::vector<CampaignObserver*> observers_;
   mutable std::vector<std::string> definitions_;
   std::function<void(StageId, JobSpec&)> estimator_;

@@ -26,6 +26,8 @@ class EventRecorder final : public CampaignObserver {
   void stage_suspended(StageId id, const ActiveRun& r, std::uint64_t step, double now) override;
   void stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double now) override;
   void stage_resumed(StageId id, const std::string& reason, double now) override;
+  void stage_resized(StageId id, const ActiveRun& r, std::uint64_t step, int ranks, const std::string& reason,
+                     double now) override;
   void stage_lost(StageId id, const ActiveRun& r, int restart, double now) override;
   void stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) override;
   void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override;

@@ -81,7 +81,8 @@ struct StartOrder {
 };
 
 struct StopOrder {
-  enum class Why { preempted, end_of_allocation, paused };  ///< paused: by promise or the scientist
+  /// paused: by promise or the scientist; resized: restarted on another rank count (promise)
+  enum class Why { preempted, end_of_allocation, paused, resized };
   JobId job;
   Why why;
   std::string reason;  ///< for the log: for whom it yields, or the end time

@@ -1,0 +1,207 @@
+#include <perennial/coordinator/promise_steering.hpp>
+#include <perennial/coordinator/resources.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace perennial {
+
+SuccessiveHalving halving_rules(const StageSpec& s) {
+  SuccessiveHalving rules;
+  const PromiseSpec& p = *s.promise;
+  rules.grace = p.first_rung ? *p.first_rung : std::max(1.0, static_cast<double>(s.steps) / 10.0);
+  rules.reduction = p.reduction;
+  rules.bottom = p.bottom == "stop" ? BottomAction::stop : p.bottom == "shrink" ? BottomAction::shrink : BottomAction::pause;
+  return rules;
+}
+
+PromiseSteering::PromiseSteering(CampaignRun& run, SteeringOptions options) : run_(run), options_(options) {
+  const StageGraph& graph = run.graph();
+  if (options_.year_seconds <= 0) options_.year_seconds = graph.campaign().calendar.seconds_per_year();
+  for (StageId id = 0; id < graph.size(); ++id) {
+    const StageSpec& s = graph.stage(id);
+    if (!s.promise) continue;
+    auto [it, fresh] = groups_.try_emplace(
+        s.template_name, Group{SuccessiveHalvingGroup(s.promise->metric,
+                                                      s.promise->maximise ? PromiseDirection::max : PromiseDirection::min,
+                                                      halving_rules(s)),
+                               {}});
+    it->second.members.push_back(id);
+  }
+}
+
+PromiseSteering::Group* PromiseSteering::group_of(StageId id) {
+  const StageSpec& s = run_.graph().stage(id);
+  if (!s.promise) return nullptr;
+  const auto it = groups_.find(s.template_name);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+const PromiseSteering::Group* PromiseSteering::group_of(StageId id) const {
+  return const_cast<PromiseSteering*>(this)->group_of(id);
+}
+
+bool PromiseSteering::steers(StageId id, const std::string& name) const {
+  const StageSpec& s = run_.graph().stage(id);
+  return s.promise && s.promise->metric == name;
+}
+
+std::optional<SuccessiveHalvingGroup::State> PromiseSteering::state(StageId id) const {
+  const Group* g = group_of(id);
+  if (!g) return std::nullopt;
+  return g->policy.state(run_.graph().stage(id).name);
+}
+
+void PromiseSteering::stage_completed(StageId id, const ActiveRun&, double) {
+  if (Group* g = group_of(id)) g->policy.finished(run_.graph().stage(id).name);
+  newest_.erase(id);
+}
+
+std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step, double simulated,
+                                                  const std::string& name, double value, double now) {
+  std::vector<SteeringMove> out;
+  Group* g = group_of(id);
+  if (!g || !steers(id, name)) return out;
+  const StageSpec& s = run_.graph().stage(id);
+  newest_[id] = s.promise->maximise ? value : -value;
+  // Progress in the rungs' unit: steps done (the reporting step included), or model years.
+  const double progress = s.promise->rungs_in_years ? simulated / options_.year_seconds : static_cast<double>(step + 1);
+  for (const PromiseMove& move : g->policy.report(s.name, progress, value)) out.push_back(carry_out(move, now));
+  if (auto grown = grow(*g, now)) out.push_back(std::move(*grown));
+  return out;
+}
+
+SteeringMove PromiseSteering::carry_out(const PromiseMove& move, double now) {
+  SteeringMove m;
+  m.kind = move_name(move.kind);
+  m.why = move;
+  const auto id = run_.graph().find(move.stage);
+  if (!id) {
+    m.not_made = "no such stage";
+    return m;
+  }
+  m.stage = *id;
+  const StageSpec& s = run_.graph().stage(*id);
+  const bool running = run_.progress().state(*id) == StageState::running;
+  // A stage that finishes before a checkpoint and a restart would pay off is left alone: the
+  // ranks come back sooner if it finishes than if it stops.
+  if (move.kind != PromiseMove::Kind::promote && running) {
+    const auto left = time_left(*id);
+    const double cost = move_cost(*id, move.kind != PromiseMove::Kind::shrink);
+    if (left && *left <= cost) {
+      m.not_made = fmt::format("it finishes in about {:.0f} s, less than the {:.0f} s a checkpoint and restart cost",
+                               *left, cost);
+      return m;
+    }
+  }
+  CampaignRun::PauseResult result;
+  switch (move.kind) {
+    case PromiseMove::Kind::pause:
+    case PromiseMove::Kind::stop:
+      result = run_.pause(*id, move.reason, now);
+      break;
+    case PromiseMove::Kind::shrink:
+      m.ranks = s.ranks;
+      result = run_.ranks_of(*id) > s.ranks ? run_.resize(*id, s.ranks, move.reason, now)
+                                            : run_.pause(*id, move.reason + " (on its fewest ranks already: paused)", now);
+      break;
+    case PromiseMove::Kind::promote:
+      if (!run_.resume(*id, move.reason, now)) {
+        result.refused = fmt::format("{} is {}, not paused", s.name, state_name(run_.progress().state(*id)));
+      }
+      break;
+  }
+  m.made = result.refused.empty();
+  m.not_made = result.refused;
+  m.stop = result.stop;
+  return m;
+}
+
+std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
+  // Only ranks no one is waiting for: fair share and the policy's reservations are the
+  // policy's, and a waiting stage has not been judged yet (exploring comes first).
+  if (run_.policy().waiting_count() != 0) return std::nullopt;
+  std::optional<StageId> best;
+  for (StageId id : group.members) {
+    const StageSpec& s = run_.graph().stage(id);
+    const ActiveRun* r = run_.active(id);
+    if (!r || r->told_to_stop || s.protected_run || !s.checkpoint.enabled || run_.ranks_of(id) >= s.most_ranks()) continue;
+    const auto it = newest_.find(id);
+    if (it == newest_.end()) continue;
+    if (!best || it->second > newest_.at(*best)) best = id;  // ties: the first member
+  }
+  if (!best) return std::nullopt;
+  const StageId id = *best;
+  const StageSpec& s = run_.graph().stage(id);
+  const int now_on = run_.ranks_of(id);
+  Machine& machine = run_.machine();
+  const RankShape shape = request_for(s, machine, 1).per_rank;
+  const auto free = static_cast<int>(std::min<std::size_t>(machine.fits_now(shape), 1u << 20));
+  const int target = std::min({s.most_ranks(), now_on + free, static_cast<int>(machine.capacity(shape))});
+  if (target <= now_on) return std::nullopt;
+
+  SteeringMove m;
+  m.stage = id;
+  m.kind = "grow";
+  m.ranks = target;
+  m.why.kind = PromiseMove::Kind::promote;
+  m.why.stage = s.name;
+  m.why.metric = s.promise->metric;
+  m.why.value = s.promise->maximise ? newest_.at(id) : -newest_.at(id);
+  int standing = 1, running = 0;
+  for (StageId other : group.members) {
+    if (!run_.active(other) || !newest_.count(other)) continue;
+    ++running;
+    if (other != id && newest_.at(other) > newest_.at(id)) ++standing;
+  }
+  m.why.rank = standing;
+  m.why.of = running;
+  m.why.reason = fmt::format("{} {} = {:.6g} is {} of {} running in its group, and {} rank(s) are free: {} -> {} ranks at "
+                             "its next checkpoint",
+                             s.name, s.promise->metric, m.why.value, standing, running, free, now_on, target);
+  // Ideal scaling from the next checkpoint on: what it saves must exceed the restart.
+  const auto left = time_left(id);
+  const double cost = move_cost(id, false);
+  if (!left) {
+    m.not_made = "its step time is not measured yet";
+    return m;
+  }
+  const double gain = *left * (1.0 - static_cast<double>(now_on) / static_cast<double>(target));
+  if (gain <= cost) {
+    m.not_made = fmt::format("it would save about {:.0f} s, not more than the {:.0f} s a restart costs", gain, cost);
+    return m;
+  }
+  const auto result = run_.resize(id, target, m.why.reason, now);
+  m.made = result.refused.empty();
+  m.not_made = result.refused;
+  m.stop = result.stop;
+  return m;
+}
+
+std::optional<double> PromiseSteering::step_seconds(StageId id) const {
+  if (const double measured = run_.measured(id).step_seconds; measured > 0) return measured;
+  const ActiveRun* r = run_.active(id);
+  if (r && r->first_progress && r->last_progress && r->last_progress->second > r->first_progress->second) {
+    return (r->last_progress->first - r->first_progress->first) /
+           static_cast<double>(r->last_progress->second - r->first_progress->second);
+  }
+  return std::nullopt;
+}
+
+std::optional<double> PromiseSteering::time_left(StageId id) const {
+  const auto per_step = step_seconds(id);
+  const ActiveRun* r = run_.active(id);
+  if (!per_step || !r) return std::nullopt;
+  const std::uint64_t steps = run_.graph().stage(id).steps;
+  return *per_step * static_cast<double>(steps - std::min(steps, r->last_step));
+}
+
+double PromiseSteering::move_cost(StageId id, bool write_now) const {
+  // A checkpoint's cost stands in for reading it back too (the same bytes).
+  const double checkpoint = run_.measured(id).checkpoint_cost;
+  return (write_now ? checkpoint : 0.0) + checkpoint + options_.restart_seconds;
+}
+
+}  // namespace perennial
