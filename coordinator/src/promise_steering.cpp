@@ -132,6 +132,10 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
     if (it == newest_.end()) continue;
     if (!best || it->second > newest_.at(*best)) best = id;  // ties: the first member
   }
+  // Not before every running member has a value: the first to report is not the best by default.
+  for (StageId id : group.members) {
+    if (run_.active(id) && !newest_.count(id)) return std::nullopt;
+  }
   if (!best) return std::nullopt;
   const StageId id = *best;
   const StageSpec& s = run_.graph().stage(id);

@@ -86,17 +86,11 @@ stages:
   f.stepping("ssp-a", 100);
   f.stepping("ssp-b", 100);
 
-  // ssp-a's first value: the one free rank is no one's, and it is the best so far.
-  const auto first = f.report("ssp-a", 99, 0.8, 100);
-  const SteeringMove* grow = find(first, "grow");
-  ASSERT_NE(grow, nullptr);
-  EXPECT_TRUE(grow->made) << grow->not_made;
-  EXPECT_EQ(grow->ranks, 2);
-  ASSERT_TRUE(grow->stop);
-  EXPECT_EQ(grow->stop->why, StopOrder::Why::resized) << "it waits for its scheduled checkpoint";
-  EXPECT_NE(grow->why.reason.find("1 -> 2 ranks"), std::string::npos) << grow->why.reason;
+  // ssp-a's first value: one rank is free, but ssp-b has not reported yet: the first to report
+  // is not the best by default.
+  EXPECT_EQ(find(f.report("ssp-a", 99, 0.8, 100), "grow"), nullptr);
 
-  // ssp-b below it at the rung: paused, with its reason.
+  // ssp-b below it at the rung: paused, with its reason; and ssp-a, the best, gains the free rank.
   const auto moves = f.report("ssp-b", 99, 0.3, 101);
   const SteeringMove* pause = find(moves, "pause");
   ASSERT_NE(pause, nullptr);
@@ -107,6 +101,14 @@ stages:
   EXPECT_NE(pause->why.reason.find("skill"), std::string::npos) << pause->why.reason;
   EXPECT_EQ(pause->why.rank, 2);
   EXPECT_EQ(pause->why.of, 2);
+  const SteeringMove* grow = find(moves, "grow");
+  ASSERT_NE(grow, nullptr);
+  EXPECT_EQ(grow->stage, f.id("ssp-a"));
+  EXPECT_TRUE(grow->made) << grow->not_made;
+  EXPECT_EQ(grow->ranks, 2);
+  ASSERT_TRUE(grow->stop);
+  EXPECT_EQ(grow->stop->why, StopOrder::Why::resized) << "it waits for its scheduled checkpoint";
+  EXPECT_NE(grow->why.reason.find("1 -> 2 ranks"), std::string::npos) << grow->why.reason;
   f.stops_at("ssp-b", 100, 102);
   EXPECT_EQ(f.state("ssp-b"), StageState::paused);
 

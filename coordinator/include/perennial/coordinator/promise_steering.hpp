@@ -4,7 +4,8 @@
 // `promise:`), feeds it every accepted value of the group's metric, and carries out on the
 // CampaignRun the moves that implies: pause, stop, shrink, promotion; and it gives ranks no
 // one is waiting for to the most promising running member that allows more (`ranks: {min,
-// max}`), at that member's next scheduled checkpoint.
+// max}`), at that member's next scheduled checkpoint, once every running member of its group
+// has reported a value.
 //
 // Two guards come before every move: a protected stage is never touched (CampaignRun refuses
 // it), and a move whose checkpoint and restart cost more than it can gain in the time left is
@@ -37,9 +38,9 @@ struct SteeringMove {
 };
 
 struct SteeringOptions {
-  /// Seconds a stage takes to start again from a checkpoint beyond reading it (launching the
-  /// group, opening inputs), until the run has measured its own.
-  double restart_seconds = 2.0;
+  /// Seconds a stage takes to start again from a checkpoint beyond reading it (assigning the
+  /// group, building its communicator, opening inputs): the workers are up already.
+  double restart_seconds = 0.5;
   /// A year of model time, for rungs in simulated years; 0: the campaign's `calendar:`.
   double year_seconds = 0.0;
 };
