@@ -141,6 +141,20 @@ CampaignFolder open_campaign_folder(const std::string& target, const std::string
   return out;
 }
 
+std::vector<acc::ScenarioStage> scenario_stages(const StageGraph& graph) {
+  std::vector<acc::ScenarioStage> out;
+  for (StageId id = 0; id < graph.size(); ++id) {
+    const StageSpec& s = graph.stage(id);
+    acc::ScenarioStage st{s.name, s.template_name, s.project, std::nullopt, true};
+    if (s.promise) {
+      st.promise_metric = s.promise->metric;
+      st.maximise = s.promise->maximise;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 FolderForecast forecast_folder(const ForecastSettings& settings) {
   FolderForecast out;
   const CampaignFolder cf = open_campaign_folder(settings.target, settings.campaign_file, settings.cluster_file);

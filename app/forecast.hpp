@@ -7,6 +7,7 @@
 // file and the machine of the newest run) and the books (accounting.db: measured rates and
 // the use so far), and runs forecast_campaign from there.
 
+#include <perennial/accounting/scenario_table.hpp>
 #include <perennial/coordinator/forecast.hpp>
 #include <perennial/coordinator/journal.hpp>
 
@@ -34,6 +35,10 @@ struct CampaignFolder {
 /// it cannot read.
 CampaignFolder open_campaign_folder(const std::string& target, const std::string& campaign_override = {},
                                     const std::string& cluster_file = {});
+
+/// What the scenario table (accounting/scenario_table.hpp) needs of each stage, in the
+/// campaign file's order: `perennial scenarios` and `perennial report` both read it here.
+std::vector<accounting::ScenarioStage> scenario_stages(const StageGraph& graph);
 
 struct ForecastSettings {
   std::string target;         ///< an output folder, or a campaign file (its output_dir)

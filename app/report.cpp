@@ -158,6 +158,20 @@ int command_report(const ReportSettings& o) {
     return bad_input(e.what());
   }
 
+  // Each folder's scenarios, when its campaign judges them by a metric: what the campaign file
+  // of its newest run declares, and the events log's moves. A folder whose campaign file
+  // cannot be read has no ranking (the forecast below says why in the notes).
+  for (auto& b : books) {
+    try {
+      const CampaignFolder cf = open_campaign_folder(b.folder.string());
+      auto stages = scenario_stages(*cf.graph);
+      if (std::none_of(stages.begin(), stages.end(), [](const auto& s) { return s.promise_metric.has_value(); })) continue;
+      b.stages = std::move(stages);
+      b.events = acc::read_stage_events(b.folder / "log" / "events.jsonl");
+    } catch (const std::exception&) {
+    }
+  }
+
   // Each folder's campaign forecast, as of its newest use (the same books give the same
   // report), for the projected exhaustion and the campaigns' ends.
   std::vector<FolderForecast> forecasts;

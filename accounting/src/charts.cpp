@@ -1,195 +1,21 @@
 #include <perennial/accounting/charts.hpp>
 
-#include <cairo-svg.h>
+#include "chart_canvas.hpp"
+
 #include <cairo.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <functional>
-#include <memory>
 #include <numbers>
+#include <set>
 
 namespace perennial::accounting {
 
 namespace {
 
-// ---- cairo handles ---------------------------------------------------------------------------
-
-struct SurfaceDeleter {
-  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-  void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-using Context = std::unique_ptr<cairo_t, ContextDeleter>;
-
-cairo_status_t append(void* closure, const unsigned char* data, unsigned int length) {
-  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
-  return CAIRO_STATUS_SUCCESS;
-}
-
-void check(cairo_status_t status, const std::string& what) {
-  if (status != CAIRO_STATUS_SUCCESS) {
-    throw ReportError(fmt::format("cairo could not draw {}: {}", what, cairo_status_to_string(status)));
-  }
-}
-
-using Painter = std::function<void(cairo_t*)>;
-
-// cairo (1.16) names the SVG's root group after the surface's serial number, a counter of
-// every surface the process created: `<g id="surface6">` for the same drawing made after
-// five others. Nothing refers to that id unless a surface is painted as a pattern (the
-// charts never do), so it is set to `surface1`, as a process's first drawing has it: the
-// same chart is then the same bytes in whatever order, or process, it is drawn.
-std::string without_surface_serial(std::string svg) {
-  const std::string open = "<g id=\"surface";
-  const auto at = svg.find(open);
-  if (at == std::string::npos) return svg;
-  const auto digits = at + open.size();
-  auto end = digits;
-  while (end < svg.size() && svg[end] >= '0' && svg[end] <= '9') ++end;
-  if (end == digits || end >= svg.size() || svg[end] != '"') return svg;
-  std::string reference = "#surface";
-  reference.append(svg.data() + digits, end - digits);
-  for (auto ref = svg.find(reference); ref != std::string::npos; ref = svg.find(reference, ref + 1)) {
-    const auto after = ref + reference.size();
-    if (after >= svg.size() || svg[after] < '0' || svg[after] > '9') return svg;  // referred to: leave it
-  }
-  std::string out;
-  out.reserve(svg.size());
-  out.append(svg.data(), digits);
-  out += '1';
-  out.append(svg.data() + end, svg.size() - end);
-  return out;
-}
-
-std::string draw_svg(const Painter& paint, ChartSize size, const std::string& what) {
-  std::string out;
-  Surface surface(cairo_svg_surface_create_for_stream(append, &out, size.width, size.height));
-  check(cairo_surface_status(surface.get()), what);
-  cairo_svg_surface_restrict_to_version(surface.get(), CAIRO_SVG_VERSION_1_1);
-  {
-    Context cr(cairo_create(surface.get()));
-    paint(cr.get());
-    check(cairo_status(cr.get()), what);
-  }
-  cairo_surface_finish(surface.get());
-  check(cairo_surface_status(surface.get()), what);
-  return without_surface_serial(std::move(out));
-}
-
-std::string draw_png(const Painter& paint, ChartSize size, const std::string& what) {
-  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, size.width, size.height));
-  check(cairo_surface_status(surface.get()), what);
-  {
-    Context cr(cairo_create(surface.get()));
-    paint(cr.get());
-    check(cairo_status(cr.get()), what);
-  }
-  cairo_surface_flush(surface.get());
-  std::string out;
-  check(cairo_surface_write_to_png_stream(surface.get(), append, &out), what);
-  return out;
-}
-
-// ---- layout -----------------------------------------------------------------------------------
-
-struct Rgb {
-  double r, g, b;
-};
-constexpr Rgb kInk{0.15, 0.15, 0.15};
-constexpr Rgb kGrid{0.85, 0.85, 0.85};
-constexpr Rgb kBlue{0.16, 0.40, 0.70};
-constexpr Rgb kRed{0.80, 0.20, 0.15};
-constexpr Rgb kGreen{0.20, 0.55, 0.30};
-
-void color(cairo_t* cr, Rgb c, double alpha = 1.0) { cairo_set_source_rgba(cr, c.r, c.g, c.b, alpha); }
-
-void font(cairo_t* cr, double size, bool bold = false) {
-  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
-
-double text_width(cairo_t* cr, const std::string& text) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, text.c_str(), &e);
-  return e.x_advance;
-}
-
-// Text at (x, y) (its baseline), aligned left (0), centred (0.5) or right (1).
-void text(cairo_t* cr, double x, double y, const std::string& s, double align = 0.0) {
-  cairo_move_to(cr, x - align * text_width(cr, s), y);
-  cairo_show_text(cr, s.c_str());
-}
-
-// Round tick steps: 1, 2 or 5 x 10^k, about `count` of them over [0, top].
-double tick_step(double top, int count) {
-  if (top <= 0) return 1.0;
-  const double raw = top / count;
-  const double base = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (m * base >= raw) return m * base;
-  }
-  return 10.0 * base;
-}
-
-std::string tick_label(double v, double step) {
-  if (step >= 1.0 || v == 0.0) return fmt::format("{:.0f}", v);
-  const int decimals = std::min(6, static_cast<int>(std::ceil(-std::log10(step))));
-  return fmt::format("{:.{}f}", v, decimals);
-}
-
-struct Frame {
-  double left = 80, right = 24, top = 48, bottom = 90;
-  double width = 0, height = 0;  // of the whole chart
-  double x0() const { return left; }
-  double x1() const { return width - right; }
-  double y0() const { return height - bottom; }  // the axis
-  double y1() const { return top; }
-};
-
-// White page, title, the value axis from 0 to `top` with grid lines; returns the top of the axis.
-double frame(cairo_t* cr, const Frame& f, const std::string& title, const std::string& y_label, double top) {
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  color(cr, kInk);
-  font(cr, 15, true);
-  text(cr, f.width / 2, 28, title, 0.5);
-  const double step = tick_step(top, 5);
-  const double axis_top = std::max(step, std::ceil(top / step - 1e-9) * step);
-  font(cr, 11);
-  cairo_set_line_width(cr, 1.0);
-  for (double v = 0; v <= axis_top + step / 2; v += step) {
-    const double y = f.y0() - (f.y0() - f.y1()) * v / axis_top;
-    color(cr, kGrid);
-    cairo_move_to(cr, f.x0(), y);
-    cairo_line_to(cr, f.x1(), y);
-    cairo_stroke(cr);
-    color(cr, kInk);
-    text(cr, f.x0() - 6, y + 4, tick_label(v, step), 1.0);
-  }
-  color(cr, kInk);
-  cairo_move_to(cr, f.x0(), f.y1());
-  cairo_line_to(cr, f.x0(), f.y0());
-  cairo_line_to(cr, f.x1(), f.y0());
-  cairo_stroke(cr);
-  cairo_save(cr);
-  cairo_translate(cr, 18, (f.y0() + f.y1()) / 2);
-  cairo_rotate(cr, -std::numbers::pi / 2);
-  text(cr, 0, 0, y_label, 0.5);
-  cairo_restore(cr);
-  return axis_top;
-}
-
-std::string shorten(const std::string& s, std::size_t n) {
-  if (s.size() <= n) return s;
-  std::string out = s.substr(0, n - 1);
-  out += '~';
-  return out;
-}
+using namespace detail;
 
 struct Bar {
   std::string label;
@@ -345,6 +171,106 @@ Painter burndown_chart(const GrantReport& g, std::optional<double> as_of, ChartS
   };
 }
 
+// One scenario group's trajectories: its metric against the step, one line per member. The
+// best `kNamedLines` by rank have a colour and a line in the legend (beside the plot, so it
+// hides no line); the others are drawn thin and grey, counted in the legend.
+constexpr std::size_t kNamedLines = 8;
+constexpr Rgb kPalette[kNamedLines] = {{0.16, 0.40, 0.70}, {0.85, 0.37, 0.01}, {0.20, 0.55, 0.30}, {0.80, 0.20, 0.15},
+                                       {0.46, 0.33, 0.65}, {0.55, 0.34, 0.29}, {0.85, 0.40, 0.65}, {0.40, 0.40, 0.40}};
+constexpr Rgb kOthers{0.75, 0.75, 0.75};
+
+Painter trajectory_chart(const ScenarioGroup& g, ChartSize size) {
+  return [&g, size](cairo_t* cr) {
+    Frame f;
+    f.width = size.width;
+    f.height = size.height;
+    f.bottom = 60;
+    f.right = 180;
+    double low = 0, high = 0, first = 0, last = 0;
+    bool any = false;
+    for (const auto& m : g.members) {
+      for (const auto& p : m.trajectory) {
+        const auto step = static_cast<double>(p.step);
+        low = any ? std::min(low, p.value) : p.value;
+        high = any ? std::max(high, p.value) : p.value;
+        first = any ? std::min(first, step) : step;
+        last = any ? std::max(last, step) : step;
+        any = true;
+      }
+    }
+    // A flat line or one point still gets an axis around it.
+    const double pad = high > low ? (high - low) * 0.05 : std::max(std::fabs(high) * 0.1, 1.0);
+    std::string title = fmt::format("{} by step ({} is better): {}/{}", g.metric, g.maximise ? "higher" : "lower",
+                                    g.campaign, g.name);
+    const ValueAxis axis = frame(cr, f, shorten(title, 90), g.metric, low - pad, high + pad);
+    if (last <= first) {  // one step: in the middle
+      first = std::max(0.0, first - 1.0);
+      last = first + 2.0;
+    }
+    // A margin inside the axes, so the first and last values' dots are whole.
+    auto px = [&](double step) { return f.x0() + 6 + (f.x1() - f.x0() - 12) * (step - first) / (last - first); };
+    font(cr, 11);
+    color(cr, kInk);
+    const double x_step = std::max(1.0, tick_step(last - first, 6));
+    for (double x = std::ceil(first / x_step) * x_step; x <= last + x_step * 1e-9; x += x_step) {
+      cairo_move_to(cr, px(x), f.y0());
+      cairo_line_to(cr, px(x), f.y0() + 4);
+      cairo_stroke(cr);
+      text(cr, px(x), f.y0() + 18, tick_label(x, x_step), 0.5);
+    }
+    text(cr, (f.x0() + f.x1()) / 2, f.y0() + 38, "step", 0.5);
+    cairo_save(cr);
+    cairo_rectangle(cr, f.x0(), f.y1(), f.x1() - f.x0(), f.y0() - f.y1());
+    cairo_clip(cr);
+    // The others first, so the named lines are drawn over them.
+    for (std::size_t pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = 0; i < g.members.size(); ++i) {
+        const bool named = i < kNamedLines;
+        if (named != (pass == 1)) continue;
+        const auto& t = g.members[i].trajectory;
+        color(cr, named ? kPalette[i] : kOthers);
+        cairo_set_line_width(cr, named ? 2.0 : 1.0);
+        for (std::size_t k = 0; k < t.size(); ++k) {
+          const double x = px(static_cast<double>(t[k].step));
+          const double y = axis.y(f, t[k].value);
+          if (k == 0) {
+            cairo_move_to(cr, x, y);
+          } else {
+            cairo_line_to(cr, x, y);
+          }
+        }
+        cairo_stroke(cr);
+        if (named && t.size() <= 40) {  // the values themselves, while they do not crowd the line
+          for (const auto& p : t) {
+            cairo_arc(cr, px(static_cast<double>(p.step)), axis.y(f, p.value), 2.5, 0, 2 * std::numbers::pi);
+            cairo_fill(cr);
+          }
+        }
+      }
+    }
+    cairo_restore(cr);
+    // Legend, by rank.
+    font(cr, 11);
+    double ly = f.y1() + 10;
+    const double lx = f.x1() + 12;
+    for (std::size_t i = 0; i < g.members.size() && i < kNamedLines; ++i) {
+      color(cr, kPalette[i]);
+      cairo_rectangle(cr, lx, ly - 9, 14, 10);
+      cairo_fill(cr);
+      color(cr, kInk);
+      text(cr, lx + 20, ly, shorten(fmt::format("{}. {}", g.members[i].rank, g.members[i].stage), 22));
+      ly += 16;
+    }
+    if (g.members.size() > kNamedLines) {
+      color(cr, kOthers);
+      cairo_rectangle(cr, lx, ly - 9, 14, 10);
+      cairo_fill(cr);
+      color(cr, kInk);
+      text(cr, lx + 20, ly, fmt::format("{} more", g.members.size() - kNamedLines));
+    }
+  };
+}
+
 }  // namespace
 
 std::string file_stem(const std::string& name) {
@@ -394,6 +320,18 @@ std::vector<ChartFile> draw_charts(const Report& report, ChartSize size) {
   if (!sypd.empty()) {
     add("sypd-by-scenario", "SYPD per scenario",
         bar_chart("Simulated years per day (SYPD) per scenario", "SYPD", sypd, size, kGreen));
+  }
+  std::set<std::string> names;
+  for (const auto& g : report.rankings) {
+    if (std::none_of(g.members.begin(), g.members.end(), [](const auto& m) { return !m.trajectory.empty(); })) continue;
+    std::string name = "trajectories-";
+    name += file_stem(g.campaign);
+    name += '-';
+    name += file_stem(g.name);
+    // Two groups whose names differ only in characters a file name cannot hold stay two files.
+    const std::string stem = name;
+    for (int n = 2; !names.insert(name).second; ++n) name = fmt::format("{}-{}", stem, n);
+    add(name, fmt::format("{} by step: {}/{}", g.metric, g.campaign, g.name), trajectory_chart(g, size));
   }
   return out;
 }

@@ -127,6 +127,7 @@ Books read_books(const std::filesystem::path& folder) {
   b.segments = store.segments();
   b.checkpoints = store.checkpoints();
   b.allocations = store.allocations();
+  b.metrics = store.metrics();
   return b;
 }
 
@@ -511,6 +512,27 @@ Report build_report(const std::vector<Books>& books, const ReportOptions& option
   }
   for (auto& sc : report.scenarios) {
     if (sc.name == "{}") sc.name = "(none)";
+  }
+
+  // ---- scenario rankings: a folder's, when its campaign judges scenarios by a metric ------------
+  for (std::size_t f = 0; f < books.size(); ++f) {
+    const Books& b = books[f];
+    const bool promise = std::any_of(b.stages.begin(), b.stages.end(), [](const auto& s) { return s.promise_metric.has_value(); });
+    if (!promise) continue;
+    ScenarioInputs in;
+    in.campaign = report.sources[f].campaign;
+    for (const auto& s : b.stages) {
+      const auto known = grants_of_project.find(s.project);  // a stage that never ran: no grant seen
+      const std::string seen = known == grants_of_project.end() ? std::string() : *known->second.begin();
+      if (selected(s.project, grant_of(s.project, seen))) in.stages.push_back(s);
+    }
+    for (const auto& t : in_window) {
+      if (t.folder == f) in.segments.push_back(t.segment);
+    }
+    in.metrics = b.metrics;
+    in.events = b.events;
+    in.until = window.to;
+    for (auto& g : scenario_groups(in)) report.rankings.push_back(std::move(g));
   }
 
   report.recommendations = detail::recommendations(report, efficiency_in_order, options.node_mtbf_seconds);

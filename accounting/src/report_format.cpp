@@ -1,5 +1,7 @@
 #include <perennial/accounting/report_format.hpp>
 
+#include "report_document.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -10,29 +12,14 @@ namespace perennial::accounting {
 
 namespace {
 
+using namespace detail;
 using Json = nlohmann::json;
 
 // ---- numbers ---------------------------------------------------------------------------
 
-// To 6 significant digits: figures from sums of floats, printed the same however they were
-// summed to the last bit, and short.
-double significant(double x) {
-  if (x == 0.0 || !std::isfinite(x)) return x;
-  const double scale = std::pow(10.0, 5 - static_cast<int>(std::floor(std::log10(std::fabs(x)))));
-  return std::round(x * scale) / scale;
-}
-
-Json number(double x) { return significant(x); }
-Json number(const std::optional<double>& x) { return x ? Json(significant(*x)) : Json(nullptr); }
 Json unix_time(const std::optional<double>& t) { return t ? Json(std::round(*t * 1000.0) / 1000.0) : Json(nullptr); }
 Json text_or_null(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
 
-std::string fixed(double x, int decimals) { return fmt::format("{:.{}f}", x, decimals); }
-std::string hours(double x) { return fixed(x, 2); }
-std::string hours(const std::optional<double>& x) { return x ? hours(*x) : std::string("-"); }
-std::string sig(const std::optional<double>& x, int digits = 4) {
-  return x ? fmt::format("{:.{}g}", *x, digits) : std::string("-");
-}
 std::string share(double x) {
   const double p = 100.0 * x;
   return p > 0.0 && p < 1.0 ? fmt::format("{:.2g}%", p) : fmt::format("{:.1f}%", p);
@@ -86,19 +73,6 @@ std::string stage_name(const StageReport& st) {
 }
 
 // ---- one document, rendered as Markdown or HTML ---------------------------------------------
-
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-};
-
-struct Section {
-  std::string title;
-  std::vector<std::string> before;  // paragraphs
-  Table table;
-  std::vector<std::string> bullets;
-  std::vector<std::string> after;
-};
 
 // How the exhaustion dates were found: each grant's method, once when they agree.
 std::string exhaustion_method(const Report& r) {
@@ -204,6 +178,7 @@ std::vector<Section> document(const Report& r) {
     }
     out.push_back(std::move(s));
   }
+  for (auto& s : ranking_sections(r)) out.push_back(std::move(s));
   {
     Section s;
     s.title = "Stages";
@@ -345,8 +320,6 @@ struct Csv {
   }
 };
 
-std::string csv_number(double x) { return fmt::format("{:.6g}", x); }
-std::string csv_number(const std::optional<double>& x) { return x ? csv_number(*x) : std::string(); }
 std::string csv_time(const std::optional<double>& t) { return t ? fmt::format("{:.0f}", *t) : std::string(); }
 
 void csv_use(Csv& csv, const std::string& section, const std::string& grant, const std::string& project,
@@ -591,6 +564,7 @@ std::string render_csv(const Report& r) {
     put("chsy", csv_number(f.chsy));
     put("jpsy", csv_number(f.jpsy));
   }
+  for (const auto& row : ranking_csv_rows(r)) csv.row(row[0], row[1], row[2], row[3], row[4], row[5]);
   for (const auto& st : r.stages) {
     auto put = [&](const char* metric, const std::string& value) {
       csv.row("stage", st.grant, st.project, stage_name(st), metric, value);
@@ -647,6 +621,7 @@ std::string render_json(const Report& r) {
   }
   j["scenarios"] = Json::array();
   for (const auto& f : r.scenarios) j["scenarios"].push_back(figures_json(f));
+  j["scenario_rankings"] = ranking_json(r);
   j["stages"] = Json::array();
   for (const auto& st : r.stages) {
     Json x = figures_json(st.figures);

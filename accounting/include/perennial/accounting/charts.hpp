@@ -2,7 +2,7 @@
 // The accounting report's charts, drawn with cairo as SVG and PNG: the allocation burn-down of
 // each grant with an allocation (cumulative core-hours against the allocation line, with the
 // projected exhaustion and its interval as a band), core-hours per project and per scenario,
-// and SYPD per scenario. Deterministic: the same Report gives the same bytes (cairo writes no
+// SYPD per scenario, and each ranked scenario group's metric against the step. Deterministic: the same Report gives the same bytes (cairo writes no
 // time; the one id it numbers per process, the SVG's root group, is normalised; glyphs are
 // drawn as paths from the fonts installed, DejaVu Sans when present, so another machine's
 // fonts give other bytes).
@@ -17,7 +17,7 @@ namespace perennial::accounting {
 
 /// One chart, drawn both ways.
 struct ChartFile {
-  std::string name;   ///< file stem: `burndown-NSF-1`, `core-hours-by-project`...
+  std::string name;   ///< file stem: `burndown-NSF-1`, `core-hours-by-project`, `trajectories-CAMPAIGN-GROUP`...
   std::string title;
   std::string svg;    ///< an SVG 1.1 document
   std::string png;    ///< a PNG file's bytes

@@ -9,6 +9,7 @@
 
 #include <perennial/accounting/burn.hpp>
 #include <perennial/accounting/climate_figures.hpp>
+#include <perennial/accounting/scenario_table.hpp>
 #include <perennial/accounting/store.hpp>
 
 #include <cstddef>
@@ -36,6 +37,13 @@ struct Books {
   std::vector<Segment> segments;
   std::vector<CheckpointRow> checkpoints;
   std::vector<AllocationRow> allocations;
+  std::vector<MetricRow> metrics;
+  /// The scenario ranking's other inputs: the campaign's stages as its file declares them and
+  /// the events log's stage moves. read_books reads no campaign file, so it leaves them empty
+  /// (no ranking); `perennial report` fills them from the campaign file of the folder's newest
+  /// run when that campaign has a `promise:` metric.
+  std::vector<ScenarioStage> stages;
+  std::vector<StageEvent> events;
 };
 
 /// Reads `<folder>/accounting.db`. Throws ReportError when the folder or its store is
@@ -159,6 +167,10 @@ struct Report {
   std::vector<ProjectReport> projects;  ///< by name
   std::vector<ClimateFigures> scenarios;  ///< by first start; `{}` is the stages outside ensembles
   std::vector<StageReport> stages;        ///< by campaign, then first start
+  /// The scenarios of each folder whose campaign has a `promise:` metric, ranked as
+  /// `perennial scenarios` ranks them, as of the window's end (values and moves recorded
+  /// before it; core-hours in the window); by folder, then as the campaign declares them.
+  std::vector<ScenarioGroup> rankings;
   Efficiency total;
   std::vector<Recommendation> recommendations;
   std::vector<std::string> notes;  ///< what the reader should know about the data

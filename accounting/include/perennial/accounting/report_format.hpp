@@ -23,7 +23,7 @@ std::string render_markdown(const Report& report, const std::vector<ChartLink>& 
 /// figure (RFC 4180 quoting); an unknown figure has an empty value.
 std::string render_csv(const Report& report);
 /// JSON (keys sorted, numbers to 6 significant digits, unix times to the millisecond, null
-/// where unknown): `projects`, `grants`, `scenarios`, `stages`, `efficiency`,
+/// where unknown): `projects`, `grants`, `scenarios`, `scenario_rankings`, `stages`, `efficiency`,
 /// `recommendations`, `notes` and the report's `as_of`, window and sources.
 std::string render_json(const Report& report);
 /// One self-contained HTML page; `charts` are embedded as SVG images.
