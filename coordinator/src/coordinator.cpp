@@ -119,12 +119,19 @@ class CoordinatorLoop {
     outcome.coordinator_cpu_seconds = process_cpu_seconds() - cpu_start;
     outcome.stuck_ranks.assign(stuck_.begin(), stuck_.end());
     outcome.dead_ranks.assign(dead_.begin(), dead_.end());
-    outcome.exit_code = progress.all_completed() || outcome.checkpointed ? 0 : 1;
+    // Stages left paused (by promise or by hand) are the campaign's choice, not a failure: the
+    // run is done with what it was to do; the summary says how to resume them.
+    const bool only_paused_left = progress.count(StageState::paused) > 0 && progress.count(StageState::failed) == 0 &&
+                                  progress.count(StageState::blocked) == 0 && stuck_.empty() && !run_.stopping();
+    outcome.exit_code = progress.all_completed() || outcome.checkpointed || only_paused_left ? 0 : 1;
     outcome.summary = summarize(outcome);
     write_status(events_.elapsed(), true);
     books_->close();
     journal_->append({{"type", "run_ended"},
-                      {"status", progress.all_completed() ? "completed" : outcome.checkpointed ? "checkpointed" : "incomplete"}});
+                      {"status", progress.all_completed()  ? "completed"
+                                 : outcome.checkpointed    ? "checkpointed"
+                                 : only_paused_left        ? "paused"
+                                                           : "incomplete"}});
     journal_->sync();
     events_.record({{"event", "campaign_finished"},
                     {"completed", progress.count(StageState::completed)},
@@ -353,8 +360,13 @@ class CoordinatorLoop {
     for (const SteeringMove& move : steering_.metric(m.stage_id, m.step, m.simulated, m.name, m.value, events_.elapsed())) {
       nlohmann::json e = {{"event", "promise_move"}, {"stage", graph_.stage(move.stage).name}, {"move", move.kind},
                           {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
-                          {"of", move.why.of}, {"rung", move.why.rung}, {"rung_at", move.why.rung_at},
-                          {"bar", move.why.bar}, {"reason", move.why.reason}, {"made", move.made}};
+                          {"of", move.why.of}, {"reason", move.why.reason}, {"made", move.made}};
+      // A rung's move: which rung (1: the first, as the reason says it) and its bar then.
+      if (move.kind != "grow") {
+        e["rung"] = move.why.rung + 1;
+        e["rung_at"] = move.why.rung_at;
+        e["bar"] = move.why.bar;
+      }
       if (move.ranks > 0) e["ranks"] = move.ranks;
       if (!move.made) e["not_made"] = move.not_made;
       events_.record(e);
@@ -581,6 +593,11 @@ class CoordinatorLoop {
                          progress.all_completed() ? "" : " (run the same command again to resume from the checkpoints)");
     }
     if (outcome.checkpointed) out += "checkpointed, resumable: run the same command again to continue\n";
+    if (const auto paused = progress.count(StageState::paused); paused > 0) {
+      out += fmt::format("{} stage(s) paused (by promise or by hand), each at its checkpoint: `perennial priority {} STAGE "
+                         "--resume`, then run the same command again, to go on with one\n",
+                         paused, graph_.campaign().output_dir.string());
+    }
     out += fmt::format("outputs: {}\nlogs: {}\n", (graph_.campaign().output_dir / "outputs").string(), log_dir_.string());
     return out;
   }

@@ -142,7 +142,12 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
   const int now_on = run_.ranks_of(id);
   Machine& machine = run_.machine();
   const RankShape shape = request_for(s, machine, 1).per_rank;
-  const auto free = static_cast<int>(std::min<std::size_t>(machine.fits_now(shape), 1u << 20));
+  // Free now, less what stages already moving to more ranks will take at their checkpoints.
+  int promised = 0;
+  for (const auto& [other, r] : run_.running()) {
+    if (const auto to = run_.resizing_to(other)) promised += std::max(0, *to - run_.ranks_of(other));
+  }
+  const int free = static_cast<int>(std::min<std::size_t>(machine.fits_now(shape), 1u << 20)) - promised;
   const int target = std::min({s.most_ranks(), now_on + free, static_cast<int>(machine.capacity(shape))});
   if (target <= now_on) return std::nullopt;
 

@@ -222,6 +222,11 @@ class CampaignRun {
   /// one is queued again at the new count. Refused (the reason returned) for a protected stage,
   /// one outside its range, one without checkpoints, or one already told to stop.
   PauseResult resize(StageId id, int ranks, const std::string& reason, double now);
+  /// The rank count a running stage told to resize is moving to.
+  std::optional<int> resizing_to(StageId id) const {
+    const auto it = resize_to_.find(id);
+    return it == resize_to_.end() ? std::nullopt : std::optional<int>(it->second.first);
+  }
 
   /// The whole run stops (a signal, or nothing can start before the allocation's end):
   /// nothing new starts; returns the running stages to ask for a checkpointed stop.
