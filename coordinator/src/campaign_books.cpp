@@ -77,6 +77,18 @@ void CampaignBooks::failed(const std::string& what) {
   }
 }
 
+std::vector<accounting::MetricRow> CampaignBooks::earlier_metrics() const {
+  if (!store_) return {};
+  try {
+    return store_->metrics("");
+  } catch (const std::exception& e) {
+    // Without them the groups start empty: the campaign goes on, judged afresh.
+    events_.progress(fmt::format("warning: the books' metric values could not be read ({}): scenario groups start afresh",
+                                 e.what()));
+    return {};
+  }
+}
+
 void CampaignBooks::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
                            std::optional<double> simulated) {
   if (recorder_) recorder_->metric(id, step, name, value, now, simulated);

@@ -90,7 +90,10 @@ class CoordinatorLoop {
     // Now rather than at the first loop pass: verifying earlier outputs may take a while, and
     // drills and tests look for rank 0's pid in campaign_started.
     commit_groups(std::chrono::milliseconds(0));
-    if (!earlier_.records.empty()) reuse_earlier_work();
+    if (!earlier_.records.empty()) {
+      reuse_earlier_work();
+      replay_promise();
+    }
     run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
@@ -164,6 +167,20 @@ class CoordinatorLoop {
       return verdict.ok ? std::string() : verdict.problem;
     });
     events_.progress(fmt::format("resuming: {} of {} stages completed in an earlier run are kept", reused, graph_.size()));
+  }
+
+  // The scenario groups as earlier runs left them: the books' values replayed in arrival order
+  // (the policy is deterministic), so a member paused below a rung stays paused across a resume
+  // and is promoted only as it would have been.
+  void replay_promise() {
+    std::vector<PromiseSteering::EarlierValue> earlier;
+    for (const auto& row : books_->earlier_metrics()) {
+      earlier.push_back({row.stage, row.name, row.step, row.simulated.value_or(0.0), row.value});
+    }
+    for (StageId id : steering_.replay(earlier, events_.elapsed())) {
+      events_.progress(fmt::format("resume    {}: stays paused by promise (below its rung's bar in an earlier run)",
+                                   graph_.stage(id).name));
+    }
   }
 
   bool stop_requested() const { return options_.stop_signal && options_.stop_signal->load() != 0 && !run_.stopping(); }

@@ -73,6 +73,35 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
   return out;
 }
 
+std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& earlier, double now) {
+  const StageGraph& graph = run_.graph();
+  for (const EarlierValue& v : earlier) {
+    const auto id = graph.find(v.stage);
+    if (!id || !steers(*id, v.name)) continue;
+    const StageSpec& s = graph.stage(*id);
+    const double progress = s.promise->rungs_in_years ? v.simulated / options_.year_seconds : static_cast<double>(v.step + 1);
+    group_of(*id)->policy.report(s.name, progress, v.value);
+    newest_[*id] = s.promise->maximise ? v.value : -v.value;
+  }
+  std::vector<StageId> paused;
+  for (auto& [name, group] : groups_) {
+    for (StageId id : group.members) {
+      const StageState state = run_.progress().state(id);
+      if (state == StageState::completed) {
+        group.policy.finished(graph.stage(id).name);
+        newest_.erase(id);
+        continue;
+      }
+      const auto held = group.policy.state(graph.stage(id).name);
+      if (held != SuccessiveHalvingGroup::State::paused && held != SuccessiveHalvingGroup::State::stopped) continue;
+      if (run_.pause(id, "below its rung's bar in an earlier run (its values are in the books)", now).refused.empty()) {
+        paused.push_back(id);
+      }
+    }
+  }
+  return paused;
+}
+
 SteeringMove PromiseSteering::carry_out(const PromiseMove& move, double now) {
   SteeringMove m;
   m.kind = move_name(move.kind);

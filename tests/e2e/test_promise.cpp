@@ -124,6 +124,14 @@ TEST(Promise, APausedScenarioPromotedLaterEndsBitIdentical) {
   auto status = run_perennial_serial("status " + out.string());
   EXPECT_NE(status.output.find("ssp-0.0"), std::string::npos) << status.output;
 
+  // The same command again: the books' values rebuild the group, and ssp-0.0 stays paused.
+  auto again = run_perennial(3, args_for(dir / "moved" / "campaign.yaml", out), 120);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  auto rerun = read_events(out);
+  EXPECT_EQ(events_of(rerun, "stage_started", "ssp-0.0").size(), events_of(events, "stage_started", "ssp-0.0").size())
+      << "ssp-0.0 ran again although its group holds it paused\n" << again.output;
+  EXPECT_GT(events_of(rerun, "stage_paused", "ssp-0.0").size(), events_of(events, "stage_paused", "ssp-0.0").size());
+
   // ssp-2.0 alone, never paused.
   auto plain = dir / "plain-run";
   auto reference = run_perennial(2, args_for(write_campaign(dir / "plain", ensemble("pause", "2.0", "1", 1900, "")), plain), 240);

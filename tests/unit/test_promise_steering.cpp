@@ -250,3 +250,39 @@ stages:
   EXPECT_FALSE(first.empty());
   EXPECT_EQ(first, play());
 }
+
+// A resumed campaign replays the books' values: the groups stand as they did, and a member
+// paused below its rung's bar is paused again before anything starts.
+TEST(PromiseSteering, AResumedRunReplaysTheBooksAndKeepsPausedMembersPaused) {
+  const char* yaml = R"(
+campaign: resume
+stages:
+  - name: "r-{f}"
+    for_each: {f: [a, b, c]}
+    kernel: any
+    ranks: 1
+    steps: 1000
+    promise: {metric: skill, rungs: {first: 100 steps, reduction: 2}}
+)";
+  std::vector<PromiseSteering::EarlierValue> books;
+  {
+    Fixture live(yaml, 3);
+    for (const char* s : {"r-a", "r-b", "r-c"}) live.stepping(s, 50);
+    const std::pair<const char*, double> values[] = {{"r-a", 0.7}, {"r-b", 0.2}, {"r-c", 0.5}};
+    for (const auto& [name, value] : values) {
+      live.report(name, 99, value, 60);
+      books.push_back({name, "skill", 99, 0.0, value});
+    }
+    ASSERT_EQ(*live.steering.state(live.id("r-b")), SuccessiveHalvingGroup::State::paused);
+  }
+  auto checked = check_campaign(yaml);
+  CampaignRun run(*checked.graph, SchedulingPolicy(workers(3), policy_config_for(checked.graph->campaign())), {});
+  PromiseSteering steering(run);
+  const auto paused = steering.replay(books, 0);
+  ASSERT_EQ(paused.size(), 1u);
+  EXPECT_EQ(checked.graph->stage(paused.front()).name, "r-b");
+  run.begin(0);
+  run.decide(0);
+  EXPECT_EQ(run.progress().state(paused.front()), StageState::paused);
+  EXPECT_EQ(run.progress().state(*checked.graph->find("r-a")), StageState::running);
+}

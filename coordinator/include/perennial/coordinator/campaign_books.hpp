@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace perennial {
 
@@ -28,6 +29,9 @@ class CampaignBooks {
   /// `simulated`: the model time when reported (none when the kernel advances none).
   void metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
               std::optional<double> simulated = std::nullopt);
+  /// Every metric value earlier runs recorded, in the order they arrived (none when the books
+  /// cannot be read): what a resumed run replays to rebuild its scenario groups.
+  std::vector<accounting::MetricRow> earlier_metrics() const;
   /// Called from the loop: open segments are brought up to date every 30 s.
   void tick(double now);
   /// Called from the loop: the rows written since the last commit are committed together

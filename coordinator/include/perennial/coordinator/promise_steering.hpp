@@ -57,6 +57,18 @@ class PromiseSteering : public CampaignObserver {
   std::vector<SteeringMove> metric(StageId id, std::uint64_t step, double simulated, const std::string& name,
                                    double value, double now);
 
+  /// A resumed campaign: the values earlier runs recorded (in arrival order) rebuild the groups
+  /// as they stood, without moving anything; members the groups hold paused or stopped, and not
+  /// completed, are paused again (before begin(): they never queue). Returns those.
+  struct EarlierValue {
+    std::string stage;
+    std::string name;
+    std::uint64_t step = 0;
+    double simulated = 0.0;
+    double value = 0.0;
+  };
+  std::vector<StageId> replay(const std::vector<EarlierValue>& earlier, double now);
+
   /// The group's view of a member, for status and `perennial scenarios`.
   std::optional<SuccessiveHalvingGroup::State> state(StageId id) const;
 
