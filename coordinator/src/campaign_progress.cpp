@@ -21,12 +21,14 @@ std::string_view state_name(StageState s) {
 }
 
 CampaignProgress::CampaignProgress(const StageGraph& graph)
-    : graph_(graph), state_(graph.size(), StageState::waiting), reason_(graph.size()), waiting_on_(graph.size()) {
+    : graph_(graph), state_(graph.size(), StageState::waiting), reason_(graph.size()), waiting_on_(graph.size()),
+      priority_(graph.size()) {
   for (StageId id = 0; id < graph.size(); ++id) {
+    priority_[id] = graph.stage(id).priority;
     waiting_on_[id] = static_cast<std::uint32_t>(graph.upstream(id).size());
     if (waiting_on_[id] == 0) {
       state_[id] = StageState::ready;
-      ready_.emplace(-graph.stage(id).priority, id);
+      ready_.emplace(-priority_[id], id);
     }
   }
 }
@@ -38,14 +40,22 @@ std::vector<StageId> CampaignProgress::ready() const {
   return out;
 }
 
+void CampaignProgress::set_priority(StageId id, int priority) {
+  if (state_[id] == StageState::ready) {
+    ready_.erase({-priority_[id], id});
+    ready_.emplace(-priority, id);
+  }
+  priority_[id] = priority;
+}
+
 void CampaignProgress::start(StageId id) {
-  ready_.erase({-graph_.stage(id).priority, id});
+  ready_.erase({-priority_[id], id});
   state_[id] = StageState::running;
   ++running_;
 }
 
 std::vector<StageId> CampaignProgress::reuse(StageId id) {
-  if (state_[id] == StageState::ready) ready_.erase({-graph_.stage(id).priority, id});
+  if (state_[id] == StageState::ready) ready_.erase({-priority_[id], id});
   return complete(id);
 }
 
@@ -59,7 +69,7 @@ void CampaignProgress::pause(StageId id, std::string reason) {
   if (state_[id] == StageState::running) {
     --running_;
   } else if (state_[id] == StageState::ready) {
-    ready_.erase({-graph_.stage(id).priority, id});
+    ready_.erase({-priority_[id], id});
   } else {
     return;
   }
@@ -70,7 +80,7 @@ void CampaignProgress::pause(StageId id, std::string reason) {
 void CampaignProgress::resume(StageId id, std::string reason) {
   if (state_[id] != StageState::paused) return;
   state_[id] = StageState::ready;
-  ready_.insert({-graph_.stage(id).priority, id});
+  ready_.insert({-priority_[id], id});
   reason_[id] = std::move(reason);
 }
 
@@ -78,7 +88,7 @@ void CampaignProgress::requeue(StageId id, std::string reason) {
   if (state_[id] == StageState::running) --running_;
   state_[id] = StageState::ready;
   reason_[id] = std::move(reason);
-  ready_.emplace(-graph_.stage(id).priority, id);
+  ready_.emplace(-priority_[id], id);
 }
 
 std::vector<StageId> CampaignProgress::complete(StageId id) {
@@ -89,7 +99,7 @@ std::vector<StageId> CampaignProgress::complete(StageId id) {
   for (StageId d : graph_.downstream(id)) {
     if (--waiting_on_[d] == 0 && state_[d] == StageState::waiting) {
       state_[d] = StageState::ready;
-      ready_.emplace(-graph_.stage(d).priority, d);
+      ready_.emplace(-priority_[d], d);
       now_ready.push_back(d);
     }
   }
@@ -98,7 +108,7 @@ std::vector<StageId> CampaignProgress::complete(StageId id) {
 
 std::vector<StageId> CampaignProgress::fail(StageId id, std::string reason) {
   if (state_[id] == StageState::running) --running_;
-  if (state_[id] == StageState::ready) ready_.erase({-graph_.stage(id).priority, id});
+  if (state_[id] == StageState::ready) ready_.erase({-priority_[id], id});
   state_[id] = StageState::failed;
   reason_[id] = std::move(reason);
   std::vector<StageId> blocked;

@@ -73,6 +73,7 @@ void CampaignRun::submit(StageId id, double now) {
   const bool measured = m.step_seconds > 0;
   // Until its first checkpoint is measured, its cost is assumed as the workers assume it.
   JobSpec job = job_for(s, id, policy_.machine(), ranks_of(id), measured ? m.checkpoint_cost : kFirstCheckpointCostGuessSeconds);
+  job.priority = priority_of(id);
   if (measured) {
     job.step_seconds = m.step_seconds;
     job.remaining_seconds = m.step_seconds * static_cast<double>(s.steps);
@@ -285,8 +286,11 @@ void CampaignRun::end_run(StageId id, double now) {
     if (it != pause_reasons_.end()) pause_reasons_.erase(it);
     progress_.pause(id, fmt::format("paused at step {}: {}", *r.stopped_at, reason));
     tell([&](CampaignObserver& o) { o.stage_paused(id, r.stopped_at, reason, now); });
+    // Released by hand while it was checkpointing: the stop order could not be taken back.
+    if (resume_when_stopped_.erase(id) != 0) resume(id, "by hand", now);
     return;
   }
+  resume_when_stopped_.erase(id);
   pause_reasons_.erase(id);
   if (resized) {
     const auto [ranks, reason] = resize_to_.at(id);
@@ -313,7 +317,7 @@ void CampaignRun::end_run(StageId id, double now) {
   if (r.errors.empty()) {
     const auto now_ready = progress_.complete(id);
     tell([&](CampaignObserver& o) { o.stage_completed(id, r, now); });
-    for (StageId next : now_ready) submit(next, now);
+    for (StageId next : now_ready) submit_unless_held(next, now);
     return;
   }
   fail(id, why);
@@ -346,7 +350,7 @@ CampaignRun::PauseResult CampaignRun::pause(StageId id, const std::string& reaso
 }
 
 bool CampaignRun::resume(StageId id, const std::string& reason, double now) {
-  if (progress_.state(id) != StageState::paused) return false;
+  if (progress_.state(id) != StageState::paused || held_by_hand(id)) return false;
   progress_.resume(id, fmt::format("resumed: {}", reason));
   tell([&](CampaignObserver& o) { o.stage_resumed(id, reason, now); });
   submit(id, now);

@@ -61,6 +61,22 @@ void SchedulingPolicy::withdraw(JobId id) {
   preempting_for_.erase(id);
 }
 
+void SchedulingPolicy::set_priority(JobId id, int priority) {
+  if (auto w = waiting_.find(id); w != waiting_.end()) {
+    dequeue(w->second.spec);
+    w->second.spec.priority = priority;
+    min_priority_ = std::min(min_priority_, priority);
+    max_priority_ = std::max(max_priority_, priority);
+    enqueue(w->second.spec);
+  } else if (auto r = running_.find(id); r != running_.end()) {
+    running_priorities_.erase(running_priorities_.find(r->second.spec.priority));
+    r->second.spec.priority = priority;
+    running_priorities_.insert(priority);
+    min_priority_ = std::min(min_priority_, priority);
+    max_priority_ = std::max(max_priority_, priority);
+  }
+}
+
 void SchedulingPolicy::enqueue(const JobSpec& job) {
   buckets_[{job.project, job.priority}].emplace(job.queued_since, job.id);
 }

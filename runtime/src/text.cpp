@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 namespace perennial {
 
@@ -34,6 +35,19 @@ std::string nearest_name(std::string_view word, const std::vector<std::string>& 
     }
   }
   return best;
+}
+
+std::vector<std::string> nearest_names(std::string_view word, const std::vector<std::string>& candidates,
+                                       std::size_t count) {
+  const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  std::vector<std::pair<std::size_t, std::string>> close;
+  for (const auto& candidate : candidates) {
+    if (const std::size_t d = edit_distance(word, candidate); d <= limit) close.emplace_back(d, candidate);
+  }
+  std::stable_sort(close.begin(), close.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < close.size() && i < count; ++i) out.push_back(close[i].second);
+  return out;
 }
 
 bool has_glob_chars(std::string_view pattern) {

@@ -27,6 +27,11 @@ class CampaignProgress {
   /// The same order as ready(), without a copy: (-priority, id) pairs.
   const std::set<std::pair<int, StageId>>& ready_queue() const { return ready_; }
 
+  /// The stage's priority in the ready order: its `priority:` until set_priority changes it
+  /// (the scientist's hand, `perennial priority`).
+  int priority(StageId id) const { return priority_[id]; }
+  void set_priority(StageId id, int priority);
+
   void start(StageId id);
   /// Why a ready stage does not start (the policy's reason, when the run ends with it).
   void hold(StageId id, std::string reason) { reason_[id] = std::move(reason); }
@@ -58,6 +63,7 @@ class CampaignProgress {
   std::vector<StageState> state_;
   std::vector<std::string> reason_;
   std::vector<std::uint32_t> waiting_on_;
+  std::vector<int> priority_;                ///< the campaign file's, or the scientist's
   std::set<std::pair<int, StageId>> ready_;  // (-priority, id): begin() is the most urgent
   std::size_t running_ = 0;
   std::size_t completed_ = 0;

@@ -214,7 +214,8 @@ class CampaignRun {
     std::string refused;            ///< why nothing was done; empty when it was
   };
   PauseResult pause(StageId id, const std::string& reason, double now);
-  /// A paused stage is submitted again; it resumes from its checkpoint. False when not paused.
+  /// A paused stage is submitted again; it resumes from its checkpoint. False when not paused,
+  /// or held by the scientist's hand (only release_by_hand lifts that).
   bool resume(StageId id, const std::string& reason, double now);
   /// Moves a stage to `ranks` ranks (within its `ranks: {min, max}`): a running one is told to
   /// stop at its next scheduled epoch (the order is returned; it costs no extra checkpoint) and
@@ -227,6 +228,34 @@ class CampaignRun {
     const auto it = resize_to_.find(id);
     return it == resize_to_.end() ? std::nullopt : std::optional<int>(it->second.first);
   }
+
+  // ---- the scientist's hand (`perennial priority`; campaign_run_hand.cpp) --------------------
+  /// How the scientist holds a stage. Both keep it from running until released by hand, and
+  /// the promise policy never resumes it; `stopped` says the scientist is done with it (status
+  /// and events say "stopped by hand"), `paused` that it waits for a decision.
+  enum class Hold { paused, stopped };
+  struct HandResult {
+    std::optional<StopOrder> stop;  ///< for the driver: a running stage to checkpoint and stop
+    std::string refused;            ///< why nothing was done; empty when it was
+    std::string note;               ///< what was done, for the answer ("paused", "already paused", ...)
+  };
+  /// Holds a stage: a ready one leaves the queue now, a running one checkpoints and stops
+  /// first (as pause() does), a stage still waiting on upstream ones is held when it becomes
+  /// ready, a stage the promise paused stays paused. Refused as pause() refuses (protected,
+  /// no checkpoints while running) and for a stage that is over (completed, failed, blocked).
+  HandResult hold_by_hand(StageId id, Hold hold, double now);
+  /// Lifts a hold (or a promise's pause): a paused stage is submitted again, one still
+  /// checkpointing for its pause is submitted again once it has stopped. Refused when the
+  /// stage is neither held nor paused.
+  HandResult release_by_hand(StageId id, double now);
+  /// The hold on a stage, if any. The promise policy must not resume a held stage.
+  std::optional<Hold> hand_hold(StageId id) const;
+  bool held_by_hand(StageId id) const { return hand_hold(id).has_value(); }
+  /// The stage's priority from now on: the ready order, its place in the policy's queue when
+  /// it waits, what preemption compares when it runs, and every later submission.
+  void set_priority(StageId id, int priority);
+  /// Its priority: the campaign file's `priority:` unless set_priority changed it.
+  int priority_of(StageId id) const { return progress_.priority(id); }
 
   /// The whole run stops (a signal, or nothing can start before the allocation's end):
   /// nothing new starts; returns the running stages to ask for a checkpointed stop.
@@ -262,6 +291,8 @@ class CampaignRun {
 
  private:
   void submit(StageId id, double now);
+  /// A stage just made ready by its upstream stages: submitted, or paused when held by hand.
+  void submit_unless_held(StageId id, double now);
   void end_run(StageId id, double now);
   void fail(StageId id, const std::string& why);
   template <class F> void tell(F&& f) {
@@ -283,6 +314,8 @@ class CampaignRun {
   std::map<StageId, ActiveRun> running_;
   std::map<StageId, std::string> pause_reasons_;  ///< running stages told to stop for a pause
   std::map<StageId, std::pair<int, std::string>> resize_to_;  ///< running stages told to stop for a resize
+  std::map<StageId, Hold> hand_;                  ///< stages the scientist holds
+  std::set<StageId> resume_when_stopped_;         ///< released by hand while checkpointing for a pause
   std::vector<CampaignObserver*> observers_;
   mutable std::vector<std::string> definitions_;
   std::function<void(StageId, JobSpec&)> estimator_;

@@ -134,6 +134,9 @@ class SchedulingPolicy {
   void submit(const JobSpec& job);
   /// Takes a waiting stage out of the queue (it failed, or upstream work failed).
   void withdraw(JobId id);
+  /// A new `priority` for a waiting stage (it moves to its place in the queue, keeping its
+  /// age) or a running one (what preemption compares from now on). Others: nothing.
+  void set_priority(JobId id, int priority);
   /// One pass: what starts, what must yield, what can never run. Starts are already taken
   /// from the machine and counted as running.
   Decision decide(double now);
