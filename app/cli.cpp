@@ -135,6 +135,20 @@ int cli_main(int argc, char** argv) {
   scenarios->add_option("output_dir", scenarios_dir, "the campaign's output folder (or its campaign file)")->required();
   scenarios->add_flag("--json", scenarios_json, "print one JSON object");
 
+  PrioritySettings priority_settings;
+  auto* priority = app.add_subcommand(
+      "priority", "the scientist's hand on one stage: a new priority, or pause, resume or stop it; a running campaign "
+                  "answers within a second, a stopped one journals it for its next run");
+  priority->add_option("output_dir", priority_settings.folder, "the campaign's output folder")->required();
+  priority->add_option("stage", priority_settings.stage, "the stage's name")->required();
+  priority->add_option("value", priority_settings.value, "its new priority (an integer, as priority: in the campaign file)");
+  priority->add_flag("--pause", priority_settings.pause, "pause it (a running stage checkpoints first) until --resume");
+  priority->add_flag("--resume", priority_settings.resume, "resume a stage paused or stopped by hand (or by promise)");
+  priority->add_flag("--stop", priority_settings.stop,
+                     "stop it for this campaign (a running stage checkpoints first); only --resume brings it back");
+  priority->add_option("--wait", priority_settings.wait_seconds,
+                       "seconds to wait for a running coordinator's answer (default 5)")->check(CLI::PositiveNumber);
+
   SimulateSettings sim;
   auto* simulate = app.add_subcommand("simulate",
                                       "run the campaign through the scheduling policy on a virtual clock: makespan, "
@@ -168,6 +182,7 @@ int cli_main(int argc, char** argv) {
     if (*report) return command_report(report_settings);
     if (*forecast) return command_forecast(forecast_settings);
     if (*scenarios) return command_scenarios(scenarios_dir, scenarios_json);
+    if (*priority) return command_priority(priority_settings);
     if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
       for (const auto& name : KernelRegistry::instance().names()) {
         const KernelInfo info = KernelRegistry::instance().create(name, "")->info();

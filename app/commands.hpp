@@ -19,6 +19,7 @@ namespace perennial {
 
 constexpr int kExitIncomplete = 1;  ///< the campaign ran but did not complete
 constexpr int kExitBadInput = 2;    ///< nothing was started
+constexpr int kExitNoAnswer = 3;    ///< `priority`: the running coordinator did not answer in time
 
 /// A command-line value that cannot be used, with what is wrong.
 struct BadOption : std::runtime_error {
@@ -78,12 +79,27 @@ struct RunSettings {
   std::string started_marker;  ///< --started-marker: created by rank 0 once the ranks have met
 };
 
+/// `perennial priority DIR STAGE (VALUE | --pause | --resume | --stop)`, as given.
+struct PrioritySettings {
+  std::string folder;
+  std::string stage;
+  std::string value;  ///< the new priority, as typed (empty: an action flag instead)
+  bool pause = false;
+  bool resume = false;
+  bool stop = false;
+  double wait_seconds = 5.0;  ///< how long to wait for a running coordinator's answer
+};
+
 int command_validate(const std::string& file, int ranks);
 int command_plan(const std::string& file);
 int command_simulate(const std::string& file, const SimulateSettings& settings);
 int command_status(const std::string& dir);
 /// `perennial scenarios DIR`: the scenarios ranked by promise, with their trajectories.
 int command_scenarios(const std::string& dir, bool json);
+/// `perennial priority`: 0 when applied (running) or journaled (stopped); kExitBadInput for a
+/// folder, stage or value it cannot use; kExitIncomplete when refused; kExitNoAnswer when the
+/// running coordinator did not answer in time (the request stays queued).
+int command_priority(const PrioritySettings& settings);
 /// `perennial report`: 0, or kExitBadInput naming what it cannot use.
 int command_report(const ReportSettings& settings);
 /// The accounting store's use per project against its allocation, for `status`.

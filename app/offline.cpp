@@ -103,6 +103,30 @@ int command_simulate(const std::string& file, const SimulateSettings& o) {
 }
 
 // `perennial status DIR`: what log/status.json (written by rank 0 once a second) says.
+namespace {
+
+// `perennial priority` on the stopped campaign since its newest run started: not in that run's
+// status, applied when the next run starts.
+std::string hand_for_next_run(const std::filesystem::path& journal) {
+  std::vector<nlohmann::json> hand;
+  for (const auto& record : Journal::read(journal).records) {
+    if (record.value("type", "") == "run_started") hand.clear();
+    if (record.value("type", "") == "hand" && record.value("source", "") == "cli") hand.push_back(record);
+  }
+  std::string out;
+  for (const auto& h : hand) {
+    std::string what = h.value("action", "?");
+    if (h.contains("value")) {
+      what += ' ';
+      what += h["value"].dump();
+    }
+    out += fmt::format("  by hand  {:<28} {} (from the next run)\n", h.value("stage", "?"), what);
+  }
+  return out;
+}
+
+}  // namespace
+
 int command_status(const std::string& dir) {
   std::filesystem::path path = std::filesystem::path(dir) / "log" / "status.json";
   if (!std::filesystem::exists(path)) path = std::filesystem::path(dir) / "status.json";
@@ -117,6 +141,7 @@ int command_status(const std::string& dir) {
     std::fprintf(stderr, "perennial status: %s\n", e.what());
     return kExitIncomplete;
   }
+  std::fputs(hand_for_next_run(std::filesystem::path(dir) / "journal.jsonl").c_str(), stdout);
   const auto books = std::filesystem::path(dir) / "accounting.db";
   if (!std::filesystem::exists(books)) return 0;
   try {

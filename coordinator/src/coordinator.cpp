@@ -3,8 +3,10 @@
 #include <perennial/coordinator/metric_gate.hpp>
 #include <perennial/coordinator/promise_steering.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/control_requests.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
+#include <perennial/coordinator/hand.hpp>
 #include <perennial/coordinator/heartbeat_monitor.hpp>
 #include <perennial/coordinator/journal.hpp>
 #include <perennial/coordinator/loop_watchdog.hpp>
@@ -14,6 +16,7 @@
 #include <perennial/coordinator/run_records.hpp>
 #include <perennial/coordinator/run_status.hpp>
 #include <perennial/checkpoint/verify.hpp>
+#include <perennial/errors.hpp>
 #include <perennial/resource_usage.hpp>
 
 #include <fmt/format.h>
@@ -51,7 +54,8 @@ class CoordinatorLoop {
         run_(graph, SchedulingPolicy(Machine{}, policy_config_for(graph.campaign())),
              CampaignRunOptions{options.max_restarts, options.recovery}, read_history(graph, earlier_)),
         event_recorder_(events_, run_), heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
-        replacement_(workers, options.respawner, options.spawn_timeout.count()), faults_text_(options.faults.to_string()) {
+        replacement_(workers, options.respawner, options.spawn_timeout.count()), faults_text_(options.faults.to_string()),
+        control_(graph.campaign().output_dir) {
     std::filesystem::create_directories(graph.campaign().output_dir / "outputs");
     for (const auto& warning : earlier_.warnings) events_.progress("journal: " + warning);
     journal_.emplace(graph.campaign().output_dir / "journal.jsonl");
@@ -94,6 +98,7 @@ class CoordinatorLoop {
       reuse_earlier_work();
       replay_promise();
     }
+    apply_earlier_hand();
     run_.begin(events_.elapsed());
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
@@ -103,6 +108,7 @@ class CoordinatorLoop {
       stall.alive();
       workers_.progress_sends();
       if (stop_requested()) stop_everything();
+      take_hand_requests();
       if (!run_.stopping()) dispatch();
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
@@ -180,6 +186,51 @@ class CoordinatorLoop {
     for (StageId id : steering_.replay(earlier, events_.elapsed())) {
       events_.progress(fmt::format("resume    {}: stays paused by promise (below its rung's bar in an earlier run)",
                                    graph_.stage(id).name));
+    }
+  }
+
+  // The journal's `hand` records (`perennial priority` on a stopped campaign, and those applied
+  // live by earlier runs), in order, before anything is submitted: a stage paused by hand stays
+  // paused and a priority stays changed, run after run.
+  void apply_earlier_hand() {
+    for (const auto& note : replay_hand_records(run_, earlier_, events_.elapsed())) events_.progress(fmt::format("journal: {}", note));
+  }
+
+  // `perennial priority DIR STAGE ...` on this running campaign: its request files, oldest
+  // first, at most every 0.2 s (the loop wakes at least every 0.25 s: an answer within about
+  // half a second). An accepted request is journaled and synced before it is answered, so
+  // "accepted" means it outlives this run; a refused one changes nothing and is not journaled.
+  void take_hand_requests() {
+    const double now = events_.elapsed();
+    if (now < next_hand_poll_) return;
+    next_hand_poll_ = now + 0.2;
+    for (const auto& pending : control_.pending()) {
+      ControlRequests::Answer answer{false, fmt::format("malformed request: {}", pending.problem)};
+      nlohmann::json event = {{"event", "hand"}, {"request", pending.id}};
+      if (pending.request) {
+        const HandRequest& request = *pending.request;
+        const HandOutcome outcome = apply_hand(run_, request, now);
+        if (outcome.accepted) {
+          HandRequest record = request;
+          record.source = "run";
+          journal_->append(record.to_json());
+          journal_->sync();
+          if (outcome.stop) ask_to_stop(outcome.stop->job);
+        }
+        answer = {outcome.accepted, outcome.message};
+        event["stage"] = request.stage;
+        event["action"] = hand_action_name(request.action);
+        if (request.value) event["value"] = *request.value;
+      }
+      event["result"] = answer.accepted ? "accepted" : "refused";
+      event["message"] = answer.message;
+      events_.record(std::move(event));
+      events_.progress(fmt::format("hand      {}{}", answer.accepted ? "" : "refused: ", answer.message));
+      try {
+        control_.answer(pending.id, answer);
+      } catch (const Error& e) {
+        events_.progress(fmt::format("warning: the answer to {} was not written: {}", pending.id, e.what()));
+      }
     }
   }
 
@@ -641,6 +692,8 @@ class CoordinatorLoop {
   std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
   std::set<int> dead_;   ///< declared dead, ended on purpose, or unreachable at the end
   std::set<int> stuck_;  ///< never reported after a failure, without recovery: retired
+  ControlRequests control_;     ///< `perennial priority` requests (output folder's control/)
+  double next_hand_poll_ = 0.0;
   double next_policy_pass_ = 0.0;
   double next_status_ = 0.0;
   double last_heartbeat_check_ = 0.0;

@@ -66,6 +66,21 @@ OutputFolderLock::OutputFolderLock(const std::filesystem::path& folder, const st
   }
 }
 
+std::optional<OutputFolderLock> OutputFolderLock::try_take(const std::filesystem::path& folder, const std::string& holder) {
+  const auto path = folder / ".perennial.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  if (::ftruncate(fd, 0) == 0) {
+    const ssize_t written = ::pwrite(fd, holder.data(), holder.size(), 0);
+    (void)written;  // the note is for people
+  }
+  return OutputFolderLock(fd);
+}
+
 OutputFolderLock::~OutputFolderLock() {
   if (fd_ >= 0) ::close(fd_);
 }

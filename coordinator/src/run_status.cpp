@@ -49,6 +49,16 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
     if (state == StageState::suspended || state == StageState::paused) s.suspended.push_back({graph.stage(id).name, progress.reason(id)});
   }
   for (StageId id = 0; id < graph.size(); ++id) {
+    std::string what;
+    const auto hold = run.hand_hold(id);
+    if (hold && progress.state(id) != StageState::completed) what = hold == CampaignRun::Hold::stopped ? "stopped by hand" : "paused by hand";
+    if (run.priority_of(id) != graph.stage(id).priority) {
+      what += fmt::format("{}priority {} (campaign file: {})", what.empty() ? "" : "; ", run.priority_of(id),
+                          graph.stage(id).priority);
+    }
+    if (!what.empty()) s.by_hand.push_back({graph.stage(id).name, std::move(what)});
+  }
+  for (StageId id = 0; id < graph.size(); ++id) {
     if (progress.state(id) != StageState::waiting) continue;
     OnDependencies d{graph.stage(id).name, {}};
     for (StageId u : graph.upstream(id)) {
@@ -78,6 +88,8 @@ nlohmann::json RunStatus::to_json() const {
   }
   nlohmann::json suspended_json = nlohmann::json::array();
   for (const auto& x : suspended) suspended_json.push_back({{"stage", x.stage}, {"reason", x.reason}});
+  nlohmann::json hand_json = nlohmann::json::array();
+  for (const auto& h : by_hand) hand_json.push_back({{"stage", h.stage}, {"what", h.what}});
   nlohmann::json waiting_json = nlohmann::json::array();
   for (const auto& w : waiting) {
     waiting_json.push_back({{"stage", w.stage}, {"reason", w.reason}, {"detail", w.detail},
@@ -100,6 +112,7 @@ nlohmann::json RunStatus::to_json() const {
           {"waiting", waiting_json},
           {"waiting_on_dependencies", dependencies},
           {"suspended", suspended_json},
+          {"by_hand", hand_json},
           {"core_hours_by_project", core_hours_by_project},
           {"preemptions", preemptions},
           {"protected_interruptions", protected_interruptions},
@@ -148,6 +161,11 @@ RunStatus RunStatus::from_json(const nlohmann::json& j) {
   if (j.contains("suspended") && j["suspended"].is_array()) {
     for (const auto& x : j["suspended"]) {
       s.suspended.push_back({field<std::string>(x, "stage", "suspended"), field<std::string>(x, "reason", "suspended")});
+    }
+  }
+  if (j.contains("by_hand") && j["by_hand"].is_array()) {
+    for (const auto& h : j["by_hand"]) {
+      s.by_hand.push_back({field<std::string>(h, "stage", "by_hand"), field<std::string>(h, "what", "by_hand")});
     }
   }
   for (const auto& w : field<nlohmann::json>(j, "waiting", where)) {
@@ -214,6 +232,7 @@ std::string RunStatus::to_text(double unix_now) const {
                        r.running_seconds, where.empty() ? "" : "; " + where, r.stopping ? " (checkpointing to stop)" : "");
   }
   for (const auto& x : suspended) out += fmt::format("  stopped  {:<28} {}\n", x.stage, x.reason);
+  for (const auto& h : by_hand) out += fmt::format("  by hand  {:<28} {}\n", h.stage, h.what);
   for (const auto& w : waiting) {
     out += fmt::format("  waiting  {:<28} {:<18} start {:<12} {}\n", w.stage, w.reason, when(w.expected_start_in_seconds),
                        w.detail);

@@ -5,6 +5,7 @@
 // takes the lock before it writes anything. Plain C++ (POSIX flock), no MPI.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace perennial {
@@ -19,8 +20,17 @@ class OutputFolderLock {
   ~OutputFolderLock();
   OutputFolderLock(const OutputFolderLock&) = delete;
   OutputFolderLock& operator=(const OutputFolderLock&) = delete;
+  OutputFolderLock(OutputFolderLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  OutputFolderLock& operator=(OutputFolderLock&&) = delete;
+
+  /// The lock of an existing folder when no run holds it (nullopt when one does): a command
+  /// that writes to a stopped campaign's journal (`perennial priority`) holds it meanwhile, so
+  /// no run starts halfway through. `holder` is the note a refused run prints. Throws Error
+  /// naming the lock file when it cannot be opened.
+  static std::optional<OutputFolderLock> try_take(const std::filesystem::path& folder, const std::string& holder);
 
  private:
+  explicit OutputFolderLock(int fd) : fd_(fd) {}
   int fd_ = -1;
 };
 

@@ -40,6 +40,11 @@ struct RunStatus {
     double priority_score = 0.0;
     std::optional<double> expected_start_in_seconds;
   };
+  /// What the scientist's hand changed (`perennial priority`): a hold, a priority, or both.
+  struct ByHand {
+    std::string stage;
+    std::string what;  ///< "paused by hand", "stopped by hand", "priority 5 (campaign file: 0)"
+  };
   struct OnDependencies {
     std::string stage;
     std::vector<std::string> waits_for;
@@ -56,6 +61,7 @@ struct RunStatus {
   std::vector<Waiting> waiting;
   std::vector<OnDependencies> waiting_on_dependencies;
   std::vector<Suspended> suspended;
+  std::vector<ByHand> by_hand;
   std::map<std::string, double> core_hours_by_project;  ///< this run's, as the scheduler charged them
   std::uint64_t preemptions = 0;
   std::uint64_t protected_interruptions = 0;
