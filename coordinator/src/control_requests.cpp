@@ -127,4 +127,21 @@ std::optional<ControlRequests::Answer> ControlRequests::take_answer(const std::s
   return a;
 }
 
+std::size_t ControlRequests::drop_answers_older_than(std::chrono::seconds age) {
+  std::size_t dropped = 0;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec);
+  if (ec) return 0;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    if (!name.ends_with(".answer.json")) continue;
+    const auto written = std::filesystem::last_write_time(it->path(), ec);
+    if (ec || now - written < age) continue;
+    if (std::filesystem::remove(it->path(), ec)) ++dropped;
+  }
+  return dropped;
+}
+
 }  // namespace perennial

@@ -193,6 +193,7 @@ class CoordinatorLoop {
   // live by earlier runs), in order, before anything is submitted: a stage paused by hand stays
   // paused and a priority stays changed, run after run.
   void apply_earlier_hand() {
+    control_.drop_answers_older_than(std::chrono::minutes(10));  // their commands gave up long ago
     for (const auto& note : replay_hand_records(run_, earlier_, events_.elapsed())) events_.progress(fmt::format("journal: {}", note));
   }
 

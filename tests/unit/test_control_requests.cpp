@@ -53,6 +53,15 @@ TEST(ControlRequests, TwoRequestsArePendingInTheOrderTheyWereMadeAndEachAnswerIs
   ASSERT_TRUE(refused);
   EXPECT_FALSE(refused->accepted);
   EXPECT_TRUE(std::filesystem::is_empty(control.dir())) << "nothing left behind";
+
+  // An answer nobody took (the command gave up waiting) goes once it is old.
+  const std::string abandoned = control.submit(pause_of("ssp126"));
+  control.answer(abandoned, {true, "ssp126: already paused by hand"});
+  EXPECT_EQ(control.drop_answers_older_than(std::chrono::seconds(600)), 0u);
+  std::filesystem::last_write_time(control.dir() / (abandoned + ".answer.json"),
+                                   std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
+  EXPECT_EQ(control.drop_answers_older_than(std::chrono::seconds(600)), 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(control.dir()));
 }
 
 // A file that is no request (not JSON, a field missing, an unknown action) comes out pending

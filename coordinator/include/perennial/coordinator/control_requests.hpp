@@ -9,6 +9,7 @@
 
 #include <perennial/coordinator/hand.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -42,6 +43,9 @@ class ControlRequests {
   void answer(const std::string& id, const Answer& answer);
   /// The answer to `id` once written (nullopt until then); taking it removes it.
   std::optional<Answer> take_answer(const std::string& id);
+  /// Removes answers nobody took within `age` (the command had given up waiting); returns how
+  /// many. The coordinator calls it when it starts.
+  std::size_t drop_answers_older_than(std::chrono::seconds age);
 
  private:
   std::filesystem::path request_file(const std::string& id) const { return dir_ / (id + ".request.json"); }
