@@ -150,6 +150,11 @@ std::vector<std::string> replay_hand_records(CampaignRun& run, const JournalCont
     const std::string& stage = run.graph().stage(id).name;
     if (n.priority) apply_hand(run, HandRequest{stage, HandAction::priority, n.priority, 0.0, {}}, now);
     if (n.hold && n.hold != HandAction::resume) apply_hand(run, HandRequest{stage, *n.hold, std::nullopt, 0.0, {}}, now);
+    // The scientist's newest word was resume: a stage the promise replay paused again (it ran
+    // before this) is resumed, as it was in the run that took the request.
+    if (n.hold == HandAction::resume && run.progress().state(id) == StageState::paused) {
+      run.resume(id, "resumed by hand in an earlier run", now);
+    }
   }
   return notes;
 }

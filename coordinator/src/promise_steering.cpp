@@ -137,7 +137,9 @@ SteeringMove PromiseSteering::carry_out(const PromiseMove& move, double now) {
                                             : run_.pause(*id, move.reason + " (on its fewest ranks already: paused)", now);
       break;
     case PromiseMove::Kind::promote:
-      if (!run_.resume(*id, move.reason, now)) {
+      if (run_.held_by_hand(*id)) {
+        result.refused = fmt::format("{} is held by hand (perennial priority ... --resume lifts it)", s.name);
+      } else if (!run_.resume(*id, move.reason, now)) {
         result.refused = fmt::format("{} is {}, not paused", s.name, state_name(run_.progress().state(*id)));
       }
       break;

@@ -244,3 +244,20 @@ TEST(Hand, ARecordReadsBackAsItWasWrittenAndABadOneNamesItsField) {
   bad.erase("stage");
   EXPECT_THROW(HandRequest::from_json(bad), Error);
 }
+
+// A stage the promise paused and the scientist then resumed: the next run's promise replay
+// pauses it again (its group still holds it below the bar), and the journal's resume lifts that
+// pause, as it did in the run that took the request.
+TEST(Hand, AResumeByHandOutlivesThePromisePausingItAgainOnReplay) {
+  Fixture f(kTwo, 2);
+  JournalContents journal;
+  journal.records.push_back({{"type", "run_started"}, {"campaign", "two"}});
+  journal.records.push_back(HandRequest{"first", HandAction::resume, {}, 1.0, "run"}.to_json());
+  f.run.reuse_earlier_work();
+  ASSERT_TRUE(f.run.pause(f.id("first"), "below its rung's bar in an earlier run", 0).refused.empty());
+  ASSERT_EQ(f.state("first"), StageState::paused);
+  replay_hand_records(f.run, journal, 0);
+  EXPECT_EQ(f.state("first"), StageState::ready);
+  f.run.begin(0);
+  EXPECT_EQ(f.run.decide(1).starts.size(), 2u);
+}

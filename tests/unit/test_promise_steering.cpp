@@ -286,3 +286,41 @@ stages:
   EXPECT_EQ(run.progress().state(paused.front()), StageState::paused);
   EXPECT_EQ(run.progress().state(*checked.graph->find("r-a")), StageState::running);
 }
+
+// Override: the scientist's hand wins over the promise. A member paused below the bar and then
+// held by hand is not promoted when the bar falls (the move says why); a member the promise
+// paused and the scientist resumes runs again.
+TEST(PromiseSteering, TheScientistsHandOverridesThePromise) {
+  Fixture f(R"(
+campaign: override
+stages:
+  - name: "o-{f}"
+    for_each: {f: [a, b, c, d]}
+    kernel: any
+    ranks: 1
+    steps: 1000
+    promise: {metric: skill, rungs: {first: 100 steps, reduction: 2}}
+)", 2);
+  f.stepping("o-a", 50);
+  f.stepping("o-b", 50);
+  f.report("o-a", 99, 0.6, 60);
+  ASSERT_NE(find(f.report("o-b", 99, 0.4, 61), "pause"), nullptr);
+  f.stops_at("o-b", 100, 62);
+  ASSERT_EQ(f.state("o-b"), StageState::paused);
+  // The scientist holds it: stopped by hand.
+  EXPECT_TRUE(f.run.hold_by_hand(f.id("o-b"), CampaignRun::Hold::stopped, 63).refused.empty());
+  f.run.decide(63);
+  ASSERT_EQ(f.state("o-c"), StageState::running);
+  f.stepping("o-c", 70);
+  const auto moves = f.report("o-c", 99, 0.1, 70);
+  const SteeringMove* promote = find(moves, "promote");
+  ASSERT_NE(promote, nullptr);
+  EXPECT_FALSE(promote->made);
+  EXPECT_NE(promote->not_made.find("held by hand"), std::string::npos) << promote->not_made;
+  EXPECT_EQ(f.state("o-b"), StageState::paused);
+  // o-c, paused by the promise now, is resumed by the scientist: it queues again.
+  f.stops_at("o-c", 100, 71);
+  ASSERT_EQ(f.state("o-c"), StageState::paused);
+  EXPECT_TRUE(f.run.release_by_hand(f.id("o-c"), 72).refused.empty());
+  EXPECT_EQ(f.state("o-c"), StageState::ready);
+}
