@@ -75,12 +75,13 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
 
 std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& earlier, double now) {
   const StageGraph& graph = run_.graph();
+  std::map<std::string, std::string> why;  // each member's newest move, as it was decided then
   for (const EarlierValue& v : earlier) {
     const auto id = graph.find(v.stage);
     if (!id || !steers(*id, v.name)) continue;
     const StageSpec& s = graph.stage(*id);
     const double progress = s.promise->rungs_in_years ? v.simulated / options_.year_seconds : static_cast<double>(v.step + 1);
-    group_of(*id)->policy.report(s.name, progress, v.value);
+    for (const PromiseMove& move : group_of(*id)->policy.report(s.name, progress, v.value)) why[move.stage] = move.reason;
     newest_[*id] = s.promise->maximise ? v.value : -v.value;
   }
   std::vector<StageId> paused;
@@ -94,7 +95,9 @@ std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& ea
       }
       const auto held = group.policy.state(graph.stage(id).name);
       if (held != SuccessiveHalvingGroup::State::paused && held != SuccessiveHalvingGroup::State::stopped) continue;
-      if (run_.pause(id, "below its rung's bar in an earlier run (its values are in the books)", now).refused.empty()) {
+      const auto reason = why.find(graph.stage(id).name);
+      if (run_.pause(id, (reason != why.end() ? reason->second : std::string("below its rung's bar")) + " (in an earlier run)",
+                     now).refused.empty()) {
         paused.push_back(id);
       }
     }
