@@ -250,6 +250,7 @@ class Simulation final : public CampaignObserver {
                                                st.step / st.speed);
     run_.policy().update_checkpointing(id, st.step, st.cost, st.interval);
     if (st.done > 0) run_.restored(id, r.attempt, step_of(st, st.done));
+    run_.progressed(id, r.attempt, step_of(st, st.done), std::nullopt, now);
     SimulatedRun sim{id, now, 0.0, {}, "running", backfilled, r.allocation.cores()};
     for (const auto& [n, count] : r.allocation.ranks_on) sim.nodes.push_back(run_.policy().machine().node(n).name);
     report_.runs.push_back(std::move(sim));
@@ -439,6 +440,11 @@ class Simulation final : public CampaignObserver {
                              ? steps_done / rung_steps(s, 0) * *s.promise->first_rung * (1.0 + 1e-12)
                              : 0.0;
     bool changed = false;
+    // The group tells how far it is, as a real one does about once a second: its rate, for the
+    // steering's guards.
+    if (const ActiveRun* r = run_.active(id)) {
+      run_.progressed(id, r->attempt, static_cast<std::uint64_t>(std::llround(steps_done)), std::nullopt, now);
+    }
     // The step that reports: the rung's step, or the first past it when the rung falls between steps.
     const auto step = static_cast<std::uint64_t>(std::max(0.0, std::ceil(steps_done - 1e-9) - 1.0));
     for (const SteeringMove& move : steering_.metric(id, step, years * graph_.campaign().calendar.seconds_per_year(), s.promise->metric, value, now)) {

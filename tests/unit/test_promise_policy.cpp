@@ -224,3 +224,35 @@ TEST(PromiseSimulated, TwentyScenariosForTooFewNodesFavourTheMostPromising) {
   const auto again = simulate_campaign(g, machine_for(g.campaign().cluster), policy_config_for(g.campaign()), o);
   for (std::size_t i = 0; i < 20; ++i) EXPECT_EQ(again.stage_outcomes[i].moves, report.stage_outcomes[i].moves);
 }
+
+// In the accelerated mode too, the better of two scenarios with `ranks: {min: 1, max: 3}`
+// gains the free ranks at its next checkpoint, runs faster there (ideal scaling), and ends
+// first; the worse one keeps its rank until ranks are free for it.
+TEST(PromiseSimulated, TheBetterScenarioGainsFreeRanksAndEndsFirst) {
+  const std::string yaml = "campaign: grow\ncluster: {nodes: [{name: n1, cores: 4}]}\ncheckpoint: {interval: 50 steps}\n"
+                           "stages:\n  - name: \"ssp-{level}\"\n    for_each: {level: [0.2, 0.8]}\n    kernel: any\n"
+                           "    ranks: {min: 1, max: 3}\n    steps: 1000\n    step_time: 36s\n"
+                           "    promise: {metric: skill, rungs: {first: 100 steps, reduction: 3}}\n"
+                           "    simulate: {metrics: {skill: {value: \"{level}\", noise: 0.01}}}\n";
+  auto checked = perennial::testing::check_campaign(yaml);
+  ASSERT_TRUE(checked.diagnostics.empty()) << checked.text();
+  const StageGraph& g = *checked.graph;
+  SimulationOptions o;
+  o.checkpoint_cost_seconds = 10;
+  const auto report = simulate_campaign(g, machine_for(g.campaign().cluster), policy_config_for(g.campaign()), o);
+  ASSERT_EQ(report.stage_outcomes.size(), 2u);
+  const auto& worse = report.stage_outcomes[0];
+  const auto& better = report.stage_outcomes[1];
+  ASSERT_EQ(better.name, "ssp-0.8");
+  std::string moves;
+  for (const auto& m : better.moves) moves += m + "\n";
+  EXPECT_NE(moves.find("grow: ssp-0.8 skill"), std::string::npos) << moves;
+  EXPECT_EQ(better.moves.front().find("not done"), std::string::npos) << "its first move was made\n" << moves;
+  EXPECT_EQ(better.final_state, "completed");
+  EXPECT_EQ(worse.final_state, "completed");
+  // 1000 steps of 36 s: 10 core-hours on any rank count with ideal scaling, plus checkpoints.
+  EXPECT_NEAR(better.core_hours, 10.0, 1.5);
+  std::string worse_moves;
+  for (const auto& m : worse.moves) worse_moves += m + "\n";
+  EXPECT_LT(report.makespan_seconds, 1000 * 36.0) << "the grown scenario and then the other ran faster than on one rank\n" << worse_moves;
+}
