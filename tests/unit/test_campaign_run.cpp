@@ -56,19 +56,11 @@ struct Transcript final : CampaignObserver {
   bool has(const std::string& line) const { return std::find(lines.begin(), lines.end(), line) != lines.end(); }
 };
 
-// One node of `workers` one-core worker ranks, ids 1..workers.
-Machine workers(int count) {
-  Machine m;
-  const NodeIndex n = m.add_node({"node", count, 0, 0, 0});
-  for (int id = 1; id <= count; ++id) m.add_worker(n, 0, id);
-  return m;
-}
-
 struct Fixture {
   explicit Fixture(const std::string& yaml, int worker_count = 4, CampaignRunOptions options = {},
                    std::vector<StageHistory> history = {})
       : checked(check_campaign(yaml)),
-        run(*checked.graph, SchedulingPolicy(workers(worker_count), policy_config_for(checked.graph->campaign())), options,
+        run(*checked.graph, SchedulingPolicy(perennial::testing::one_node_of_workers(worker_count), policy_config_for(checked.graph->campaign())), options,
             std::move(history)) {
     EXPECT_TRUE(checked.diagnostics.empty()) << checked.text();
     transcript.graph = &*checked.graph;

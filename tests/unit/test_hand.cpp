@@ -15,17 +15,10 @@ using perennial::testing::check_campaign;
 
 namespace {
 
-Machine workers(int count) {
-  Machine m;
-  const NodeIndex n = m.add_node({"node", count, 0, 0, 0});
-  for (int id = 1; id <= count; ++id) m.add_worker(n, 0, id);
-  return m;
-}
-
 struct Fixture {
   explicit Fixture(const std::string& yaml, int worker_count)
       : checked(check_campaign(yaml)),
-        run(*checked.graph, SchedulingPolicy(workers(worker_count), policy_config_for(checked.graph->campaign())), {}) {
+        run(*checked.graph, SchedulingPolicy(perennial::testing::one_node_of_workers(worker_count), policy_config_for(checked.graph->campaign())), {}) {
     EXPECT_TRUE(checked.diagnostics.empty()) << checked.text();
   }
   StageId id(const std::string& name) const { return *checked.graph->find(name); }

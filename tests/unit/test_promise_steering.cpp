@@ -16,17 +16,10 @@ using perennial::testing::check_campaign;
 
 namespace {
 
-Machine workers(int count) {
-  Machine m;
-  const NodeIndex n = m.add_node({"node", count, 0, 0, 0});
-  for (int id = 1; id <= count; ++id) m.add_worker(n, 0, id);
-  return m;
-}
-
 struct Fixture {
   explicit Fixture(const std::string& yaml, int worker_count)
       : checked(check_campaign(yaml)),
-        run(*checked.graph, SchedulingPolicy(workers(worker_count), policy_config_for(checked.graph->campaign())), {}),
+        run(*checked.graph, SchedulingPolicy(perennial::testing::one_node_of_workers(worker_count), policy_config_for(checked.graph->campaign())), {}),
         steering(run) {
     EXPECT_TRUE(checked.diagnostics.empty()) << checked.text();
     run.add_observer(steering);
@@ -276,7 +269,7 @@ stages:
     ASSERT_EQ(*live.steering.state(live.id("r-b")), SuccessiveHalvingGroup::State::paused);
   }
   auto checked = check_campaign(yaml);
-  CampaignRun run(*checked.graph, SchedulingPolicy(workers(3), policy_config_for(checked.graph->campaign())), {});
+  CampaignRun run(*checked.graph, SchedulingPolicy(perennial::testing::one_node_of_workers(3), policy_config_for(checked.graph->campaign())), {});
   PromiseSteering steering(run);
   const auto paused = steering.replay(books, 0);
   ASSERT_EQ(paused.size(), 1u);

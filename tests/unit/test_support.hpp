@@ -3,6 +3,7 @@
 // registry of stand-in kernels, and look for a diagnostic.
 
 #include <perennial/campaign_loader.hpp>
+#include <perennial/coordinator/machine.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
 
@@ -106,6 +107,14 @@ inline Checked check_campaign(const std::string& yaml, const std::string& file =
   c.diagnostics = std::move(loaded.diagnostics);
   if (loaded.campaign) c.graph = StageGraph::build(std::move(*loaded.campaign), &stand_in_kernels(), c.diagnostics);
   return c;
+}
+
+/// One node of `count` one-core worker ranks, ids 1..count: a real run's machine in small.
+inline Machine one_node_of_workers(int count) {
+  Machine m;
+  const NodeIndex n = m.add_node({"node", count, 0, 0, 0});
+  for (int id = 1; id <= count; ++id) m.add_worker(n, 0, id);
+  return m;
 }
 
 }  // namespace perennial::testing
