@@ -116,6 +116,7 @@ class CoordinatorLoop {
       commit_groups(kGroupCommitAge);
       allocation_watch_->poll(events_.elapsed());
       if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
+      record_moves(steering_.take_moves_made_meanwhile());  // a ucb group filling a completed member's place
       watch_heartbeats();
       expire_failure_grace();
       collect_spawns();
@@ -426,7 +427,11 @@ class CoordinatorLoop {
 
   // Scenario promise: the moves a value implies, each an event with its reason.
   void steer(const msg::Metric& m) {
-    for (const SteeringMove& move : steering_.metric(m.stage_id, m.step, m.simulated, m.name, m.value, events_.elapsed())) {
+    record_moves(steering_.metric(m.stage_id, m.step, m.simulated, m.name, m.value, events_.elapsed()));
+  }
+
+  void record_moves(const std::vector<SteeringMove>& moves) {
+    for (const SteeringMove& move : moves) {
       nlohmann::json e = {{"event", "promise_move"}, {"stage", graph_.stage(move.stage).name}, {"move", move.kind},
                           {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
                           {"of", move.why.of}, {"reason", move.why.reason}, {"made", move.made}};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace perennial {
 
@@ -23,11 +24,16 @@ PromiseSteering::PromiseSteering(CampaignRun& run, SteeringOptions options) : ru
   for (StageId id = 0; id < graph.size(); ++id) {
     const StageSpec& s = graph.stage(id);
     if (!s.promise) continue;
-    auto [it, fresh] = groups_.try_emplace(
-        s.template_name, Group{SuccessiveHalvingGroup(s.promise->metric,
-                                                      s.promise->maximise ? PromiseDirection::max : PromiseDirection::min,
-                                                      halving_rules(s)),
-                               {}});
+    auto [it, fresh] = groups_.try_emplace(s.template_name);
+    if (fresh) {
+      const auto direction = s.promise->maximise ? PromiseDirection::max : PromiseDirection::min;
+      if (s.promise->ucb) {
+        it->second.ucb.emplace(s.promise->metric, direction,
+                               UpperConfidence{s.promise->exploration, s.promise->min_values, 8});
+      } else {
+        it->second.halving.emplace(s.promise->metric, direction, halving_rules(s));
+      }
+    }
     it->second.members.push_back(id);
   }
 }
@@ -43,6 +49,26 @@ const PromiseSteering::Group* PromiseSteering::group_of(StageId id) const {
   return const_cast<PromiseSteering*>(this)->group_of(id);
 }
 
+std::vector<PromiseMove> PromiseSteering::Group::report(const std::string& stage, double progress, double value,
+                                                        UcbGroup::Room room) {
+  return ucb ? ucb->report(stage, progress, value, room) : halving->report(stage, progress, value);
+}
+
+SuccessiveHalvingGroup::State PromiseSteering::Group::state(const std::string& stage) const {
+  return ucb ? ucb->state(stage) : halving->state(stage);
+}
+
+UcbGroup::Room PromiseSteering::room(const Group& group) const {
+  UcbGroup::Room room;
+  if (!group.ucb) return room;
+  for (StageId id : group.members) {
+    const StageState state = run_.progress().state(id);
+    if (state == StageState::ready && !newest_.count(id) && !run_.held_by_hand(id)) ++room.untried_waiting;
+    if (const ActiveRun* r = run_.active(id); r && r->told_to_stop) ++room.stopping;
+  }
+  return room;
+}
+
 bool PromiseSteering::steers(StageId id, const std::string& name) const {
   const StageSpec& s = run_.graph().stage(id);
   return s.promise && s.promise->metric == name;
@@ -51,12 +77,27 @@ bool PromiseSteering::steers(StageId id, const std::string& name) const {
 std::optional<SuccessiveHalvingGroup::State> PromiseSteering::state(StageId id) const {
   const Group* g = group_of(id);
   if (!g) return std::nullopt;
-  return g->policy.state(run_.graph().stage(id).name);
+  return g->state(run_.graph().stage(id).name);
 }
 
-void PromiseSteering::stage_completed(StageId id, const ActiveRun&, double) {
-  if (Group* g = group_of(id)) g->policy.finished(run_.graph().stage(id).name);
+void PromiseSteering::stage_completed(StageId id, const ActiveRun&, double now) {
   newest_.erase(id);
+  Group* g = group_of(id);
+  if (!g) return;
+  const std::string& name = run_.graph().stage(id).name;
+  if (g->halving) {
+    g->halving->finished(name);
+    return;
+  }
+  std::set<std::string> held;
+  for (StageId member : g->members) {
+    if (run_.held_by_hand(member)) held.insert(run_.graph().stage(member).name);
+  }
+  if (auto promotion = g->ucb->finished(name, held)) {
+    SteeringMove m = carry_out(*promotion, now);
+    if (!m.made) g->ucb->undo(*promotion);
+    meanwhile_.push_back(std::move(m));
+  }
 }
 
 std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step, double simulated,
@@ -68,7 +109,26 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
   newest_[id] = s.promise->maximise ? value : -value;
   // Progress in the rungs' unit: steps done (the reporting step included), or model years.
   const double progress = s.promise->rungs_in_years ? simulated / options_.year_seconds : static_cast<double>(step + 1);
-  for (const PromiseMove& move : g->policy.report(s.name, progress, value)) out.push_back(carry_out(move, now));
+  bool exchange_broken = false;
+  for (const PromiseMove& move : g->report(s.name, progress, value, room(*g))) {
+    // A ucb exchange is a pause then a promotion: when the pause is not made, neither is the
+    // promotion (the promoted member would wait for ranks that do not come free).
+    if (exchange_broken && move.kind == PromiseMove::Kind::promote) {
+      SteeringMove skipped;
+      skipped.kind = move_name(move.kind);
+      skipped.why = move;
+      if (const auto target = run_.graph().find(move.stage)) skipped.stage = *target;
+      skipped.not_made = "the member it was to replace goes on";
+      g->ucb->undo(move);
+      out.push_back(std::move(skipped));
+      continue;
+    }
+    out.push_back(carry_out(move, now));
+    if (!out.back().made && g->ucb) {
+      g->ucb->undo(move);
+      exchange_broken = move.kind != PromiseMove::Kind::promote;
+    }
+  }
   if (auto grown = grow(*g, now)) out.push_back(std::move(*grown));
   return out;
 }
@@ -81,7 +141,10 @@ std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& ea
     if (!id || !steers(*id, v.name)) continue;
     const StageSpec& s = graph.stage(*id);
     const double progress = s.promise->rungs_in_years ? v.simulated / options_.year_seconds : static_cast<double>(v.step + 1);
-    for (const PromiseMove& move : group_of(*id)->policy.report(s.name, progress, v.value)) why[move.stage] = move.reason;
+    // A ucb group's exchanges depended on who waited for ranks then, which the books do not
+    // hold: its values are replayed without exchanges, and its bounds decide again from here.
+    const UcbGroup::Room quiet{0, 1};
+    for (const PromiseMove& move : group_of(*id)->report(s.name, progress, v.value, quiet)) why[move.stage] = move.reason;
     newest_[*id] = s.promise->maximise ? v.value : -v.value;
   }
   std::vector<StageId> paused;
@@ -89,11 +152,12 @@ std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& ea
     for (StageId id : group.members) {
       const StageState state = run_.progress().state(id);
       if (state == StageState::completed) {
-        group.policy.finished(graph.stage(id).name);
+        if (group.halving) group.halving->finished(graph.stage(id).name);
+        else group.ucb->finished(graph.stage(id).name, {});
         newest_.erase(id);
         continue;
       }
-      const auto held = group.policy.state(graph.stage(id).name);
+      const auto held = group.state(graph.stage(id).name);
       if (held != SuccessiveHalvingGroup::State::paused && held != SuccessiveHalvingGroup::State::stopped) continue;
       const auto reason = why.find(graph.stage(id).name);
       if (run_.pause(id, (reason != why.end() ? reason->second : std::string("below its rung's bar")) + " (in an earlier run)",

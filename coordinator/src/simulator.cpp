@@ -146,6 +146,7 @@ class Simulation final : public CampaignObserver {
       events_.pop();
       clock_.advance_to(e.time);
       changed = handle(e, clock_.now()) || changed;
+      record_moves(steering_.take_moves_made_meanwhile(), clock_.now());
       // Everything that happens at this instant is handled before the policy decides again,
       // as a real run's pass sees every completion that has arrived: otherwise a stage
       // ending now could be chosen to yield to a stage its own end makes room for.
@@ -153,6 +154,7 @@ class Simulation final : public CampaignObserver {
         const Event same = events_.top();
         events_.pop();
         changed = handle(same, clock_.now()) || changed;
+        record_moves(steering_.take_moves_made_meanwhile(), clock_.now());
       }
     }
     run_.policy().charge_until(clock_.now());
@@ -416,9 +418,18 @@ class Simulation final : public CampaignObserver {
     const StageSpec& s = graph_.stage(id);
     SimStage& st = stages_[id];
     const double done_steps = st.done / st.step;
-    int k = 0;
-    while (rung_steps(s, k) <= done_steps + 1e-9) ++k;
-    const double target = rung_steps(s, k);
+    double target = 0.0;
+    if (s.promise->ucb) {
+      // Upper confidence bounds judge every value: one at each checkpoint (each tenth of the
+      // steps without checkpoints).
+      const double every = st.interval > 0 ? std::max(1.0, std::floor(st.interval * st.speed / st.step))
+                                           : std::max(1.0, static_cast<double>(s.steps) / 10.0);
+      target = (std::floor(done_steps / every + 1e-9) + 1.0) * every;
+    } else {
+      int k = 0;
+      while (rung_steps(s, k) <= done_steps + 1e-9) ++k;
+      target = rung_steps(s, k);
+    }
     if (target > static_cast<double>(s.steps)) return;
     const double compute = (target * st.step - st.done) / st.speed;
     const double checkpoints = st.interval > 0 ? std::floor(compute / st.interval) : 0.0;
@@ -447,15 +458,24 @@ class Simulation final : public CampaignObserver {
     }
     // The step that reports: the rung's step, or the first past it when the rung falls between steps.
     const auto step = static_cast<std::uint64_t>(std::max(0.0, std::ceil(steps_done - 1e-9) - 1.0));
-    for (const SteeringMove& move : steering_.metric(id, step, years * graph_.campaign().calendar.seconds_per_year(), s.promise->metric, value, now)) {
+    changed = record_moves(steering_.metric(id, step, years * graph_.campaign().calendar.seconds_per_year(),
+                                            s.promise->metric, value, now),
+                           now);
+    if (st.running && !run_.active(id)->told_to_stop) schedule_metric(id, now);
+    return changed;
+  }
+
+  // Each move in the stage's list and the trace; whether any was made.
+  bool record_moves(const std::vector<SteeringMove>& moves, double now) {
+    bool made = false;
+    for (const SteeringMove& move : moves) {
       std::string detail = move.why.reason;
       if (!move.made) detail += "; not done: " + move.not_made;
-      changed = changed || move.made;
+      made = made || move.made;
       moves_[move.stage].push_back(fmt::format("{}: {}", move.kind, detail));
       trace(now, move.kind, move.stage, {}, detail);
     }
-    if (st.running && !run_.active(id)->told_to_stop) schedule_metric(id, now);
-    return changed;
+    return made;
   }
 
   static std::uint64_t step_of(const SimStage& st, double work) {

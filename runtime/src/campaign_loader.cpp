@@ -35,7 +35,8 @@ const std::vector<std::string> kStageFields = {
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
     "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after",
     "promise", "simulate"};
-const std::vector<std::string> kPromiseFields = {"metric", "direction", "rungs", "bottom", "weight"};
+const std::vector<std::string> kPromiseFields = {"metric", "direction", "policy", "rungs", "bottom", "exploration",
+                                                 "min_values", "weight"};
 const std::vector<std::string> kRungFields = {"first", "reduction"};
 const std::vector<std::string> kSimulateFields = {"metrics"};
 const std::vector<std::string> kSimulatedMetricFields = {"value", "noise"};
@@ -346,6 +347,28 @@ PromiseSpec read_promise(Reader& r, const YAML::Node& node, const std::string& f
   }
   if (const auto n = node["weight"]) {
     if (auto v = r.number<double>(n, field + ".weight", 0.0, limits::kWeight)) p.weight = *v;
+  }
+  if (const auto n = node["policy"]) {
+    if (auto text = r.scalar(n, field + ".policy")) {
+      if (*text == "halving" || *text == "ucb") {
+        p.ucb = *text == "ucb";
+      } else {
+        r.error(n, field + ".policy", fmt::format("must be halving or ucb, not '{}'", *text));
+      }
+    }
+  }
+  // Each policy's own settings, refused under the other: a setting that would be ignored is a mistake.
+  for (const char* key : {"rungs", "bottom"}) {
+    if (p.ucb && node[key]) r.error(node[key], field + "." + key, "applies to policy: halving, not ucb");
+  }
+  for (const char* key : {"exploration", "min_values"}) {
+    if (!p.ucb && node[key]) r.error(node[key], field + "." + key, "applies to policy: ucb (add policy: ucb)");
+  }
+  if (const auto n = node["exploration"]) {
+    if (auto v = r.number<double>(n, field + ".exploration", 0.0, 100.0)) p.exploration = *v;
+  }
+  if (const auto n = node["min_values"]) {
+    if (auto v = r.number<int>(n, field + ".min_values", 1, 1000000)) p.min_values = *v;
   }
   return p;
 }

@@ -505,3 +505,32 @@ stages:
                        "global_mean_temperature, skill); did you mean 'skill'?"))
       << c.text();
 }
+
+// `policy: ucb` and its settings; each policy's settings refused under the other; ranks ranges.
+TEST(Promise, TheUcbPolicyAndRankRangesAreReadAndTheirMistakesNamed) {
+  auto ok = check_campaign(R"(campaign: ucb
+stages:
+  - {name: a, kernel: any, steps: 10, ranks: {min: 2, max: 8},
+     promise: {metric: skill, policy: ucb, exploration: 0.5, min_values: 4}}
+)");
+  ASSERT_TRUE(ok.diagnostics.empty()) << ok.text();
+  const perennial::StageSpec& a = ok.graph->stage(0);
+  EXPECT_TRUE(a.promise->ucb);
+  EXPECT_DOUBLE_EQ(a.promise->exploration, 0.5);
+  EXPECT_EQ(a.promise->min_values, 4);
+  EXPECT_EQ(a.ranks, 2);
+  EXPECT_EQ(a.most_ranks(), 8);
+  auto c = check_campaign(R"(campaign: ucb
+stages:
+  - {name: a, kernel: any, steps: 10, promise: {metric: skill, policy: ucb, rungs: {reduction: 3}}}
+  - {name: b, kernel: any, steps: 10, promise: {metric: skill, exploration: 2}}
+  - {name: c, kernel: any, steps: 10, promise: {metric: skill, policy: random}}
+  - {name: d, kernel: any, steps: 10, ranks: {min: 4, max: 2}}
+  - {name: e, kernel: any, steps: 10, ranks: {min: 4}}
+)");
+  EXPECT_TRUE(c.has(3, "stages.a.promise.rungs: applies to policy: halving, not ucb")) << c.text();
+  EXPECT_TRUE(c.has(4, "stages.b.promise.exploration: applies to policy: ucb (add policy: ucb)")) << c.text();
+  EXPECT_TRUE(c.has(5, "stages.c.promise.policy: must be halving or ucb, not 'random'")) << c.text();
+  EXPECT_TRUE(c.has(6, "stages.d.ranks.max: 2 is below min 4")) << c.text();
+  EXPECT_TRUE(c.has(7, "stages.e.ranks: a range needs 'min' and 'max'")) << c.text();
+}

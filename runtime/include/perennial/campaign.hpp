@@ -94,6 +94,9 @@ struct PromiseSpec {
   double reduction = 3.0;          ///< `rungs: {reduction: 3}`: the top 1/3 go on at each rung
   std::string bottom = "pause";    ///< `pause`, `shrink` or `stop`
   double weight = 1.0;             ///< promise against the stage's own `priority:`
+  bool ucb = false;                ///< `policy: ucb` (upper confidence bounds) rather than `halving`
+  double exploration = 1.0;        ///< ucb: the bound's width in noise standard errors
+  int min_values = 3;              ///< ucb: values a scenario reports after each start before it may give way
   SourceLocation where;
 };
 

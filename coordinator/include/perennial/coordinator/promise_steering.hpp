@@ -17,11 +17,13 @@
 
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/promise_policy.hpp>
+#include <perennial/coordinator/promise_ucb.hpp>
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace perennial {
@@ -73,12 +75,21 @@ class PromiseSteering : public CampaignObserver {
   std::optional<SuccessiveHalvingGroup::State> state(StageId id) const;
 
   void stage_completed(StageId id, const ActiveRun&, double now) override;
+  /// Moves made on the steering's own initiative (a ucb group filling a completed member's
+  /// place), since the last call: for the driver's records.
+  std::vector<SteeringMove> take_moves_made_meanwhile() { return std::exchange(meanwhile_, {}); }
 
  private:
+  /// One scenario group and its policy: successive halving, or upper confidence bounds.
   struct Group {
-    SuccessiveHalvingGroup policy;
+    std::optional<SuccessiveHalvingGroup> halving;
+    std::optional<UcbGroup> ucb;
     std::vector<StageId> members;
+    std::vector<PromiseMove> report(const std::string& stage, double progress, double value, UcbGroup::Room room);
+    SuccessiveHalvingGroup::State state(const std::string& stage) const;
   };
+  /// For a ucb group: members never tried that wait for ranks, and members told to stop.
+  UcbGroup::Room room(const Group& group) const;
   Group* group_of(StageId id);
   const Group* group_of(StageId id) const;
   /// Carries out one move of the policy, behind the guards.
@@ -97,6 +108,7 @@ class PromiseSteering : public CampaignObserver {
   SteeringOptions options_;
   std::map<std::string, Group> groups_;          ///< by template name
   std::map<StageId, double> newest_;             ///< each member's newest value (a score: higher is better)
+  std::vector<SteeringMove> meanwhile_;          ///< see take_moves_made_meanwhile
 };
 
 /// The rules of a stage's `promise:` as the policy takes them. Rungs in simulated years are
