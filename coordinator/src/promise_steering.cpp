@@ -1,4 +1,5 @@
 #include <perennial/coordinator/promise_steering.hpp>
+#include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/resources.hpp>
 
 #include <fmt/format.h>
@@ -129,8 +130,33 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
       exchange_broken = move.kind != PromiseMove::Kind::promote;
     }
   }
+  weigh(*g, id);
+  for (const SteeringMove& m : out) {
+    if (m.made && m.kind == "promote") weigh(*g, m.stage);
+  }
   if (auto grown = grow(*g, now)) out.push_back(std::move(*grown));
   return out;
+}
+
+void PromiseSteering::weigh(const Group& group, StageId id) {
+  const StageSpec& s = run_.graph().stage(id);
+  const auto mine = newest_.find(id);
+  if (s.promise->weight <= 0 || mine == newest_.end()) return;
+  // The scientist's hand took over: a priority neither declared nor given here.
+  const auto given = weighed_.find(id);
+  if (run_.priority_of(id) != (given != weighed_.end() ? given->second : s.priority)) return;
+  int rank = 1, of = 0;
+  for (StageId other : group.members) {
+    const auto it = newest_.find(other);
+    if (it == newest_.end()) continue;
+    ++of;
+    if (other != id && it->second > mine->second) ++rank;
+  }
+  const auto bonus = of > 1 ? std::lround(s.promise->weight * (of - rank) / static_cast<double>(of - 1)) : 0L;
+  const int priority = static_cast<int>(std::clamp<long>(s.priority + bonus, -limits::kPriority, limits::kPriority));
+  if (priority == run_.priority_of(id)) return;
+  run_.set_priority(id, priority);
+  weighed_[id] = priority;
 }
 
 std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& earlier, double now) {

@@ -317,3 +317,34 @@ stages:
   EXPECT_TRUE(f.run.release_by_hand(f.id("o-c"), 72).refused.empty());
   EXPECT_EQ(f.state("o-c"), StageState::ready);
 }
+
+// Promise against priority: each reporting member gets its declared priority plus `weight` x
+// its standing (the best + weight, the worst + 0); once the scientist sets a priority by hand,
+// the promise leaves it alone.
+TEST(PromiseSteering, PromiseWeighsAgainstTheDeclaredPriorityUntilTheHandSetsOne) {
+  Fixture f(R"(
+campaign: weight
+stages:
+  - name: "w-{f}"
+    for_each: {f: [a, b, c]}
+    kernel: any
+    ranks: 1
+    steps: 1000
+    priority: 2
+    promise: {metric: skill, weight: 4, rungs: {first: 500 steps, reduction: 3}}
+)", 3);
+  for (const char* s : {"w-a", "w-b", "w-c"}) f.stepping(s, 50);
+  f.report("w-a", 49, 0.9, 50);
+  EXPECT_EQ(f.run.priority_of(f.id("w-a")), 2) << "alone it has no standing";
+  f.report("w-b", 49, 0.5, 51);
+  f.report("w-c", 49, 0.1, 52);
+  f.report("w-a", 99, 0.9, 53);
+  EXPECT_EQ(f.run.priority_of(f.id("w-a")), 6) << "the best: + weight";
+  EXPECT_EQ(f.run.priority_of(f.id("w-b")), 2) << "the worse of two when it reported: + 0";
+  EXPECT_EQ(f.run.priority_of(f.id("w-c")), 2) << "the worst: + 0";
+  f.report("w-b", 99, 0.5, 53);
+  EXPECT_EQ(f.run.priority_of(f.id("w-b")), 4) << "2 of 3: + weight / 2";
+  f.run.set_priority(f.id("w-c"), 9);  // the scientist's hand
+  f.report("w-c", 99, 0.95, 54);
+  EXPECT_EQ(f.run.priority_of(f.id("w-c")), 9);
+}

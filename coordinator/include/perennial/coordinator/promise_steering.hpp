@@ -7,6 +7,11 @@
 // max}`), at that member's next scheduled checkpoint, once every running member of its group
 // has reported a value.
 //
+// Promise also weighs against the scientist's `priority:`: each member that reports is given
+// its declared priority plus `weight` x its standing in the group (the best + weight, the worst
+// + 0, rounded), so a promising scenario goes ahead of others in the queue and is harder to
+// preempt. A priority set by hand (`perennial priority`) is left alone from then on.
+//
 // Two guards come before every move: a protected stage is never touched (CampaignRun refuses
 // it), and a move whose checkpoint and restart cost more than it can gain in the time left is
 // not made (a stage about to finish is left to finish). Every move, made or not, comes back
@@ -96,6 +101,8 @@ class PromiseSteering : public CampaignObserver {
   SteeringMove carry_out(const PromiseMove& move, double now);
   /// Ranks no one waits for go to the best running member of the group that may grow.
   std::optional<SteeringMove> grow(Group& group, double now);
+  /// The member's priority from its standing in the group (see promise `weight`).
+  void weigh(const Group& group, StageId id);
   /// Wall seconds per step of a running stage (measured), or nothing yet.
   std::optional<double> step_seconds(StageId id) const;
   /// Seconds it still needs on its present ranks, or nothing while unmeasured.
@@ -109,6 +116,7 @@ class PromiseSteering : public CampaignObserver {
   std::map<std::string, Group> groups_;          ///< by template name
   std::map<StageId, double> newest_;             ///< each member's newest value (a score: higher is better)
   std::vector<SteeringMove> meanwhile_;          ///< see take_moves_made_meanwhile
+  std::map<StageId, int> weighed_;               ///< the priority weigh() last gave each member
 };
 
 /// The rules of a stage's `promise:` as the policy takes them. Rungs in simulated years are
