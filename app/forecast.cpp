@@ -145,10 +145,20 @@ std::vector<acc::ScenarioStage> scenario_stages(const StageGraph& graph) {
   std::vector<acc::ScenarioStage> out;
   for (StageId id = 0; id < graph.size(); ++id) {
     const StageSpec& s = graph.stage(id);
-    acc::ScenarioStage st{s.name, s.template_name, s.project, std::nullopt, true};
+    acc::ScenarioStage st{s.name, s.template_name, s.project, std::nullopt, true, {}};
     if (s.promise) {
       st.promise_metric = s.promise->metric;
       st.maximise = s.promise->maximise;
+      const PromiseSpec& p = *s.promise;
+      if (p.ucb) {
+        st.promise_rule = fmt::format("upper confidence bounds (exploration {:g}, min_values {}), weight {:g}", p.exploration,
+                                      p.min_values, p.weight);
+      } else {
+        st.promise_rule = fmt::format("successive halving (rungs from {} {}, reduction {:g}, bottom {}), weight {:g}",
+                                      p.first_rung ? fmt::format("{:g}", *p.first_rung)
+                                                   : fmt::format("{:g}", std::max(1.0, static_cast<double>(s.steps) / 10.0)),
+                                      p.rungs_in_years ? "years" : "steps", p.reduction, p.bottom, p.weight);
+      }
     }
     out.push_back(std::move(st));
   }

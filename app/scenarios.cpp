@@ -74,6 +74,7 @@ int command_scenarios(const std::string& dir, bool json) {
                              {"ranks", m.ranks}, {"last_move", m.last_move}});
         }
         out["groups"].push_back({{"group", g.name}, {"metric", g.metric}, {"direction", g.maximise ? "max" : "min"},
+                                 {"promise", g.rule.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.rule)},
                                  {"scenarios", members}});
       }
       fmt::print("{}\n", out.dump());
@@ -85,7 +86,8 @@ int command_scenarios(const std::string& dir, bool json) {
       return 0;
     }
     for (const auto& g : groups) {
-      fmt::print("{}: by {} ({})\n", g.name, g.metric, g.maximise ? "higher is better" : "lower is better");
+      fmt::print("{}: by {} ({}){}\n", g.name, g.metric, g.maximise ? "higher is better" : "lower is better",
+                 g.rule.empty() ? std::string() : "; " + g.rule);
       for (const auto& m : g.members) {
         fmt::print("  {:>3}. {:<28} {:>12} {:>4} value(s) {:>12} {:<10} {:>3} rank(s){}\n", m.rank, m.stage,
                    m.latest ? fmt::format("{:.6g}", *m.latest) : std::string("-"), m.trajectory.size(),

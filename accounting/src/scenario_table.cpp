@@ -53,6 +53,7 @@ std::vector<ScenarioGroup> scenario_groups(const ScenarioInputs& in) {
     g.metric = metric;
     g.maximise = maximise;
     g.by_promise = g.by_promise || s.promise_metric.has_value();
+    if (g.rule.empty()) g.rule = s.promise_rule;
     ScenarioRow row;
     row.stage = s.name;
     row.project = s.project;
@@ -91,6 +92,10 @@ std::vector<ScenarioGroup> scenario_groups(const ScenarioInputs& in) {
     } else if (e.event == "stage_resumed") {
       s.state = "waiting";
       s.last_move = "resumed: ";
+      s.last_move += e.reason;
+    } else if (e.event == "stage_resized") {
+      s.state = "waiting";
+      s.last_move = "moved: ";
       s.last_move += e.reason;
     }
   }

@@ -293,6 +293,7 @@ TEST(Scenarios, AreRankedByTheirMetricWithTheirTrajectories) {
   const auto& ensemble = j.at("groups").at(0);
   EXPECT_EQ(ensemble.at("group"), "m-{bad_step}");
   EXPECT_EQ(ensemble.at("metric"), "score");
+  EXPECT_NE(ensemble.at("promise").get<std::string>().find("successive halving"), std::string::npos) << ensemble.dump();
   ASSERT_EQ(ensemble.at("scenarios").size(), 2u);
   for (const auto& s : ensemble.at("scenarios")) {
     EXPECT_EQ(s.at("trajectory").size(), 4u) << s.dump();

@@ -22,6 +22,7 @@ struct ScenarioStage {
   std::string project;
   std::optional<std::string> promise_metric;  ///< `promise: {metric:}`, when it has one
   bool maximise = true;                       ///< `promise: {direction: max}`
+  std::string promise_rule;                   ///< its promise policy in words ("successive halving: ...")
 };
 
 /// One line of events.jsonl that moves a stage (started, completed, paused...).
@@ -54,6 +55,7 @@ struct ScenarioGroup {
   std::string metric;
   bool maximise = true;
   bool by_promise = false;  ///< its metric is a `promise:` one (else the first its members reported)
+  std::string rule;         ///< its promise policy in words; empty without promise
   std::vector<ScenarioRow> members;  ///< by rank
 };
 
