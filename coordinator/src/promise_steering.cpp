@@ -19,7 +19,8 @@ SuccessiveHalving halving_rules(const StageSpec& s) {
   return rules;
 }
 
-PromiseSteering::PromiseSteering(CampaignRun& run, SteeringOptions options) : run_(run), options_(options) {
+PromiseSteering::PromiseSteering(CampaignRun& run, SteeringOptions options)
+    : run_(run), options_(options), newest_(run.graph().size()) {
   const StageGraph& graph = run.graph();
   if (options_.year_seconds <= 0) options_.year_seconds = graph.campaign().calendar.seconds_per_year();
   for (StageId id = 0; id < graph.size(); ++id) {
@@ -64,7 +65,7 @@ UcbGroup::Room PromiseSteering::room(const Group& group) const {
   if (!group.ucb) return room;
   for (StageId id : group.members) {
     const StageState state = run_.progress().state(id);
-    if (state == StageState::ready && !newest_.count(id) && !run_.held_by_hand(id)) ++room.untried_waiting;
+    if (state == StageState::ready && !newest_[id] && !run_.held_by_hand(id)) ++room.untried_waiting;
     if (const ActiveRun* r = run_.active(id); r && r->told_to_stop) ++room.stopping;
   }
   return room;
@@ -82,9 +83,9 @@ std::optional<SuccessiveHalvingGroup::State> PromiseSteering::state(StageId id) 
 }
 
 void PromiseSteering::stage_completed(StageId id, const ActiveRun&, double now) {
-  newest_.erase(id);
   Group* g = group_of(id);
   if (!g) return;
+  forget_value(*g, id);
   const std::string& name = run_.graph().stage(id).name;
   if (g->halving) {
     g->halving->finished(name);
@@ -107,7 +108,7 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
   Group* g = group_of(id);
   if (!g || !steers(id, name)) return out;
   const StageSpec& s = run_.graph().stage(id);
-  newest_[id] = s.promise->maximise ? value : -value;
+  note_value(*g, id, s.promise->maximise ? value : -value);
   // Progress in the rungs' unit: steps done (the reporting step included), or model years.
   const double progress = s.promise->rungs_in_years ? simulated / options_.year_seconds : static_cast<double>(step + 1);
   bool exchange_broken = false;
@@ -138,20 +139,33 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
   return out;
 }
 
+void PromiseSteering::note_value(Group& group, StageId id, double score) {
+  forget_value(group, id);
+  newest_[id] = score;
+  group.scores.insert(std::upper_bound(group.scores.begin(), group.scores.end(), score), score);
+}
+
+void PromiseSteering::forget_value(Group& group, StageId id) {
+  if (!newest_[id]) return;
+  const auto it = std::lower_bound(group.scores.begin(), group.scores.end(), *newest_[id]);
+  if (it != group.scores.end() && *it == *newest_[id]) group.scores.erase(it);
+  newest_[id].reset();
+}
+
+std::pair<int, int> PromiseSteering::standing(const Group& group, double score) const {
+  const auto above = group.scores.end() - std::upper_bound(group.scores.begin(), group.scores.end(), score);
+  return {static_cast<int>(above), static_cast<int>(group.scores.size())};
+}
+
 void PromiseSteering::weigh(const Group& group, StageId id) {
   const StageSpec& s = run_.graph().stage(id);
-  const auto mine = newest_.find(id);
-  if (s.promise->weight <= 0 || mine == newest_.end()) return;
+  const auto& mine = newest_[id];
+  if (s.promise->weight <= 0 || !mine) return;
   // The scientist's hand took over: a priority neither declared nor given here.
   const auto given = weighed_.find(id);
   if (run_.priority_of(id) != (given != weighed_.end() ? given->second : s.priority)) return;
-  int rank = 1, of = 0;
-  for (StageId other : group.members) {
-    const auto it = newest_.find(other);
-    if (it == newest_.end()) continue;
-    ++of;
-    if (other != id && it->second > mine->second) ++rank;
-  }
+  const auto [above, of] = standing(group, *mine);
+  const int rank = above + 1;
   const auto bonus = of > 1 ? std::lround(s.promise->weight * (of - rank) / static_cast<double>(of - 1)) : 0L;
   const int priority = static_cast<int>(std::clamp<long>(s.priority + bonus, -limits::kPriority, limits::kPriority));
   if (priority == run_.priority_of(id)) return;
@@ -171,7 +185,7 @@ std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& ea
     // hold: its values are replayed without exchanges, and its bounds decide again from here.
     const UcbGroup::Room quiet{0, 1};
     for (const PromiseMove& move : group_of(*id)->report(s.name, progress, v.value, quiet)) why[move.stage] = move.reason;
-    newest_[*id] = s.promise->maximise ? v.value : -v.value;
+    note_value(*group_of(*id), *id, s.promise->maximise ? v.value : -v.value);
   }
   std::vector<StageId> paused;
   for (auto& [name, group] : groups_) {
@@ -180,7 +194,7 @@ std::vector<StageId> PromiseSteering::replay(const std::vector<EarlierValue>& ea
       if (state == StageState::completed) {
         if (group.halving) group.halving->finished(graph.stage(id).name);
         else group.ucb->finished(graph.stage(id).name, {});
-        newest_.erase(id);
+        forget_value(group, id);
         continue;
       }
       const auto held = group.state(graph.stage(id).name);
@@ -252,13 +266,12 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
     const StageSpec& s = run_.graph().stage(id);
     const ActiveRun* r = run_.active(id);
     if (!r || r->told_to_stop || s.protected_run || !s.checkpoint.enabled || run_.ranks_of(id) >= s.most_ranks()) continue;
-    const auto it = newest_.find(id);
-    if (it == newest_.end()) continue;
-    if (!best || it->second > newest_.at(*best)) best = id;  // ties: the first member
+    if (!newest_[id]) continue;
+    if (!best || *newest_[id] > *newest_[*best]) best = id;  // ties: the first member
   }
   // Not before every running member has a value: the first to report is not the best by default.
   for (StageId id : group.members) {
-    if (run_.active(id) && !newest_.count(id)) return std::nullopt;
+    if (run_.active(id) && !newest_[id]) return std::nullopt;
   }
   if (!best) return std::nullopt;
   const StageId id = *best;
@@ -282,12 +295,12 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
   m.why.kind = PromiseMove::Kind::promote;
   m.why.stage = s.name;
   m.why.metric = s.promise->metric;
-  m.why.value = s.promise->maximise ? newest_.at(id) : -newest_.at(id);
+  m.why.value = s.promise->maximise ? *newest_[id] : -*newest_[id];
   int standing = 1, running = 0;
   for (StageId other : group.members) {
-    if (!run_.active(other) || !newest_.count(other)) continue;
+    if (!run_.active(other) || !newest_[other]) continue;
     ++running;
-    if (other != id && newest_.at(other) > newest_.at(id)) ++standing;
+    if (other != id && *newest_[other] > *newest_[id]) ++standing;
   }
   m.why.rank = standing;
   m.why.of = running;

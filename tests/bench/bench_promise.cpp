@@ -13,10 +13,15 @@
 // implies are carried out on the run (pauses, promotions, moves to more ranks, with their
 // guards); stops are modelled as committed at once, and the policy starts what it can after
 // each round.
+//
+// And upper confidence bounds (`policy: ucb`): N members, a quarter of them paused, report in
+// five rounds; each report's latency (UcbGroup::report: the trend refit and the scan for the
+// lowest running and the highest paused bound, exchanges included).
 
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/promise_policy.hpp>
 #include <perennial/coordinator/promise_steering.hpp>
+#include <perennial/coordinator/promise_ucb.hpp>
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/kernel.hpp>
 
@@ -110,6 +115,33 @@ Latencies in_a_run(int members, std::uint64_t seed) {
   return out;
 }
 
+Latencies upper_confidence(int members, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> truth(0.0, 1.0);
+  std::normal_distribution<double> noise(0.0, 0.1);
+  UcbGroup group("skill", PromiseDirection::max, {1.0, 2, 8});
+  std::vector<double> level(static_cast<std::size_t>(members));
+  std::vector<std::string> names(static_cast<std::size_t>(members));
+  for (int i = 0; i < members; ++i) {
+    level[static_cast<std::size_t>(i)] = truth(rng);
+    names[static_cast<std::size_t>(i)] = fmt::format("ssp-{:05d}", i);
+  }
+  Latencies out;
+  for (int round = 1; round <= 5; ++round) {
+    for (int i = 0; i < members; ++i) {
+      const auto& name = names[static_cast<std::size_t>(i)];
+      if (group.state(name) == SuccessiveHalvingGroup::State::paused) continue;
+      // The first three rounds: a quarter of the reports see members waiting untried: the lowest bound gives way.
+      const UcbGroup::Room room{round <= 3 && i % 4 == 0 ? 1 : 0, 0};
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto moves = group.report(name, 100.0 * round, level[static_cast<std::size_t>(i)] + noise(rng), room);
+      out.micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      out.moves += moves.size();
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,8 +189,13 @@ int main(int argc, char** argv) {
   fmt::print("in a run ({} members on 64 x 32 cores, moves carried out): {} values: latency median {:.2f} us, p99 {:.2f} "
              "us, max {:.1f} us; {} moves\n",
              members, run.micros.size(), run.at(0.5), run.at(0.99), run.at(1.0), run.moves);
+  Latencies ucb = upper_confidence(members, seed);
+  fmt::print("upper confidence bounds ({} members, five rounds): {} values: latency median {:.2f} us, p99 {:.2f} us, max "
+             "{:.1f} us; {} moves\n",
+             members, ucb.micros.size(), ucb.at(0.5), ucb.at(0.99), ucb.at(1.0), ucb.moves);
   fmt::print("summary: members={} median_us={:.2f} p99_us={:.2f} max_us={:.1f} run_median_us={:.2f} run_p99_us={:.2f} "
-             "run_max_us={:.1f}\n",
-             members, at(0.5), at(0.99), micros.back(), run.at(0.5), run.at(0.99), run.at(1.0));
+             "run_max_us={:.1f} ucb_median_us={:.2f} ucb_p99_us={:.2f} ucb_max_us={:.1f}\n",
+             members, at(0.5), at(0.99), micros.back(), run.at(0.5), run.at(0.99), run.at(1.0), ucb.at(0.5), ucb.at(0.99),
+             ucb.at(1.0));
   return 0;
 }

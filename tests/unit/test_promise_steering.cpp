@@ -348,3 +348,39 @@ stages:
   f.report("w-c", 99, 0.95, 54);
   EXPECT_EQ(f.run.priority_of(f.id("w-c")), 9);
 }
+
+// Shrink: a member grown onto more ranks that then falls below its rung's bar goes back to its
+// `min` at its next checkpoint (a member already on its `min` is paused instead).
+TEST(PromiseSteering, AScenarioThatFallsWithBottomShrinkReturnsToItsFewestRanks) {
+  Fixture f(R"(
+campaign: shrink
+stages:
+  - name: "s-{f}"
+    for_each: {f: [a, b]}
+    kernel: any
+    ranks: {min: 1, max: 2}
+    steps: 1000
+    promise: {metric: skill, bottom: shrink, rungs: {first: 100 steps, reduction: 2}}
+)", 3);
+  f.stepping("s-a", 50);
+  f.stepping("s-b", 50);
+  f.report("s-a", 49, 0.9, 50);
+  ASSERT_NE(find(f.report("s-b", 49, 0.1, 51), "grow"), nullptr) << "s-a, the best, gains the free rank";
+  f.stops_at("s-a", 60, 60);
+  f.run.decide(60);
+  ASSERT_EQ(f.run.active(f.id("s-a"))->workers.size(), 2u);
+  f.stepping("s-a", 70);
+  // At the first rung s-b leads now: s-a, on two ranks, shrinks back to one at its checkpoint.
+  f.report("s-b", 99, 0.8, 80);
+  const auto moves = f.report("s-a", 99, 0.2, 81);
+  const SteeringMove* shrink = find(moves, "shrink");
+  ASSERT_NE(shrink, nullptr) << moves.size();
+  EXPECT_TRUE(shrink->made) << shrink->not_made;
+  EXPECT_EQ(shrink->ranks, 1);
+  ASSERT_TRUE(shrink->stop);
+  EXPECT_EQ(shrink->stop->why, StopOrder::Why::resized);
+  f.stops_at("s-a", 200, 90);
+  f.run.decide(90);
+  ASSERT_EQ(f.state("s-a"), StageState::running);
+  EXPECT_EQ(f.run.active(f.id("s-a"))->workers.size(), 1u);
+}

@@ -90,6 +90,7 @@ class PromiseSteering : public CampaignObserver {
     std::optional<SuccessiveHalvingGroup> halving;
     std::optional<UcbGroup> ucb;
     std::vector<StageId> members;
+    std::vector<double> scores;  ///< the members' newest values as scores, ascending: standings in log time
     std::vector<PromiseMove> report(const std::string& stage, double progress, double value, UcbGroup::Room room);
     SuccessiveHalvingGroup::State state(const std::string& stage) const;
   };
@@ -114,7 +115,12 @@ class PromiseSteering : public CampaignObserver {
   CampaignRun& run_;
   SteeringOptions options_;
   std::map<std::string, Group> groups_;          ///< by template name
-  std::map<StageId, double> newest_;             ///< each member's newest value (a score: higher is better)
+  /// A member's newest value as a score (higher is better), kept in its group's scores too.
+  void note_value(Group& group, StageId id, double score);
+  void forget_value(Group& group, StageId id);
+  /// Members of the group whose newest score is above `score`, and members with a value.
+  std::pair<int, int> standing(const Group& group, double score) const;
+  std::vector<std::optional<double>> newest_;    ///< by stage: its newest value as a score
   std::vector<SteeringMove> meanwhile_;          ///< see take_moves_made_meanwhile
   std::map<StageId, int> weighed_;               ///< the priority weigh() last gave each member
 };
