@@ -63,10 +63,22 @@ SuccessiveHalvingGroup::State PromiseSteering::Group::state(const std::string& s
 UcbGroup::Room PromiseSteering::room(const Group& group) const {
   UcbGroup::Room room;
   if (!group.ucb) return room;
+  std::optional<StageId> untried;
   for (StageId id : group.members) {
     const StageState state = run_.progress().state(id);
-    if (state == StageState::ready && !newest_[id] && !run_.held_by_hand(id)) ++room.untried_waiting;
+    if (state == StageState::ready && !newest_[id] && !run_.held_by_hand(id)) {
+      ++room.untried_waiting;
+      untried = id;
+    }
     if (const ActiveRun* r = run_.active(id); r && r->told_to_stop) ++room.stopping;
+  }
+  // Untried members that fit on free ranks start anyway: no one need give way for them.
+  if (untried) {
+    Machine& machine = run_.machine();
+    const StageSpec& s = run_.graph().stage(*untried);
+    if (machine.fits_now(request_for(s, machine, 1).per_rank) >= static_cast<std::size_t>(run_.ranks_of(*untried))) {
+      room.untried_waiting = 0;
+    }
   }
   return room;
 }
