@@ -412,26 +412,25 @@ class Simulation final : public CampaignObserver {
     return first * std::pow(rules.reduction, k);
   }
 
-  // The stage's next metric report: when it reaches its next rung.
+  // The stage's next metric report: at its next checkpoint, or its next rung if that comes
+  // first (each tenth of its steps without checkpoints). From where it is now, not from where
+  // this run started.
   void schedule_metric(StageId id, double now) {
     if (!reports_promise(id)) return;
     const StageSpec& s = graph_.stage(id);
     SimStage& st = stages_[id];
-    const double done_steps = st.done / st.step;
-    double target = 0.0;
-    if (s.promise->ucb) {
-      // Upper confidence bounds judge every value: one at each checkpoint (each tenth of the
-      // steps without checkpoints).
-      const double every = st.interval > 0 ? std::max(1.0, std::floor(st.interval * st.speed / st.step))
-                                           : std::max(1.0, static_cast<double>(s.steps) / 10.0);
-      target = (std::floor(done_steps / every + 1e-9) + 1.0) * every;
-    } else {
+    const double work = st.progress_at(now).first;
+    const double done_steps = work / st.step;
+    const double every = st.interval > 0 ? std::max(1.0, std::floor(st.interval * st.speed / st.step))
+                                         : std::max(1.0, static_cast<double>(s.steps) / 10.0);
+    double target = (std::floor(done_steps / every + 1e-9) + 1.0) * every;
+    if (!s.promise->ucb) {
       int k = 0;
       while (rung_steps(s, k) <= done_steps + 1e-9) ++k;
-      target = rung_steps(s, k);
+      target = std::min(target, rung_steps(s, k));
     }
     if (target > static_cast<double>(s.steps)) return;
-    const double compute = (target * st.step - st.done) / st.speed;
+    const double compute = (target * st.step - work) / st.speed;
     const double checkpoints = st.interval > 0 ? std::floor(compute / st.interval) : 0.0;
     st.metric_rung = target;
     push(now + compute + checkpoints * st.cost, EventKind::metric, id, st.generation);
