@@ -434,7 +434,7 @@ class CoordinatorLoop {
     for (const SteeringMove& move : moves) {
       nlohmann::json e = {{"event", "promise_move"}, {"stage", graph_.stage(move.stage).name}, {"move", move.kind},
                           {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
-                          {"of", move.why.of}, {"reason", move.why.reason}, {"made", move.made}};
+                          {"of", move.why.of}, {"rule", move.rule}, {"reason", move.why.reason}, {"made", move.made}};
       // A rung's move: which rung (1: the first, as the reason says it) and its bar then.
       if (move.kind != "grow") {
         e["rung"] = move.why.rung + 1;

@@ -109,6 +109,7 @@ void PromiseSteering::stage_completed(StageId id, const ActiveRun&, double now) 
   }
   if (auto promotion = g->ucb->finished(name, held)) {
     SteeringMove m = carry_out(*promotion, now);
+    m.rule = "upper_confidence_bound";
     if (!m.made) g->ucb->undo(*promotion);
     meanwhile_.push_back(std::move(m));
   }
@@ -144,7 +145,8 @@ std::vector<SteeringMove> PromiseSteering::metric(StageId id, std::uint64_t step
     }
   }
   weigh(*g, id);
-  for (const SteeringMove& m : out) {
+  for (SteeringMove& m : out) {
+    m.rule = g->ucb ? "upper_confidence_bound" : "successive_halving";
     if (m.made && m.kind == "promote") weigh(*g, m.stage);
   }
   if (auto grown = grow(*g, now)) out.push_back(std::move(*grown));
@@ -303,6 +305,7 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
   SteeringMove m;
   m.stage = id;
   m.kind = "grow";
+  m.rule = "free_ranks";
   m.ranks = target;
   m.why.kind = PromiseMove::Kind::promote;
   m.why.stage = s.name;

@@ -120,6 +120,7 @@ TEST(Promise, APausedScenarioPromotedLaterEndsBitIdentical) {
   for (const auto& m : events_of(events, "promise_move")) {
     EXPECT_FALSE(m.value("reason", "").empty()) << m.dump();
     EXPECT_EQ(m.value("metric", ""), "global_mean_temperature") << m.dump();
+    EXPECT_EQ(m.value("rule", ""), "successive_halving") << m.dump();
   }
   auto status = run_perennial_serial("status " + out.string());
   EXPECT_NE(status.output.find("ssp-0.0"), std::string::npos) << status.output;

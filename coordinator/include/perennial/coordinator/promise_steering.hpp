@@ -39,6 +39,8 @@ struct SteeringMove {
   std::string kind;    ///< pause, stop, shrink, promote or grow
   PromiseMove why;     ///< the policy's figures and sentence (grow: the value and standing)
   int ranks = 0;       ///< shrink, grow: the rank count it moves to
+  /// The rule that moved it: `successive_halving`, `upper_confidence_bound` or `free_ranks`.
+  std::string rule;
   bool made = false;
   std::string not_made;           ///< why not, when not
   std::optional<StopOrder> stop;  ///< for the driver: a running stage to ask to stop
