@@ -45,3 +45,18 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/PerennialConfigVersion.cm
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/PerennialConfig.cmake ${PROJECT_BINARY_DIR}/PerennialConfigVersion.cmake
         DESTINATION ${_perennial_cmake_dir})
+
+# `cpack -G DEB` in the build folder: a .deb of the same tree (prefix /usr) that apt installs
+# with its dependencies: the Debian 12 packages Perennial builds and runs with, development
+# ones included, since its users compile their own kernels against it.
+set(CPACK_PACKAGE_NAME perennial)
+set(CPACK_PACKAGE_VENDOR "Perennial")
+set(CPACK_PACKAGE_CONTACT "Perennial developers <perennial@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION science)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "openmpi-bin, libopenmpi-dev, libhdf5-openmpi-dev (>= 1.10), libboost-mpi-dev (>= 1.74), libboost-serialization-dev (>= 1.74), libyaml-cpp-dev, libcli11-dev, libspdlog-dev, libfmt-dev, nlohmann-json3-dev, libxxhash-dev, libsqlite3-dev, libsqlitecpp-dev, libcairo2-dev, cmake (>= 3.25), g++")
+include(CPack)
