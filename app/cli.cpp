@@ -3,6 +3,7 @@
 #include "forecast.hpp"
 #include "launch.hpp"
 
+#include <perennial/dtype.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/fault_plan.hpp>
 #include <perennial/kernel.hpp>
@@ -12,10 +13,48 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
 namespace perennial {
+
+// `perennial kernels [NAMES] [--describe]`: each name, then its parameters indented (`nx
+// integer, required, >= 3, in cells: ...`) and its metrics; --describe adds its inputs and
+// outputs and whether it checkpoints. An unknown name is an error naming the known ones.
+int command_kernels(const std::vector<std::string>& only, bool full) {
+  const auto& registry = KernelRegistry::instance();
+  const auto known = registry.names();
+  for (const auto& name : only) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::fprintf(stderr, "perennial kernels: no kernel '%s' in this executable (it has: %s)\n", name.c_str(),
+                   fmt::format("{}", fmt::join(known, ", ")).c_str());
+      return kExitBadInput;
+    }
+  }
+  auto schema = [](const ArraySchema& a) {
+    std::string out = a.dtype ? std::string(dtype_name(*a.dtype)) : std::string("any dtype");
+    out += a.dims ? fmt::format(" [{}]", fmt::join(*a.dims, ", ")) : std::string(" [any dims]");
+    out += a.units ? fmt::format(" in {}", *a.units) : std::string(", any units");
+    return out;
+  };
+  for (const auto& name : known) {
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
+    const KernelInfo info = registry.create(name, "")->info();
+    fmt::print("{}\n", name);
+    if (info.parameters.empty()) fmt::print("  {}\n", info.parameters_open ? "(any parameters)" : "(no parameters)");
+    for (const auto& [p, spec] : info.parameters) fmt::print("  {:<16} {}: {}\n", p, describe(spec), spec.description);
+    for (const auto& [m, spec] : info.metrics) fmt::print("  metric {:<9} in {}: {}\n", m, spec.units, spec.description);
+    if (!full) continue;
+    for (const auto& [i, a] : info.inputs) fmt::print("  input  {:<9} {}\n", i, schema(a));
+    if (info.inputs.empty()) fmt::print("  input  {}\n", info.inputs_open ? "(any inputs)" : "(none)");
+    for (const auto& [o, a] : info.outputs) fmt::print("  output {:<9} {}\n", o, schema(a));
+    if (info.outputs.empty()) fmt::print("  output (none declared)\n");
+    fmt::print("  checkpoints: {}\n", info.checkpoints ? "yes (it can be preempted, paused, moved and resumed)"
+                                                       : "no (it runs to its end, or again from its inputs)");
+  }
+  return 0;
+}
 
 int cli_main(int argc, char** argv) {
   register_builtin_kernels();
@@ -93,6 +132,11 @@ int cli_main(int argc, char** argv) {
   worker->add_option("--fake-nodes", settings.fake_nodes);
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
+  bool describe_kernels = false;
+  std::vector<std::string> kernel_names;
+  kernels->add_flag("--describe", describe_kernels,
+                    "also each kernel's inputs, outputs (dtype, dims, units) and whether it checkpoints");
+  kernels->add_option("names", kernel_names, "only these kernels");
 
   std::string status_dir;
   auto* status = app.add_subcommand("status", "what a campaign run is doing: running stages, and why each waiting one waits");
@@ -183,16 +227,7 @@ int cli_main(int argc, char** argv) {
     if (*forecast) return command_forecast(forecast_settings);
     if (*scenarios) return command_scenarios(scenarios_dir, scenarios_json);
     if (*priority) return command_priority(priority_settings);
-    if (*kernels) {  // each name, then its parameters indented: `nx  integer, required, >= 3, in cells: ...`
-      for (const auto& name : KernelRegistry::instance().names()) {
-        const KernelInfo info = KernelRegistry::instance().create(name, "")->info();
-        fmt::print("{}\n", name);
-        if (info.parameters.empty()) fmt::print("  {}\n", info.parameters_open ? "(any parameters)" : "(no parameters)");
-        for (const auto& [p, spec] : info.parameters) fmt::print("  {:<16} {}: {}\n", p, describe(spec), spec.description);
-        for (const auto& [m, spec] : info.metrics) fmt::print("  metric {:<9} in {}: {}\n", m, spec.units, spec.description);
-      }
-      return 0;
-    }
+    if (*kernels) return command_kernels(kernel_names, describe_kernels);
     if (*worker) return command_worker(first_id, settings);
     if (*launch) {
       launch_settings.run_args = launch->remaining();

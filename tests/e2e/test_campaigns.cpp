@@ -201,6 +201,18 @@ TEST(Cli, KernelsListTheirParameters) {
   EXPECT_NE(r.output.find("forcing"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("W m-2"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("seconds_per_step"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("output temperature"), std::string::npos) << "inputs and outputs only with --describe";
+  // --describe: inputs, outputs with their schema, checkpointing; names select kernels.
+  auto d = run_perennial_serial("kernels heat2d --describe");
+  ASSERT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_NE(d.output.find("metric global_mean_temperature in K"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("input  initial   float64 [lat, lon] in K"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("output temperature float64 [lat, lon] in K"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("checkpoints: yes"), std::string::npos) << d.output;
+  EXPECT_EQ(d.output.find("burn-cpu"), std::string::npos) << d.output;
+  auto unknown = run_perennial_serial("kernels heat3d");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("no kernel 'heat3d' in this executable (it has: "), std::string::npos) << unknown.output;
 }
 
 // A job needs rank 0 to coordinate and at least one worker: a smaller --ranks is refused,
