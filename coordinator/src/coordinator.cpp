@@ -3,7 +3,7 @@
 #include <perennial/coordinator/metric_gate.hpp>
 #include <perennial/coordinator/promise_steering.hpp>
 #include <perennial/coordinator/campaign_run.hpp>
-#include <perennial/coordinator/control_requests.hpp>
+#include <perennial/coordinator/hand_desk.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/event_log.hpp>
 #include <perennial/coordinator/hand.hpp>
@@ -55,7 +55,7 @@ class CoordinatorLoop {
              CampaignRunOptions{options.max_restarts, options.recovery}, read_history(graph, earlier_)),
         event_recorder_(events_, run_), heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
         replacement_(workers, options.respawner, options.spawn_timeout.count()), faults_text_(options.faults.to_string()),
-        control_(graph.campaign().output_dir) {
+        hand_(graph.campaign().output_dir, run_, events_) {
     std::filesystem::create_directories(graph.campaign().output_dir / "outputs");
     for (const auto& warning : earlier_.warnings) events_.progress("journal: " + warning);
     journal_.emplace(graph.campaign().output_dir / "journal.jsonl");
@@ -193,47 +193,10 @@ class CoordinatorLoop {
   // The journal's `hand` records (`perennial priority` on a stopped campaign, and those applied
   // live by earlier runs), in order, before anything is submitted: a stage paused by hand stays
   // paused and a priority stays changed, run after run.
-  void apply_earlier_hand() {
-    control_.drop_answers_older_than(std::chrono::minutes(10));  // their commands gave up long ago
-    for (const auto& note : replay_hand_records(run_, earlier_, events_.elapsed())) events_.progress(fmt::format("journal: {}", note));
-  }
+  void apply_earlier_hand() { hand_.replay(earlier_, events_.elapsed()); }
 
-  // `perennial priority DIR STAGE ...` on this running campaign: its request files, oldest
-  // first, at most every 0.2 s (the loop wakes at least every 0.25 s: an answer within about
-  // half a second). An accepted request is journaled and synced before it is answered, so
-  // "accepted" means it outlives this run; a refused one changes nothing and is not journaled.
   void take_hand_requests() {
-    const double now = events_.elapsed();
-    if (now < next_hand_poll_) return;
-    next_hand_poll_ = now + 0.2;
-    for (const auto& pending : control_.pending()) {
-      ControlRequests::Answer answer{false, fmt::format("malformed request: {}", pending.problem)};
-      nlohmann::json event = {{"event", "hand"}, {"request", pending.id}};
-      if (pending.request) {
-        const HandRequest& request = *pending.request;
-        const HandOutcome outcome = apply_hand(run_, request, now);
-        if (outcome.accepted) {
-          HandRequest record = request;
-          record.source = "run";
-          journal_->append(record.to_json());
-          journal_->sync();
-          if (outcome.stop) ask_to_stop(outcome.stop->job);
-        }
-        answer = {outcome.accepted, outcome.message};
-        event["stage"] = request.stage;
-        event["action"] = hand_action_name(request.action);
-        if (request.value) event["value"] = *request.value;
-      }
-      event["result"] = answer.accepted ? "accepted" : "refused";
-      event["message"] = answer.message;
-      events_.record(std::move(event));
-      events_.progress(fmt::format("hand      {}{}", answer.accepted ? "" : "refused: ", answer.message));
-      try {
-        control_.answer(pending.id, answer);
-      } catch (const Error& e) {
-        events_.progress(fmt::format("warning: the answer to {} was not written: {}", pending.id, e.what()));
-      }
-    }
+    for (const StopOrder& stop : hand_.take_requests(*journal_, events_.elapsed())) ask_to_stop(stop.job);
   }
 
   bool stop_requested() const { return options_.stop_signal && options_.stop_signal->load() != 0 && !run_.stopping(); }
@@ -432,20 +395,7 @@ class CoordinatorLoop {
 
   void record_moves(const std::vector<SteeringMove>& moves) {
     for (const SteeringMove& move : moves) {
-      nlohmann::json e = {{"event", "promise_move"}, {"stage", graph_.stage(move.stage).name}, {"move", move.kind},
-                          {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
-                          {"of", move.why.of}, {"rule", move.rule}, {"reason", move.why.reason}, {"made", move.made}};
-      // A rung's move: which rung (1: the first, as the reason says it) and its bar then.
-      if (move.kind != "grow") {
-        e["rung"] = move.why.rung + 1;
-        e["rung_at"] = move.why.rung_at;
-        e["bar"] = move.why.bar;
-      }
-      if (move.ranks > 0) e["ranks"] = move.ranks;
-      if (!move.made) e["not_made"] = move.not_made;
-      events_.record(e);
-      events_.progress(move.made ? fmt::format("promise   {}", move.why.reason)
-                                 : fmt::format("promise   {} (not done: {})", move.why.reason, move.not_made));
+      event_recorder_.promise_moved(move);
       if (move.stop) ask_to_stop(move.stop->job);
     }
   }
@@ -698,8 +648,7 @@ class CoordinatorLoop {
   std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
   std::set<int> dead_;   ///< declared dead, ended on purpose, or unreachable at the end
   std::set<int> stuck_;  ///< never reported after a failure, without recovery: retired
-  ControlRequests control_;     ///< `perennial priority` requests (output folder's control/)
-  double next_hand_poll_ = 0.0;
+  HandDesk hand_;                ///< `perennial priority` on this run
   double next_policy_pass_ = 0.0;
   double next_status_ = 0.0;
   double last_heartbeat_check_ = 0.0;

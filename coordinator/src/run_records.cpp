@@ -70,6 +70,23 @@ void EventRecorder::stage_resized(StageId id, const ActiveRun& r, std::uint64_t 
                                r.workers.size(), ranks));
 }
 
+void EventRecorder::promise_moved(const SteeringMove& move) {
+  nlohmann::json e = {{"event", "promise_move"}, {"stage", name(move.stage)}, {"move", move.kind},
+                      {"metric", move.why.metric}, {"value", move.why.value}, {"rank", move.why.rank},
+                      {"of", move.why.of}, {"rule", move.rule}, {"reason", move.why.reason}, {"made", move.made}};
+  // A rung's move: which rung (1: the first, as the reason says it) and its bar then.
+  if (move.kind != "grow") {
+    e["rung"] = move.why.rung + 1;
+    e["rung_at"] = move.why.rung_at;
+    e["bar"] = move.why.bar;
+  }
+  if (move.ranks > 0) e["ranks"] = move.ranks;
+  if (!move.made) e["not_made"] = move.not_made;
+  events_.record(e);
+  events_.progress(move.made ? fmt::format("promise   {}", move.why.reason)
+                             : fmt::format("promise   {} (not done: {})", move.why.reason, move.not_made));
+}
+
 void EventRecorder::stop_declined(StageId id, std::uint64_t step, const std::string& reason) {
   events_.record({{"event", "stage_stop_declined"}, {"stage", name(id)}, {"step", step}, {"reason", reason}});
   events_.progress(fmt::format("continue  {}: asked to stop at step {}, but {}; it keeps running", name(id), step, reason));

@@ -5,6 +5,7 @@
 // sizes, rejected epochs, metrics).
 
 #include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/promise_steering.hpp>
 #include <perennial/coordinator/event_log.hpp>
 #include <perennial/coordinator/journal.hpp>
 
@@ -26,6 +27,8 @@ class EventRecorder final : public CampaignObserver {
   void stage_suspended(StageId id, const ActiveRun& r, std::uint64_t step, double now) override;
   void stage_paused(StageId id, std::optional<std::uint64_t> step, const std::string& reason, double now) override;
   void stage_resumed(StageId id, const std::string& reason, double now) override;
+  /// A move of scenario promise, made or not: a `promise_move` event and a log line.
+  void promise_moved(const SteeringMove& move);
   void stage_resized(StageId id, const ActiveRun& r, std::uint64_t step, int ranks, const std::string& reason,
                      double now) override;
   void stage_lost(StageId id, const ActiveRun& r, int restart, double now) override;
