@@ -277,15 +277,13 @@ std::optional<SteeringMove> PromiseSteering::grow(Group& group, double now) {
   if (run_.policy().waiting_count() != 0) return std::nullopt;
   std::optional<StageId> best;
   for (StageId id : group.members) {
-    const StageSpec& s = run_.graph().stage(id);
     const ActiveRun* r = run_.active(id);
-    if (!r || r->told_to_stop || s.protected_run || !s.checkpoint.enabled || run_.ranks_of(id) >= s.most_ranks()) continue;
-    if (!newest_[id]) continue;
+    if (!r) continue;
+    // Not before every running member has a value: the first to report is not the best by default.
+    if (!newest_[id]) return std::nullopt;
+    const StageSpec& s = run_.graph().stage(id);
+    if (r->told_to_stop || s.protected_run || !s.checkpoint.enabled || run_.ranks_of(id) >= s.most_ranks()) continue;
     if (!best || *newest_[id] > *newest_[*best]) best = id;  // ties: the first member
-  }
-  // Not before every running member has a value: the first to report is not the best by default.
-  for (StageId id : group.members) {
-    if (run_.active(id) && !newest_[id]) return std::nullopt;
   }
   if (!best) return std::nullopt;
   const StageId id = *best;

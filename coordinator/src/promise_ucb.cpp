@@ -48,6 +48,16 @@ double UcbGroup::sigma() const {
   return std::sqrt(std::max(0.0, first_sumsq_ / firsts_ - mean * mean));
 }
 
+std::pair<int, int> UcbGroup::standing(const Member& who) const {
+  int rank = 1, of = 0;
+  for (const auto& [name, m] : members_) {
+    if (m.done) continue;
+    ++of;
+    if (&m != &who && bound(m) > bound(who)) ++rank;
+  }
+  return {rank, of};
+}
+
 double UcbGroup::bound(const Member& m) const {
   return m.level + rules_.exploration * sigma() / std::sqrt(static_cast<double>(std::max(1, m.values)));
 }
@@ -86,17 +96,8 @@ std::vector<PromiseMove> UcbGroup::report(const std::string& stage, double progr
   }
   // The lowest gives way only once it has run its dwell: until then, nothing moves.
   if (!low || low->values - low->at_start < rules_.min_values) return out;
-  auto rank_of = [&](const Member& who) {
-    int rank = 1, of = 0;
-    for (const auto& [name, m] : members_) {
-      if (m.done) continue;
-      ++of;
-      if (&m != &who && bound(m) > bound(who)) ++rank;
-    }
-    return std::pair(rank, of);
-  };
   if (room.untried_waiting > 0) {
-    const auto [rank, of] = rank_of(*low);
+    const auto [rank, of] = standing(*low);
     out.push_back(move(PromiseMove::Kind::pause, *low_name, *low, rank, of, std::numeric_limits<double>::infinity(),
                        fmt::format("{} scenario(s) wait to be tried; the lowest bound of the {} running gives way",
                                    room.untried_waiting, running)));
@@ -104,8 +105,8 @@ std::vector<PromiseMove> UcbGroup::report(const std::string& stage, double progr
     return out;
   }
   if (high && bound(*high) > bound(*low)) {
-    const auto [low_rank, of] = rank_of(*low);
-    const auto [high_rank, of_high] = rank_of(*high);
+    const auto [low_rank, of] = standing(*low);
+    const auto [high_rank, of_high] = standing(*high);
     const std::string low_stage = *low_name, high_stage = *high_name;
     out.push_back(move(PromiseMove::Kind::pause, low_stage, *low, low_rank, of, bound(*high),
                        fmt::format("{} (paused) has the higher bound {:.4g}: they change places", high_stage,
@@ -159,12 +160,7 @@ std::optional<PromiseMove> UcbGroup::finished(const std::string& stage, const st
   }
   if (!best) return std::nullopt;
   Member& m = members_.at(*best);
-  int rank = 1, of = 0;
-  for (const auto& [name, other] : members_) {
-    if (other.done) continue;
-    ++of;
-    if (&other != &m && bound(other) > bound(m)) ++rank;
-  }
+  const auto [rank, of] = standing(m);
   PromiseMove p = move(PromiseMove::Kind::promote, *best, m, rank, of, std::numeric_limits<double>::infinity(),
                        fmt::format("{} completed: the best bound among the paused takes its place", stage));
   m.paused = false;

@@ -77,6 +77,8 @@ class UcbGroup {
   void refit(Member& m);
   double sigma() const;
   double bound(const Member& m) const;
+  /// The member's place by bound among the members not done (1: the highest), and their count.
+  std::pair<int, int> standing(const Member& who) const;
   PromiseMove move(PromiseMove::Kind kind, const std::string& stage, const Member& m, int rank, int of, double other,
                    const std::string& why) const;
 
