@@ -257,7 +257,7 @@ class CoordinatorLoop {
     a.stage_id = id;
     a.attempt = r.attempt;
     a.stage = s.name;
-    a.kernel = s.kernel;
+    a.kernel = s.what_runs();
     // Group order follows the worker ids; members are named by their rank in the pool's
     // communicators, which is what MPI_Comm_create_group needs.
     for (int worker : r.workers) a.members.push_back(workers_.worker(worker).rank);
@@ -284,6 +284,10 @@ class CoordinatorLoop {
     a.next_epoch = h.last_epoch + 1;
     a.faults = faults_text_;
     a.cores_per_rank = std::max(1, s.cores_per_rank);
+    if (s.command) {
+      a.command = s.command;
+      a.command->run_dir = (graph_.campaign().output_dir / "model-runs" / s.name).string();
+    }
     for (int worker : r.workers) workers_.send(worker, msg::kAssignStage, a);
   }
 

@@ -196,7 +196,7 @@ Measurements measurements(const StageGraph& graph, const CampaignState& state) {
     ++out.stages;
     const StageSpec& s = graph.stage(id);
     out.steps_of[s.template_name].push_back(*m->step_seconds);
-    out.core_seconds_of_kernel[s.kernel].push_back(*m->step_seconds * s.ranks * s.cores_per_rank);
+    out.core_seconds_of_kernel[s.what_runs()].push_back(*m->step_seconds * s.ranks * s.cores_per_rank);
     if (const auto declared = declared_step(s)) {
       out.ratios.push_back(*m->step_seconds / *declared);
       out.ratios_of[s.template_name].push_back(*m->step_seconds / *declared);
@@ -248,10 +248,10 @@ std::vector<StageRate> stage_rates(const StageGraph& graph, const CampaignState&
       r = corr ? StageRate{*declared * *corr, template_spread, member_spread, StageRate::Basis::declared_corrected,
                            fmt::format("declared x {:.3f}", *corr)}
                : StageRate{*declared, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::declared, "declared"};
-    } else if (const auto k = core_seconds_of_kernel.find(s.kernel); k != core_seconds_of_kernel.end()) {
+    } else if (const auto k = core_seconds_of_kernel.find(s.what_runs()); k != core_seconds_of_kernel.end()) {
       const double cores = static_cast<double>(s.ranks) * s.cores_per_rank;
       r = {median(k->second) / std::max(1.0, cores), options.same_kernel_spread, member_spread, StageRate::Basis::same_kernel,
-           fmt::format("{} stage(s) of kernel {}", k->second.size(), s.kernel)};
+           fmt::format("{} stage(s) of kernel {}", k->second.size(), s.what_runs())};
     } else {
       r = {options.default_step_seconds, options.unmeasured_spread, options.unmeasured_spread, StageRate::Basis::fallback,
            fmt::format("{:g} s per step, a default: nothing declared or measured (declare step_time or walltime)",

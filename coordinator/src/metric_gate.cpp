@@ -29,7 +29,7 @@ std::optional<MetricRefusal> metric_refusal(const StageGraph& graph, StageId id,
   }
   if (!graph.metric_declared(id, name)) {
     const auto& declared = graph.declared_metrics(id);
-    std::string message = fmt::format("{} is not a metric kernel '{}' declares", what, s.kernel);
+    std::string message = fmt::format("{} is not a metric kernel '{}' declares", what, s.what_runs());
     if (declared.empty()) {
       message += " (it declares none)";
     } else {

@@ -9,6 +9,14 @@ std::string stage_definition(const StageGraph& graph, StageId id) {
   const StageSpec& s = graph.stage(id);
   nlohmann::json d;
   d["kernel"] = s.kernel;
+  if (s.command) {
+    // The model's definition: what it runs and with which files (a changed template or
+    // command line makes its restart files and outputs those of another stage).
+    d["command"] = s.command->command;
+    for (const auto& t : s.command->templates) d["templates"][t.target] = t.text;
+    if (s.command->restart) d["restart"] = {s.command->restart->files, s.command->restart->files_per_set, s.command->restart->marker};
+    for (const auto& o : s.command->outputs) d["output_files"][o.output] = {o.file, o.dataset};
+  }
   d["parameters"] = s.parameters.raw();
   for (const auto& o : s.outputs) {
     d["outputs"][o.name] = {std::string(dtype_name(o.dtype)), o.dims, o.units};

@@ -26,9 +26,9 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
   const StageSpec& s = run_.graph().stage(id);
   std::vector<std::string> nodes;
   for (const auto& [n, count] : r.allocation.ranks_on) nodes.push_back(run_.policy().machine().node(n).name);
-  events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.kernel}, {"ranks", r.workers},
+  events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.what_runs()}, {"ranks", r.workers},
                   {"nodes", nodes}, {"attempt", r.attempt}, {"backfilled", backfilled}});
-  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.kernel,
+  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.what_runs(),
                                r.workers.size(), s.steps));
 }
 

@@ -136,6 +136,18 @@ class StageGraphBuilder {
       if (auto hint = nearest_name(s.project, names); !hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
       diag_.add(s.location_of("project"), field(id, "project"), message);
     }
+    if (s.command) {
+      // A model's metrics are those it has patterns for: a promise judges by one of them.
+      if (s.promise && !s.promise->metric.empty() && !s.command->metric_patterns.count(s.promise->metric) &&
+          reported_.insert(s.template_name + ":promise-metric").second) {
+        std::vector<std::string> names;
+        for (const auto& [name, pattern] : s.command->metric_patterns) names.push_back(name);
+        diag_.add(s.promise->where, "stages." + s.template_name + ".promise.metric",
+                  fmt::format("the model's output is read for no metric '{}' (metrics: gives {})", s.promise->metric,
+                              names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+      }
+      return;
+    }
     if (!kernels_ || s.kernel.empty()) return;
     if (!kernels_->contains(s.kernel)) {
       auto names = kernels_->names();

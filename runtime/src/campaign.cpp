@@ -40,4 +40,9 @@ std::string Diagnostics::to_string() const {
   return out.str();
 }
 
+std::string StageSpec::what_runs() const {
+  if (!command || command->command.empty()) return kernel;
+  return "command:" + std::filesystem::path(command->command.front()).filename().string();
+}
+
 }  // namespace perennial

@@ -3,6 +3,9 @@
 #include <perennial/fault_plan.hpp>
 #include <perennial/text.hpp>
 
+#include "command_stage_loader.hpp"
+#include "yaml_reader.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
@@ -19,6 +22,8 @@ namespace perennial {
 
 namespace {
 
+using loader::Reader;
+
 const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects",   "checkpoint", "cluster",
                                             "faults",   "stages",     "scheduling", "calendar"};
 const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
@@ -34,143 +39,15 @@ const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
     "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after",
-    "promise", "simulate"};
+    "promise", "simulate", "command", "templates", "restart", "progress", "metrics", "launcher"};
 const std::vector<std::string> kPromiseFields = {"metric", "direction", "policy", "rungs", "bottom", "exploration",
                                                  "min_values", "weight"};
 const std::vector<std::string> kRungFields = {"first", "reduction"};
 const std::vector<std::string> kSimulateFields = {"metrics"};
 const std::vector<std::string> kSimulatedMetricFields = {"value", "noise"};
-const std::vector<std::string> kOutputFields = {"dtype", "dims", "units"};
+const std::vector<std::string> kOutputFields = {"dtype", "dims", "units", "file", "dataset"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
-// Walks the YAML tree, recording every problem with its position instead of stopping at
-// the first one: a scientist fixing a campaign wants the whole list at once.
-class Reader {
- public:
-  Reader(std::string file, Diagnostics& diagnostics) : file_(std::move(file)), diag_(diagnostics) {}
-
-  SourceLocation at(const YAML::Node& node) const {
-    const YAML::Mark mark = node.Mark();
-    if (mark.is_null()) return {file_, 0, 0};
-    return {file_, mark.line + 1, mark.column + 1};
-  }
-  void error(const SourceLocation& where, const std::string& field, const std::string& message) {
-    diag_.add(where, field, message);
-  }
-  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
-    error(at(node), field, message);
-  }
-
-  // Reports keys outside `allowed`, suggesting the nearest valid name.
-  void check_keys(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string hint = nearest_name(key, allowed);
-      std::string message = fmt::format("unknown field '{}'", key);
-      if (!hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
-      else message += fmt::format(" (valid: {})", fmt::join(allowed, ", "));
-      error(it->first, join(field, key), message);
-    }
-  }
-
-  bool require_map(const YAML::Node& node, const std::string& field) {
-    if (node.IsMap()) return true;
-    error(node, field, "must be a mapping of `key: value` pairs");
-    return false;
-  }
-
-  std::optional<std::string> scalar(const YAML::Node& node, const std::string& field) {
-    if (node.IsScalar()) return node.Scalar();
-    error(node, field, "must be a single value");
-    return std::nullopt;
-  }
-
-  std::optional<std::string> nonempty_string(const YAML::Node& node, const std::string& field) {
-    auto text = scalar(node, field);
-    if (text && text->empty()) {
-      error(node, field, "must not be empty");
-      return std::nullopt;
-    }
-    return text;
-  }
-
-  // A number from `minimum` to `maximum`. An integer type also reads `1e3`, never `2.5`; a
-  // value out of bounds or too long for any machine type is an error naming the bound.
-  template <class T>
-  std::optional<T> number(const YAML::Node& node, const std::string& field, T minimum, T maximum) {
-    auto text = scalar(node, field);
-    if (!text) return std::nullopt;
-    constexpr bool whole = std::is_integral_v<T>;
-    const std::string kind = whole ? "a whole number" : "a number";
-    auto fail = [&](const std::string& rule, bool quote) -> std::optional<T> {
-      error(node, field, fmt::format("must be {}, not {}", rule, quote ? "'" + *text + "'" : *text));
-      return std::nullopt;
-    };
-    auto below = [&] { return fail(fmt::format("{}at least {}", whole ? "a whole number of " : "", minimum), false); };
-    auto above = [&] { return fail(fmt::format("at most {}", maximum), false); };
-    std::string_view digits = *text;
-    if (digits.starts_with('+')) digits.remove_prefix(1);
-    const char* first = digits.data();
-    const char* last = first + digits.size();
-    if constexpr (whole) {  // exactly, so that 2^53 + 1 is not rounded into range
-      T exact{};
-      if (auto [end, ec] = std::from_chars(first, last, exact); ec == std::errc() && end == last) {
-        if (exact < minimum) return below();
-        if (exact > maximum) return above();
-        return exact;
-      }
-    }
-    double value = 0.0;
-    const auto [end, ec] = std::from_chars(first, last, value);
-    if (digits.empty() || end != last || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
-      return fail(kind, true);
-    }
-    if (ec == std::errc::result_out_of_range) {  // beyond a double: huge, unless a negative exponent
-      const bool tiny = digits.find("e-") != std::string_view::npos || digits.find("E-") != std::string_view::npos;
-      if (!tiny) return digits.starts_with('-') ? below() : above();
-      value = 0.0;
-    }
-    if (!std::isfinite(value)) return fail(whole ? kind : "a finite number", true);
-    if (value < static_cast<double>(minimum)) return below();
-    if (value > static_cast<double>(maximum)) return above();
-    if (whole && value != std::floor(value)) return fail(kind, false);
-    return static_cast<T>(value);
-  }
-
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
-    auto text = scalar(node, field);
-    if (!text) return std::nullopt;
-    if (*text == "true" || *text == "True" || *text == "yes") return true;
-    if (*text == "false" || *text == "False" || *text == "no") return false;
-    error(node, field, fmt::format("'{}' is not true or false", *text));
-    return std::nullopt;
-  }
-
-  std::vector<std::string> string_list(const YAML::Node& node, const std::string& field) {
-    std::vector<std::string> out;
-    if (node.IsScalar()) {  // a single item may be written without brackets
-      out.push_back(node.Scalar());
-      return out;
-    }
-    if (!node.IsSequence()) {
-      error(node, field, "must be a list");
-      return out;
-    }
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      if (auto s = nonempty_string(node[i], fmt::format("{}[{}]", field, i))) out.push_back(*s);
-    }
-    return out;
-  }
-
-  static std::string join(const std::string& parent, const std::string& key) {
-    return parent.empty() ? key : parent + "." + key;
-  }
-
- private:
-  std::string file_;
-  Diagnostics& diag_;
-};
 
 // The `{name}` placeholders of a stage-name template.
 std::vector<std::string> placeholders(const std::string& text) {
@@ -573,7 +450,7 @@ ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
 }
 
 std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index,
-                                        const CheckpointSpec& campaign_checkpoint) {
+                                        const CheckpointSpec& campaign_checkpoint, const std::filesystem::path& campaign_dir) {
   std::string field = fmt::format("stages[{}]", index);
   if (!r.require_map(node, field)) return std::nullopt;
   StageTemplate t;
@@ -599,8 +476,9 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
 
   if (const auto kernel = node["kernel"]) {
     if (auto text = r.nonempty_string(kernel, field + ".kernel")) s.kernel = *text;
-  } else {
-    r.error(node, field, "missing required field 'kernel'");
+    if (node["command"]) r.error(node["command"], field + ".command", "a stage runs a kernel or a command, not both");
+  } else if (!node["command"]) {
+    r.error(node, field, "missing required field 'kernel' (or `command:`, to run a model executable)");
   }
   if (const auto n = node["project"]) {
     if (auto text = r.nonempty_string(n, field + ".project")) s.project = *text;
@@ -656,6 +534,8 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   s.checkpoint = campaign_checkpoint;
   if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
   if (const auto n = node["promise"]) s.promise = read_promise(r, n, field + ".promise");
+  // A `command:` stage's fields (and, on a kernel stage, each of them as an error).
+  loader::read_command_stage(r, node, field, campaign_dir, s);
   if (const auto n = node["simulate"]) {
     t.simulate = read_simulate(r, n, field + ".simulate");
     t.simulate_where = r.at(n);
@@ -955,8 +835,9 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
       for (std::size_t i = 0; i < stages.size(); ++i) {
-        if (auto t = read_stage(r, stages[i], i, c.checkpoint)) expand(r, *t, c.stages);
+        if (auto t = read_stage(r, stages[i], i, c.checkpoint, base)) expand(r, *t, c.stages);
       }
+      loader::check_command_placeholders(r, c.stages);
     }
   } else {
     r.error(root, "stages", "missing required field 'stages'");

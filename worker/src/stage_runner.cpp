@@ -1,3 +1,4 @@
+#include "external_stage.hpp"
 #include "fault_drills.hpp"
 #include "node_energy.hpp"
 #include "stage_checkpoints.hpp"
@@ -150,6 +151,10 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
     auto group = make_group_communicator(parent, a.members, static_cast<int>(a.stage_id % 32000));
     log->info("stage {} (attempt {}): rank {} of {} in group [{}]", a.stage, a.attempt, group.rank(), group.size(),
               fmt::join(a.members, ","));
+    if (a.command) {
+      run_external_stage(a, group, control, log, done, step);
+      return finish(done, wall_start, cpu_start, energy_start, *log, a.stage);
+    }
     auto kernel = KernelRegistry::instance().create(a.kernel, a.stage);
 
     auto inputs = open_inputs(a, group);

@@ -5,6 +5,7 @@
 #include <perennial/calendar.hpp>
 #include <perennial/cluster.hpp>
 #include <perennial/dtype.hpp>
+#include <perennial/external_model.hpp>
 #include <perennial/kernel.hpp>
 #include <perennial/parameters.hpp>
 #include <perennial/serialization.hpp>
@@ -112,7 +113,9 @@ struct StageSpec {
   std::string template_name;  ///< as written, e.g. `ssp-{forcing}`
   /// The ensemble member's `for_each` values (`{forcing: 4.5}`): the scenario it belongs to.
   std::vector<std::pair<std::string, std::string>> scenario;
-  std::string kernel;
+  std::string kernel;    ///< the kernel it runs; empty for a `command:` stage
+  /// `command:`: an existing model executable run instead of a kernel (external_model.hpp).
+  std::optional<ExternalModelSpec> command;
   std::string project;
   int ranks = 1;         ///< what it starts on: `ranks: N`, or a range's `min`
   int max_ranks = 1;     ///< `ranks: {min, max}`'s max (= ranks when fixed): what promise may grow it to
@@ -141,6 +144,9 @@ struct StageSpec {
   /// Where `field` was written, or the stage's own position when it was not.
   const SourceLocation& location_of(const std::string& field) const;
   const OutputSpec* find_output(const std::string& output) const;
+  /// What it runs, for messages, events and grouping: the kernel's name, or `command:NAME`
+  /// (NAME the program's file name) for a model executable.
+  std::string what_runs() const;
 };
 
 struct Campaign {

@@ -66,11 +66,12 @@ struct AssignStage {
   std::uint64_t next_epoch = 1;          ///< number of the next epoch to write (never reused)
   std::string faults;                    ///< the run's FaultPlan as text (drills), usually empty
   int cores_per_rank = 1;                ///< cores reserved for each rank on its node
+  std::optional<ExternalModelSpec> command;  ///< a `command:` stage's model (then `kernel` is empty)
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
         output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch &
-        faults & cores_per_rank;
+        faults & cores_per_rank & command;
   }
 };
 
