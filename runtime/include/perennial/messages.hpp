@@ -66,11 +66,14 @@ struct AssignStage {
   std::uint64_t next_epoch = 1;          ///< number of the next epoch to write (never reused)
   std::string faults;                    ///< the run's FaultPlan as text (drills), usually empty
   int cores_per_rank = 1;                ///< cores reserved for each rank on its node
+  OutputMetadata output_metadata;        ///< CF attributes and time coordinate of its output file
+  MpiIoHints mpi_io_hints;               ///< for every checkpoint and output file it writes
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
         output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch &
         faults & cores_per_rank;
+    ar & output_metadata & mpi_io_hints;  // issue 15's CF outputs and MPI-IO hints
   }
 };
 
