@@ -267,7 +267,8 @@ class CoordinatorLoop {
     for (const auto& [key, value] : c.mpi_io_hints) pairs.push_back(key + "=" + value);
     events_.progress(fmt::format("MPI-IO hints for every checkpoint and output: {}{}",
                                  pairs.empty() ? "none" : fmt::format("{}", fmt::join(pairs, " ")),
-                                 stages.empty() ? "" : fmt::format(" ({} stages set their own)", stages.size())));
+                                 stages.empty() ? "" : fmt::format(" ({} {} their own)", stages.size(),
+                                                                    stages.size() == 1 ? "stage sets" : "stages set")));
   }
 
   // Sends the stage to every member of its group (CampaignRun has made it a running stage).

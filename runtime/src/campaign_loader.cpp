@@ -941,7 +941,9 @@ void finish_output_settings(Reader& r, Campaign& c) {
     s.mpi_io_hints = std::move(merged);
     if (!s.start_date.empty()) {
       if (auto bad = start_date_problem(s.start_date, c.calendar.name); !bad.empty()) {
-        r.error(s.location_of("start_date"), "stages." + s.name + ".start_date", bad);
+        if (reported.insert(s.template_name + "/start_date").second) {  // once per template
+          r.error(s.location_of("start_date"), "stages." + s.template_name + ".start_date", bad);
+        }
         s.start_date.clear();
       } else {
         s.start_date = normalized_start_date(s.start_date);
