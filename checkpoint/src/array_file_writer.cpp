@@ -53,7 +53,8 @@ void write_selection(hid_t dataset, hid_t memory_type, const std::vector<std::ui
 }  // namespace
 
 ArrayFileWriter::ArrayFileWriter(const boost::mpi::communicator& group, const std::filesystem::path& path,
-                                 std::string stage, std::string_view format, BareDimension bare)
+                                 std::string stage, std::string_view format, BareDimension bare,
+                                 const MpiIoHints& hints)
     : group_(group), file_name_(path.string()), stage_(std::move(stage)), bare_(bare) {
   ensure_hdf5_quiet();
   const Where at = where("/");
@@ -63,9 +64,10 @@ ArrayFileWriter::ArrayFileWriter(const boost::mpi::communicator& group, const st
   const unsigned order = H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;
   check_status(H5Pset_link_creation_order(fcpl.get(), order), at, "track link order in");
   check_status(H5Pset_attr_creation_order(fcpl.get(), order), at, "track attribute order in");
-  PropertyListHandle fapl = mpio_file_access(group_, at);
+  PropertyListHandle fapl = mpio_file_access(group_, at, hints);
   file_ = FileHandle{check_id(H5Fcreate(file_name_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), at,
                               "create file")};
+  io_hints_ = hints_in_effect(file_.get(), at);
   root_string(kFormatAttribute, format);
 
   const Where tables = where(kChecksumGroup);
@@ -96,6 +98,10 @@ void ArrayFileWriter::root_uint64(const std::string& name, std::uint64_t value) 
 
 void ArrayFileWriter::root_double(const std::string& name, double value) {
   write_double_attribute(file_.get(), name.c_str(), value, where("/"));
+}
+
+void ArrayFileWriter::root_int64(const std::string& name, std::int64_t value) {
+  write_int64_attribute(file_.get(), name.c_str(), value, where("/"));
 }
 
 bool ArrayFileWriter::has_entry(std::string_view name) const {
@@ -164,7 +170,7 @@ void ArrayFileWriter::use_dim(const std::string& dim, std::uint64_t extent) {
 
 void ArrayFileWriter::write_array(const std::string& name, EntryKind kind, const Hyperslab& slab, DType type,
                                   const void* data, const std::vector<std::string>& dims,
-                                  std::string_view units) {
+                                  std::string_view units, const Attributes& attributes) {
   const Where at = where(name);
   const std::vector<std::uint64_t>& shape = slab.global_shape;
   DataspaceHandle space = make_space(shape, at);
@@ -176,6 +182,7 @@ void ArrayFileWriter::write_array(const std::string& name, EntryKind kind, const
   const bool take_part = shape.empty() ? group_.rank() == 0 : slab.element_count() > 0;
   write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at);
   if (!units.empty()) write_string_attribute(dataset.get(), "units", units, at);
+  for (const auto& [key, value] : attributes) write_string_attribute(dataset.get(), key.c_str(), value, at);
 
   std::vector<std::uint64_t> row;
   if (take_part) {
@@ -249,9 +256,10 @@ void ArrayFileWriter::write_checksums(const std::string& name, std::size_t rank,
                   group_.rank() == 0 && rows > 0, table.data(), at);
 }
 
-void ArrayFileWriter::set_coordinate(const std::string& dim, std::vector<double> values, std::string units) {
+void ArrayFileWriter::set_coordinate(const std::string& dim, std::vector<double> values, std::string units,
+                                     Attributes attributes) {
   use_dim(dim, values.size());
-  coordinates_[dim] = Coordinate{std::move(values), std::move(units)};
+  coordinates_[dim] = Coordinate{std::move(values), std::move(units), std::move(attributes)};
 }
 
 void ArrayFileWriter::write_scale(const std::string& dim) {
@@ -280,6 +288,11 @@ void ArrayFileWriter::write_scale(const std::string& dim) {
     write_selection(scale.get(), H5T_NATIVE_DOUBLE, {n}, whole, take_part, values.data(), at);
     if (coordinate != coordinates_.end() && !coordinate->second.units.empty()) {
       write_string_attribute(scale.get(), "units", coordinate->second.units, at);
+    }
+    if (coordinate != coordinates_.end()) {
+      for (const auto& [key, value] : coordinate->second.attributes) {
+        write_string_attribute(scale.get(), key.c_str(), value, at);
+      }
     }
     std::vector<std::uint64_t> row;
     if (take_part) row = {0, n, hash_as_stored(values.data(), values.size(), sizeof(double))};

@@ -31,10 +31,14 @@ enum class BareDimension { index_values, dimension_only };
 
 class ArrayFileWriter {
  public:
-  /// Creates (truncates) `path` with MPI-IO over `group`, tags it with `format` and makes the
-  /// checksum group. `stage` names the stage in KernelError messages. Collective.
+  /// A string attribute: name and value.
+  using Attributes = std::vector<std::pair<std::string, std::string>>;
+
+  /// Creates (truncates) `path` with MPI-IO over `group` and `hints` (MPI_Info for
+  /// MPI_File_open; every rank passes the same), tags it with `format` and makes the checksum
+  /// group. `stage` names the stage in KernelError messages. Collective.
   ArrayFileWriter(const boost::mpi::communicator& group, const std::filesystem::path& path,
-                  std::string stage, std::string_view format, BareDimension bare);
+                  std::string stage, std::string_view format, BareDimension bare, const MpiIoHints& hints = {});
   /// Releases every handle without throwing (the file stays unfinished: no manifest).
   /// Closing an MPI-IO file is collective, so this must run on all ranks.
   ~ArrayFileWriter();
@@ -47,11 +51,15 @@ class ArrayFileWriter {
   bool finished() const { return finished_; }
   /// Bytes of data written so far, over all ranks: global elements times element size.
   std::uint64_t data_bytes() const { return data_bytes_; }
+  /// What MPI-IO reported for the file once created (MPI_File_get_info): the hints it took,
+  /// with its own defaults. This rank's view.
+  const MpiIoHints& io_hints() const { return io_hints_; }
 
   /// Root attributes; every rank passes the same value. Collective.
   void root_string(const std::string& name, std::string_view value);
   void root_uint64(const std::string& name, std::uint64_t value);
   void root_double(const std::string& name, double value);
+  void root_int64(const std::string& name, std::int64_t value);
 
   // Local checks for callers (no MPI, no HDF5); each returns what is wrong or "".
   bool has_entry(std::string_view name) const;
@@ -72,13 +80,15 @@ class ArrayFileWriter {
 
   /// Creates dataset `name` of slab.global_shape; each rank writes its block in one collective
   /// transfer (a scalar: rank 0 alone) and the table of block checksums goes to rank 0, which
-  /// stores it. Collective; the caller has agreed on everything.
+  /// stores it; `attributes` follow `units` on it. Collective; the caller has agreed on everything.
   void write_array(const std::string& name, EntryKind kind, const Hyperslab& slab, DType type,
-                   const void* data, const std::vector<std::string>& dims, std::string_view units);
+                   const void* data, const std::vector<std::string>& dims, std::string_view units,
+                   const Attributes& attributes = {});
   /// A 1-D uint8 dataset of rank 0's bytes along dimension `dim`. Collective.
   void write_bytes(const std::string& name, std::span<const std::byte> bytes, const std::string& dim);
   /// Values of a dimension's scale, written at finish(). Collective only by contract (no I/O).
-  void set_coordinate(const std::string& dim, std::vector<double> values, std::string units);
+  void set_coordinate(const std::string& dim, std::vector<double> values, std::string units,
+                      Attributes attributes = {});
 
   /// Writes the dimension scales and attaches them, then the manifest; with `durable`, has
   /// every rank sync its writes (MPI_File_sync through H5Fflush); closes the file. Collective.
@@ -92,6 +102,7 @@ class ArrayFileWriter {
   struct Coordinate {
     std::vector<double> values;
     std::string units;
+    Attributes attributes;  ///< after units (e.g. calendar)
   };
   Where where(std::string object) const { return {file_name_, std::move(object)}; }
   void use_dim(const std::string& dim, std::uint64_t extent);
@@ -106,6 +117,7 @@ class ArrayFileWriter {
   BareDimension bare_;
   bool finished_ = false;
   std::uint64_t data_bytes_ = 0;
+  MpiIoHints io_hints_;
   std::vector<ManifestEntry> manifest_;
   std::vector<Written> written_;         ///< entries with axes, in write order (same on all ranks)
   std::vector<std::string> dim_order_;   ///< first use; the order ncdump lists dims in

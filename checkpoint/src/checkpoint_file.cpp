@@ -66,7 +66,7 @@ struct CheckpointFileWriter::State {
 
 CheckpointFileWriter::CheckpointFileWriter(const boost::mpi::communicator& group,
                                            std::filesystem::path final_path, CheckpointIdentity identity,
-                                           EpochInfo info)
+                                           EpochInfo info, const MpiIoHints& hints)
     : state_(std::make_unique<State>()) {
   ensure_hdf5_quiet();
   State& s = *state_;
@@ -89,7 +89,7 @@ CheckpointFileWriter::CheckpointFileWriter(const boost::mpi::communicator& group
   s.agree(problem);
 
   s.writer.emplace(s.group, s.partial_path, s.identity.stage, detail::kCheckpointFormat,
-                   detail::BareDimension::dimension_only);
+                   detail::BareDimension::dimension_only, hints);
   s.writer->root_string("campaign", s.identity.campaign);
   s.writer->root_string("stage", s.identity.stage);
   s.writer->root_string("kernel", s.identity.kernel);
@@ -116,6 +116,8 @@ double CheckpointFileWriter::seconds_spent() const {
 }
 
 std::uint64_t CheckpointFileWriter::bytes_written() const { return state_->writer->data_bytes(); }
+
+const MpiIoHints& CheckpointFileWriter::io_hints() const { return state_->writer->io_hints(); }
 
 void CheckpointFileWriter::write_scalar(std::string_view name, double value) {
   ensure_hdf5_quiet();

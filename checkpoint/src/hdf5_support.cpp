@@ -48,13 +48,66 @@ std::optional<DType> dtype_from(hid_t type) {
   return std::nullopt;
 }
 
-PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where) {
+MpiInfo::MpiInfo(const MpiIoHints& hints) {
+  if (hints.empty()) return;
+  check_mpi(MPI_Info_create(&info_), "MPI_Info_create");
+  for (const auto& [key, value] : hints) check_mpi(MPI_Info_set(info_, key.c_str(), value.c_str()), "MPI_Info_set");
+}
+
+MpiInfo::~MpiInfo() {
+  if (info_ != MPI_INFO_NULL && MPI_Info_free(&info_) != MPI_SUCCESS) spdlog::debug("MPI_Info_free failed");
+}
+
+MpiInfo& MpiInfo::operator=(MpiInfo&& other) noexcept {
+  if (this != &other) {
+    MpiInfo old(std::move(*this));
+    info_ = std::exchange(other.info_, MPI_INFO_NULL);
+  }
+  return *this;
+}
+
+MpiInfo MpiInfo::adopt(MPI_Info info) {
+  MpiInfo owned;
+  owned.info_ = info;
+  return owned;
+}
+
+MpiIoHints MpiInfo::entries() const {
+  MpiIoHints out;
+  if (info_ == MPI_INFO_NULL) return out;
+  int count = 0;
+  check_mpi(MPI_Info_get_nkeys(info_, &count), "MPI_Info_get_nkeys");
+  for (int i = 0; i < count; ++i) {
+    char key[MPI_MAX_INFO_KEY + 1] = {};
+    check_mpi(MPI_Info_get_nthkey(info_, i, key), "MPI_Info_get_nthkey");
+    int length = 0, found = 0;
+    check_mpi(MPI_Info_get_valuelen(info_, key, &length, &found), "MPI_Info_get_valuelen");
+    if (!found) continue;
+    std::string value(static_cast<std::size_t>(length) + 1, '\0');
+    check_mpi(MPI_Info_get(info_, key, length + 1, value.data(), &found), "MPI_Info_get");
+    value.resize(static_cast<std::size_t>(length));
+    out[key] = value;
+  }
+  return out;
+}
+
+PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where,
+                                    const MpiIoHints& hints) {
   PropertyListHandle fapl{check_id(H5Pcreate(H5P_FILE_ACCESS), where, "create a file access list for")};
-  check_status(H5Pset_fapl_mpio(fapl.get(), static_cast<MPI_Comm>(group), MPI_INFO_NULL), where,
+  const MpiInfo info(hints);
+  check_status(H5Pset_fapl_mpio(fapl.get(), static_cast<MPI_Comm>(group), info.get()), where,
                "set MPI-IO access for");
   check_status(H5Pset_all_coll_metadata_ops(fapl.get(), true), where, "set collective metadata reads for");
   check_status(H5Pset_coll_metadata_write(fapl.get(), true), where, "set collective metadata writes for");
   return fapl;
+}
+
+MpiIoHints hints_in_effect(hid_t file, const Where& where) {
+  void* handle = nullptr;
+  check_status(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), where, "get the MPI-IO handle of");
+  MPI_Info taken = MPI_INFO_NULL;
+  check_mpi(MPI_File_get_info(*static_cast<MPI_File*>(handle), &taken), "MPI_File_get_info");
+  return MpiInfo::adopt(taken).entries();
 }
 
 PropertyListHandle collective_transfer(const Where& where) {
@@ -202,6 +255,10 @@ void write_uint64_attribute(hid_t object, const char* name, std::uint64_t value,
 
 void write_double_attribute(hid_t object, const char* name, double value, const Where& where) {
   write_number_attribute(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, where);
+}
+
+void write_int64_attribute(hid_t object, const char* name, std::int64_t value, const Where& where) {
+  write_number_attribute(object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, where);
 }
 
 std::optional<std::uint64_t> read_uint64_attribute(hid_t object, const char* name, const Where& where) {

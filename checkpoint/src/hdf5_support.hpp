@@ -5,14 +5,17 @@
 #include <perennial/checkpoint/hdf5_handle.hpp>
 #include <perennial/dtype.hpp>
 #include <perennial/hyperslab.hpp>
+#include <perennial/output_metadata.hpp>
 
 #include <boost/mpi/communicator.hpp>
 #include <hdf5.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace perennial::checkpoint::detail {
@@ -46,9 +49,36 @@ hid_t memory_type_of(DType type);
 /// The DType of a stored type in any byte order; nullopt for types Perennial does not hold.
 std::optional<DType> dtype_from(hid_t type);
 
+/// Owns one MPI_Info (MPI_Info_free when it goes out of scope; a null one owns nothing).
+/// Move-only, like Handle<Kind>. Local: no communication.
+class MpiInfo {
+ public:
+  MpiInfo() = default;
+  /// An info holding `hints` (MPI_INFO_NULL when there are none); throws MpiError.
+  explicit MpiInfo(const MpiIoHints& hints);
+  ~MpiInfo();
+  MpiInfo(MpiInfo&& other) noexcept : info_(std::exchange(other.info_, MPI_INFO_NULL)) {}
+  MpiInfo& operator=(MpiInfo&& other) noexcept;
+  MpiInfo(const MpiInfo&) = delete;
+  MpiInfo& operator=(const MpiInfo&) = delete;
+  /// Takes `info` (from MPI_File_get_info, say): it is freed with this object.
+  static MpiInfo adopt(MPI_Info info);
+  MPI_Info get() const { return info_; }
+  /// Every key and value it holds.
+  MpiIoHints entries() const;
+
+ private:
+  MPI_Info info_ = MPI_INFO_NULL;
+};
+
 /// A file access list for MPI-IO over `group`, with metadata reads and writes collective
-/// (every rank does the same metadata calls anyway; this spares the file system N readers).
-PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where);
+/// (every rank does the same metadata calls anyway; this spares the file system N readers),
+/// and `hints` given to MPI_File_open (HDF5 keeps its own copy of them).
+PropertyListHandle mpio_file_access(const boost::mpi::communicator& group, const Where& where,
+                                    const MpiIoHints& hints = {});
+/// The hints the MPI-IO layer reports for the open `file` (MPI_File_get_info on HDF5's
+/// MPI_File): those it took, with its own defaults. Local.
+MpiIoHints hints_in_effect(hid_t file, const Where& where);
 /// A transfer list asking for collective MPI-IO.
 PropertyListHandle collective_transfer(const Where& where);
 /// Logs (debug) when a transfer made with `dxpl` fell back from collective to independent
@@ -78,6 +108,7 @@ std::string read_string_attribute(hid_t object, const char* name, const Where& w
 /// A scalar attribute of a number: uint64 stored as H5T_STD_U64LE, double as H5T_IEEE_F64LE.
 void write_uint64_attribute(hid_t object, const char* name, std::uint64_t value, const Where& where);
 void write_double_attribute(hid_t object, const char* name, double value, const Where& where);
+void write_int64_attribute(hid_t object, const char* name, std::int64_t value, const Where& where);
 /// A scalar numeric attribute converted to the asked type; nullopt when absent or not a
 /// single number.
 std::optional<std::uint64_t> read_uint64_attribute(hid_t object, const char* name, const Where& where);

@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <optional>
 #include <set>
 
@@ -41,6 +43,32 @@ struct OutputFile::State {
 };
 
 namespace {
+/// A for_each value as an attribute: an integer as int64, another number as double, else text
+/// (so that `forcing = 4.5` compares and sorts as a number in xarray).
+void write_scenario_value(detail::ArrayFileWriter& writer, const std::string& key, const std::string& text) {
+  const char* first = text.data();
+  const char* last = first + text.size();
+  std::int64_t whole = 0;
+  if (auto [end, ec] = std::from_chars(first, last, whole); !text.empty() && ec == std::errc() && end == last) {
+    writer.root_int64(key, whole);
+    return;
+  }
+  double number = 0.0;
+  if (auto [end, ec] = std::from_chars(first, last, number);
+      !text.empty() && ec == std::errc() && end == last && std::isfinite(number)) {
+    writer.root_double(key, number);
+    return;
+  }
+  writer.root_string(key, text);
+}
+
+/// The runtime's own `time` coordinate would clash with a kernel's dim or output of that name.
+bool uses_time(const std::vector<OutputSpec>& declared) {
+  return std::any_of(declared.begin(), declared.end(), [](const OutputSpec& s) {
+    return s.name == "time" || std::find(s.dims.begin(), s.dims.end(), "time") != s.dims.end();
+  });
+}
+
 std::string declared_names(const std::vector<OutputSpec>& declared) {
   std::vector<std::string> names;
   for (const auto& s : declared) names.push_back(s.name);
@@ -74,7 +102,8 @@ std::string OutputFile::State::problem_with(std::string_view name, const Hypersl
 
 OutputFile::OutputFile(const boost::mpi::communicator& group, std::filesystem::path path,
                        std::vector<OutputSpec> declared,
-                       std::map<std::string, std::string> file_attributes)
+                       std::map<std::string, std::string> file_attributes,
+                       const OutputMetadata& metadata, const MpiIoHints& hints)
     : state_(std::make_unique<State>()) {
   ensure_hdf5_quiet();
   State& s = *state_;
@@ -105,8 +134,22 @@ OutputFile::OutputFile(const boost::mpi::communicator& group, std::filesystem::p
   if (!problem.empty()) problem = fmt::format("file '{}': {}", s.file_name, problem);
   detail::agree_or_throw(s.group, problem, s.stage);
 
-  s.writer.emplace(s.group, s.path, s.stage, detail::kOutputFormat, detail::BareDimension::index_values);
+  s.writer.emplace(s.group, s.path, s.stage, detail::kOutputFormat, detail::BareDimension::index_values, hints);
   for (const auto& [key, value] : file_attributes) s.writer->root_string(key, value);
+  for (const auto& [key, value] : metadata.global) {
+    if (file_attributes.count(key) == 0) s.writer->root_string(key, value);
+  }
+  for (const auto& [key, value] : metadata.scenario) {
+    if (file_attributes.count(key) == 0) write_scenario_value(*s.writer, key, value);
+  }
+  if (!metadata.time_units.empty() && !uses_time(s.declared)) {
+    // One value, the model time the outputs were written at: a length-1 dimension `time`
+    // (a netCDF coordinate variable) that open_mfdataset can concatenate along.
+    detail::ArrayFileWriter::Attributes attributes{{"standard_name", "time"}, {"long_name", "time"}};
+    if (!metadata.calendar.empty()) attributes.emplace_back("calendar", metadata.calendar);
+    attributes.emplace_back("axis", "T");
+    s.writer->set_coordinate("time", {metadata.time}, metadata.time_units, std::move(attributes));
+  }
 }
 
 OutputFile::~OutputFile() {
@@ -116,6 +159,8 @@ OutputFile::~OutputFile() {
 }
 
 const std::filesystem::path& OutputFile::path() const { return state_->path; }
+
+const MpiIoHints& OutputFile::io_hints() const { return state_->writer->io_hints(); }
 
 void OutputFile::write_raw(std::string_view name, const Hyperslab& slab, DType type, const void* data,
                            std::size_t elements) {
@@ -130,7 +175,10 @@ void OutputFile::write_raw(std::string_view name, const Hyperslab& slab, DType t
                                          slab.global_shape, spec != nullptr ? spec->dims : no_dims,
                                          spec != nullptr ? spec->units : std::string());
   detail::agree_or_throw(s.group, problem, s.stage);
-  s.writer->write_array(spec->name, detail::EntryKind::array, slab, type, data, spec->dims, spec->units);
+  detail::ArrayFileWriter::Attributes attributes;
+  if (!spec->long_name.empty()) attributes.emplace_back("long_name", spec->long_name);
+  if (!spec->standard_name.empty()) attributes.emplace_back("standard_name", spec->standard_name);
+  s.writer->write_array(spec->name, detail::EntryKind::array, slab, type, data, spec->dims, spec->units, attributes);
 }
 
 void OutputFile::write_coordinate(std::string_view dim, std::span<const double> values,

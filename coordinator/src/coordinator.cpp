@@ -82,6 +82,7 @@ class CoordinatorLoop {
                     {"worker_ranks", worker_ranks}, {"coordinator_pid", ::getpid()}});
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
                                  worker_ranks, (c.output_dir / "outputs").string()));
+    record_mpi_io_hints();
     // The campaign file and the machine this run has, for `perennial forecast DIR`.
     nlohmann::json nodes = nlohmann::json::array();
     for (NodeIndex n = 0; n < run_.machine().node_count(); ++n) {
@@ -249,6 +250,27 @@ class CoordinatorLoop {
     write_status(now);
   }
 
+  // Once per run, when the campaign sets any: the MPI-IO hints its files are opened with, and
+  // each stage whose own differ. What MPI made of them is in each worker's log.
+  void record_mpi_io_hints() {
+    const auto& c = graph_.campaign();
+    nlohmann::json stages = nlohmann::json::object();
+    bool any = !c.mpi_io_hints.empty();
+    for (StageId id = 0; id < graph_.size(); ++id) {
+      const StageSpec& s = graph_.stage(id);
+      any = any || !s.mpi_io_hints.empty();
+      if (s.mpi_io_hints != c.mpi_io_hints) stages[s.name] = s.mpi_io_hints;
+    }
+    if (!any) return;
+    events_.record({{"event", "mpi_io_hints"}, {"hints", c.mpi_io_hints}, {"stages", stages}});
+    std::vector<std::string> pairs;
+    for (const auto& [key, value] : c.mpi_io_hints) pairs.push_back(key + "=" + value);
+    events_.progress(fmt::format("MPI-IO hints for every checkpoint and output: {}{}",
+                                 pairs.empty() ? "none" : fmt::format("{}", fmt::join(pairs, " ")),
+                                 stages.empty() ? "" : fmt::format(" ({} {} their own)", stages.size(),
+                                                                    stages.size() == 1 ? "stage sets" : "stages set")));
+  }
+
   // Sends the stage to every member of its group (CampaignRun has made it a running stage).
   void assign(StageId id) {
     const StageSpec& s = graph_.stage(id);
@@ -288,6 +310,8 @@ class CoordinatorLoop {
       a.command = s.command;
       a.command->run_dir = (graph_.campaign().output_dir / "model-runs" / s.name).string();
     }
+    a.output_metadata = output_metadata_for(graph_.campaign(), s);
+    a.mpi_io_hints = s.mpi_io_hints;
     for (int worker : r.workers) workers_.send(worker, msg::kAssignStage, a);
   }
 

@@ -1,6 +1,7 @@
 #include <perennial/campaign_loader.hpp>
 #include <perennial/errors.hpp>
 #include <perennial/fault_plan.hpp>
+#include <perennial/output_metadata.hpp>
 #include <perennial/text.hpp>
 
 #include "command_stage_loader.hpp"
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <mpi.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -25,7 +27,12 @@ namespace {
 using loader::Reader;
 
 const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects",   "checkpoint", "cluster",
-                                            "faults",   "stages",     "scheduling", "calendar"};
+                                            "faults",   "stages",     "scheduling", "calendar",
+                                            // issue 15: what output files say and how they are opened
+                                            "conventions", "title", "institution", "source", "references",
+                                            "comment", "start_date", "mpi_io"};
+// Campaign fields written verbatim as global attributes of every output file (CF's names).
+const std::vector<std::string> kGlobalAttributeFields = {"title", "institution", "source", "references", "comment"};
 const std::vector<std::string> kSchedulingFields = {"weights", "max_age", "fairshare_half_life",
                                                     "preempt_exempt_after", "backfill", "preemption",
                                                     "end_margin", "backfill_depth"};
@@ -39,13 +46,14 @@ const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
     "walltime", "parameters", "outputs",  "inputs",  "after",  "for_each",  "description", "checkpoint",
     "cores_per_rank", "memory_per_rank", "gpus_per_rank", "features", "step_time", "preempt_exempt_after",
-    "promise", "simulate", "command", "templates", "restart", "progress", "metrics", "launcher"};
+    "promise", "simulate", "mpi_io", "start_date", "command", "templates", "restart", "progress", "metrics",
+    "launcher"};
 const std::vector<std::string> kPromiseFields = {"metric", "direction", "policy", "rungs", "bottom", "exploration",
                                                  "min_values", "weight"};
 const std::vector<std::string> kRungFields = {"first", "reduction"};
 const std::vector<std::string> kSimulateFields = {"metrics"};
 const std::vector<std::string> kSimulatedMetricFields = {"value", "noise"};
-const std::vector<std::string> kOutputFields = {"dtype", "dims", "units", "file", "dataset"};
+const std::vector<std::string> kOutputFields = {"dtype", "dims", "units", "long_name", "standard_name", "file", "dataset"};
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
 
@@ -102,6 +110,49 @@ ArraySchema read_schema(Reader& r, const YAML::Node& map, const std::string& fie
     r.error(map, field, "missing required field 'units' (write `units: 1` for dimensionless data)");
   }
   return schema;
+}
+
+// `mpi_io: {hints: {key: value}}`: MPI_Info pairs. Which names an MPI library knows cannot be
+// checked (it ignores the others), so only the form is: non-empty single values that fit
+// MPI_Info (Open MPI: keys under MPI_MAX_INFO_KEY characters).
+MpiIoHints read_mpi_io(Reader& r, const YAML::Node& node, const std::string& field) {
+  MpiIoHints hints;
+  if (!r.require_map(node, field)) return hints;
+  r.check_keys(node, field, {"hints"});
+  const YAML::Node map = node["hints"];
+  if (!map) return hints;
+  if (!r.require_map(map, field + ".hints")) return hints;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const std::string hfield = field + ".hints." + key;
+    if (key.empty() || key.size() >= MPI_MAX_INFO_KEY || key.find_first_of(" \t\n") != std::string::npos) {
+      r.error(it->first, hfield, fmt::format("a hint name must be one word shorter than {} characters", MPI_MAX_INFO_KEY));
+      continue;
+    }
+    if (!it->second.IsScalar()) {
+      r.error(it->second, hfield, "a hint's value must be a string or an integer (e.g. cb_nodes: 4, romio_cb_write: enable)");
+      continue;
+    }
+    auto value = r.nonempty_string(it->second, hfield);
+    if (!value) continue;
+    if (value->size() >= MPI_MAX_INFO_VAL) {
+      r.error(it->second, hfield, fmt::format("a hint's value must be shorter than {} characters", MPI_MAX_INFO_VAL));
+      continue;
+    }
+    hints[key] = *value;
+  }
+  return hints;
+}
+
+// `start_date:` of the campaign or a stage: the reference of its outputs' time coordinate.
+std::string read_start_date(Reader& r, const YAML::Node& node, const std::string& field, const Calendar& calendar) {
+  auto text = r.nonempty_string(node, field);
+  if (!text) return {};
+  if (auto bad = start_date_problem(*text, calendar.name); !bad.empty()) {
+    r.error(node, field, bad);
+    return {};
+  }
+  return normalized_start_date(*text);
 }
 
 // Splits `stage.output` at the last dot: stage names may contain dots (`ssp-2.6`), output
@@ -531,6 +582,11 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   if (auto v = positive_duration(r, node, "step_time", field)) s.step_seconds = *v;
   if (auto v = positive_duration(r, node, "preempt_exempt_after", field)) s.preempt_exempt_after_seconds = *v;
   if (const auto n = node["description"]) r.scalar(n, field + ".description");
+  if (const auto n = node["mpi_io"]) s.mpi_io_hints = read_mpi_io(r, n, field + ".mpi_io");
+  if (const auto n = node["start_date"]) {
+    s.field_where["start_date"] = r.at(n);
+    if (auto text = r.nonempty_string(n, field + ".start_date")) s.start_date = *text;  // checked once the calendar is known
+  }
   s.checkpoint = campaign_checkpoint;
   if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
   if (const auto n = node["promise"]) s.promise = read_promise(r, n, field + ".promise");
@@ -579,6 +635,15 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
         if (schema.dtype) o.dtype = *schema.dtype;
         if (schema.dims) o.dims = *schema.dims;
         if (schema.units) o.units = *schema.units;
+        if (const auto n = it->second["long_name"]) {
+          if (auto text = r.nonempty_string(n, ofield + ".long_name")) o.long_name = *text;
+        }
+        if (const auto n = it->second["standard_name"]) {
+          if (auto text = r.nonempty_string(n, ofield + ".standard_name")) {
+            if (auto bad = standard_name_problem(*text); !bad.empty()) r.error(n, ofield + ".standard_name", bad);
+            else o.standard_name = *text;
+          }
+        }
         s.outputs.push_back(std::move(o));
       }
     }
@@ -730,6 +795,52 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
   }
 }
 
+// The campaign-level CF fields (`conventions:`, `title:`, ..., `start_date:`) and `mpi_io:`.
+void read_output_conventions(Reader& r, const YAML::Node& root, Campaign& c) {
+  if (const auto n = root["conventions"]) {
+    if (auto text = r.nonempty_string(n, "conventions")) c.output_conventions.conventions = *text;
+  }
+  for (const auto& key : kGlobalAttributeFields) {
+    if (const auto n = root[key]) {
+      if (auto text = r.nonempty_string(n, key)) c.output_conventions.attributes.emplace_back(key, *text);
+    }
+  }
+  if (const auto n = root["start_date"]) c.output_conventions.start_date = read_start_date(r, n, "start_date", c.calendar);
+  if (const auto n = root["mpi_io"]) c.mpi_io_hints = read_mpi_io(r, n, "mpi_io");
+}
+
+// Once every stage is made: each stage's hints are the campaign's with its own on top, its
+// start_date is checked against the calendar, and no for_each key may take the name of an
+// attribute the output file already has (it becomes one too).
+void finish_output_settings(Reader& r, Campaign& c) {
+  std::set<std::string> reserved = {"stage", "kernel", "Conventions"};
+  for (const auto& key : kGlobalAttributeFields) reserved.insert(key);
+  std::set<std::string> reported;
+  for (auto& s : c.stages) {
+    MpiIoHints merged = c.mpi_io_hints;
+    for (const auto& [key, value] : s.mpi_io_hints) merged[key] = value;
+    s.mpi_io_hints = std::move(merged);
+    if (!s.start_date.empty()) {
+      if (auto bad = start_date_problem(s.start_date, c.calendar.name); !bad.empty()) {
+        if (reported.insert(s.template_name + "/start_date").second) {  // once per template
+          r.error(s.location_of("start_date"), "stages." + s.template_name + ".start_date", bad);
+        }
+        s.start_date.clear();
+      } else {
+        s.start_date = normalized_start_date(s.start_date);
+      }
+    }
+    for (const auto& [key, value] : s.scenario) {
+      const bool clash = reserved.count(key) > 0 || key.starts_with("perennial_");
+      if (clash && reported.insert(s.template_name + "/" + key).second) {
+        r.error(s.location_of("parameters." + key), "stages." + s.template_name + ".for_each." + key,
+                fmt::format("'{}' is taken by an attribute of the output files (for_each values become attributes); "
+                            "rename it", key));
+      }
+    }
+  }
+}
+
 LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path& file) {
   LoadedCampaign result;
   Reader r(file.string(), result.diagnostics);
@@ -760,6 +871,7 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
       }
     }
   }
+  read_output_conventions(r, root, c);
   const auto base = std::filesystem::absolute(file).parent_path();
   c.output_dir = base / "runs" / c.name;
   if (const auto n = root["output_dir"]) {
@@ -842,6 +954,7 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
   } else {
     r.error(root, "stages", "missing required field 'stages'");
   }
+  finish_output_settings(r, c);
   result.campaign = std::move(c);
   return result;
 }

@@ -534,3 +534,50 @@ stages:
   EXPECT_TRUE(c.has(6, "stages.d.ranks.max: 2 is below min 4")) << c.text();
   EXPECT_TRUE(c.has(7, "stages.e.ranks: a range needs 'min' and 'max'")) << c.text();
 }
+
+// Issue 15, point 4: the CF fields and MPI-IO hints, as the coordinator sends them to a stage.
+namespace {
+
+TEST(Validation, OutputMetadataAndHintsReachEachStage) {
+  std::string text = std::string("calendar: 360_day\ntitle: toy\nstart_date: 1850-1-1\n"
+                                 "mpi_io: {hints: {cb_nodes: 4, romio_cb_write: enable}}\n") + kValid;
+  text = replace(text, "    steps: 800\n", "    steps: 800\n    start_date: 2015-02-30\n"
+                                            "    mpi_io: {hints: {cb_nodes: 2, striping_factor: 8}}\n");
+  text = replace(text, "outputs: {mean: {dtype: float64, dims: [lat, lon], units: K}}",
+                 "outputs: {mean: {dtype: float64, dims: [lat, lon], units: K, long_name: Ensemble mean,"
+                 " standard_name: surface_temperature}}");
+  auto c = check_campaign(text);
+  ASSERT_TRUE(c.graph) << c.text();
+  EXPECT_TRUE(c.diagnostics.empty()) << c.text();
+  const auto& spinup = c.graph->stage(*c.graph->find("spinup"));
+  const auto& ssp = c.graph->stage(*c.graph->find("ssp-4.5"));
+  const auto& analysis = c.graph->stage(*c.graph->find("analysis"));
+  EXPECT_EQ(spinup.mpi_io_hints, (perennial::MpiIoHints{{"cb_nodes", "4"}, {"romio_cb_write", "enable"}}));
+  EXPECT_EQ(ssp.mpi_io_hints,
+            (perennial::MpiIoHints{{"cb_nodes", "2"}, {"romio_cb_write", "enable"}, {"striping_factor", "8"}}));
+  EXPECT_EQ(analysis.outputs.at(0).long_name, "Ensemble mean");
+  EXPECT_EQ(analysis.outputs.at(0).standard_name, "surface_temperature");
+
+  const auto m = perennial::output_metadata_for(c.graph->campaign(), ssp);
+  EXPECT_EQ(m.global, (std::vector<std::pair<std::string, std::string>>{{"Conventions", "CF-1.8"}, {"title", "toy"}}));
+  EXPECT_EQ(m.scenario, (std::vector<std::pair<std::string, std::string>>{{"forcing", "4.5"}}));
+  EXPECT_EQ(m.time_units, "seconds since 2015-02-30 00:00:00");  // a 360_day date
+  EXPECT_EQ(m.calendar, "360_day");
+  EXPECT_EQ(perennial::output_metadata_for(c.graph->campaign(), spinup).time_units, "seconds since 1850-01-01 00:00:00");
+}
+
+TEST(Validation, BadStandardNamesDatesAndHintsAreNamed) {
+  std::string text = std::string("start_date: 1850-02-29\nconventions: ''\nmpi_io: {hints: {cb_nodes: {a: 1}}}\n") + kValid;
+  text = replace(text, "units: K}\n  - name: ssp", "units: K, standard_name: 2m_temperature}\n  - name: ssp");
+  auto c = check_campaign(text);
+  const std::string out = c.text();
+  EXPECT_NE(out.find(":1:13: start_date: '1850-02-29': day 29 does not exist in month 2 of the 365_day calendar"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find(":2:14: conventions: must not be empty"), std::string::npos) << out;
+  EXPECT_NE(out.find(":3:28: mpi_io.hints.cb_nodes: a hint's value must be a string or an integer"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("stages.spinup.outputs.temperature.standard_name: '2m_temperature' is not a CF standard name"),
+            std::string::npos) << out;
+}
+
+}  // namespace

@@ -183,12 +183,15 @@ void write_file(const fs::path& path, const std::string& text) {
 }
 
 // Reads each declared output from the model's files into the stage's output file. Collective.
-void import_outputs(const msg::AssignStage& a, const boost::mpi::communicator& group) {
+// The file carries the same CF attributes, time coordinate and MPI-IO hints as a kernel's.
+void import_outputs(const msg::AssignStage& a, const boost::mpi::communicator& group, double model_time) {
   const ExternalModelSpec& spec = *a.command;
   const fs::path final_path = a.output_file;
   const fs::path partial = final_path.string() + ".partial";
-  checkpoint::OutputFile out(group, partial, a.outputs,
-                             {{"stage", a.stage}, {"command", spec.command.empty() ? "" : spec.command[0]}});
+  OutputMetadata metadata = a.output_metadata;
+  metadata.time = model_time;
+  checkpoint::OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}}, metadata,
+                             a.mpi_io_hints);
   for (const auto& o : a.outputs) {
     std::string problem;
     checkpoint::ModelDataset data;
@@ -432,7 +435,7 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
   ctx.set_step(a.steps);
   ctx.set_time(tick.model_time);
   const auto outputs_start = Clock::now();
-  if (!a.outputs.empty()) import_outputs(a, group);
+  if (!a.outputs.empty()) import_outputs(a, group, tick.model_time);
   done.output_seconds = std::chrono::duration<double>(Clock::now() - outputs_start).count();
   done.ok = true;
   done.steps_done = a.steps;

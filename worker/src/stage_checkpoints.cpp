@@ -212,7 +212,12 @@ bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
       return false;
     }
     try {
-      checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()});
+      checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()}, a_.mpi_io_hints);
+      if (!a_.mpi_io_hints.empty() && !hints_logged_ && group_.rank() == 0) {
+        log_.info("stage {}: checkpoints opened with MPI-IO hints {}", a_.stage,
+                  describe_hints(a_.mpi_io_hints, writer.io_hints()));
+      }
+      hints_logged_ = true;
       kernel.save(ctx, writer);
       drills.during_checkpoint(epoch, log_);
       writer.commit();

@@ -54,6 +54,7 @@ class StageCheckpoints {
   const boost::mpi::communicator& group_;
   const ControlChannel& control_;
   spdlog::logger& log_;
+  bool hints_logged_ = false;  ///< the first epoch of this run logs what MPI-IO made of the hints
   checkpoint::CheckpointIdentity identity_;
   checkpoint::EpochStore store_;
   IntervalSettings settings_;

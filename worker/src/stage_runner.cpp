@@ -212,7 +212,13 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       // reported (and journaled) as completed.
       const std::filesystem::path final_path = a.output_file;
       const std::filesystem::path partial = final_path.string() + ".partial";
-      checkpoint::OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}});
+      OutputMetadata metadata = a.output_metadata;
+      metadata.time = ctx.time();  // the model time the outputs hold: their one `time` value
+      checkpoint::OutputFile out(group, partial, a.outputs, {{"stage", a.stage}, {"kernel", a.kernel}}, metadata,
+                                 a.mpi_io_hints);
+      if (!a.mpi_io_hints.empty() && group.rank() == 0) {
+        log->info("stage {}: output file opened with MPI-IO hints {}", a.stage, describe_hints(a.mpi_io_hints, out.io_hints()));
+      }
       kernel->write_outputs(ctx, out);
       out.commit(final_path);
     }

@@ -7,6 +7,7 @@
 #include <perennial/dtype.hpp>
 #include <perennial/external_model.hpp>
 #include <perennial/kernel.hpp>
+#include <perennial/output_metadata.hpp>
 #include <perennial/parameters.hpp>
 #include <perennial/serialization.hpp>
 #include <perennial/source_location.hpp>
@@ -27,9 +28,11 @@ struct OutputSpec {
   std::vector<std::string> dims;
   std::string units;
   SourceLocation where;
+  std::string long_name;      ///< CF `long_name:`, "" when not given
+  std::string standard_name;  ///< CF `standard_name:` (checked for its form only), "" when not given
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & name & dtype & dims & units & where;
+    ar & name & dtype & dims & units & where & long_name & standard_name;
   }
 };
 
@@ -138,6 +141,8 @@ struct StageSpec {
   std::vector<OutputSpec> outputs;
   std::vector<InputBinding> inputs;
   std::vector<std::pair<std::string, SourceLocation>> after;  ///< explicit dependency patterns
+  MpiIoHints mpi_io_hints;   ///< the campaign's `mpi_io: {hints}` with this stage's overrides
+  std::string start_date;    ///< `start_date:`: its outputs' time reference ("" for the campaign's)
   SourceLocation where;                                       ///< the stage's `name:` line
   std::map<std::string, SourceLocation> field_where;          ///< each written field's position
 
@@ -159,6 +164,8 @@ struct Campaign {
   ClusterSpec cluster;               ///< `cluster:`; empty when the file declares none
   SchedulingSpec scheduling;         ///< `scheduling:`; defaults when absent
   Calendar calendar;                 ///< `calendar:`: the model calendar (default 365_day)
+  OutputConventions output_conventions;  ///< `conventions:`, `title:`, ..., `start_date:`
+  MpiIoHints mpi_io_hints;           ///< `mpi_io: {hints}`: every stage's unless it overrides them
   std::vector<StageSpec> stages;     ///< expanded, in file order
   SourceLocation where;
 };

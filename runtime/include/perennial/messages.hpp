@@ -67,11 +67,15 @@ struct AssignStage {
   std::string faults;                    ///< the run's FaultPlan as text (drills), usually empty
   int cores_per_rank = 1;                ///< cores reserved for each rank on its node
   std::optional<ExternalModelSpec> command;  ///< a `command:` stage's model (then `kernel` is empty)
+  OutputMetadata output_metadata;        ///< CF attributes and time coordinate of its output file
+  MpiIoHints mpi_io_hints;               ///< for every checkpoint and output file it writes
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & stage & kernel & members & steps & parameters & outputs & inputs &
         output_file & log_dir & campaign & definition & checkpoint & checkpoint_dir & restore_from & next_epoch &
-        faults & cores_per_rank & command;
+        faults & cores_per_rank;
+    ar & output_metadata & mpi_io_hints;  // issue 15's CF outputs and MPI-IO hints
+    ar & command;
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <perennial/array_io.hpp>
 #include <perennial/checkpoint/checkpoint_identity.hpp>
+#include <perennial/output_metadata.hpp>
 
 #include <boost/mpi/communicator.hpp>
 
@@ -31,11 +32,12 @@ namespace perennial::checkpoint {
 /// before touching the file, so none is left waiting).
 class CheckpointFileWriter final : public CheckpointWriter {
  public:
-  /// Creates (truncates) `final_path` + ".partial" with MPI-IO and records `identity` and
-  /// `info` as root attributes. Every rank must pass the same path, identity and info.
-  /// Throws Hdf5Error when the file cannot be created. Collective.
+  /// Creates (truncates) `final_path` + ".partial" with MPI-IO and `hints` (MPI_Info given to
+  /// MPI_File_open) and records `identity` and `info` as root attributes. Every rank must pass
+  /// the same path, identity, info and hints. Throws Hdf5Error when the file cannot be
+  /// created. Collective.
   CheckpointFileWriter(const boost::mpi::communicator& group, std::filesystem::path final_path,
-                       CheckpointIdentity identity, EpochInfo info);
+                       CheckpointIdentity identity, EpochInfo info, const MpiIoHints& hints = {});
   /// Without commit() (an exception path) releases the file without throwing and leaves it
   /// as `.partial`; nothing ever appears under the final name. Closing an MPI-IO file is
   /// collective, so destroy the writer on all ranks.
@@ -65,6 +67,9 @@ class CheckpointFileWriter final : public CheckpointWriter {
   /// Bytes of data in the file over all ranks (arrays, scalars and byte strings; not the
   /// metadata), the same on every rank.
   std::uint64_t bytes_written() const;
+  /// What MPI-IO reported for the file when it was created (MPI_File_get_info): the hints it
+  /// took, with its own defaults.
+  const MpiIoHints& io_hints() const;
 
  protected:
   /// Writes this rank's block of array `name` (global shape slab.global_shape) in one

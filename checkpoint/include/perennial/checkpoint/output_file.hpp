@@ -4,6 +4,7 @@
 
 #include <perennial/array_io.hpp>
 #include <perennial/campaign.hpp>
+#include <perennial/output_metadata.hpp>
 
 #include <boost/mpi/communicator.hpp>
 
@@ -26,10 +27,15 @@ namespace perennial::checkpoint {
 /// rank throw KernelError (the ranks agree before touching the file, so none is left waiting).
 class OutputFile final : public OutputSink {
  public:
-  /// Creates (truncates) `path` and writes each `file_attributes` entry (stage, kernel,
-  /// campaign, ...) as a string attribute of the root group. Collective.
+  /// Creates (truncates) `path` with MPI-IO and `hints`, and writes each `file_attributes`
+  /// entry (stage, kernel, ...) as a string attribute of the root group, then `metadata`'s
+  /// CF attributes (Conventions, title, ...), its scenario values (numbers as int64 or
+  /// double, the rest as text) and, when it has time units and no declared output uses a
+  /// `time` dim, a length-1 coordinate `time` (units, calendar). Outputs get their
+  /// long_name and standard_name. Every rank passes the same arguments. Collective.
   OutputFile(const boost::mpi::communicator& group, std::filesystem::path path,
-             std::vector<OutputSpec> declared, std::map<std::string, std::string> file_attributes);
+             std::vector<OutputSpec> declared, std::map<std::string, std::string> file_attributes,
+             const OutputMetadata& metadata = {}, const MpiIoHints& hints = {});
   /// Without close() (an exception path) releases the file without throwing. The file close
   /// is collective in MPI-IO, so this must happen on all ranks.
   ~OutputFile() override;
@@ -49,6 +55,9 @@ class OutputFile final : public OutputSink {
   /// KernelError on every rank when any step fails.
   void commit(const std::filesystem::path& final_path);
   const std::filesystem::path& path() const;
+  /// What MPI-IO reported for the file when it was created (MPI_File_get_info): the hints it
+  /// took, with its own defaults.
+  const MpiIoHints& io_hints() const;
 
  private:
   void write_raw(std::string_view name, const Hyperslab& slab, DType type, const void* data,
