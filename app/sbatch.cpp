@@ -68,6 +68,19 @@ int command_sbatch(const SbatchSettings& s) {
   }
   const std::filesystem::path output_dir =
       s.output_dir.empty() ? graph.campaign().output_dir : std::filesystem::absolute(s.output_dir);
+  // Under a time limit the run starts only what it can show reaches a checkpoint before the
+  // end; a stage with no estimate (and no rate measured by an earlier run) never starts.
+  std::vector<std::string> unestimated;
+  for (std::size_t id = 0; id < graph.size(); ++id) {
+    const StageSpec& stage = graph.stage(static_cast<StageId>(id));
+    if (!stage.walltime_seconds && !stage.step_seconds) unestimated.push_back(stage.name);
+  }
+  if (!unestimated.empty()) {
+    std::fprintf(stderr, "perennial sbatch: warning: %zu stage(s) declare neither walltime: nor step_time: (first: %s); "
+                         "inside a time limit a stage starts only when its next checkpoint can be shown to come "
+                         "before the end, so without a rate measured by an earlier run they do not start\n",
+                 unestimated.size(), unestimated.front().c_str());
+  }
 
   BatchScriptSpec spec;
   spec.job_name = "perennial-" + graph.campaign().name;
