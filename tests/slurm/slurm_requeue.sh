@@ -219,4 +219,30 @@ wait "$reference_pid" || { cat "$scratch/reference.log"; fail "the reference run
 reference_pid=
 h5diff "$scratch/reference/outputs/warm.h5" "$out/outputs/warm.h5" ||
   fail "the requeued campaign's output differs from the uninterrupted run's"
-say "PASSED: outputs bit-identical to the uninterrupted run (h5diff)"
+say "outputs bit-identical to the uninterrupted run (h5diff)"
+"$perennial" status "$out" 2>/dev/null | grep -q "Slurm job $job: restart 0 .* restart 1 " ||
+  fail "perennial status does not show job $job's restarts 0 and 1"
+
+# ---- a campaign that fails is not requeued (no loop) ------------------------------------------
+cat >"$scratch/failing.yaml" <<'EOF'
+campaign: slurm-failing
+stages:
+  - name: broken
+    kernel: fail-at-step
+    ranks: 1
+    steps: 10
+    step_time: 10ms
+    parameters: {fail_at_step: 3}
+EOF
+job=$("$perennial" sbatch "$scratch/failing.yaml" --output-dir "$scratch/failing" --time 00:02:00 --checkpoint-cost 5s \
+  --mpirun-args --oversubscribe --quiet) || fail "perennial sbatch did not submit the failing campaign"
+log="$scratch/failing/slurm/perennial-$job.out"
+end_state=
+for _ in $(seq 1 90); do
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) end_state=$(job_field JobState); break ;; esac
+  sleep 1
+done
+[ "$end_state" = FAILED ] || fail "the failing campaign's job $job ended ${end_state:-not at all within 90 s}, not FAILED"
+[ "$(job_field Restarts)" = 0 ] || fail "the failing campaign's job $job was requeued ($(job_field Restarts) times)"
+grep -q "not requeued: the campaign failed" "$log" || fail "the failing job did not say why it was not requeued"
+say "PASSED: a failing campaign's job $job ended FAILED without a requeue"
