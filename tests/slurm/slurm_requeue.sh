@@ -223,6 +223,14 @@ say "outputs bit-identical to the uninterrupted run (h5diff)"
 "$perennial" status "$out" 2>/dev/null | grep -q "Slurm job $job: restart 0 .* restart 1 " ||
   fail "perennial status does not show job $job's restarts 0 and 1"
 
+# Submitted again, the lead comes from the checkpoints these runs measured (writes of 2 MB:
+# well under a second, so 2 x that, rounded up, + 60 s).
+script=$("$perennial" sbatch "$scratch/campaign.yaml" --output-dir "$out" --time 00:10:00 --dry-run 2>/dev/null)
+echo "$script" | grep -q "^# Lead: largest epoch write measured in this folder's books" ||
+  fail "a second submission did not take the lead from the books: $(echo "$script" | grep '^# Lead')"
+echo "$script" | grep -q '^#SBATCH --signal=B:USR1@6[1-9]$' ||
+  fail "a second submission's lead is not 2 x the measured cost + 60 s: $(echo "$script" | grep 'USR1@')"
+
 # ---- a campaign that fails is not requeued (no loop) ------------------------------------------
 cat >"$scratch/failing.yaml" <<'EOF'
 campaign: slurm-failing
