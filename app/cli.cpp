@@ -124,6 +124,29 @@ int cli_main(int argc, char** argv) {
   launch->add_option("--output-dir", launch_settings.output_dir, "override the campaign's output_dir");
   launch->allow_extras();
 
+  SbatchSettings sbatch_settings;
+  auto* sbatch = app.add_subcommand(
+      "sbatch", "write a Slurm batch script for the campaign into OUTPUT_DIR/slurm and submit it: the job checkpoints "
+                "every stage when Slurm warns of its time limit and requeues itself until the campaign is finished; "
+                "other options go to 'perennial launch'");
+  sbatch->add_option("campaign", sbatch_settings.campaign, "campaign YAML file")->required();
+  sbatch->add_option("--output-dir", sbatch_settings.output_dir, "override the campaign's output_dir");
+  sbatch->add_option("--nodes", sbatch_settings.nodes, "nodes to ask for (default 1)");
+  sbatch->add_option("--ntasks-per-node", sbatch_settings.ntasks_per_node,
+                     "MPI ranks per node (default: enough for rank 0 and the widest stage)");
+  sbatch->add_option("--time", sbatch_settings.time, "Slurm's time limit: minutes, HH:MM:SS or D-HH:MM:SS (default: "
+                                                     "the partition's)");
+  sbatch->add_option("--account", sbatch_settings.account, "Slurm account to charge");
+  sbatch->add_option("--partition", sbatch_settings.partition, "Slurm partition");
+  sbatch->add_option("--checkpoint-cost", sbatch_settings.checkpoint_cost,
+                     "time one checkpoint takes, for the warning's lead (default: the largest measured in the output "
+                     "folder's books, else 30s); the lead is twice it plus 60 s");
+  sbatch->add_option("--max-requeues", sbatch_settings.max_requeues,
+                     "the job requeues itself at most this many times (SLURM_RESTART_COUNT; default 5)");
+  sbatch->add_flag("--dry-run", sbatch_settings.dry_run, "print the script instead of writing and submitting it");
+  sbatch->add_option("--sbatch", sbatch_settings.sbatch, "the sbatch to use (default: sbatch on PATH)");
+  sbatch->allow_extras();
+
   auto* worker = app.add_subcommand("worker", "(internal) a replacement worker spawned by 'perennial run'");
   worker->group("");  // not listed in --help: users never start it
   worker->add_option("--first-id", first_id)->required();
@@ -229,6 +252,10 @@ int cli_main(int argc, char** argv) {
     if (*priority) return command_priority(priority_settings);
     if (*kernels) return command_kernels(kernel_names, describe_kernels);
     if (*worker) return command_worker(first_id, settings);
+    if (*sbatch) {
+      sbatch_settings.launch_args = sbatch->remaining();
+      return command_sbatch(sbatch_settings);
+    }
     if (*launch) {
       launch_settings.run_args = launch->remaining();
       return command_launch(launch_settings);

@@ -79,6 +79,22 @@ struct RunSettings {
   std::string started_marker;  ///< --started-marker: created by rank 0 once the ranks have met
 };
 
+/// `perennial sbatch FILE`'s command line, as given (sbatch.cpp checks it).
+struct SbatchSettings {
+  std::string campaign;
+  std::string output_dir;       ///< empty: the campaign's output_dir
+  int nodes = 1;
+  int ntasks_per_node = 0;      ///< 0: enough for rank 0 and the widest stage
+  std::string time;             ///< Slurm's --time, empty: the partition's default
+  std::string account;
+  std::string partition;
+  std::string checkpoint_cost;  ///< empty: measured by earlier runs in the folder, else the default
+  int max_requeues = 5;
+  bool dry_run = false;
+  std::string sbatch = "sbatch";
+  std::vector<std::string> launch_args;  ///< the rest, for `perennial launch` (and `run`)
+};
+
 /// `perennial priority DIR STAGE (VALUE | --pause | --resume | --stop)`, as given.
 struct PrioritySettings {
   std::string folder;
@@ -104,6 +120,10 @@ int command_priority(const PrioritySettings& settings);
 int command_report(const ReportSettings& settings);
 /// The accounting store's use per project against its allocation, for `status`.
 std::string accounting_text(const std::filesystem::path& books);
+/// `perennial sbatch`: writes OUTPUT_DIR/slurm/perennial.sbatch and submits it (prints it with
+/// --dry-run); 0 with the job id on stdout, kExitBadInput for a value it cannot use,
+/// kExitIncomplete when sbatch refused.
+int command_sbatch(const SbatchSettings& settings);
 /// `perennial run`: every rank of the job calls it (rank 0 coordinates, the others serve).
 int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings);
 /// `perennial worker`: a replacement worker spawned by rank 0.

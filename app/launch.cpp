@@ -167,6 +167,12 @@ std::filesystem::path started_marker(const std::filesystem::path& output_dir) {
 }
 
 int command_launch(const LaunchSettings& s) {
+  // From the start: a batch script forwards Slurm's warning as soon as it comes, and USR1's
+  // default action would end launch (and the job's chance to checkpoint) while it validates.
+  struct sigaction action {};
+  sigemptyset(&action.sa_mask);
+  action.sa_handler = on_launch_signal;
+  for (int signal : {SIGUSR1, SIGTERM, SIGINT}) sigaction(signal, &action, nullptr);
   if (s.ranks < 2) {
     std::fprintf(stderr, "perennial launch: -n %d: a run needs at least 2 ranks (rank 0 coordinates, the others run "
                          "stages)\n", s.ranks);
@@ -210,11 +216,6 @@ int command_launch(const LaunchSettings& s) {
   if (!s.output_dir.empty()) args.insert(args.end(), {"--output-dir", output_dir.string()});
   args.insert(args.end(), s.run_args.begin(), s.run_args.end());
 
-  struct sigaction action {};
-  sigemptyset(&action.sa_mask);
-  action.sa_handler = on_launch_signal;
-  for (int signal : {SIGUSR1, SIGTERM, SIGINT}) sigaction(signal, &action, nullptr);
-
   int pipe_fds[2] = {-1, -1};
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     std::perror("perennial launch: pipe");
@@ -251,7 +252,12 @@ int command_launch(const LaunchSettings& s) {
       std::perror("perennial launch: waitpid");
       return 1;
     }
-    if (const int sig = g_forward.exchange(0)) {
+    // Until the ranks have met, rank 0 (and mpirun) may not handle USR1 yet: it would end
+    // them. A stop asked for meanwhile waits for the marker; a second interrupt does not.
+    const int pending = g_forward.load();
+    const bool at_once = pending == SIGINT && g_interrupts.load() >= 2;
+    if (pending != 0 && (at_once || std::filesystem::exists(marker))) {
+      const int sig = g_forward.exchange(0);
       if (sig == SIGINT && g_interrupts.load() >= 2) {
         std::fprintf(stderr, "perennial launch: interrupted again: ending the job now (work since the last "
                              "checkpoints is lost)\n");

@@ -4,7 +4,9 @@
 // ranks return (measured), so a batch script could not tell a completed campaign from a
 // broken one; launch reads the outcome rank 0 wrote instead. It also turns SIGTERM and SIGINT
 // (Ctrl-C) into the SIGUSR1 that mpirun forwards, so the campaign checkpoints and stops (mpirun
-// itself SIGKILLs the ranks a second after a SIGTERM); a second SIGINT ends the job at once.
+// itself SIGKILLs the ranks a second after a SIGTERM); a second SIGINT ends the job at once. A
+// stop asked for before the ranks have met (a batch script forwarding Slurm's early warning)
+// is held until they have: USR1 would end mpirun or rank 0 before their handlers are in place.
 // mpirun runs in a process group of its own, so a Ctrl-C at the terminal reaches launch only,
 // and it is ended if launch dies. When mpirun cannot start the job at all (too few slots, root
 // without the allow flags), launch says so and why, instead of reporting a dead coordinator.

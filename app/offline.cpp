@@ -19,6 +19,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace perennial {
 
@@ -179,6 +180,21 @@ std::string accounting_text(const std::filesystem::path& books) {
     if (u.lost_core_hours > 0) out += fmt::format(", {} recomputed after failures", accounting::format_core_hours(u.lost_core_hours));
     out += u.energy_joules ? fmt::format(", {:.3g} kWh", *u.energy_joules / 3.6e6) : std::string(", energy unavailable");
     out += fmt::format(" ({} segment(s){})\n", u.segments, u.running > 0 ? fmt::format(", {} running", u.running) : "");
+  }
+  // Per Slurm job (a campaign run by `perennial sbatch`): each requeue's segments and use.
+  std::map<std::string, std::map<int, std::pair<int, double>>> by_job;
+  for (const auto& seg : store.segments()) {
+    if (!seg.slurm_job_id) continue;
+    auto& [count, core_hours] = by_job[*seg.slurm_job_id][seg.slurm_restart_count.value_or(0)];
+    ++count;
+    core_hours += seg.core_hours();
+  }
+  for (const auto& [job, restarts] : by_job) {
+    out += fmt::format("  Slurm job {}:", job);
+    for (const auto& [restart, use] : restarts) {
+      out += fmt::format(" restart {} {} segment(s) {};", restart, use.first, accounting::format_core_hours(use.second));
+    }
+    out.back() = '\n';
   }
   // Climate figures of the scenarios whose kernels advance model time.
   const double days_per_year = runs.empty() ? 365.0 : runs.back().days_per_year;

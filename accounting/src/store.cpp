@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <cstdlib>
 
 namespace perennial::accounting {
 
@@ -13,7 +14,7 @@ namespace {
 constexpr std::array<const char*, 7> kOutcomeNames = {"running", "completed", "failed",     "preempted",
                                                       "lost",    "suspended", "interrupted"};
 
-// Version 1. Times are unix seconds (REAL); core-hours are derived columns so a query never
+// Version 2 (1 had no slurm_ columns: migrate() adds them). Times are unix seconds (REAL); core-hours are derived columns so a query never
 // has to repeat the formula (and cannot get it wrong). Documented in docs/accounting.md.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,7 +66,9 @@ CREATE TABLE IF NOT EXISTS segments (
   energy_joules REAL,
   energy_source TEXT NOT NULL,
   outcome TEXT NOT NULL,
-  error TEXT NOT NULL
+  error TEXT NOT NULL,
+  slurm_job_id TEXT,
+  slurm_restart_count INTEGER
 );
 CREATE INDEX IF NOT EXISTS segments_by_stage ON segments(stage, id);
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -94,7 +97,15 @@ CREATE INDEX IF NOT EXISTS metrics_by_stage ON metrics(stage, name, step);
 constexpr const char* kSegmentFields =
     "run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
     "first_step, last_step, simulated_start, simulated_end, cpu_seconds, queue_wait_seconds, checkpoint_seconds, "
-    "checkpoints, output_seconds, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error";
+    "checkpoints, output_seconds, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error, "
+    "slurm_job_id, slurm_restart_count";
+
+// The same, read from a version-1 file opened read-only (it has no slurm_ columns).
+constexpr const char* kSegmentFieldsV1 =
+    "run_id, project, grant_id, scenario, stage, attempt, ranks, nodes, cores, gpus, wall_start, wall_end, "
+    "first_step, last_step, simulated_start, simulated_end, cpu_seconds, queue_wait_seconds, checkpoint_seconds, "
+    "checkpoints, output_seconds, lost_steps, lost_core_hours, energy_joules, energy_source, outcome, error, "
+    "NULL, NULL";
 
 template <class T> void bind_optional(SQLite::Statement& q, int index, const std::optional<T>& value) {
   if (value) {
@@ -140,6 +151,8 @@ Segment read_segment(SQLite::Statement& q) {
   s.energy_source = q.getColumn(25).getString();
   s.outcome = parse_outcome(q.getColumn(26).getString()).value_or(Outcome::interrupted);
   s.error = q.getColumn(27).getString();
+  if (!q.getColumn(28).isNull()) s.slurm_job_id = q.getColumn(28).getString();
+  if (!q.getColumn(29).isNull()) s.slurm_restart_count = q.getColumn(29).getInt();
   return s;
 }
 
@@ -151,14 +164,14 @@ Segment read_segment(SQLite::Statement& q) {
 struct AccountingStore::Statements {
   explicit Statements(SQLite::Database& db)
       : insert_segment(db, fmt::format("INSERT INTO segments ({}, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                        kSegmentFields)),
         update_segment(db, "UPDATE segments SET run_id = ?, project = ?, grant_id = ?, scenario = ?, stage = ?, "
                            "attempt = ?, ranks = ?, nodes = ?, cores = ?, gpus = ?, wall_start = ?, wall_end = ?, "
                            "first_step = ?, last_step = ?, simulated_start = ?, simulated_end = ?, cpu_seconds = ?, "
                            "queue_wait_seconds = ?, checkpoint_seconds = ?, checkpoints = ?, output_seconds = ?, "
                            "lost_steps = ?, lost_core_hours = ?, energy_joules = ?, energy_source = ?, outcome = ?, "
-                           "error = ? WHERE id = ?"),
+                           "error = ?, slurm_job_id = ?, slurm_restart_count = ? WHERE id = ?"),
         insert_checkpoint(db, "INSERT INTO checkpoints (segment_id, stage, epoch, step, wall, seconds, bytes) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?)"),
         insert_metric(db, "INSERT INTO metrics (segment_id, stage, name, step, simulated, value, wall) "
@@ -196,6 +209,7 @@ AccountingStore::AccountingStore(const std::filesystem::path& path, Mode mode) :
     // A reader (status, a report) may meet a checkpoint of the WAL: wait for it, boundedly.
     db_->setBusyTimeout(10'000);
     const int version = db_->execAndGet("PRAGMA user_version").getInt();
+    schema_version_ = version == 0 ? kSchemaVersion : version;
     if (version > kSchemaVersion) {
       throw AccountingError(fmt::format("{}: accounting schema version {} is newer than this perennial's ({}); use the "
                                         "perennial that wrote it, or a newer one",
@@ -259,9 +273,28 @@ void AccountingStore::commit_if_older_than(std::chrono::duration<double> age) {
 
 void AccountingStore::create_schema() {
   SQLite::Transaction t(*db_);
+  if (schema_version_ == 1) {
+    // Books written before version 2: their rows keep NULL (not run under Slurm, as far as
+    // they know). ADD COLUMN leaves the rows as they are: cheap on any size of books.
+    db_->exec("ALTER TABLE segments ADD COLUMN slurm_job_id TEXT");
+    db_->exec("ALTER TABLE segments ADD COLUMN slurm_restart_count INTEGER");
+  }
   db_->exec(kSchema);
   db_->exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
   t.commit();
+  schema_version_ = kSchemaVersion;
+}
+
+SlurmJob SlurmJob::from_environment() {
+  SlurmJob job;
+  const char* id = std::getenv("SLURM_JOB_ID");
+  if (!id || !*id) return job;
+  job.job_id = id;
+  job.restart_count = 0;
+  if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"); restarts && *restarts) {
+    job.restart_count = std::atoi(restarts);
+  }
+  return job;
 }
 
 std::int64_t AccountingStore::begin_run(RunRecord run) {
@@ -350,6 +383,8 @@ void AccountingStore::write(Segment& s) {
     q.bind(++i, s.energy_source);
     q.bind(++i, std::string(outcome_name(s.outcome)));
     q.bind(++i, s.error);
+    bind_optional(q, ++i, s.slurm_job_id);
+    bind_optional(q, ++i, s.slurm_restart_count);
     q.bind(++i, s.id);
     return q;
   };
@@ -427,16 +462,20 @@ std::vector<RunRecord> AccountingStore::runs() const {
   return out;
 }
 
+const char* AccountingStore::segment_fields() const {
+  return schema_version_ >= 2 ? kSegmentFields : kSegmentFieldsV1;
+}
+
 std::vector<Segment> AccountingStore::segments() const {
   std::vector<Segment> out;
-  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments ORDER BY wall_start, id", kSegmentFields));
+  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments ORDER BY wall_start, id", segment_fields()));
   while (q.executeStep()) out.push_back(read_segment(q));
   return out;
 }
 
 std::vector<Segment> AccountingStore::segments_of(const std::string& stage) const {
   std::vector<Segment> out;
-  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments WHERE stage = ? ORDER BY id", kSegmentFields));
+  SQLite::Statement q(*db_, fmt::format("SELECT id, {} FROM segments WHERE stage = ? ORDER BY id", segment_fields()));
   q.bind(1, stage);
   while (q.executeStep()) out.push_back(read_segment(q));
   return out;

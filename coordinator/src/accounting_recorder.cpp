@@ -109,6 +109,8 @@ void AccountingRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
   row.gpus = std::int64_t{row.ranks} * r.allocation.per_rank.gpus;
   row.wall_start = unix(r.started);
   row.queue_wait_seconds = std::max(0.0, r.started - r.queued);
+  row.slurm_job_id = slurm_.job_id;
+  row.slurm_restart_count = slurm_.restart_count;
   fill(open, r, r.started);
   write(row);
   open_.insert_or_assign(id, std::move(open));

@@ -37,6 +37,7 @@ void CampaignBooks::open(int ranks) {
     apply_allocations();
     recorder_.emplace(*store_, run_, run_id_, unix_time_seconds() - events_.elapsed());
     recorder_->set_error_sink([this](const std::string& what) { failed(what); });
+    recorder_->set_slurm_job(accounting::SlurmJob::from_environment());
     run_.add_observer(*recorder_);
   } catch (const accounting::AccountingError& e) {
     store_.reset();

@@ -244,6 +244,24 @@ TEST(Launch, AnInterruptCheckpointsTheCampaignAndStops) {
   EXPECT_EQ(events_of(read_events(out), "stage_suspended", "long").size(), 1u);
 }
 
+// A batch script forwards Slurm's warning the moment it comes, which may be before the ranks
+// have met (USR1's default action would end rank 0 or mpirun then): launch holds the stop until
+// the started marker is there, and the run ends checkpointed.
+TEST(Launch, AStopAskedForBeforeTheRanksMeetWaitsForThem) {
+  auto dir = fresh_directory("launch-early-stop");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml", long_heat_campaign("early", 400000));
+  BackgroundRun run(3, campaign.string() + " --quiet --output-dir " + out.string());
+  // launch is running (it installs its handlers first thing) and the ranks have not met yet.
+  for (int i = 0; i < 200 && !fs::exists(out / "log"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_FALSE(fs::exists(out / "log" / "job-started")) << "the ranks met before the test could signal";
+  run.signal(SIGUSR1);
+  auto result = run.wait(120);
+  ASSERT_NE(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("checkpointed, resumable"), std::string::npos) << result.output;
+}
+
 // One output folder, one campaign, one run at a time: a second run while the first holds it,
 // and another campaign pointed at it, are refused before anything is written there.
 TEST(Launch, TwoRunsOrTwoCampaignsCannotShareAnOutputFolder) {

@@ -393,6 +393,76 @@ TEST(Accounting, AFileThatIsNotAStoreOrIsNewerIsRefusedNamingIt) {
   }
 }
 
+// Books written before the slurm_ columns (schema 1) are read as they are, and get the columns
+// when a newer perennial writes to them; the old rows keep NULL there.
+TEST(Accounting, BooksOfSchemaOneAreReadAndMigratedKeepingTheirRows) {
+  const auto dir = fresh_dir("migrate");
+  const auto books = dir / "accounting.db";
+  {
+    AccountingStore store(books);
+    accounting::RunRecord run;
+    run.campaign = "old";
+    run.mode = "real";
+    run.host = "h";
+    accounting::Segment s;
+    s.run_id = store.begin_run(run);
+    s.project = "p";
+    s.stage = "a";
+    s.cores = 4;
+    s.wall_start = 100;
+    s.wall_end = 200;
+    s.outcome = accounting::Outcome::completed;
+    store.write(s);
+    store.commit();
+  }
+  // What a version-1 perennial wrote: no slurm_ columns (SQLite >= 3.35 drops columns).
+  const std::string command = "sqlite3 " + books.string() +
+                              " 'ALTER TABLE segments DROP COLUMN slurm_job_id; ALTER TABLE segments DROP COLUMN "
+                              "slurm_restart_count; PRAGMA user_version = 1'";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "the sqlite3 command is not installed";
+  {
+    const AccountingStore old(books, AccountingStore::Mode::read_only);
+    const auto rows = old.segments();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].stage, "a");
+    EXPECT_FALSE(rows[0].slurm_job_id);
+    EXPECT_FALSE(rows[0].slurm_restart_count);
+  }
+  {
+    AccountingStore store(books);  // read_write: brought up to version 2
+    accounting::Segment s;
+    s.run_id = store.runs().front().id;
+    s.project = "p";
+    s.stage = "b";
+    s.wall_start = 300;
+    s.wall_end = 400;
+    s.slurm_job_id = "4242";
+    s.slurm_restart_count = 1;
+    store.write(s);
+    store.commit();
+  }
+  const AccountingStore now(books, AccountingStore::Mode::read_only);
+  const auto rows = now.segments();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].slurm_job_id);
+  EXPECT_EQ(rows[1].slurm_job_id.value_or(""), "4242");
+  EXPECT_EQ(rows[1].slurm_restart_count.value_or(-1), 1);
+}
+
+TEST(Accounting, TheSlurmJobComesFromTheEnvironment) {
+  ::unsetenv("SLURM_JOB_ID");
+  ::unsetenv("SLURM_RESTART_COUNT");
+  EXPECT_FALSE(accounting::SlurmJob::from_environment().job_id);
+  ::setenv("SLURM_JOB_ID", "77", 1);
+  auto job = accounting::SlurmJob::from_environment();
+  EXPECT_EQ(job.job_id.value_or(""), "77");
+  EXPECT_EQ(job.restart_count.value_or(-1), 0);  // no requeue yet
+  ::setenv("SLURM_RESTART_COUNT", "2", 1);
+  EXPECT_EQ(accounting::SlurmJob::from_environment().restart_count.value_or(-1), 2);
+  ::unsetenv("SLURM_JOB_ID");
+  ::unsetenv("SLURM_RESTART_COUNT");
+}
+
 // Two scenarios, hand-worked: one stage per scenario, a 360-day calendar.
 TEST(ClimateFigures, SypdAsypdChsyAndJpsyFollowTheirDefinitions) {
   using accounting::Segment;

@@ -33,8 +33,10 @@ namespace SQLite { class Database; class Statement; }
 
 namespace perennial::accounting {
 
-/// The schema version this build writes (PRAGMA user_version). A newer one is refused.
-inline constexpr int kSchemaVersion = 1;
+/// The schema version this build writes (PRAGMA user_version). A newer one is refused; an
+/// older one is read as it is and brought up to this one when opened for writing.
+/// 2: segments.slurm_job_id and segments.slurm_restart_count.
+inline constexpr int kSchemaVersion = 2;
 
 /// How a segment ended.
 enum class Outcome { running, completed, failed, preempted, lost, suspended, interrupted };
@@ -71,6 +73,8 @@ struct Segment {
   std::string energy_source = "unavailable: not measured";  ///< `rapl`, `model (...)`, or `unavailable: why`
   Outcome outcome = Outcome::running;
   std::string error;  ///< failed or lost: why
+  std::optional<std::string> slurm_job_id;  ///< the Slurm job it ran in (SLURM_JOB_ID); none outside Slurm
+  std::optional<int> slurm_restart_count;   ///< that job's requeues so far (SLURM_RESTART_COUNT, 0 when unset)
 
   double wall_seconds() const { return wall_end > wall_start ? wall_end - wall_start : 0.0; }
   double core_hours() const { return wall_seconds() * static_cast<double>(cores) / 3600.0; }
@@ -118,6 +122,14 @@ struct AllocationRow {
   std::string project;
   std::string grant;
   double allocation_core_hours = 0.0;
+};
+
+/// The Slurm job this process runs in, from SLURM_JOB_ID and SLURM_RESTART_COUNT: both empty
+/// outside Slurm; a first run (no requeue yet) has restart count 0.
+struct SlurmJob {
+  std::optional<std::string> job_id;
+  std::optional<int> restart_count;
+  static SlurmJob from_environment();
 };
 
 /// Thrown when the store cannot be opened, read or written; names the file.
@@ -177,11 +189,14 @@ class AccountingStore {
   /// The write statements, in the open batch (begun here when there is none).
   Statements& batch();
   void create_schema();
+  /// The segment columns to select: an older file opened read-only lacks the newer ones.
+  const char* segment_fields() const;
   std::filesystem::path path_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<Statements> statements_;  ///< read_write only; after db_: finalized before it closes
   std::optional<std::chrono::steady_clock::time_point> batch_since_;  ///< the open batch's first write
-  std::int64_t next_segment_id_ = 1;  ///< never handed out twice, even when a batch is rolled back
+  std::int64_t next_segment_id_ = 1;
+  int schema_version_ = kSchemaVersion;  ///< of the file: read_only keeps an older one as it is  ///< never handed out twice, even when a batch is rolled back
 };
 
 }  // namespace perennial::accounting

@@ -31,6 +31,8 @@ class AccountingRecorder final : public CampaignObserver {
   void set_energy_estimator(EnergyEstimator e) { energy_ = std::move(e); }
   /// Where write errors go (a full disk must not end the campaign); by default they are dropped.
   void set_error_sink(std::function<void(const std::string&)> sink) { error_sink_ = std::move(sink); }
+  /// The Slurm job (id, restart count) every segment from now on is recorded with.
+  void set_slurm_job(accounting::SlurmJob job) { slurm_ = std::move(job); }
 
   void stage_started(StageId id, const ActiveRun& r, bool backfilled) override;
   void stage_restored(StageId id, std::uint64_t step) override;
@@ -65,6 +67,7 @@ class AccountingRecorder final : public CampaignObserver {
   std::map<StageId, Open> open_;
   EnergyEstimator energy_;
   std::function<void(const std::string&)> error_sink_;
+  accounting::SlurmJob slurm_;
   double last_tick_ = 0.0;
 };
 
