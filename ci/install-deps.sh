@@ -15,6 +15,7 @@ packages=(
   libcairo2-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  gfortran
   slurm-wlm munge
 )
 coverage_packages=(gcovr)

@@ -469,7 +469,9 @@ void CampaignRun::adapt_to_lost_ranks(double now) {
     const StageSpec& s = graph_.stage(id);
     const auto largest = static_cast<int>(policy_.machine().capacity(request_for(s, policy_.machine(), 1).per_rank));
     const int want = ranks_of(id);
-    if (want <= largest) {
+    // A model executable runs on the ranks it was configured for (its decomposition, its
+    // restart files one per rank): it waits for them rather than restarting on fewer.
+    if (want <= largest || s.command) {
       tell([&](CampaignObserver& o) { o.stage_waits_for_ranks(id, want); });
     } else if (largest >= 1) {
       ranks_override_[id] = largest;

@@ -44,8 +44,10 @@ program ocean_box
 
   integer :: nx = 64, steps = 1000, restart_step = 0, restart_interval = 0, report_every = 50
   integer :: step_delay_us = 0
+  logical :: quiet = .false.   ! write nothing on the output (as models that log to files only)
   double precision :: forcing = 1.0d0, dt = 3600.0d0, kappa = 0.2d0, relax = 0.01d0
-  namelist /ocean/ nx, steps, forcing, dt, kappa, relax, restart_step, restart_interval, report_every, step_delay_us
+  namelist /ocean/ nx, steps, forcing, dt, kappa, relax, restart_step, restart_interval, report_every, step_delay_us, &
+    quiet
 
   integer :: ierr, rank, nranks, first, count, left, right, unit, step, i, asked_anywhere, asked_here
   double precision, allocatable :: t(:), tn(:), target_t(:), global(:)
@@ -89,7 +91,7 @@ program ocean_box
     if (ierr /= 0) call fail('cannot read restart file '//trim(name))
     close(unit)
     if (step /= restart_step) call fail('restart file holds another step')
-    if (rank == 0) write(*, '(a,i0)') 'restarted from step ', step
+    if (rank == 0 .and. .not. quiet) write(*, '(a,i0)') 'restarted from step ', step
   end if
 
   do while (step < steps)
@@ -117,7 +119,7 @@ program ocean_box
       local_sum = sum(t)
       call MPI_Allreduce(local_sum, total, 1, MPI_DOUBLE_PRECISION, MPI_SUM, MPI_COMM_WORLD, ierr)
       mean = total / dble(nx)
-      if (rank == 0) then
+      if (rank == 0 .and. .not. quiet) then
         write(*, '(a,i0,a,es23.16,a,f0.10)') 'step ', step, ' time ', time, ' mean_sst=', mean
         flush(6)
       end if
@@ -167,7 +169,7 @@ contains
       open(newunit=u, file=trim(marker), status='replace', action='write')
       write(u, '(i0)') nranks
       close(u)
-      write(*, '(a,i0)') 'restart written at step ', step
+      if (.not. quiet) write(*, '(a,i0)') 'restart written at step ', step
       flush(6)
     end if
   end subroutine write_restart
@@ -187,7 +189,7 @@ contains
     call h5fclose_f(file_id, e)
     call h5close_f(e)
     if (e /= 0) call fail('cannot write ocean_out.h5')
-    write(*, '(a)') 'wrote ocean_out.h5'
+    if (.not. quiet) write(*, '(a)') 'wrote ocean_out.h5'
   end subroutine write_output
 
   subroutine fail(message)

@@ -63,6 +63,11 @@ void read_command_stage(Reader& r, const YAML::Node& node, const std::string& fi
     return;
   }
   ExternalModelSpec m;
+  if (const auto ranks = node["ranks"]; ranks && ranks.IsMap()) {
+    r.error(ranks, field + ".ranks",
+            "a model executable runs on a fixed number of ranks (its decomposition and restart files depend on it): "
+            "give one number");
+  }
   if (!command.IsSequence() || command.size() == 0) {
     r.error(command, field + ".command",
             "must be a non-empty list: the program and its arguments, e.g. [ocean_model, input.nml] (never a shell line)");

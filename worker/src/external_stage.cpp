@@ -292,6 +292,7 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
       }
       model = std::make_unique<ModelProcess>(line, run_dir);
       log->info("stage {}: started the model (pid {}) from step {}: {}", a.stage, model->pid(), first, fmt::join(line, " "));
+      log->flush();  // an operator (or a drill) looking for the model's process finds it now
     } catch (const std::exception& e) {
       problem = e.what();
     }

@@ -64,6 +64,10 @@ ModelProcess::ModelProcess(const std::vector<std::string>& argv, const std::file
     ::dup2(pipe_fds[1], STDERR_FILENO);
     const int null = ::open("/dev/null", O_RDONLY);
     if (null >= 0) ::dup2(null, STDIN_FILENO);
+    // Nothing else of the worker's: above all not its connections to its own job's process
+    // manager (PMIx, ORTE). A launcher holding them open after the worker died keeps that
+    // rank half-alive in mpirun's eyes, and the spawn of its replacement then never answers.
+    ::close_range(3, ~0U, 0);
     // The worker blocks or ignores some signals; the model starts with the defaults.
     sigset_t none;
     sigemptyset(&none);

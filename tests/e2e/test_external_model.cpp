@@ -1,0 +1,227 @@
+// An existing model executable as a stage (`command:`): examples/external/ocean_box, a
+// Fortran MPI model with a namelist and restart files, run beside a C++ kernel. Its worker
+// is SIGKILLed, or the campaign is stopped by signal; it resumes from its restart files and
+// ends with outputs identical to a run that was never interrupted.
+
+#include "e2e_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+
+#ifndef PERENNIAL_OCEAN_BOX
+#define PERENNIAL_OCEAN_BOX ""
+#endif
+
+namespace perennial::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 2400 steps of 2 ms: about 5 s of model time on an idle machine, a restart set every 200.
+// `quiet`: the model writes nothing on its output (so no broken pipe ends it with its worker).
+std::string ocean_campaign(const std::string& model, int steps = 2400, bool quiet = false) {
+  const std::string source = PERENNIAL_SOURCE_DIR;
+  return "campaign: ocean\n"
+         "stages:\n"
+         "  - name: atmosphere\n"
+         "    kernel: heat2d\n"
+         "    ranks: 1\n"
+         "    steps: 400\n"
+         "    parameters: {nx: 64, ny: 32, forcing: 1.0}\n"
+         "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n"
+         "  - name: ocean\n"
+         "    command: [" + model + "]\n"
+         "    ranks: 2\n"
+         "    steps: " + std::to_string(steps) + "\n"
+         "    parameters: {nx: 96, forcing: 2.0, restart_interval: 200, step_delay_us: 2000, quiet: " +
+         (quiet ? ".true." : ".false.") + "}\n"
+         "    templates: {input.nml: " + source + "/examples/external/input.nml.template}\n"
+         "    restart: {files: 'restart/ocean.{step}.*.bin', marker: 'restart/ocean.{step}.done', request: SIGUSR1}\n"
+         "    progress: {pattern: '^step ([0-9]+) time +([-+.0-9Ee]+)'}\n"
+         "    metrics: {mean_sst: 'mean_sst=([-+.0-9Ee]+)'}\n"
+         "    outputs: {sst: {file: ocean_out.h5, dataset: sst, dtype: float64, dims: [x], units: K}}\n";
+}
+
+fs::path write_campaign(const fs::path& dir, const std::string& text) {
+  return write_file(dir, "campaign.yaml", text);
+}
+
+std::string args(const fs::path& campaign, const fs::path& out) {
+  return campaign.string() + " --quiet --heartbeat-timeout 1 --spawn-timeout 20 --output-dir " + out.string();
+}
+
+std::string model_or_skip() {
+  const std::string model = PERENNIAL_OCEAN_BOX;
+  return model.empty() || !fs::exists(model) ? std::string() : model;
+}
+
+// The steps the model said it restarted from, in its log's order.
+std::vector<int> model_restarts(const fs::path& out) {
+  std::ifstream in(out / "model-runs" / "ocean" / "model.log");
+  std::vector<int> steps;
+  const std::regex line(R"(^restarted from step (\d+))");
+  std::smatch m;
+  for (std::string text; std::getline(in, text);) {
+    if (std::regex_search(text, m, line)) steps.push_back(std::stoi(m[1]));
+  }
+  return steps;
+}
+
+int worker_pid(const fs::path& out, int rank) {
+  std::ifstream in(out / "log" / ("worker-" + std::to_string(rank) + ".log"));
+  const std::regex pid_line(R"(worker rank \d+ pid (\d+))");
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, m, pid_line)) return std::stoi(m[1]);
+  }
+  return -1;
+}
+
+// The pid of the model launcher a worker started (its log: "started the model (pid N)").
+int model_launcher_pid(const fs::path& out, int rank) {
+  std::ifstream in(out / "log" / ("worker-" + std::to_string(rank) + ".log"));
+  const std::regex started(R"(started the model \(pid (\d+)\))");
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, m, started)) return std::stoi(m[1]);
+  }
+  return -1;
+}
+
+// Whether process `pid` is gone (or a zombie nobody reaps: ended all the same) within `seconds`.
+bool ends_within(int pid, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(stat, text)) return true;
+    const auto close = text.rfind(')');
+    if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z') return true;
+    ::usleep(100000);
+  }
+  return false;
+}
+
+// A run never interrupted: the outputs every other run must equal.
+fs::path reference_run(const std::string& model, bool quiet) {
+  auto dir = fresh_directory("ocean-reference");
+  auto run = run_perennial(4, args(write_campaign(dir, ocean_campaign(model, 2400, quiet)), dir / "run"), 240);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  auto events = read_events(dir / "run");
+  EXPECT_TRUE(has_event(events, "stage_completed", "ocean"));
+  EXPECT_TRUE(has_event(events, "stage_completed", "atmosphere"));
+  return dir / "run";
+}
+
+void expect_same_outputs(const fs::path& out, const fs::path& reference) {
+  for (const char* stage : {"ocean", "atmosphere"}) {
+    EXPECT_TRUE(same_content(out / "outputs" / (std::string(stage) + ".h5"), reference / "outputs" / (std::string(stage) + ".h5")))
+        << stage;
+  }
+}
+
+TEST(ExternalModel, AKilledWorkerTakesItsModelAlongAndTheModelResumesFromItsRestartFilesBitIdentical) {
+  const auto model = model_or_skip();
+  if (model.empty()) GTEST_SKIP() << "ocean_box was not built (no gfortran or h5pfc)";
+  auto dir = fresh_directory("ocean-killed");
+  auto out = dir / "run";
+  // A quiet model, as most write their logs to files: only the worker's death can end it.
+  BackgroundRun run(4, args(write_campaign(dir, ocean_campaign(model, 2400, true)), out));
+  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "ocean", 2, 120)) << "the model's restart sets were never kept";
+  const auto started = events_of(read_events(out), "stage_started", "ocean");
+  ASSERT_EQ(started.size(), 1u);
+  const int leader = started.front()["ranks"].at(0).get<int>();
+  const int pid = worker_pid(out, leader);
+  ASSERT_GT(pid, 0);
+  const int launcher = model_launcher_pid(out, leader);
+  ASSERT_GT(launcher, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // The model's launcher (and with it the model) goes with its worker, within seconds.
+  EXPECT_TRUE(ends_within(launcher, 10)) << "the model's mpirun (pid " << launcher << ") outlived its worker";
+  auto result = run.wait(240);
+  ASSERT_NE(result.exit_code, 124) << "hung after the kill\n" << result.output;
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  auto events = read_events(out);
+  EXPECT_FALSE(events_of(events, "rank_dead").empty());
+  std::vector<nlohmann::json> restored;
+  for (const auto& e : events_of(events, "stage_restored", "ocean")) {
+    if (e.value("restored", false)) restored.push_back(e);
+  }
+  ASSERT_EQ(restored.size(), 1u) << "the model did not resume from a kept restart set";
+  const int step = restored.front().value("step", -1);
+  EXPECT_GE(step, 200);
+  EXPECT_EQ(step % 200, 0) << "sets come every 200 steps";
+  // The model was told to read that set (a quiet model says nothing; one that could not read
+  // it would have failed the stage).
+  std::ifstream namelist(out / "model-runs" / "ocean" / "input.nml");
+  const std::string nml((std::istreambuf_iterator<char>(namelist)), std::istreambuf_iterator<char>());
+  EXPECT_NE(nml.find("restart_step = " + std::to_string(step) + "\n"), std::string::npos) << nml;
+  EXPECT_NE(run_command("pgrep -x ocean_box", 10).exit_code, 0) << "an ocean_box is still running";
+  expect_same_outputs(out, reference_run(model, true));
+}
+
+TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIdentical) {
+  const auto model = model_or_skip();
+  if (model.empty()) GTEST_SKIP() << "ocean_box was not built (no gfortran or h5pfc)";
+  auto dir = fresh_directory("ocean-stopped");
+  auto out = dir / "run";
+  const auto campaign = write_campaign(dir, ocean_campaign(model, 4000));
+  {
+    BackgroundRun run(4, args(campaign, out));
+    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "ocean", 1, 120)) << "no restart set kept";
+    run.signal(SIGUSR1);
+    auto result = run.wait(120);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  auto events = read_events(out);
+  ASSERT_TRUE(has_event(events, "stage_suspended", "ocean")) << "the model finished before the stop";
+  // The last set was asked for by signal, between two of the model's own (every 200 steps).
+  const auto kept = events_of(events, "checkpoint_committed", "ocean");
+  ASSERT_FALSE(kept.empty());
+  const int stopped_at = kept.back().value("step", -1);
+  EXPECT_NE(stopped_at % 200, 0) << "the stop waited for the model's own interval instead of asking";
+
+  auto resumed = run_perennial(4, args(campaign, out), 240);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(model_restarts(out), std::vector<int>{stopped_at});
+
+  auto ref_dir = fresh_directory("ocean-stopped-reference");
+  auto ref = run_perennial(4, args(write_campaign(ref_dir, ocean_campaign(model, 4000)), ref_dir / "run"), 240);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  expect_same_outputs(out, ref_dir / "run");
+}
+
+TEST(ExternalModel, AFailingModelIsNamedWithItsExitStatusAndLastLines) {
+  auto dir = fresh_directory("ocean-failing");
+  auto out = dir / "run";
+  const std::string text =
+      "campaign: failing\n"
+      "stages:\n"
+      "  - name: broken\n"
+      "    command: [sh, -c, 'echo reading namelist {label}; echo NaN in row 17 >&2; exit 3']\n"
+      "    launcher: none\n"
+      "    parameters: {label: ocean}\n"
+      "  - name: fine\n"
+      "    kernel: heat2d\n"
+      "    steps: 20\n"
+      "    parameters: {nx: 16, ny: 8}\n"
+      "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n";
+  auto result = run_perennial(3, args(write_campaign(dir, text), out), 120);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  auto events = read_events(out);
+  const auto failed = events_of(events, "stage_failed", "broken");
+  ASSERT_EQ(failed.size(), 1u) << result.output;
+  const std::string error = failed.front().dump();
+  EXPECT_NE(error.find("exit status 3"), std::string::npos) << error;
+  EXPECT_NE(error.find("reading namelist ocean"), std::string::npos) << error;
+  EXPECT_NE(error.find("NaN in row 17"), std::string::npos) << error;
+  EXPECT_TRUE(has_event(events, "stage_completed", "fine")) << "an independent stage was held back";
+}
+
+}  // namespace
+}  // namespace perennial::e2e
