@@ -23,3 +23,15 @@ echo
 echo "outputs: $here/examples/campaigns/runs/cmip-lite/outputs"
 echo "logs:    $here/examples/campaigns/runs/cmip-lite/log"
 echo "try:     ncdump -h $here/examples/campaigns/runs/cmip-lite/outputs/analysis.h5"
+
+# An existing model executable as a stage (examples/external): ocean_box, a Fortran MPI model,
+# beside a C++ kernel. Built when gfortran is there (install-deps installs it).
+model_dir="$build/examples/external"
+if [ -x "$model_dir/ocean_box" ]; then
+  rm -rf "$here/examples/external/runs/ocean-external"
+  PATH="$model_dir:$PATH" "$build/perennial" launch -n 5 --mpirun-args "$flags" "$here/examples/external/ocean-campaign.yaml"
+  echo "model runs: $here/examples/external/runs/ocean-external/model-runs (namelists, restart files, model.log)"
+else
+  echo "examples/external: ocean_box was not built (no gfortran or h5pfc); skipped"
+fi
+

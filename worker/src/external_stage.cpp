@@ -409,6 +409,8 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
       }
       stop_pending = true;
     }
+    // Waiting for the model's own next set before a stop is bounded by the same timeout.
+    if (stop_pending && !by_signal && asked_at < 0) asked_at = clock();
     if ((boundary.checkpoint || stop_pending) && by_signal && asked_at < 0) {
       asked_at = clock();
       if (leader) {
