@@ -232,6 +232,7 @@ bool CampaignRun::member_reported(StageId id, std::uint32_t attempt, int worker,
     if (!r.first_failure) r.first_failure = now;
   }
   if (report.stopped_at) r.stopped_at = report.stopped_at;
+  if (!report.model_lost.empty()) r.model_lost = report.model_lost;
   r.output_seconds = std::max(r.output_seconds, report.output_seconds);
   if (report.node_energy_joules) {
     r.node_energy[worker] = *report.node_energy_joules;
@@ -268,6 +269,10 @@ void CampaignRun::end_run(StageId id, double now) {
   policy_.finished(id, now, r.errors.empty() && r.stopped_at.has_value());
   changed_ = true;
   recovering_.erase(id);
+  if (r.errors.empty() && !r.model_lost.empty()) {
+    resume_after_loss(id, std::move(r), now);
+    return;
+  }
   const StageSpec& s = graph_.stage(id);
   const bool yielded = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_;
   const bool paused = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::paused && !stopping_;
@@ -420,16 +425,25 @@ void CampaignRun::stage_lost(StageId id, double now) {
   running_.erase(id);
   policy_.finished(id, now);
   changed_ = true;
+  resume_after_loss(id, std::move(r), now);
+}
+
+void CampaignRun::resume_after_loss(StageId id, ActiveRun r, double now) {
   const int restarts = ++restarts_[id];
-  tell([&](CampaignObserver& o) { o.segment_ended(id, r, SegmentEnd::lost, fmt::format("{}", fmt::join(r.errors, "; ")), now); });
+  const std::string what = r.model_lost.empty() ? fmt::format("lost ranks {}", format_ranks(r.lost)) : r.model_lost;
+  tell([&](CampaignObserver& o) {
+    o.segment_ended(id, r, SegmentEnd::lost, r.model_lost.empty() ? fmt::format("{}", fmt::join(r.errors, "; ")) : what, now);
+  });
   tell([&](CampaignObserver& o) { o.stage_lost(id, r, restarts, now); });
   if (restarts > options_.max_restarts || !options_.recover) {
-    fail(id, options_.recover ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
-                              : fmt::format("{}", fmt::join(r.errors, "; ")));
+    const std::string times = r.model_lost.empty()
+                                  ? fmt::format("lost ranks {} times (--max-restarts {})", restarts, options_.max_restarts)
+                                  : fmt::format("{}; lost {} times (--max-restarts {})", what, restarts, options_.max_restarts);
+    fail(id, options_.recover ? times : r.model_lost.empty() ? fmt::format("{}", fmt::join(r.errors, "; ")) : what);
     return;
   }
   const std::string from = resume_point(id);
-  progress_.requeue(id, fmt::format("lost ranks {}; resuming from {}", format_ranks(r.lost), from));
+  progress_.requeue(id, fmt::format("{}; resuming from {}", what, from));
   submit(id, now);
   recovering_.insert(id);
   tell([&](CampaignObserver& o) { o.stage_recovering(id, r, from, restarts); });

@@ -477,6 +477,7 @@ class CoordinatorLoop {
     report.output_seconds = done.output_seconds;
     if (done.energy_measured) report.node_energy_joules = done.node_energy_joules;
     report.energy_note = done.energy_note;
+    report.model_lost = done.model_lost;
     if (!run_.member_reported(done.stage_id, done.attempt, rank, report, events_.elapsed())) {
       events_.log().warn("late or repeated report from rank {} for stage id {} attempt {}", rank, done.stage_id,
                          done.attempt);

@@ -120,14 +120,17 @@ void EventRecorder::warn_if_no_epoch_at(StageId id, std::uint64_t step) {
 }
 
 void EventRecorder::stage_lost(StageId id, const ActiveRun& r, int restart, double) {
-  events_.record({{"event", "stage_lost"}, {"stage", name(id)}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
-                  {"restart", restart}, {"max_restarts", run_.options().max_restarts}});
+  nlohmann::json event = {{"event", "stage_lost"}, {"stage", name(id)}, {"attempt", r.attempt}, {"lost_ranks", r.lost},
+                          {"restart", restart}, {"max_restarts", run_.options().max_restarts}};
+  if (!r.model_lost.empty()) event["model_lost"] = r.model_lost;
+  events_.record(event);
 }
 
 void EventRecorder::stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) {
   events_.record({{"event", "stage_recovering"}, {"stage", name(id)}, {"from", from}, {"restart", restart}});
-  events_.progress(fmt::format("recover   {}: lost ranks {}; it resumes from {} (restart {} of {})", name(id),
-                               format_ranks(lost.lost), from, restart, run_.options().max_restarts));
+  events_.progress(fmt::format("recover   {}: {}; it resumes from {} (restart {} of {})", name(id),
+                               lost.model_lost.empty() ? "lost ranks " + format_ranks(lost.lost) : lost.model_lost, from,
+                               restart, run_.options().max_restarts));
 }
 
 void EventRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) {

@@ -165,6 +165,37 @@ TEST(ExternalModel, AKilledWorkerTakesItsModelAlongAndTheModelResumesFromItsRest
   expect_same_outputs(out, reference_run(model, true));
 }
 
+// The model alone killed (as the OOM killer would): no rank died, the stage resumes from
+// its restart files on the same ranks.
+TEST(ExternalModel, AModelKilledOnItsOwnResumesFromItsRestartFilesBitIdentical) {
+  const auto model = model_or_skip();
+  if (model.empty()) GTEST_SKIP() << "ocean_box was not built (no gfortran or h5pfc)";
+  auto dir = fresh_directory("ocean-model-killed");
+  auto out = dir / "run";
+  BackgroundRun run(4, args(write_campaign(dir, ocean_campaign(model, 2400, true)), out));
+  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "ocean", 2, 120)) << "the model's restart sets were never kept";
+  const auto pids = run_command("pgrep -x ocean_box", 10);
+  ASSERT_EQ(pids.exit_code, 0) << "no ocean_box running";
+  const int pid = std::stoi(pids.output);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto result = run.wait(240);
+  ASSERT_NE(result.exit_code, 124) << "hung after the kill\n" << result.output;
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  auto events = read_events(out);
+  EXPECT_TRUE(events_of(events, "rank_dead").empty()) << "no rank died: only the model";
+  const auto lost = events_of(events, "stage_lost", "ocean");
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_NE(lost.front().value("model_lost", "").find("signal 9"), std::string::npos) << lost.front().dump();
+  std::vector<nlohmann::json> restored;
+  for (const auto& e : events_of(events, "stage_restored", "ocean")) {
+    if (e.value("restored", false)) restored.push_back(e);
+  }
+  ASSERT_EQ(restored.size(), 1u) << "the model did not resume from a kept restart set";
+  EXPECT_GE(restored.front().value("step", -1), 200);
+  EXPECT_EQ(restored.front().value("step", -1) % 200, 0);
+  expect_same_outputs(out, reference_run(model, true));
+}
+
 TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIdentical) {
   const auto model = model_or_skip();
   if (model.empty()) GTEST_SKIP() << "ocean_box was not built (no gfortran or h5pfc)";
@@ -185,6 +216,12 @@ TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIden
   ASSERT_FALSE(kept.empty());
   const int stopped_at = kept.back().value("step", -1);
   EXPECT_NE(stopped_at % 200, 0) << "the stop waited for the model's own interval instead of asking";
+
+  // The model's metric, read from its output lines, reached the coordinator with its step.
+  const auto metrics = events_of(events, "metric", "ocean");
+  ASSERT_FALSE(metrics.empty()) << "no mean_sst from the model's output";
+  EXPECT_EQ(metrics.front().value("name", ""), "mean_sst") << metrics.front().dump();
+  EXPECT_EQ(metrics.front().value("step", 0) % 50, 0) << metrics.front().dump();
 
   auto resumed = run_perennial(4, args(campaign, out), 240);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;

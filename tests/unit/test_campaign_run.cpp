@@ -189,6 +189,31 @@ TEST(CampaignRun, ALostRankEndsItsGroupAndTheStageResumesFromItsLastEpochUntilMa
   EXPECT_NE(f.run.progress().reason(f.id("a")).find("lost ranks 2 times"), std::string::npos);
 }
 
+// A model executable killed on its own (the OOM killer): its ranks are fine and stay in;
+// the stage resumes from its last epoch (the model's restart files), up to max_restarts.
+TEST(CampaignRun, ALostModelResumesItsStageOnLiveRanksUntilMaxRestarts) {
+  CampaignRunOptions options;
+  options.max_restarts = 1;
+  Fixture f(kChain, 6, options);
+  f.run.begin(0);
+  f.run.decide(0);
+  ActiveRun r = f.active("a");
+  EXPECT_TRUE(f.run.epoch_committed(f.id("a"), r.attempt, {1, 40, "checkpoints/a/epoch-000001.h5", {}, 0}, 0.5, 4, 1));
+  CampaignRun::MemberReport lost;
+  lost.model_lost = "the model (ocean_box) was lost: exit status 137";
+  lost.steps_done = 40;
+  f.all_report("a", 5, lost);
+  EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::ready);
+  EXPECT_TRUE(f.transcript.has("recovering a from epoch 1 (step 40)"));
+  EXPECT_EQ(f.run.policy().machine().live_workers(), 6u) << "no rank is lost with the model";
+  f.run.decide(6);
+  EXPECT_EQ(f.active("a").attempt, 2u);
+  f.all_report("a", 8, lost);
+  EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::failed) << "past --max-restarts 1";
+  EXPECT_NE(f.run.progress().reason(f.id("a")).find("exit status 137; lost 2 times"), std::string::npos)
+      << f.run.progress().reason(f.id("a"));
+}
+
 TEST(CampaignRun, APreemptedStageYieldsOnlyAtACommittedEpochAndResumesFromIt) {
   Fixture f(R"(
 campaign: preempt

@@ -431,6 +431,18 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
     }
   }
   boost::mpi::broadcast(group, how, 0);
+  // Killed by a signal no one here sent (the OOM killer, a lost node under srun, an
+  // operator): with restart files kept the stage resumes from them, as after lost ranks.
+  // mpirun and srun report a rank's death by signal N as status 128 + N.
+  if (tick.exit_status > 128 && spec.restart) {
+    done.ok = true;
+    done.model_lost = fmt::format("the model ({}) was lost: {}", fs::path(spec.command.at(0)).filename().string(),
+                                  how.substr(0, how.find(';')));
+    done.steps_done = last_set;
+    step = last_set;
+    if (leader) log->warn("stage {}: {}; it resumes from its restart files", a.stage, done.model_lost);
+    return;
+  }
   if (tick.exit_status != 0) {
     throw KernelError(a.stage, fmt::format("the model ({}) ended with {} (its output: {}/model.log)",
                                            spec.command.empty() ? "" : spec.command[0], how, spec.run_dir));

@@ -136,6 +136,10 @@ std::optional<int> ModelProcess::exited() {
   if (WIFEXITED(status)) {
     status_ = WEXITSTATUS(status);
     how_ = fmt::format("exit status {}", *status_);
+    // mpirun and srun pass on a rank's death by signal N as 128 + N.
+    if (*status_ > 128 && *status_ < 128 + NSIG) {
+      how_ += fmt::format(" (a model process ended by signal {}: {})", *status_ - 128, strsignal(*status_ - 128));
+    }
   } else if (WIFSIGNALED(status)) {
     status_ = 128 + WTERMSIG(status);
     how_ = fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));

@@ -169,10 +169,13 @@ struct StageDone {
   bool energy_measured = false;  ///< node_energy_joules holds the node's RAPL reading over this run
   double node_energy_joules = 0.0;  ///< the whole node's, not this rank's: rank 0 shares it out
   std::string energy_note;       ///< why it was not measured
+  /// Set when the stage's model executable was lost (killed by a signal it was not sent:
+  /// the OOM killer, a node's failure): resumable from its restart files, like lost ranks.
+  std::string model_lost;
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
     ar & stage_id & attempt & ok & error & steps_done & seconds & cpu_seconds & stopped & simulated & output_seconds &
-        energy_measured & node_energy_joules & energy_note;
+        energy_measured & node_energy_joules & energy_note & model_lost;
   }
 };
 

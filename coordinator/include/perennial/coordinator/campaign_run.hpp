@@ -59,6 +59,7 @@ struct ActiveRun {
   std::optional<double> first_failure;
   std::optional<std::uint64_t> stopped_at;  ///< checkpointed and stopped at this step
   std::vector<int> lost;                    ///< members that died or were ended
+  std::string model_lost;                   ///< its model executable died on its own: why
 };
 
 /// What a run measured of a stage: it replaces the declared estimates and guesses.
@@ -176,6 +177,7 @@ class CampaignRun {
     double output_seconds = 0.0;           ///< writing the stage's outputs
     std::optional<double> node_energy_joules;  ///< its node's RAPL reading over the run (whole node)
     std::string energy_note;                   ///< why there is none
+    std::string model_lost;                    ///< the model executable died by a signal it was not sent
   };
   bool member_reported(StageId id, std::uint32_t attempt, int worker, const MemberReport& report, double now);
   /// The whole group's end at once (simulations).
@@ -283,6 +285,9 @@ class CampaignRun {
   int ranks_of(StageId id) const;
   /// The epoch a resume starts from, as a user reads it: "epoch 3 (step 600)" or "its inputs".
   std::string resume_point(StageId id) const;
+  /// A run lost (ranks, or its model executable): resumed from its last epoch, up to
+  /// max_restarts times, or failed.
+  void resume_after_loss(StageId id, ActiveRun r, double now);
   /// Why the run ended as it did, per stage that did not complete.
   std::string summary() const;
   /// The stage's definition digest (see stage_definition), computed once.
