@@ -233,6 +233,37 @@ TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIden
   expect_same_outputs(out, ref_dir / "run");
 }
 
+// Progress and metrics from a file the model rewrites (not its output): each value once.
+TEST(ExternalModel, ProgressAndMetricsAreReadFromAFileTheModelRewrites) {
+  auto dir = fresh_directory("model-progress-file");
+  auto out = dir / "run";
+  const std::string text =
+      "campaign: progress\n"
+      "stages:\n"
+      "  - name: model\n"
+      "    command: [sh, -c, 'for i in 1 2 3 4 5 6; do printf \"step %s\\nrmse=0.%s\\n\" $i $i > progress.txt; sleep 0.4; done']\n"
+      "    launcher: none\n"
+      "    steps: 6\n"
+      "    progress: {file: progress.txt, pattern: '^step ([0-9]+)'}\n"
+      "    metrics: {rmse: 'rmse=([0-9.]+)'}\n";
+  auto result = run_perennial(2, args(write_campaign(dir, text), out), 120);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  auto events = read_events(out);
+  std::vector<double> values;
+  std::vector<int> steps;
+  for (const auto& m : events_of(events, "metric", "model")) {
+    values.push_back(m.value("value", -1.0));
+    steps.push_back(m.value("step", -1));
+  }
+  ASSERT_GE(values.size(), 3u) << "rewrites every 0.4 s, looked at every 0.1 s";
+  EXPECT_LE(values.size(), 6u) << "a value was reported twice";
+  for (std::size_t i = 1; i < values.size(); ++i) {
+    EXPECT_GT(values[i], values[i - 1]) << "each rewrite read once, in order";
+    EXPECT_GT(steps[i], steps[i - 1]);
+  }
+  EXPECT_DOUBLE_EQ(steps.front() * 0.1, values.front()) << "a value carries the step of its file";
+}
+
 TEST(ExternalModel, AFailingModelIsNamedWithItsExitStatusAndLastLines) {
   auto dir = fresh_directory("ocean-failing");
   auto out = dir / "run";

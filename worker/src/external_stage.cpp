@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -140,6 +141,39 @@ class RestartSetKernel final : public Kernel {
 
   fs::path run_dir_;
   const boost::mpi::communicator& group_;
+};
+
+// A file the model writes its progress to, appended to or rewritten: each line is read once
+// (what was appended since the last look), and a rewritten file (shorter, or the same size
+// with a new modification time) is read again from its start.
+class ProgressFile {
+ public:
+  explicit ProgressFile(fs::path path) : path_(std::move(path)) {}
+  void read_new_lines(const std::function<void(const std::string&)>& on_line) {
+    std::error_code ec;
+    const auto size = fs::file_size(path_, ec);
+    if (ec) return;
+    const auto modified = fs::last_write_time(path_, ec);
+    if (ec) return;
+    if (size < offset_ || (size == offset_ && modified != modified_)) offset_ = 0;
+    modified_ = modified;
+    if (size == offset_) return;
+    std::ifstream in(path_, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(offset_));
+    std::string text(size - offset_, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    const auto last = text.rfind('\n');
+    if (last == std::string::npos) return;  // a line still being written
+    offset_ += last + 1;
+    std::istringstream lines(text.substr(0, last + 1));
+    for (std::string line; std::getline(lines, line);) on_line(line);
+  }
+
+ private:
+  fs::path path_;
+  std::uintmax_t offset_ = 0;
+  fs::file_time_type modified_{};
 };
 
 std::vector<std::string> files_under(const fs::path& dir) {
@@ -312,7 +346,7 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
   double asked_at = -1.0;
   bool stop_pending = false;
   auto last_progress = Clock::now();
-  std::uintmax_t progress_file_size = 0;
+  ProgressFile progress_file(run_dir / (spec.progress_file.empty() ? std::string("-") : spec.progress_file));
   const auto on_line = [&](const std::string& text) {
     const auto seen = reader.line(text);
     if (seen.step) model_step = std::max(model_step, *seen.step);
@@ -328,16 +362,7 @@ void run_external_stage(const msg::AssignStage& a, const boost::mpi::communicato
   while (true) {
     if (leader) {
       model->read_output(std::chrono::milliseconds(100), on_line);
-      if (!spec.progress_file.empty()) {
-        // A progress file the model rewrites: read again when its size changes.
-        std::error_code ec;
-        const auto size = fs::file_size(run_dir / spec.progress_file, ec);
-        if (!ec && size != progress_file_size) {
-          progress_file_size = size;
-          std::ifstream in(run_dir / spec.progress_file);
-          for (std::string l; std::getline(in, l);) on_line(l);
-        }
-      }
+      if (!spec.progress_file.empty()) progress_file.read_new_lines(on_line);
       const auto status = model->exited();
       tick = Tick{};
       tick.model_step = model_step;
