@@ -1,6 +1,7 @@
 #include "external_stage.hpp"
 
 #include "model_process.hpp"
+#include "restart_set_kernel.hpp"
 #include "stage_checkpoints.hpp"
 
 #include <perennial/checkpoint/model_file.hpp>
@@ -60,88 +61,6 @@ void share_tick(const boost::mpi::communicator& group, Tick& tick) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
-
-// A restart set as a checkpoint: a manifest (size and path of each file) and each file's
-// bytes, in one epoch file, so the checkpoint machinery (checksums, verification before use,
-// fallback to an older epoch, pruning) serves models as it serves kernels.
-class RestartSetKernel final : public Kernel {
- public:
-  RestartSetKernel(const fs::path& run_dir, const boost::mpi::communicator& group) : run_dir_(run_dir), group_(group) {}
-
-  void initialize(StageContext&) override {}
-  void step(StageContext&) override {}
-  void write_outputs(StageContext&, OutputSink&) override {}
-
-  void save(StageContext&, CheckpointWriter& writer) override {
-    std::string manifest;
-    std::uint64_t count = 0;
-    if (group_.rank() == 0) {
-      for (const auto& f : pending.files) manifest += fmt::format("{}\t{}\n", fs::file_size(run_dir_ / f), f);
-      count = pending.files.size();
-    }
-    boost::mpi::broadcast(group_, count, 0);
-    writer.write_bytes("restart_manifest", as_bytes(manifest));
-    for (std::uint64_t i = 0; i < count; ++i) {
-      std::vector<std::byte> bytes;
-      if (group_.rank() == 0) bytes = read_whole(run_dir_ / pending.files[i]);
-      writer.write_bytes(fmt::format("restart_file_{}", i), bytes);
-    }
-  }
-
-  void restore(StageContext&, CheckpointReader& reader) override {
-    const auto manifest_bytes = reader.read_bytes("restart_manifest");
-    std::istringstream manifest(std::string(reinterpret_cast<const char*>(manifest_bytes.data()), manifest_bytes.size()));
-    std::string line;
-    std::size_t i = 0;
-    while (std::getline(manifest, line)) {
-      const auto tab = line.find('\t');
-      if (tab == std::string::npos) throw Error("restart manifest: a line without a tab: " + line);
-      const std::uint64_t size = std::stoull(line.substr(0, tab));
-      const std::string name = line.substr(tab + 1);
-      if (name.empty() || fs::path(name).is_absolute() || name.find("..") != std::string::npos) {
-        throw Error("restart manifest: a file outside the run folder: " + name);
-      }
-      const auto bytes = reader.read_bytes(fmt::format("restart_file_{}", i++));
-      if (bytes.size() != size) throw Error(fmt::format("restart file {}: {} bytes stored, {} listed", name, bytes.size(), size));
-      if (group_.rank() == 0) {
-        const fs::path target = run_dir_ / name;
-        fs::create_directories(target.parent_path());
-        const fs::path partial = target.string() + ".restoring";
-        {
-          std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-          out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-          if (!out.flush()) throw Error(fmt::format("cannot write {}", partial.string()));
-        }
-        fs::rename(partial, target);
-      }
-    }
-  }
-
-  KernelInfo info() const override {
-    KernelInfo k;
-    k.version = "restart-files-1";
-    k.checkpoints = true;
-    return k;
-  }
-
-  RestartSet pending;  ///< the set save() stores (the first rank's)
-
- private:
-  static std::span<const std::byte> as_bytes(const std::string& text) {
-    return {reinterpret_cast<const std::byte*>(text.data()), text.size()};
-  }
-  static std::vector<std::byte> read_whole(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw Error(fmt::format("cannot read restart file {}", file.string()));
-    std::vector<std::byte> bytes(fs::file_size(file));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!in) throw Error(fmt::format("restart file {} changed while it was read", file.string()));
-    return bytes;
-  }
-
-  fs::path run_dir_;
-  const boost::mpi::communicator& group_;
-};
 
 // A file the model writes its progress to, appended to or rewritten: each line is read once
 // (what was appended since the last look), and a rewritten file (shorter, or the same size
