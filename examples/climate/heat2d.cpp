@@ -34,9 +34,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <span>
+#include <thread>
 
 namespace perennial::examples {
 namespace {
@@ -89,6 +91,7 @@ class Heat2D final : public Kernel {
   }
 
   void step(StageContext& ctx) override {
+    const auto started = std::chrono::steady_clock::now();
     exchange_halos(ctx.comm());
     for (std::size_t j = 0; j < range_.count; ++j) {
       const double* south = row(j);
@@ -119,6 +122,7 @@ class Heat2D final : public Kernel {
     ctx.advance_time(dt_);
     const std::uint64_t done = ctx.step() + 1;
     if (done % metric_every_ == 0 || done == ctx.steps()) report_mean(ctx);
+    if (pace_.count() > 0) std::this_thread::sleep_until(started + pace_);
   }
 
   void write_outputs(StageContext&, OutputSink& out) override {
@@ -169,6 +173,9 @@ class Heat2D final : public Kernel {
                           .description = "steps between global_mean_temperature reports (and the last step)"}},
         {"dt", {.type = T::number, .default_value = "", .min = 0, .min_exclusive = true, .units = "s",
                 .description = "time step; default 0.9 x the stability limit of the grid, which it may not exceed"}},
+        {"pace", {.type = T::number, .default_value = "0", .min = 0, .units = "s",
+                  .description = "least wall time a step takes (it sleeps the rest): a small grid standing in for "
+                                 "a large one's timing in tests and demonstrations, without its CPU"}},
     };
     info.checkpoints = true;
     return info;
@@ -186,6 +193,7 @@ class Heat2D final : public Kernel {
     const double albedo = ctx.parameter<double>("albedo");
     const double wind = ctx.parameter<double>("wind");
     metric_every_ = static_cast<std::uint64_t>(ctx.parameter<int>("metric_every"));
+    pace_ = std::chrono::duration<double>(ctx.parameter<double>("pace"));
 
     nx_ = static_cast<std::size_t>(grid_.nx);
     const double dlat = LatLonGrid::radians(grid_.dlat_deg());
@@ -321,6 +329,7 @@ class Heat2D final : public Kernel {
   std::uint64_t metric_every_ = 50;
   std::size_t shift_cells_ = 0;
   double shift_fraction_ = 0.0;
+  std::chrono::duration<double> pace_{0.0};  // least wall time of a step
   std::vector<double> t_;       // (count + 2) x nx, with halos
   std::vector<double> next_;    // count x nx, after the explicit part
   std::vector<double> source_;  // count x nx: absorbed sunlight - A + forcing (W m-2)

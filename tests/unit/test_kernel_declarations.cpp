@@ -43,10 +43,10 @@ TEST(KernelDeclarations, DefaultsPassTheirOwnDeclaration) {
 TEST(KernelDeclarations, EveryKernelOfThisRepositoryDeclaresItsParameters) {
   auto info = [](const std::string& kernel) { return all_kernels().create(kernel, "")->info(); };
   const auto heat = info("heat2d").parameters;
-  for (const char* p : {"nx", "ny", "forcing", "heat_capacity", "diffusivity", "albedo", "wind", "metric_every", "dt"}) {
+  for (const char* p : {"nx", "ny", "forcing", "heat_capacity", "diffusivity", "albedo", "wind", "metric_every", "dt", "pace"}) {
     EXPECT_TRUE(heat.count(p)) << p;
   }
-  EXPECT_EQ(heat.size(), 9u);
+  EXPECT_EQ(heat.size(), 10u);
   EXPECT_FALSE(heat.at("nx").default_value);   // required
   EXPECT_FALSE(heat.at("ny").default_value);
   EXPECT_EQ(heat.at("dt").default_value, "");  // derived from the grid's stability limit
