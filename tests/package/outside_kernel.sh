@@ -6,7 +6,8 @@
 #   install: `cmake --install BUILD_DIR` into a scratch prefix
 #            (package.AnOutsideKernelBuildsAgainstTheInstalledTreeAndRuns);
 #   deb:     `cpack -G DEB` of BUILD_DIR, which `apt-get install --simulate` must accept with
-#            its dependencies, unpacked with dpkg-deb into a scratch root
+#            its dependencies, then installed with apt (as root, when no perennial package is
+#            installed; purged at the end), else unpacked with dpkg-deb into a scratch root
 #            (package.TheDebInstallsWithAptAndAnOutsideKernelBuildsAgainstIt).
 # Usage: outside_kernel.sh install|deb BUILD_DIR SOURCE_DIR WORK_DIR MPIEXEC [FLAGS...]
 set -eu
@@ -20,8 +21,18 @@ if [ "$mode" = deb ]; then
   # apt resolves the package and its dependencies (all installed here by ci/install-deps.sh).
   apt-get install --simulate -q "$deb" > "$work/apt.log" 2>&1 || { cat "$work/apt.log"; exit 1; }
   grep -q '^Inst perennial' "$work/apt.log" || { cat "$work/apt.log"; exit 1; }
-  dpkg-deb -x "$deb" "$work/root"
-  prefix="$work/root/usr"
+  if [ "$(id -u)" -eq 0 ] && ! dpkg -s perennial > /dev/null 2>&1; then
+    # Installed for real, as a user would (and purged again at the end, however this ends).
+    trap 'dpkg --purge perennial > "$work/purge.log" 2>&1 || cat "$work/purge.log"' EXIT
+    apt-get install -y -q "$deb" > "$work/apt-install.log" 2>&1 || { cat "$work/apt-install.log"; exit 1; }
+    dpkg -s perennial | grep -q '^Status: install ok installed' || { echo "apt did not install the .deb"; exit 1; }
+    prefix=/usr
+  else
+    # Not root, or a perennial package already installed that must not be replaced: unpacked.
+    echo "outside kernel (deb): unpacked with dpkg-deb, not installed (not root, or perennial is installed)"
+    dpkg-deb -x "$deb" "$work/root"
+    prefix="$work/root/usr"
+  fi
   test -x "$prefix/bin/perennial" || { echo "the .deb has no /usr/bin/perennial"; exit 1; }
 else
   cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
