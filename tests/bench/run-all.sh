@@ -32,6 +32,7 @@ run concurrent "$here/bench_concurrent.sh" "$build"
 run simulate "$here/bench_simulate.sh" "$build"
 run forecast "$build/tests/bench/bench_forecast_accuracy" --trials 200
 run forecast_real "$here/bench_forecast_real.sh" "$build"
+run external_model "$here/bench_external_model.sh" "$build"
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -67,3 +68,5 @@ row "  80% interval coverage: end / core-hours" "$(figure forecast end_coverage_
 row "forecast at 20%, real 3-min cmip-lite: end" "$(figure forecast_real end_error_pct_20) % of run" "-"
 row "  same, total core-hours" "$(figure forecast_real core_hours_error_pct_20) %" "-"
 row "  same at 50%: end / core-hours" "$(figure forecast_real end_error_pct_50) / $(figure forecast_real core_hours_error_pct_50) %" "-"
+row "model executable as a stage / mpirun by hand" "$(figure external_model stage_over_direct) x" "-"
+row "  ocean_box 1200 steps: direct / as a stage" "$(figure external_model direct_seconds) / $(figure external_model stage_seconds) s" "-"
