@@ -23,7 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// 2400 steps of 2 ms: about 5 s of model time on an idle machine, a restart set every 200.
+// 2400 steps of 1 ms: about 2.5 s of model time on an idle machine, a restart set every 200.
 // `quiet`: the model writes nothing on its output (so no broken pipe ends it with its worker).
 std::string ocean_campaign(const std::string& model, int steps = 2400, bool quiet = false) {
   const std::string source = PERENNIAL_SOURCE_DIR;
@@ -39,7 +39,7 @@ std::string ocean_campaign(const std::string& model, int steps = 2400, bool quie
          "    command: [" + model + "]\n"
          "    ranks: 2\n"
          "    steps: " + std::to_string(steps) + "\n"
-         "    parameters: {nx: 96, forcing: 2.0, restart_interval: 200, step_delay_us: 2000, quiet: " +
+         "    parameters: {nx: 96, forcing: 2.0, restart_interval: 200, step_delay_us: 1000, quiet: " +
          (quiet ? ".true." : ".false.") + "}\n"
          "    templates: {input.nml: " + source + "/examples/external/input.nml.template}\n"
          "    restart: {files: 'restart/ocean.{step}.*.bin', marker: 'restart/ocean.{step}.done', request: SIGUSR1}\n"
@@ -215,7 +215,7 @@ TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIden
   if (model.empty()) GTEST_SKIP() << "ocean_box was not built (no gfortran or h5pfc)";
   auto dir = fresh_directory("ocean-stopped");
   auto out = dir / "run";
-  const auto campaign = write_campaign(dir, ocean_campaign(model, 4000));
+  const auto campaign = write_campaign(dir, ocean_campaign(model, 3000));
   {
     BackgroundRun run(4, args(campaign, out));
     ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "ocean", 1, 120)) << "no restart set kept";
@@ -242,7 +242,7 @@ TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIden
   EXPECT_EQ(model_restarts(out), std::vector<int>{stopped_at});
 
   auto ref_dir = fresh_directory("ocean-stopped-reference");
-  auto ref = run_perennial(4, args(write_campaign(ref_dir, ocean_campaign(model, 4000)), ref_dir / "run"), 240);
+  auto ref = run_perennial(4, args(write_campaign(ref_dir, ocean_campaign(model, 3000)), ref_dir / "run"), 240);
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   expect_same_outputs(out, ref_dir / "run");
 }

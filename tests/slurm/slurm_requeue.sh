@@ -4,7 +4,10 @@
 # the requeued job resumes from the journal and completes; the books record its restart
 # count; the output is bit-identical to a run of the same campaign without interruption.
 #
-#   slurm_requeue.sh PERENNIAL SCRATCH
+#   slurm_requeue.sh PERENNIAL SCRATCH [OCEAN_BOX]
+#
+# With OCEAN_BOX (examples/external's Fortran model, when it was built), a third job runs it as
+# a `command:` stage: inside the job its launcher is an `srun --overlap` job step.
 #
 # Starts munged, slurmctld and slurmd (Debian 12's munge and slurm-wlm, Slurm 22.05) as root,
 # with every file they use under SCRATCH (configuration, keys, sockets, state, logs), and
@@ -256,3 +259,46 @@ done
 [ "$(job_field Restarts)" = 0 ] || fail "the failing campaign's job $job was requeued ($(job_field Restarts) times)"
 grep -q "not requeued: the campaign failed" "$log" || fail "the failing job did not say why it was not requeued"
 say "PASSED: a failing campaign's job $job ended FAILED without a requeue"
+
+# ---- a model executable as a stage: its launcher is an srun job step ------------------------
+model=${3:-}
+if [ -z "$model" ] || [ ! -x "$model" ]; then
+  say "SKIPPED (this part): no ocean_box model built, so no model executable under srun"
+  exit 0
+fi
+template=$(cd "$(dirname "$0")/../../examples/external" && pwd)/input.nml.template
+cat >"$scratch/model.yaml" <<YAML
+campaign: slurm-model
+stages:
+  - name: ocean
+    command: [$model]
+    ranks: 1
+    steps: 600
+    step_time: 3ms
+    parameters: {nx: 64, forcing: 1.0, restart_interval: 200, step_delay_us: 1000, quiet: .false.}
+    templates: {input.nml: $template}
+    restart: {files: 'restart/ocean.{step}.*.bin', marker: 'restart/ocean.{step}.done', request: SIGUSR1}
+    progress: {pattern: '^step ([0-9]+) time +([-+.0-9Ee]+)'}
+    outputs: {sst: {file: ocean_out.h5, dataset: sst, dtype: float64, dims: [x], units: K}}
+YAML
+# Debian's Open MPI under srun needs PMIx; this test cluster's MpiDefault is none (a site's is
+# usually pmix already).
+export SLURM_MPI_TYPE=pmix
+job=$("$perennial" sbatch "$scratch/model.yaml" --output-dir "$scratch/model-out" --time 00:05:00 --checkpoint-cost 5s \
+  --mpirun-args --oversubscribe --quiet) || fail "perennial sbatch did not submit the model campaign"
+end_state=
+for _ in $(seq 1 90); do
+  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) end_state=$(job_field JobState); break ;; esac
+  sleep 1
+done
+run_log="$scratch/model-out/model-runs/ocean/model.log"
+[ "$end_state" = COMPLETED ] || { cat "$run_log" 2>/dev/null; fail "the model campaign's job $job ended ${end_state:-not at all within 90 s}"; }
+head -n 1 "$run_log" | grep -q ': srun --overlap --ntasks=1 --nodelist=' ||
+  fail "the model was not started as an srun job step: $(head -n 1 "$run_log")"
+grep -q '^step 600 ' "$run_log" || fail "the model did not reach its last step under srun"
+grep -q '"event":"stage_completed".*"stage":"ocean"' "$scratch/model-out/log/events.jsonl" ||
+  fail "the model's stage did not complete"
+grep -q '"event":"checkpoint_committed".*"stage":"ocean"' "$scratch/model-out/log/events.jsonl" ||
+  fail "no restart set of the model was kept"
+h5dump -d sst "$scratch/model-out/outputs/ocean.h5" >/dev/null 2>&1 || fail "no sst in the stage's output file"
+say "PASSED: a model executable ran as an srun job step inside job $job, its restart sets kept, its output read"
