@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <signal.h>
@@ -175,6 +176,24 @@ bool has_event(const std::vector<nlohmann::json>& events, const std::string& eve
     if (e.value("event", "") == event && e.value("stage", "") == stage) return true;
   }
   return false;
+}
+
+std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, const std::string& stage) {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : events_of(events, "stage_restored", stage)) {
+    if (e.value("restored", false)) out.push_back(e);
+  }
+  return out;
+}
+
+int worker_pid(const std::filesystem::path& output_dir, int rank) {
+  std::ifstream in(output_dir / "log" / ("worker-" + std::to_string(rank) + ".log"));
+  const std::regex pid_line(R"(worker rank \d+ pid (\d+))");
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (std::regex_search(line, m, pid_line)) return std::stoi(m[1]);
+  }
+  return -1;
 }
 
 }  // namespace perennial::e2e

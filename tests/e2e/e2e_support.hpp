@@ -66,6 +66,10 @@ std::filesystem::path write_file(const std::filesystem::path& dir, const std::st
 /// The time of `event` ("stage_started", "stage_completed", ...) of `stage`; throws if absent.
 double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
+/// The stage_restored events of `stage` that restored an epoch, in order.
+std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, const std::string& stage);
+/// The pid a worker wrote in the first line of its log (`worker rank N pid P`), or -1.
+int worker_pid(const std::filesystem::path& output_dir, int rank);
 
 // read_dataset and same_content (HDF5 files by content) are in hdf5_content.hpp.
 

@@ -73,16 +73,6 @@ std::vector<int> model_restarts(const fs::path& out) {
   return steps;
 }
 
-int worker_pid(const fs::path& out, int rank) {
-  std::ifstream in(out / "log" / ("worker-" + std::to_string(rank) + ".log"));
-  const std::regex pid_line(R"(worker rank \d+ pid (\d+))");
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_search(line, m, pid_line)) return std::stoi(m[1]);
-  }
-  return -1;
-}
-
 // The pid of the model launcher a worker started (its log: "started the model (pid N)").
 int model_launcher_pid(const fs::path& out, int rank) {
   std::ifstream in(out / "log" / ("worker-" + std::to_string(rank) + ".log"));
@@ -162,10 +152,7 @@ TEST(ExternalModel, AKilledWorkerTakesItsModelAlongAndTheModelResumesFromItsRest
 
   auto events = read_events(out);
   EXPECT_FALSE(events_of(events, "rank_dead").empty());
-  std::vector<nlohmann::json> restored;
-  for (const auto& e : events_of(events, "stage_restored", "ocean")) {
-    if (e.value("restored", false)) restored.push_back(e);
-  }
+  const auto restored = restores(events, "ocean");
   ASSERT_EQ(restored.size(), 1u) << "the model did not resume from a kept restart set";
   const int step = restored.front().value("step", -1);
   EXPECT_GE(step, 200);
@@ -200,10 +187,7 @@ TEST(ExternalModel, AModelKilledOnItsOwnResumesFromItsRestartFilesBitIdentical) 
   const auto lost = events_of(events, "stage_lost", "ocean");
   ASSERT_EQ(lost.size(), 1u);
   EXPECT_NE(lost.front().value("model_lost", "").find("signal 9"), std::string::npos) << lost.front().dump();
-  std::vector<nlohmann::json> restored;
-  for (const auto& e : events_of(events, "stage_restored", "ocean")) {
-    if (e.value("restored", false)) restored.push_back(e);
-  }
+  const auto restored = restores(events, "ocean");
   ASSERT_EQ(restored.size(), 1u) << "the model did not resume from a kept restart set";
   EXPECT_GE(restored.front().value("step", -1), 200);
   EXPECT_EQ(restored.front().value("step", -1) % 200, 0);

@@ -95,15 +95,6 @@ std::set<int> lost_ranks(const std::vector<nlohmann::json>& events) {
   return out;
 }
 
-// The stage_restored events of `stage` that restored an epoch, in order.
-std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, const std::string& stage) {
-  std::vector<nlohmann::json> out;
-  for (const auto& e : events_of(events, "stage_restored", stage)) {
-    if (e.value("restored", false)) out.push_back(e);
-  }
-  return out;
-}
-
 // The epoch number in a checkpoint file name (epoch-000005.h5 -> 5), or -1.
 int epoch_of(const std::string& file) {
   std::smatch m;
@@ -132,17 +123,6 @@ void expect_newest_epoch(const std::vector<nlohmann::json>& events, const std::s
       << stage << ": restored epoch " << epoch << " (" << restored.value("file", "") << "), newest reported before the failure "
       << known_epoch;
   EXPECT_TRUE(restored["rejected"].empty()) << stage << ": " << restored["rejected"].dump();
-}
-
-// The pid a worker wrote in the first line of its log.
-int worker_pid(const fs::path& out, int rank) {
-  std::ifstream in(out / "log" / ("worker-" + std::to_string(rank) + ".log"));
-  const std::regex pid_line(R"(worker rank \d+ pid (\d+))");
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (std::regex_search(line, m, pid_line)) return std::stoi(m[1]);
-  }
-  return -1;
 }
 
 struct FaultRun {
