@@ -3,6 +3,7 @@
 // scenario's for_each values), checked with ncdump; and the MPI-IO hints a checkpoint and an
 // output are created with, read back from the open file (MPI_File_get_info).
 
+#include "run_command.hpp"
 #include "scratch_directory.hpp"
 
 #include <perennial/checkpoint/checkpoint_file.hpp>
@@ -65,18 +66,6 @@ void write_tas(const mpi::communicator& group, const fs::path& path, const Outpu
   out.commit(path);
 }
 
-std::string run(const std::string& command, int& status) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    status = -1;
-    return out;
-  }
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  status = ::pclose(pipe);
-  return out;
-}
 
 const MpiIoHints kHints = {{"cb_nodes", "1"}, {"romio_cb_write", "enable"}, {"cb_buffer_size", "1048576"}};
 
@@ -103,7 +92,7 @@ TEST_F(CfAndHints, NcdumpShowsConventionsNamesUnitsTimeAndScenario) {
   write_tas(world, path, ssp_metadata(), {});
   if (world.rank() == 0) {
     int status = 0;
-    const std::string nc = run("ncdump -h " + path.string(), status);
+    const std::string nc = perennial::testing::run_command("ncdump -h " + path.string(), status);
     ASSERT_EQ(status, 0) << nc;
     for (const char* expected : {
              ":Conventions = \"CF-1.8\" ;", ":title = \"cmip-lite test\" ;", ":institution = \"Perennial tests\" ;",
@@ -114,7 +103,7 @@ TEST_F(CfAndHints, NcdumpShowsConventionsNamesUnitsTimeAndScenario) {
              "tas:standard_name = \"air_temperature\" ;", ":stage = \"ssp-4.5\" ;"}) {
       EXPECT_NE(nc.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << nc;
     }
-    const std::string values = run("ncdump -v time " + path.string(), status);
+    const std::string values = perennial::testing::run_command("ncdump -v time " + path.string(), status);
     EXPECT_EQ(status, 0) << values;
     EXPECT_NE(values.find("time = 31536000 ;"), std::string::npos) << values;
   }
@@ -144,7 +133,7 @@ TEST_F(CfAndHints, AKernelsOwnTimeDimensionIsLeftAlone) {
   }
   if (world.rank() == 0) {
     int status = 0;
-    const std::string nc = run("ncdump -h " + path.string(), status);
+    const std::string nc = perennial::testing::run_command("ncdump -h " + path.string(), status);
     ASSERT_EQ(status, 0) << nc;
     EXPECT_NE(nc.find("time = 3 ;"), std::string::npos) << nc;
     EXPECT_NE(nc.find("time:units = \"days since 2015-01-01\" ;"), std::string::npos) << nc;

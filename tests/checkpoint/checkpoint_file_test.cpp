@@ -2,6 +2,7 @@
 // bit on 1, 2, 3 and 4; what ncdump sees; every kind of damage caught by verification with
 // the right problem text; misuse; a writer that dies before commit; output verification.
 
+#include "run_command.hpp"
 #include "scratch_directory.hpp"
 #include "stderr_capture.hpp"
 
@@ -102,18 +103,6 @@ void expect_problem(const VerifyResult& result, std::initializer_list<std::strin
   }
 }
 
-std::string run(const std::string& command, int& status) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    status = -1;
-    return out;
-  }
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  status = ::pclose(pipe);
-  return out;
-}
 
 /// File offset of a contiguous dataset's data, read with the serial driver (rank 0 only).
 haddr_t data_offset(const fs::path& file, const char* dataset) {
@@ -235,7 +224,7 @@ TEST_F(CheckpointFile, NcdumpAndH5dumpReadACheckpointLikeAnOutput) {
   const fs::path path = good();
   if (world.rank() == 0) {
     int status = 0;
-    const std::string nc = run("ncdump -h " + path.string(), status);
+    const std::string nc = perennial::testing::run_command("ncdump -h " + path.string(), status);
     EXPECT_EQ(status, 0) << nc;
     for (const char* expected :
          {"y = 12 ;", "x = 7 ;", "tracer = 3 ;", "rng_bytes = 37 ;", "double temperature(y, x) ;",
@@ -246,7 +235,7 @@ TEST_F(CheckpointFile, NcdumpAndH5dumpReadACheckpointLikeAnOutput) {
     }
     // Dims are dimensions only: no coordinate variable like `double y(y)`.
     EXPECT_EQ(nc.find("y(y)"), std::string::npos) << nc;
-    const std::string h5 = run("h5dump -H " + path.string(), status);
+    const std::string h5 = perennial::testing::run_command("h5dump -H " + path.string(), status);
     EXPECT_EQ(status, 0) << h5;
     for (const char* expected : {"DATASET \"temperature\"", "DIMENSION_LIST", "ATTRIBUTE \"units\"",
                                  "ATTRIBUTE \"perennial_manifest\"", "GROUP \"perennial_checksums\"", "( 12, 7 )"}) {

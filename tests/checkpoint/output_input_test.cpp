@@ -1,6 +1,7 @@
 // Parallel-HDF5 output files and inputs under mpiexec (4 ranks): round trips across
 // decompositions, metadata, every misuse, what ncdump/h5dump see, and no HDF5-DIAG text.
 
+#include "run_command.hpp"
 #include "scratch_directory.hpp"
 #include "stderr_capture.hpp"
 
@@ -84,18 +85,6 @@ void expect_error(const std::function<void()>& call, std::initializer_list<std::
   }
 }
 
-std::string run(const std::string& command, int& status) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    status = -1;
-    return out;
-  }
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  status = ::pclose(pipe);
-  return out;
-}
 
 }  // namespace
 
@@ -377,7 +366,7 @@ TEST_F(OutputInput, NcdumpAndH5dumpShowDimsAndUnits) {
   write_temperature(path, 4, 3);
   if (world.rank() == 0) {
     int status = 0;
-    const std::string nc = run("ncdump -h " + path.string(), status);
+    const std::string nc = perennial::testing::run_command("ncdump -h " + path.string(), status);
     EXPECT_EQ(status, 0) << nc;
     for (const char* expected : {"lat = 4 ;", "lon = 3 ;", "double temperature(lat, lon) ;",
                                  "temperature:units = \"K\" ;", "double lat(lat) ;",
@@ -385,14 +374,14 @@ TEST_F(OutputInput, NcdumpAndH5dumpShowDimsAndUnits) {
                                  ":kernel = \"heat2d\" ;"}) {
       EXPECT_NE(nc.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << nc;
     }
-    const std::string h5 = run("h5dump -H " + path.string(), status);
+    const std::string h5 = perennial::testing::run_command("h5dump -H " + path.string(), status);
     EXPECT_EQ(status, 0) << h5;
     for (const char* expected : {"DATASET \"temperature\"", "DIMENSION_LIST", "ATTRIBUTE \"units\"",
                                  "REFERENCE_LIST", "H5T_IEEE_F64LE", "( 4, 3 )"}) {
       EXPECT_NE(h5.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << h5;
     }
     // -H leaves out attribute values; -A shows them.
-    const std::string values = run("h5dump -A " + path.string(), status);
+    const std::string values = perennial::testing::run_command("h5dump -A " + path.string(), status);
     EXPECT_EQ(status, 0) << values;
     for (const char* expected : {"\"DIMENSION_SCALE\"", "\"degrees_north\"", "\"spinup\""}) {
       EXPECT_NE(values.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << values;
