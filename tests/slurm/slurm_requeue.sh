@@ -176,6 +176,15 @@ say "submitted job $job"
 reference_pid=$!
 
 job_field() { scontrol -o show job "$job" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# The state job $job ended in, waiting at most $1 seconds; empty when it has not ended by then.
+end_state_within() {
+  local state
+  for _ in $(seq 1 "$1"); do
+    state=$(job_field JobState)
+    case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) echo "$state"; return ;; esac
+    sleep 1
+  done
+}
 log="$out/slurm/perennial-$job.out"
 
 # ---- first run: warned, checkpointed, requeued -------------------------------------------------
@@ -195,11 +204,7 @@ grep -q "requeueing job $job" "$log" || fail "the script did not requeue the job
 scontrol update jobid="$job" StartTime=now TimeLimit=00:10:00 || fail "cannot release job $job"
 
 # ---- second run: resumes from the journal and completes ---------------------------------------
-done_state=
-for _ in $(seq 1 240); do
-  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) done_state=$(job_field JobState); break ;; esac
-  sleep 1
-done
+done_state=$(end_state_within 240)
 [ "$done_state" = COMPLETED ] || fail "job $job did not complete within 240 s of its release (state ${done_state:-$(job_field JobState)})"
 [ "$(job_field ExitCode)" = 0:0 ] || fail "job $job exit code $(job_field ExitCode)"
 say "job $job completed after $(job_field Restarts) requeue(s)"
@@ -250,11 +255,7 @@ EOF
 job=$("$perennial" sbatch "$scratch/failing.yaml" --output-dir "$scratch/failing" --time 00:02:00 --checkpoint-cost 5s \
   --mpirun-args --oversubscribe --quiet) || fail "perennial sbatch did not submit the failing campaign"
 log="$scratch/failing/slurm/perennial-$job.out"
-end_state=
-for _ in $(seq 1 90); do
-  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) end_state=$(job_field JobState); break ;; esac
-  sleep 1
-done
+end_state=$(end_state_within 90)
 [ "$end_state" = FAILED ] || fail "the failing campaign's job $job ended ${end_state:-not at all within 90 s}, not FAILED"
 [ "$(job_field Restarts)" = 0 ] || fail "the failing campaign's job $job was requeued ($(job_field Restarts) times)"
 grep -q "not requeued: the campaign failed" "$log" || fail "the failing job did not say why it was not requeued"
@@ -286,11 +287,7 @@ YAML
 export SLURM_MPI_TYPE=pmix
 job=$("$perennial" sbatch "$scratch/model.yaml" --output-dir "$scratch/model-out" --time 00:05:00 --checkpoint-cost 5s \
   --mpirun-args --oversubscribe --quiet) || fail "perennial sbatch did not submit the model campaign"
-end_state=
-for _ in $(seq 1 90); do
-  case "$(job_field JobState)" in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL) end_state=$(job_field JobState); break ;; esac
-  sleep 1
-done
+end_state=$(end_state_within 90)
 run_log="$scratch/model-out/model-runs/ocean/model.log"
 [ "$end_state" = COMPLETED ] || { cat "$run_log" 2>/dev/null; fail "the model campaign's job $job ended ${end_state:-not at all within 90 s}"; }
 head -n 1 "$run_log" | grep -q ': srun --overlap --ntasks=1 --nodelist=' ||
