@@ -186,14 +186,18 @@ std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, 
   return out;
 }
 
-int worker_pid(const std::filesystem::path& output_dir, int rank) {
+int number_in_worker_log(const std::filesystem::path& output_dir, int rank, const std::string& pattern) {
   std::ifstream in(output_dir / "log" / ("worker-" + std::to_string(rank) + ".log"));
-  const std::regex pid_line(R"(worker rank \d+ pid (\d+))");
+  const std::regex wanted(pattern);
   std::smatch m;
   for (std::string line; std::getline(in, line);) {
-    if (std::regex_search(line, m, pid_line)) return std::stoi(m[1]);
+    if (std::regex_search(line, m, wanted)) return std::stoi(m[1]);
   }
   return -1;
+}
+
+int worker_pid(const std::filesystem::path& output_dir, int rank) {
+  return number_in_worker_log(output_dir, rank, R"(worker rank \d+ pid (\d+))");
 }
 
 }  // namespace perennial::e2e

@@ -68,6 +68,9 @@ double event_time(const std::vector<nlohmann::json>& events, const std::string& 
 bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 /// The stage_restored events of `stage` that restored an epoch, in order.
 std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, const std::string& stage);
+/// The number captured by group 1 of `pattern` in the first matching line of worker `rank`'s
+/// log (`<output_dir>/log/worker-<rank>.log`), or -1.
+int number_in_worker_log(const std::filesystem::path& output_dir, int rank, const std::string& pattern);
 /// The pid a worker wrote in the first line of its log (`worker rank N pid P`), or -1.
 int worker_pid(const std::filesystem::path& output_dir, int rank);
 
