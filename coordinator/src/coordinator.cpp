@@ -40,6 +40,9 @@ namespace {
 // both are written in groups so that thousands of short stages do not each pay a disk flush
 // or an SQLite transaction.
 constexpr std::chrono::milliseconds kGroupCommitAge{20};
+// At most this many messages are taken in one loop pass, so heartbeats, stops and spawns are
+// still looked at between batches.
+constexpr int kMessagesPerPass = 64;
 
 
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
@@ -116,7 +119,16 @@ class CoordinatorLoop {
       if (run_.finished() && replacement_.idle()) break;
       commit_groups(kGroupCommitAge);
       allocation_watch_->poll(events_.elapsed());
-      if (auto envelope = workers_.wait(next_wait(), backoff)) handle(*envelope);
+      if (auto envelope = workers_.wait(next_wait(), backoff)) {
+        handle(*envelope);
+        // What else has already arrived is taken before the next policy pass: with many short
+        // stages, one pass then serves a batch of reports instead of one pass per report.
+        for (int more = 1; more < kMessagesPerPass; ++more) {
+          auto next = workers_.poll();
+          if (!next) break;
+          handle(*next);
+        }
+      }
       record_moves(steering_.take_moves_made_meanwhile());  // a ucb group filling a completed member's place
       watch_heartbeats();
       expire_failure_grace();

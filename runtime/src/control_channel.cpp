@@ -2,6 +2,7 @@
 #include <perennial/errors.hpp>
 
 #include <mpi.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <vector>
@@ -10,15 +11,18 @@
 namespace perennial {
 
 void IdleBackoff::pause() {
-  if (idle_polls_++ == 0) idle_since_ = std::chrono::steady_clock::now();
-  if (idle_polls_ <= 64) {
+  const auto now = std::chrono::steady_clock::now();
+  if (idle_polls_++ == 0) idle_since_ = now;
+  const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(now - idle_since_);
+  if (waited < hot_) {
     std::this_thread::yield();
     return;
   }
-  const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - idle_since_);
   const auto sleep = std::clamp(waited / 50, std::chrono::microseconds(10), max_sleep_);
   std::this_thread::sleep_for(sleep);
 }
+
+void tighten_timer_slack() { ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); }  // 1 us, in ns
 
 namespace {
 boost::mpi::communicator duplicate_with_errors_return(const boost::mpi::communicator& world) {
@@ -31,7 +35,10 @@ boost::mpi::communicator duplicate_with_errors_return(const boost::mpi::communic
 
 ControlChannel::ControlChannel(const boost::mpi::communicator& world)
     : comm_(duplicate_with_errors_return(world)), stage_parent_(duplicate_with_errors_return(world)),
-      heartbeat_(duplicate_with_errors_return(world)) {}
+      heartbeat_(duplicate_with_errors_return(world)) {
+  // Every rank makes its control channel once, on its main thread: the thread that waits.
+  tighten_timer_slack();
+}
 
 std::optional<boost::mpi::status> ControlChannel::poll(int source, int tag) const {
   if (auto envelope = comm_.iprobe(source, tag)) return *envelope;

@@ -13,24 +13,36 @@
 
 namespace perennial {
 
-/// Waiting without burning a core: a few yields first (a reply is often microseconds
-/// away), then sleeps of about 2% of the time already waited, up to `max_sleep`. The wake-up
-/// delay so stays a small share of the wait itself: a 100 us round trip is answered within
-/// microseconds, an hour-long stage costs one wake-up per `max_sleep`. Rank 0 and idle
-/// workers share cores with computing ranks, so Open MPI's busy-polling blocking receive
-/// is not an option.
+/// Waiting without burning a core while nothing happens, and without sleeping through a reply
+/// that is microseconds away. For `hot` after the last message the waiter polls, yielding
+/// the core between polls (a short stage's report or the next assignment usually arrives
+/// within tens of microseconds, and a sleeping process takes 60-100 us to wake on this kind
+/// of machine, longer than the work it waits for). After that it sleeps, for about 2% of the
+/// time already waited, up to `max_sleep`: an hour-long stage costs one wake-up per
+/// `max_sleep`, and the wake-up delay stays a small share of the wait. Rank 0 and idle
+/// workers share cores with computing ranks, so Open MPI's busy-polling blocking receive is
+/// not an option.
 class IdleBackoff {
  public:
-  explicit IdleBackoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(20000))
-      : max_sleep_(max_sleep) {}
+  static constexpr std::chrono::microseconds kHot{250};
+  explicit IdleBackoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(20000),
+                       std::chrono::microseconds hot = kHot)
+      : max_sleep_(max_sleep), hot_(hot) {}
+  /// Something arrived: the next wait starts hot again.
   void reset() { idle_polls_ = 0; }
   void pause();
 
  private:
   std::chrono::microseconds max_sleep_;
+  std::chrono::microseconds hot_;
   std::chrono::steady_clock::time_point idle_since_;
   int idle_polls_ = 0;
 };
+
+/// Asks the kernel to wake this thread's short sleeps on time: Linux's default timer slack
+/// (50 us) turns a 10 us sleep into about 100 us, which is the whole budget of a stage
+/// transition. Costs nothing on an idle rank (its sleeps are long anyway).
+void tighten_timer_slack();
 
 class ControlChannel {
  public:
