@@ -352,7 +352,7 @@ void AccountingStore::set_allocations(const std::vector<AllocationRow>& rows) {
   }
 }
 
-void AccountingStore::write(Segment& s) {
+void AccountingStore::write(Segment& s, bool first) {
   // The fields, then the id (the update's WHERE, or the insert's).
   const auto bound = [&s](SQLite::Statement& q) -> SQLite::Statement& {
     int i = 0;
@@ -395,7 +395,7 @@ void AccountingStore::write(Segment& s) {
       // with its batch to the next row inserted, and the first segment's updates would then
       // overwrite the second's.
       s.id = next_segment_id_++;
-    } else {
+    } else if (!first) {
       bound(Statements::fresh(w.update_segment)).exec();
       if (db_->getChanges() > 0) return;
       // No such row: its insert failed, or was in a batch that was rolled back (a full disk).

@@ -83,9 +83,11 @@ AccountingRecorder::AccountingRecorder(accounting::AccountingStore& store, const
                                        double unix_origin)
     : store_(store), run_(run), run_id_(run_id), unix_origin_(unix_origin) {}
 
-void AccountingRecorder::write(accounting::Segment& row) {
+void AccountingRecorder::write(accounting::Segment& row) { write_first(row, false); }
+
+void AccountingRecorder::write_first(accounting::Segment& row, bool first) {
   try {
-    store_.write(row);
+    store_.write(row, first);
   } catch (const accounting::AccountingError& e) {
     if (error_sink_) error_sink_(e.what());
   }
@@ -112,8 +114,22 @@ void AccountingRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
   row.slurm_job_id = slurm_.job_id;
   row.slurm_restart_count = slurm_.restart_count;
   fill(open, r, r.started);
-  write(row);
+  row.id = store_.reserve_segment_id();
+  if (!unwritten_since_) unwritten_since_ = std::chrono::steady_clock::now();
   open_.insert_or_assign(id, std::move(open));
+}
+
+void AccountingRecorder::write_open(Open& open) {
+  write_first(open.row, !open.stored);
+  open.stored = true;
+}
+
+void AccountingRecorder::write_new_segments(std::chrono::duration<double> age) {
+  if (!unwritten_since_ || std::chrono::steady_clock::now() - *unwritten_since_ < age) return;
+  unwritten_since_.reset();
+  for (auto& [id, open] : open_) {
+    if (!open.stored) write_open(open);
+  }
 }
 
 // What the group reported so far, into the row.
@@ -135,7 +151,7 @@ void AccountingRecorder::stage_restored(StageId id, std::uint64_t step) {
   const ActiveRun* r = run_.active(id);
   if (it == open_.end() || !r) return;
   fill(it->second, *r, it->second.written);
-  write(it->second.row);
+  write_open(it->second);
   charge_recomputation(id, step, it->second.row.id);
 }
 
@@ -144,6 +160,7 @@ void AccountingRecorder::epoch_committed(StageId id, std::uint32_t attempt, cons
   auto it = open_.find(id);
   const ActiveRun* r = run_.active(id);
   const bool current = it != open_.end() && r && r->attempt == attempt;
+  if (current && !it->second.stored) write_open(it->second);  // its checkpoint rows refer to it
   std::int64_t segment = current ? it->second.row.id : 0;
   if (!current) {
     // A late report of an earlier attempt: its epoch belongs to that attempt's segment.
@@ -159,7 +176,7 @@ void AccountingRecorder::epoch_committed(StageId id, std::uint32_t attempt, cons
   if (!current) return;
   it->second.epochs.emplace_back(epoch.step, unix(now));
   fill(it->second, *r, now);
-  write(it->second.row);
+  write_open(it->second);
 }
 
 void AccountingRecorder::stage_progressed(StageId id, const ActiveRun& r, double now) {
@@ -219,7 +236,7 @@ void AccountingRecorder::segment_ended(StageId id, const ActiveRun& r, SegmentEn
   }
   row.energy_joules = e.joules;
   row.energy_source = e.source_text();
-  write(row);
+  write_open(open);
 }
 
 void AccountingRecorder::charge_recomputation(StageId id, std::uint64_t from, std::int64_t current_segment) {
@@ -257,6 +274,7 @@ void AccountingRecorder::charge_recomputation(StageId id, std::uint64_t from, st
 void AccountingRecorder::metric(StageId id, std::uint64_t step, const std::string& name, double value, double now,
                                 std::optional<double> simulated) {
   auto it = open_.find(id);
+  if (it != open_.end() && !it->second.stored) write_open(it->second);  // the metric row refers to it
   accounting::MetricRow m;
   m.segment_id = it == open_.end() ? 0 : it->second.row.id;
   m.stage = run_.graph().stage(id).name;
@@ -280,7 +298,7 @@ void AccountingRecorder::tick(double now, double every) {
     if (now - open.written < every) continue;
     open.row.wall_end = std::max(open.row.wall_start, unix(now));
     open.written = now;
-    write(open.row);
+    write_open(open);
   }
 }
 

@@ -102,6 +102,7 @@ void CampaignBooks::tick(double now) {
 void CampaignBooks::commit_if_older_than(std::chrono::duration<double> age) {
   if (!store_) return;
   try {
+    if (recorder_) recorder_->write_new_segments(age);
     store_->commit_if_older_than(age);
   } catch (const accounting::AccountingError& e) {
     failed(e.what());
@@ -111,6 +112,7 @@ void CampaignBooks::commit_if_older_than(std::chrono::duration<double> age) {
 void CampaignBooks::close() {
   if (!store_) return;
   try {
+    if (recorder_) recorder_->write_new_segments(std::chrono::seconds(0));
     store_->end_run(run_id_, unix_time_seconds());  // commits what is left
   } catch (const accounting::AccountingError& e) {
     failed(e.what());

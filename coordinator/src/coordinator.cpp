@@ -114,6 +114,9 @@ class CoordinatorLoop {
       if (stop_requested()) stop_everything();
       take_hand_requests();
       if (!run_.stopping()) dispatch();
+      // Here, not in dispatch(): a pass that something changed moves the next timed pass a
+      // second on, and status.json then went up to two seconds stale.
+      write_status(events_.elapsed());
       // Ranks being spawned must be connected (and then shut down) before the end: left
       // alone they would wait for rank 0 inside MPI forever.
       if (run_.finished() && replacement_.idle()) break;
@@ -236,9 +239,11 @@ class CoordinatorLoop {
   // events go out only when the books hold no uncommitted row: an event is never in
   // events.jsonl before the rows it follows are in the books, so a reader that sees
   // stage_completed or checkpoint_committed finds its row, also after a SIGKILL of rank 0
-  // (which loses both, or neither).
+  // (which loses both, or neither). The journal's records of the pass are written first, for
+  // the same reason.
   void commit_groups(std::chrono::milliseconds age) {
     books_->commit_if_older_than(age);
+    journal_->write_pending();  // before the events: an event never precedes its record
     if (!books_->uncommitted()) events_.flush();
     journal_->sync_if_older_than(age);
   }
@@ -259,7 +264,6 @@ class CoordinatorLoop {
                                 "allocation_core_hours (or lift hard_cap) and run the same command again to continue"
                               : "the allocation ends before any waiting stage could reach a checkpoint: stopping");
     }
-    write_status(now);
   }
 
   // Once per run, when the campaign sets any: the MPI-IO hints its files are opened with, and

@@ -21,7 +21,9 @@ EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>((log_dir / "coordinator.log").string());
   log_ = std::make_shared<spdlog::logger>("coordinator", sink);
   log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
-  log_->flush_on(spdlog::level::info);
+  // Warnings and errors are written at once; the rest with the events, once a loop pass
+  // (flush()): two writes per stage were a tenth of the coordinator's time per short stage.
+  log_->flush_on(spdlog::level::warn);
 }
 
 EventLog::~EventLog() {
@@ -47,6 +49,7 @@ void EventLog::flush() {
     written += static_cast<std::size_t>(n);
   }
   pending_.erase(0, written);
+  log_->flush();
 }
 
 void EventLog::progress(const std::string& line) {

@@ -89,24 +89,39 @@ Journal::Journal(std::filesystem::path file) : path_(std::move(file)) {
 
 Journal::~Journal() {
   if (fd_ < 0) return;
+  try {
+    write_pending();
+  } catch (const Error&) {
+    // A full disk at the very end: the records not written only cost re-running work.
+  }
   if (unsynced_since_) ::fdatasync(fd_);
   ::close(fd_);
 }
 
 void Journal::append(const nlohmann::json& record) {
-  const std::string line = journal_line(record) + "\n";
+  pending_ += journal_line(record);
+  pending_ += '\n';
+  if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
+}
+
+void Journal::write_pending() {
   std::size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+  while (done < pending_.size()) {
+    const ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(fmt::format("cannot append to journal {}: {}", path_.string(), std::strerror(errno)));
+    if (n < 0) {
+      // Keep what was not written; a partial record on disk reads as a torn last record.
+      pending_.erase(0, done);
+      throw Error(fmt::format("cannot append to journal {}: {}", path_.string(), std::strerror(errno)));
+    }
     done += static_cast<std::size_t>(n);
   }
-  if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
+  pending_.clear();
 }
 
 void Journal::sync() {
   if (!unsynced_since_) return;
+  write_pending();
   if (::fdatasync(fd_) != 0) throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(errno)));
   unsynced_since_.reset();
 }

@@ -14,7 +14,13 @@ int run_worker(const ControlChannel& control, const WorkerIdentity& me, WorkerEx
                             std::chrono::duration<double>(me.coordinator_timeout_seconds));
   IdleBackoff backoff;
   while (true) {
-    auto envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
+    // The next assignment of a burst of short stages is usually microseconds away; once none
+    // came while the wait was hot, the worker is idle and its log is written out.
+    auto envelope = control.wait(IdleBackoff::kHot, 0, backoff);
+    if (!envelope) {
+      flush_stage_log();
+      envelope = control.wait(std::chrono::hours(24 * 365), 0, backoff);
+    }
     if (!envelope) continue;
     switch (envelope->tag()) {
       case msg::kAssignStage: {

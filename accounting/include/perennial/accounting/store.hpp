@@ -161,8 +161,13 @@ class AccountingStore {
   void end_run(std::int64_t run_id, double ended);
   /// The campaign's projects and their allocations as declared now (replaces earlier ones).
   void set_allocations(const std::vector<AllocationRow>& rows);
-  /// Inserts the segment (its id is set) or updates every field of an inserted one.
-  void write(Segment& segment);
+  /// Inserts the segment (its id is set) or updates every field of an inserted one. With
+  /// `first`, a segment whose id reserve_segment_id() gave is inserted without trying an
+  /// update first.
+  void write(Segment& segment, bool first = false);
+  /// An id for a segment written later (ids follow the order segments start in, also when
+  /// a short one is written only once, at its end).
+  std::int64_t reserve_segment_id() { return next_segment_id_++; }
   void add_checkpoint(const CheckpointRow& row);
   void add_metric(const MetricRow& row);
   /// Commits the open batch, if any (the destructor does too). One that cannot be committed

@@ -10,6 +10,7 @@
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/energy.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -47,17 +48,27 @@ class AccountingRecorder final : public CampaignObserver {
   /// killed mid-run loses at most that much of their accounting. The writes join the store's
   /// open batch: one transaction, however many segments are open.
   void tick(double now, double every = 30.0);
+  /// Started segments are inserted only here (or at their first change): a stage of
+  /// microseconds that ends before then costs one insert instead of an insert and an update.
+  /// Writes them once the oldest has waited `age`; `age` 0 writes them now.
+  void write_new_segments(std::chrono::duration<double> age);
+  /// Started segments not yet in the store.
+  bool unwritten() const { return unwritten_since_.has_value(); }
 
  private:
   struct Open {
     accounting::Segment row;
     std::vector<std::pair<std::uint64_t, double>> epochs;  ///< (step, unix time) committed in it
     double written = 0.0;                                   ///< `now` of its last write
+    bool stored = false;  ///< inserted in the store (a started segment waits: see write_new_segments)
   };
+  void write_open(Open& open);
   void fill(Open& open, const ActiveRun& r, double now);
   void write(accounting::Segment& row);
+  void write_first(accounting::Segment& row, bool first);
   /// Charges earlier segments of the stage for the steps past `from` that must be computed again.
   void charge_recomputation(StageId id, std::uint64_t from, std::int64_t current_segment);
+  std::optional<std::chrono::steady_clock::time_point> unwritten_since_;
   double unix(double now) const { return unix_origin_ + now; }
 
   accounting::AccountingStore& store_;

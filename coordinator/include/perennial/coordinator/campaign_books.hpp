@@ -39,7 +39,7 @@ class CampaignBooks {
   /// more than the rest of a short stage's dispatch).
   void commit_if_older_than(std::chrono::duration<double> age);
   /// Rows written and not yet committed.
-  bool uncommitted() const { return store_ && store_->uncommitted(); }
+  bool uncommitted() const { return store_ && (store_->uncommitted() || (recorder_ && recorder_->unwritten())); }
   /// The run ended: the rows committed, the run closed.
   void close();
 

@@ -35,7 +35,8 @@ class EventLog {
   double elapsed() const { return clock_.now(); }
   /// Appends `event` with its time `t`; it reaches events.jsonl at the next flush().
   void record(nlohmann::json event);
-  /// Writes the events recorded since the last flush (one write). What a write could not
+  /// Writes the events recorded since the last flush (one write), and coordinator.log's
+  /// buffered lines (only warnings and errors are written at once). What a write could not
   /// take (a full disk) is kept for the next flush rather than dropped.
   void flush();
   bool unflushed() const { return !pending_.empty(); }

@@ -21,4 +21,8 @@ boost::mpi::communicator make_group_communicator(const boost::mpi::communicator&
 msg::StageDone run_stage(const msg::AssignStage& assignment, const boost::mpi::communicator& parent,
                          const ControlChannel& control, const WorkerIdentity& me);
 
+/// Writes out what the worker's log holds. Stage ends do not flush it (a write per stage is
+/// too dear for stages of microseconds); the worker loop calls this whenever it goes idle.
+void flush_stage_log();
+
 }  // namespace perennial
