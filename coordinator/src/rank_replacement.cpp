@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -17,6 +18,16 @@ namespace {
 constexpr double kSettleSeconds = 1.0;       // after the lost processes exited
 constexpr double kWaitForExitSeconds = 5.0;  // a lost process on another host cannot be watched
 constexpr double kSpawnGapSeconds = 1.0;     // between one spawn's end and the next
+
+// PERENNIAL_SPAWN_SETTLE (seconds) replaces the settle, for measuring what it buys
+// (tests/bench/bench_recovery.sh); not a setting for production runs.
+double settle_seconds() {
+  static const double value = [] {
+    const char* text = std::getenv("PERENNIAL_SPAWN_SETTLE");
+    return text && *text ? std::atof(text) : kSettleSeconds;
+  }();
+  return value;
+}
 
 }  // namespace
 
@@ -54,6 +65,16 @@ void RankReplacement::replace(const std::vector<int>& lost, double now) {
   deferred_.push_back(std::move(d));
 }
 
+void RankReplacement::add_spares(std::size_t count, double now) {
+  if (count == 0 || !active()) return;
+  Deferred d;
+  d.count = count;
+  d.asked_at = now;
+  d.gone_at = now - settle_seconds();  // nothing ended: nothing to let settle
+  expected_ += d.count;
+  deferred_.push_back(std::move(d));
+}
+
 void RankReplacement::start_deferred(double now, Progress& progress) {
   std::size_t count = 0;
   for (auto& d : deferred_) {
@@ -61,10 +82,10 @@ void RankReplacement::start_deferred(double now, Progress& progress) {
       const bool all_gone = std::all_of(d.pids.begin(), d.pids.end(), process_gone);
       if (all_gone || now - d.asked_at > kWaitForExitSeconds) d.gone_at = now;
     }
-    if (d.gone_at && now - *d.gone_at >= kSettleSeconds) count += d.count;
+    if (d.gone_at && now - *d.gone_at >= settle_seconds()) count += d.count;
   }
   if (count == 0 || !spawning_.empty() || (last_spawn_done_ && now - *last_spawn_done_ < kSpawnGapSeconds)) return;
-  std::erase_if(deferred_, [&](const Deferred& d) { return d.gone_at && now - *d.gone_at >= kSettleSeconds; });
+  std::erase_if(deferred_, [&](const Deferred& d) { return d.gone_at && now - *d.gone_at >= settle_seconds(); });
   const int first_id = std::max(workers_.next_id(), next_spawn_id_);
   next_spawn_id_ = first_id + static_cast<int>(count);
   spawning_[respawner_->request(static_cast<int>(count), first_id)] = count;

@@ -26,6 +26,8 @@ class RankReplacement {
   bool active() const { return respawner_ && !broken_; }
   /// Asks for as many new workers as `lost`. Only when active().
   void replace(const std::vector<int>& lost, double now);
+  /// Asks for `count` new workers that replace nothing (spares), without the settle.
+  void add_spares(std::size_t count, double now);
   /// Workers asked for that have not joined yet: until they do, no stage is judged too large.
   std::size_t expected() const { return expected_; }
   /// Nothing asked for is pending.
