@@ -1,9 +1,9 @@
 #pragma once
 // RankReplacement: fresh worker processes for lost ones. Spawns wait until the lost processes
-// on this host have exited, and a moment more, and go out one at a time, a node's worth of
-// losses together (Open MPI 4.1.4 was seen to hang a new job's MPI_Init when it was launched
-// while the last process of an earlier spawned job was still exiting, and to hang
-// back-to-back spawns). A spawn that never answers is bounded: its half-started processes on
+// on this host have exited and go out one at a time, a node's worth of losses together (Open
+// MPI 4.1.4 was seen to hang a new job's MPI_Init when it was launched while the last process
+// of an earlier spawned job was still exiting). Spares (add_spares) replace nothing and wait
+// for nothing. A spawn that never answers is bounded: its half-started processes on
 // this host are ended and replacement stops for the run. Thin glue over Respawner and /proc.
 
 #include <perennial/coordinator/respawner.hpp>
