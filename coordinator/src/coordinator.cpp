@@ -508,8 +508,14 @@ class CoordinatorLoop {
     }
     drill_coordinator_kill(now);
     books_->tick(now);
-    for (int id : heartbeats_.newly_silent(now)) declare_dead(id);
-    for (int id : deaths_.ended()) declare_dead(id, true);  // recovery: a local process exited
+    // recovery: a rank ended as the group-mate of one declared before it in the same pass is
+    // not declared again; a local process that exited is declared at once.
+    for (int id : heartbeats_.newly_silent(now)) {
+      if (!dead_.count(id)) declare_dead(id);
+    }
+    for (int id : deaths_.ended()) {
+      if (!dead_.count(id)) declare_dead(id, true);
+    }
   }
 
   // `kill:rank=0,time=T`: the coordinator's own death, for drills of a resume from the journal.
@@ -541,8 +547,7 @@ class CoordinatorLoop {
     if (options_.recovery) workers_.send_abort(id, -1);
     if (spares_.lost_idle(id)) {  // recovery: an idle spare died; spawn its successor
       events_.record({{"event", "spare_lost"}, {"rank", id}});
-      replacement_.replace({id}, events_.elapsed());
-      collect_spawns();
+      replacement_.replace({id}, events_.elapsed());  // the loop's collect_spawns sends it
       return;
     }
     const auto lost = run_.rank_lost(id, why, events_.elapsed());
@@ -581,7 +586,8 @@ class CoordinatorLoop {
     replacement_.replace(lost, events_.elapsed());
     expect_workers();
     run_.resources_changed();
-    collect_spawns();
+    // recovery: no collect_spawns() here: the loop's, after every death of this pass was
+    // declared, sends one spawn for them all once their processes are reaped.
   }
 
   // ---- recovery: spares and process deaths (see SparePool, DeathWatch) ----

@@ -15,12 +15,14 @@ namespace perennial {
 
 namespace {
 
-// After the lost processes exited. It was 1 s: a spawn launched while the last process of an
-// earlier job was still exiting was seen to hang MPI_Init. The wait for the processes to be gone
-// stays; the extra second bought nothing measurable once a model launcher no longer inherited
-// the worker's PMIx/ORTE sockets (the cause found with the ExternalModel kill test, 69555cd):
-// 0 hangs in 24 kills in a row, most of a freshly respawned rank (notes-16/recovery.md), and
-// 0.8 s instead of 2.1 s from the kill to the stage stepping again.
+// After the lost processes exited and were reaped. It was 1 s: a spawn launched while Open
+// MPI's runtime was still processing deaths was seen to hang. What that needs is to spawn only
+// once every process lost in the same loop pass is reaped by its parent (mpirun or orted: then
+// the runtime has seen it end), not a fixed wait. Measured (notes-16/recovery.md): with 0 here,
+// a zombie counted as gone and a spawn sent from inside the first death's handling, 1 in 3
+// whole-fake-node kills (4 ranks at once) hung the spawn; with reaped-only and one spawn per
+// pass, 0 in 10 such kills and 0 in 24 single kills in a row, 0.8 s instead of 1.7 s from the
+// kill to the stage stepping again.
 constexpr double kSettleSeconds = 0.0;
 constexpr double kWaitForExitSeconds = 5.0;  // a lost process on another host cannot be watched
 constexpr double kSpawnGapSeconds = 1.0;     // between one spawn's end and the next
@@ -59,9 +61,12 @@ std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir) {
   return s;
 }
 
+// A zombie is not gone yet: its parent (mpirun or orted) has not reaped it, so Open MPI's
+// runtime has not processed the death; a spawn launched meanwhile was seen to hang (a whole fake
+// node of 4 ranks killed, settle 0: 1 spawn of 3 never answered).
 bool process_gone(int pid) {
   const auto s = process_stat("/proc/" + std::to_string(pid));
-  return !s || s->state == 'Z' || s->state == 'X';
+  return !s || s->state == 'X';
 }
 
 RankReplacement::RankReplacement(WorkerPools& workers, Respawner* respawner, double spawn_timeout_seconds)

@@ -70,7 +70,7 @@ struct ProcessStat {
   long parent = 0;
 };
 std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir);
-/// Gone, or a zombie waiting only for mpirun to reap it.
+/// Gone and reaped by its parent (mpirun or orted): a zombie is not gone.
 bool process_gone(int pid);
 
 }  // namespace perennial
