@@ -514,7 +514,10 @@ class CoordinatorLoop {
       if (!dead_.count(id)) declare_dead(id);
     }
     for (int id : deaths_.ended()) {
-      if (!dead_.count(id)) declare_dead(id, true);
+      if (!dead_.count(id) && (in_running_stage(id) || is_idle_spare(id))) declare_dead(id, true);
+      // An idle worker's death costs nothing yet: it is left to its heartbeat, as before (a
+      // stage sent to it meanwhile is lost with it and recovers as a group; declared now, its
+      // place would be respawned into a pool of its own, where no wider group fits).
     }
   }
 
@@ -609,6 +612,16 @@ class CoordinatorLoop {
     }
     replacement_.add_spares(spares_.fill(), events_.elapsed());
     collect_spawns();
+  }
+
+  bool in_running_stage(int id) const {
+    for (const auto& [stage, r] : run_.running()) {
+      if (std::find(r.workers.begin(), r.workers.end(), id) != r.workers.end()) return true;
+    }
+    return false;
+  }
+  bool is_idle_spare(int id) const {
+    return std::find(spares_.idle().begin(), spares_.idle().end(), id) != spares_.idle().end();
   }
 
   // An idle spare becomes capacity: the scheduler places the recovering stage on it.
