@@ -100,6 +100,10 @@ int cli_main(int argc, char** argv) {
                   "and then mpirun --enable-recovery is not needed)");
   run->add_flag("!--no-respawn", settings.respawn, "do not spawn ranks to replace lost ones; run on those left");
   run->add_option("--spawn-timeout", settings.spawn_timeout, "seconds a respawn may take before it counts as failed");
+  run->add_option("--spares", settings.spares,
+                  "worker ranks spawned at the start and kept idle: a stage that loses ranks resumes on them at once, "
+                  "and spawning refills them in the background; they run no stage otherwise (default 0)")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("--fake-nodes", settings.fake_nodes,
                   "split the worker ranks into this many pretend nodes (node-failure drills on one machine)");
   run->add_flag("--quiet", settings.quiet, "no progress lines on stderr");

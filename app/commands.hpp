@@ -72,6 +72,7 @@ struct RunSettings {
   int max_restarts = 3;
   bool respawn = true;
   double spawn_timeout = 60.0;
+  int spares = 0;  ///< --spares: idle worker ranks kept to replace lost ones at once
   bool quiet = false;
   FaultPlan faults;      ///< --inject: drills asked for on the command line
   bool drills = false;   ///< --drills: also carry out the campaign file's faults: list

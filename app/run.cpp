@@ -266,6 +266,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   if (recovery && settings.respawn && settings.max_restarts > 0) {
     respawner.emplace(own_executable(), worker_arguments(settings));
     options.respawner = &*respawner;
+    options.spares = static_cast<std::size_t>(settings.spares);
   }
   CampaignOutcome outcome;
   try {

@@ -5,6 +5,8 @@
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/hand_desk.hpp>
 #include <perennial/coordinator/coordinator.hpp>
+#include <perennial/coordinator/death_watch.hpp>
+#include <perennial/coordinator/spare_pool.hpp>
 #include <perennial/coordinator/event_log.hpp>
 #include <perennial/coordinator/hand.hpp>
 #include <perennial/coordinator/heartbeat_monitor.hpp>
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -43,6 +46,10 @@ constexpr std::chrono::milliseconds kGroupCommitAge{20};
 // At most this many messages are taken in one loop pass, so heartbeats, stops and spawns are
 // still looked at between batches.
 constexpr int kMessagesPerPass = 64;
+
+// How often rank 0 looks for silent ranks and for worker processes that ended (DeathWatch:
+// one poll() over pidfds). A SIGKILLed worker is declared dead at most this long after it died.
+constexpr double kDeathCheckSeconds = 0.05;
 
 
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
@@ -70,6 +77,7 @@ class CoordinatorLoop {
     run_.add_observer(*allocation_watch_);
     run_.add_observer(steering_);
     add_workers(workers.live_workers(), 0);
+    for (int id : workers.live_workers()) watch_process(id);  // recovery: deaths seen at once
     if (options.end_epoch_seconds) {
       const double from_now = *options.end_epoch_seconds - unix_time_seconds();
       run_.policy().set_end_time(events_.elapsed() + from_now);
@@ -104,6 +112,7 @@ class CoordinatorLoop {
     }
     apply_earlier_hand();
     run_.begin(events_.elapsed());
+    fill_spares();  // recovery: spares spawned in the background while the first stages run
     if (options_.startup_beats) options_.startup_beats->stop();  // the loop beats from here on
     IdleBackoff backoff(std::chrono::milliseconds(20));
     // A respawn may legitimately take up to the spawn timeout; nothing else in the loop blocks.
@@ -369,6 +378,7 @@ class CoordinatorLoop {
     // and at least four times a second.
     const bool waiting = journal_->unsynced() || books_->uncommitted() || events_.unflushed();
     double wait = waiting ? std::chrono::duration<double>(kGroupCommitAge).count() : 0.25;
+    if (deaths_.watched() > 0) wait = std::min(wait, kDeathCheckSeconds);  // recovery: look for ended processes
     if (const auto deadline = run_.next_grace_deadline(options_.failure_grace.count())) {
       wait = std::min(wait, std::max(0.0, *deadline - events_.elapsed()));
     }
@@ -505,7 +515,7 @@ class CoordinatorLoop {
     // Beats come every 0.25 s and the timeout is seconds: looking 20 times a second is plenty,
     // and keeps probes off the dispatch path when thousands of short stages go by.
     const double now = events_.elapsed();
-    if (now - last_heartbeat_check_ < 0.05) return;
+    if (now - last_heartbeat_check_ < kDeathCheckSeconds) return;
     last_heartbeat_check_ = now;
     for (int id : workers_.drain_heartbeats()) heartbeats_.beat(id, now);
     if (now - last_coordinator_beat_ >= 0.25) {
@@ -514,7 +524,17 @@ class CoordinatorLoop {
     }
     drill_coordinator_kill(now);
     books_->tick(now);
-    for (int id : heartbeats_.newly_silent(now)) declare_dead(id);
+    // recovery: a rank ended as the group-mate of one declared before it in the same pass is
+    // not declared again; a local process that exited is declared at once.
+    for (int id : heartbeats_.newly_silent(now)) {
+      if (!dead_.count(id)) declare_dead(id);
+    }
+    for (int id : deaths_.ended()) {
+      if (!dead_.count(id) && (in_running_stage(id) || is_idle_spare(id))) declare_dead(id, true);
+      // An idle worker's death costs nothing yet: it is left to its heartbeat, as before (a
+      // stage sent to it meanwhile is lost with it and recovers as a group; declared now, its
+      // place would be respawned into a pool of its own, where no wider group fits).
+    }
   }
 
   // `kill:rank=0,time=T`: the coordinator's own death, for drills of a resume from the journal.
@@ -531,16 +551,25 @@ class CoordinatorLoop {
   // The rank is gone (or unreachable: silence looks the same). Its group cannot finish: the
   // group-mates may wait for it in a collective forever, so their heartbeat threads end them,
   // and the stage resumes from its last verified epoch on other or respawned ranks.
-  void declare_dead(int id) {
-    const double silence = heartbeats_.timeout();
+  // `process_ended`: seen by DeathWatch (its process on this host exited), not by silence.
+  void declare_dead(int id, bool process_ended = false) {
+    const double silence = process_ended ? heartbeats_.silence(id, events_.elapsed()) : heartbeats_.timeout();
     mark_gone(id);
     events_.record({{"event", "rank_dead"}, {"rank", id}, {"pid", workers_.worker(id).hello.pid},
-                    {"node", workers_.worker(id).hello.node}, {"silence_seconds", silence}});
-    events_.progress(fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", id, silence));
+                    {"node", workers_.worker(id).hello.node}, {"silence_seconds", silence},
+                    {"detected_by", process_ended ? "process_exit" : "heartbeat"}});
+    const std::string why = process_ended ? fmt::format("rank {} died (its process ended)", id)
+                                          : fmt::format("rank {} died (no heartbeat for {:.1f} s)", id, silence);
+    events_.progress(process_ended ? fmt::format("rank {} ended (its process exited): declared dead", id)
+                                   : fmt::format("rank {} sent no heartbeat for {:.1f} s: declared dead", id, silence));
     // A silent rank may still be alive (a hung node, a drill): fence it off like the others.
     if (options_.recovery) workers_.send_abort(id, -1);
-    const auto lost = run_.rank_lost(id, fmt::format("rank {} died (no heartbeat for {:.1f} s)", id, silence),
-                                     events_.elapsed());
+    if (spares_.lost_idle(id)) {  // recovery: an idle spare died; spawn its successor
+      events_.record({{"event", "spare_lost"}, {"rank", id}});
+      replacement_.replace({id}, events_.elapsed());  // the loop's collect_spawns sends it
+      return;
+    }
+    const auto lost = run_.rank_lost(id, why, events_.elapsed());
     std::vector<int> gone{id};
     if (lost) {
       for (int mate : lost->mates) {
@@ -562,6 +591,7 @@ class CoordinatorLoop {
   void mark_gone(int id) {
     dead_.insert(id);
     heartbeats_.forget(id);
+    deaths_.forget(id);
     workers_.mark_dead(id);
   }
 
@@ -571,11 +601,53 @@ class CoordinatorLoop {
       run_.adapt_to_lost_ranks(events_.elapsed());
       return;
     }
+    for (int spare : spares_.take(lost.size())) promote_spare(spare);  // recovery: at once, no spawn
     replacement_.replace(lost, events_.elapsed());
-    run_.policy().set_expected_workers(replacement_.expected());
+    expect_workers();
     run_.resources_changed();
+    // recovery: no collect_spawns() here: the loop's, after every death of this pass was
+    // declared, sends one spawn for them all once their processes are reaped.
+  }
+
+  // ---- recovery: spares and process deaths (see SparePool, DeathWatch) ----
+  void watch_process(int id) {
+    if (workers_.worker(id).hello.host == own_host_) deaths_.watch(id, workers_.worker(id).hello.pid);
+  }
+
+  // Spawned ranks on their way that are owed as capacity: until they join, no stage is judged
+  // too large for the machine. Refills of the spare pool are not capacity.
+  void expect_workers() {
+    run_.policy().set_expected_workers(std::min(replacement_.expected(), spares_.owed_capacity()));
+  }
+
+  void fill_spares() {
+    if (spares_.target() == 0) return;
+    if (!replacement_.active()) {
+      events_.progress(fmt::format("--spares {}: no spares (ranks are not respawned in this run)", spares_.target()));
+      return;
+    }
+    replacement_.add_spares(spares_.fill(), events_.elapsed());
     collect_spawns();
   }
+
+  bool in_running_stage(int id) const {
+    for (const auto& [stage, r] : run_.running()) {
+      if (std::find(r.workers.begin(), r.workers.end(), id) != r.workers.end()) return true;
+    }
+    return false;
+  }
+  bool is_idle_spare(int id) const {
+    return std::find(spares_.idle().begin(), spares_.idle().end(), id) != spares_.idle().end();
+  }
+
+  // An idle spare becomes capacity: the scheduler places the recovering stage on it.
+  void promote_spare(int id) {
+    add_workers({id}, static_cast<int>(workers_.worker(id).pool));
+    events_.record({{"event", "spare_promoted"}, {"rank", id}, {"spares_left", spares_.idle().size()}});
+    events_.progress(fmt::format("spare     rank {} takes a lost rank's place ({} spare(s) left)", id,
+                                 spares_.idle().size()));
+  }
+  // ---- end recovery ----
 
   void collect_spawns() {
     const auto progress = replacement_.poll(events_.elapsed());
@@ -586,22 +658,29 @@ class CoordinatorLoop {
     }
     for (const auto& [pool, seconds] : progress.joined) {
       const auto ids = workers_.pool_workers(pool);
-      add_workers(ids, static_cast<int>(pool));
+      const auto to_machine = spares_.joined(ids);  // the others are kept idle as spares
+      if (!to_machine.empty()) add_workers(to_machine, static_cast<int>(pool));
       const double now = events_.elapsed();
       std::vector<int> pids;
+      std::vector<int> kept;
       for (int id : ids) {
         heartbeats_.watch(id, now);
+        watch_process(id);
         pids.push_back(workers_.worker(id).hello.pid);
+        if (std::find(to_machine.begin(), to_machine.end(), id) == to_machine.end()) kept.push_back(id);
       }
-      events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", seconds}});
-      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s", format_ranks(ids), seconds));
+      events_.record({{"event", "ranks_spawned"}, {"ranks", ids}, {"pids", pids}, {"seconds", seconds},
+                      {"spares", kept}});
+      events_.progress(fmt::format("spawned   ranks {} in {:.2f} s{}", format_ranks(ids), seconds,
+                                   kept.empty() ? "" : fmt::format(" (kept idle as spares: {})", format_ranks(kept))));
     }
     if (progress.failed) {
       events_.record({{"event", "spawn_failed"}, {"error", *progress.failed}});
       events_.progress(fmt::format("respawn failed: {}; lost ranks are not replaced from now on", *progress.failed));
     }
+    if (progress.failed) spares_.spawns_failed(replacement_.expected());
     if (progress.requested || !progress.joined.empty() || progress.failed) {
-      run_.policy().set_expected_workers(replacement_.expected());
+      expect_workers();
       run_.resources_changed();
     }
     // With no replacements coming, recovering stages wait for ranks or go on with fewer.
@@ -689,6 +768,9 @@ class CoordinatorLoop {
   PromiseSteering steering_{run_};                   ///< scenario promise: metrics move stages
   HeartbeatMonitor heartbeats_;
   RankReplacement replacement_;
+  DeathWatch deaths_;  ///< recovery: this host's worker processes, seen to end at once
+  SparePool spares_{options_.spares};  ///< recovery: idle ranks that replace lost ones at once
+  std::string own_host_ = boost::mpi::environment::processor_name();
   std::string faults_text_;
   std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
   std::set<int> dead_;   ///< declared dead, ended on purpose, or unreachable at the end

@@ -36,6 +36,9 @@ struct CoordinatorOptions {
   Respawner* respawner = nullptr;
   /// A spawn not finished after this long counts as failed.
   std::chrono::duration<double> spawn_timeout{60.0};
+  /// Worker ranks spawned at the start and kept idle, to replace lost ranks at once (needs a
+  /// respawner); spawning refills them. Not capacity: see SparePool.
+  std::size_t spares = 0;
   /// When the allocation ends (Unix time): nothing starts that cannot checkpoint first, and
   /// running stages checkpoint and stop in time (`--end-time`, `SLURM_JOB_END_TIME`).
   std::optional<double> end_epoch_seconds;

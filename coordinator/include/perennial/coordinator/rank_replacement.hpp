@@ -1,9 +1,9 @@
 #pragma once
 // RankReplacement: fresh worker processes for lost ones. Spawns wait until the lost processes
-// on this host have exited, and a moment more, and go out one at a time, a node's worth of
-// losses together (Open MPI 4.1.4 was seen to hang a new job's MPI_Init when it was launched
-// while the last process of an earlier spawned job was still exiting, and to hang
-// back-to-back spawns). A spawn that never answers is bounded: its half-started processes on
+// on this host have exited and go out one at a time, a node's worth of losses together (Open
+// MPI 4.1.4 was seen to hang a new job's MPI_Init when it was launched while the last process
+// of an earlier spawned job was still exiting). Spares (add_spares) replace nothing and wait
+// for nothing. A spawn that never answers is bounded: its half-started processes on
 // this host are ended and replacement stops for the run. Thin glue over Respawner and /proc.
 
 #include <perennial/coordinator/respawner.hpp>
@@ -26,6 +26,8 @@ class RankReplacement {
   bool active() const { return respawner_ && !broken_; }
   /// Asks for as many new workers as `lost`. Only when active().
   void replace(const std::vector<int>& lost, double now);
+  /// Asks for `count` new workers that replace nothing (spares), without the settle.
+  void add_spares(std::size_t count, double now);
   /// Workers asked for that have not joined yet: until they do, no stage is judged too large.
   std::size_t expected() const { return expected_; }
   /// Nothing asked for is pending.
@@ -68,7 +70,7 @@ struct ProcessStat {
   long parent = 0;
 };
 std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir);
-/// Gone, or a zombie waiting only for mpirun to reap it.
+/// Gone and reaped by its parent (mpirun or orted): a zombie is not gone.
 bool process_gone(int pid);
 
 }  // namespace perennial
