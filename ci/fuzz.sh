@@ -81,12 +81,13 @@ for target in "${targets[@]}"; do
     grep -E "ERROR|SUMMARY|runtime error|deadly signal|timeout" "$build/$target.log" | head -20 >&2
   fi
   grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$build/$target.log" || true
-  # One line per target for the end: what ran, how far it reached, what it found.
+  # One line per target for the end: what ran, how far it reached, what it found (libFuzzer's
+  # slow-unit files are not findings: on a loaded machine they are the machine's stalls).
   runs=$(grep -E "^stat::number_of_executed_units" "$build/$target.log" | awk '{print $2}' | tail -1)
   last=$(grep -E "^#[0-9]+" "$build/$target.log" | grep -E "cov: " | tail -1)
   cov=$(echo "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
   ft=$(echo "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
-  summaries+=("summary: target=$target seconds=$seconds runs=${runs:-?} cov=${cov:-?} ft=${ft:-?} corpus=$(find "$corpus" -type f | wc -l) findings=$(find "$findings" -type f -newer "$build/$target.started" | wc -l)")
+  summaries+=("summary: target=$target seconds=$seconds runs=${runs:-?} cov=${cov:-?} ft=${ft:-?} corpus=$(find "$corpus" -type f | wc -l) findings=$(find "$findings" -type f -newer "$build/$target.started" \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)")
 done
 printf '%s\n' "${summaries[@]}"
 exit $status
