@@ -26,6 +26,11 @@ struct Where {
   std::string object;
 };
 
+/// What is wrong with the HDF5 superblock at the start of `name` (of `size` bytes), before
+/// HDF5 reads it: "" when it is one Perennial's writers could have made (hdf5_support.cpp).
+/// Every open of a file that nothing verified yet goes through it first.
+std::string superblock_problem(const std::string& name, std::uintmax_t size);
+
 /// The innermost entry of HDF5's error stack as text; clears the stack.
 std::string take_hdf5_error_stack();
 /// Throws Hdf5Error for `where` and `operation` with the reason on HDF5's error stack.

@@ -298,7 +298,10 @@ void CampaignRun::end_run(StageId id, double now) {
   resume_when_stopped_.erase(id);
   pause_reasons_.erase(id);
   if (resized) {
-    const auto [ranks, reason] = resize_to_.at(id);
+    // Copies, not a structured binding: the lambda below captures them, which Debian's clang
+    // (ci/fuzz.sh) does not allow of a binding.
+    const int ranks = resize_to_.at(id).first;
+    const std::string reason = resize_to_.at(id).second;
     resize_to_.erase(id);
     ranks_override_[id] = ranks;
     progress_.requeue(id, fmt::format("moving to {} ranks; resumes from step {}", ranks, *r.stopped_at));

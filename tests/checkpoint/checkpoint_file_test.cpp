@@ -8,6 +8,7 @@
 
 #include <perennial/checkpoint/checkpoint_file.hpp>
 #include <perennial/checkpoint/checkpoint_reader.hpp>
+#include <perennial/checkpoint/model_file.hpp>
 #include <perennial/checkpoint/hdf5_error.hpp>
 #include <perennial/checkpoint/output_file.hpp>
 #include <perennial/checkpoint/verify.hpp>
@@ -325,7 +326,28 @@ TEST_F(CheckpointFile, ASuperblockThatWouldMakeHdf5AllocateGigabytesIsRefusedBef
     expect_problem(pc::verify_checkpoint(world, copy, ocean()),
                    {copy.string(), "unreadable", "driver information block"});
     expect_problem(pc::verify_output(world, copy), {copy.string(), "driver information block"});
+    // A model's output file is read with no verification (external_stage.cpp): the same check
+    // guards it (fuzz_checkpoint_read found H5Fopen allocating 1.8 GB there too).
+    expect_error<perennial::Error>([&] { (void)pc::read_model_dataset(copy, "sst"); },
+                                   {copy.string(), "the model's file", "driver information block"});
   }
+}
+
+// A file whose damaged metadata makes HDF5 1.10 itself crash (SIGSEGV in H5Lexists; h5ls and
+// h5dump die too), found by ci/fuzz.sh (fuzz_checkpoint_read): an output of the e2e tests with
+// 4 bytes changed. Verification refuses it with a reason, and the verifying ranks live on.
+TEST_F(CheckpointFile, AFileThatCrashesHdf5IsRefusedAndTheVerifierLivesOn) {
+  namespace pc = perennial::checkpoint;
+  const fs::path copy = file("fuzz-hdf5-segv-in-h5lexists.h5");
+  if (world.rank() == 0) {
+    fs::copy_file(fs::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings/fuzz_checkpoint_read/hdf5-segv-in-h5lexists.h5",
+                  copy, fs::copy_options::overwrite_existing);
+  }
+  world.barrier();
+  expect_problem(pc::verify_output(world, copy, {{"stage", "scenario"}}),
+                 {copy.string(), "damaged", "HDF5 itself crashes reading its metadata (signal 11"});
+  expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string()});
+  world.barrier();
 }
 
 TEST_F(CheckpointFile, WriterDestroyedWithoutCommitLeavesOnlyThePartialFile) {

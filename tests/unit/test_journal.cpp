@@ -3,9 +3,13 @@
 #include "test_support.hpp"
 
 #include <perennial/coordinator/journal.hpp>
+#include <perennial/coordinator/campaign_run.hpp>
+#include <perennial/coordinator/hand.hpp>
+#include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/resume.hpp>
 
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 using namespace perennial;
@@ -91,6 +95,76 @@ stages:
   - {name: ssp, kernel: any, steps: 20, after: [spinup]}
   - {name: other, kernel: any, steps: 5}
 )";
+
+// Records whose checksum holds but whose JSON the writer never makes (issue 16, point 5:
+// ci/fuzz.sh's fuzz_journal found a record that is a bare number end a resume with nlohmann's
+// "cannot use value() with number"). Reading stops at such a record with a warning naming the
+// file, the line and the field, as at a corrupt one; the records before it are kept, and what a
+// resume does with them never throws.
+TEST(Journal, ARecordOfAShapeTheWriterNeverMakesStopsTheReadingWithAWarning) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"9", "(a number, not an object)"},
+      {R"(["stage_completed"])", "(an array, not an object)"},
+      {R"({"type":"stage_completed","stage":5})", "field 'stage' is a number, not a string"},
+      {R"({"type":"epoch_committed","stage":"ssp","epoch":"2"})", "field 'epoch' is a string, not a count"},
+      {R"({"type":"epoch_committed","stage":"ssp","step":-1})", "field 'step' is a number, not a count"},
+      {R"({"type":"run_started","campaign":null})", "field 'campaign' is null, not a string"},
+      {R"({"type":"run_started","nodes":[{"name":"n","cores":"4"}]})", "a node's 'cores' is not a count"},
+      {R"({"type":"hand","stage":"ssp","action":["pause"]})", "field 'action' is an array, not a string"},
+  };
+  auto c = check_campaign(kCampaign);
+  int n = 0;
+  for (const auto& [body, problem] : cases) {
+    auto file = temp_journal("shape-" + std::to_string(n++) + ".jsonl");
+    append_raw(file, journal_line({{"type", "stage_completed"}, {"stage", "other"}}) + "\n");
+    append_raw(file, journal_line(nlohmann::json::parse(body)) + "\n");
+    append_raw(file, journal_line({{"type", "stage_completed"}, {"stage", "spinup"}}) + "\n");
+    const auto contents = Journal::read(file);
+    ASSERT_EQ(contents.records.size(), 1u) << body;
+    ASSERT_EQ(contents.warnings.size(), 1u) << body;
+    EXPECT_NE(contents.warnings[0].find(file.string() + ":2: a record Perennial does not write"), std::string::npos)
+        << contents.warnings[0];
+    EXPECT_NE(contents.warnings[0].find(problem), std::string::npos) << contents.warnings[0];
+    EXPECT_NO_THROW(read_history(*c.graph, contents)) << body;
+  }
+}
+
+// Every input fuzz_journal found, as the journal it stands for (tests/fuzz/findings/fuzz_journal:
+// a first byte 0x01 means "sign each line", as the target does): read, folded into the stages'
+// histories and the hand's replay without an exception, and only objects kept.
+TEST(Journal, TheFuzzersFindingsReadWithoutAnException) {
+  auto c = check_campaign(kCampaign);
+  const std::filesystem::path findings = std::filesystem::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings/fuzz_journal";
+  int replayed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(findings)) {
+    if (entry.path().extension() == ".md") continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string bytes = input;
+    if (!input.empty() && input[0] == '\x01') {
+      bytes.clear();
+      std::istringstream lines(input.substr(1));
+      for (std::string line; std::getline(lines, line);) {
+        try {
+          bytes += journal_line(nlohmann::json::parse(line)) + "\n";
+        } catch (const nlohmann::json::exception&) {
+          bytes += line + "\tnot-signed\n";  // the target signs it; the reader refuses it either way
+        }
+      }
+    }
+    auto file = temp_journal("finding-" + entry.path().filename().string() + ".jsonl");
+    append_raw(file, bytes);
+    JournalContents contents;
+    ASSERT_NO_THROW(contents = Journal::read(file)) << entry.path();
+    for (const auto& record : contents.records) EXPECT_TRUE(record.is_object()) << entry.path();
+    EXPECT_NO_THROW(read_history(*c.graph, contents)) << entry.path();
+    CampaignRun run(*c.graph, SchedulingPolicy(perennial::testing::one_node_of_workers(2), policy_config_for(c.graph->campaign())), {},
+                    read_history(*c.graph, contents));
+    EXPECT_NO_THROW(replay_hand_records(run, contents, 0)) << entry.path();
+    ++replayed;
+  }
+  EXPECT_GE(replayed, 1);
+}
 
 TEST(Resume, CompletedStagesAndEpochsOfTheSameDefinitionAreReused) {
   auto c = check_campaign(kCampaign);

@@ -28,10 +28,9 @@
 #include <string>
 #include <vector>
 
-namespace perennial::accounting {
-struct Segment;
-struct CheckpointRow;
-}  // namespace perennial::accounting
+// The rows themselves, not forward declarations: a default argument of
+// std::vector<CheckpointRow> needs the whole type under clang (ci/fuzz.sh builds with it).
+#include <perennial/accounting/store.hpp>
 
 namespace perennial {
 
