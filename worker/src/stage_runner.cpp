@@ -186,7 +186,10 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       }
       drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
       const auto boundary = checkpoints.at_boundary(step + 1);
-      const bool committed = boundary.checkpoint && checkpoints.write(*kernel, ctx);
+      // A stop waits for its epoch (and for the one in flight before it); any other epoch is
+      // written in the background while the stage steps on (`checkpoint: {async: false}`: not).
+      const bool committed =
+          boundary.checkpoint && (boundary.stop ? checkpoints.write(*kernel, ctx) : checkpoints.write_async(*kernel, ctx));
       if (boundary.stop && !committed) {
         // Stopping without a committed epoch would throw away every step since the last one.
         checkpoints.decline_stop(step + 1, boundary.checkpoint ? "its checkpoint was not written (" + checkpoints.why_not() + ")"
@@ -201,6 +204,8 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       }
     }
     ctx.set_step(a.steps);
+    // The epoch in flight is reported before the stage's outputs and its completion.
+    checkpoints.settle();
 
     const auto outputs_start = std::chrono::steady_clock::now();
     if (a.outputs.empty()) {
