@@ -1,4 +1,4 @@
-// End-to-end asynchronous checkpoints (`checkpoint: {async: true}`, the default): the stage
+// End-to-end asynchronous checkpoints (`checkpoint: {async: true}`): the stage
 // steps on while its epoch is written; a rank SIGKILLed inside a background write leaves the
 // previous epoch to resume from, and the result is bit-identical to an uninterrupted run; a
 // stop waits for the epoch in flight, then for its own, before the stage ends.
@@ -72,11 +72,11 @@ std::vector<int> committed_steps(const std::vector<nlohmann::json>& events) {
                       {.same_writer_ranks = true, .differing_attributes = {}});
 }
 
-// The uninterrupted run with synchronous checkpoints: what every run here must reproduce.
+// The uninterrupted run with synchronous checkpoints (the default): what every run here must reproduce.
 const fs::path& synchronous_reference() {
   static const fs::path out = [] {
     auto dir = fresh_directory("async-reference-sync");
-    auto run = run_perennial(3, args_for(write_campaign(dir, every_200("async: false")), dir / "run"), 240);
+    auto run = run_perennial(3, args_for(write_campaign(dir, every_200()), dir / "run"), 240);
     EXPECT_EQ(run.exit_code, 0) << run.output;
     return dir / "run";
   }();
@@ -88,7 +88,7 @@ const fs::path& synchronous_reference() {
 TEST(AsyncCheckpoints, TheStageStepsWhileItsEpochIsWrittenAndEndsBitIdenticalToSynchronousCheckpoints) {
   auto dir = fresh_directory("async-steps-on");
   auto out = dir / "run";
-  auto run = run_perennial(3, args_for(write_campaign(dir, every_200()), out), 240);
+  auto run = run_perennial(3, args_for(write_campaign(dir, every_200("async: true")), out), 240);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const auto& ref = synchronous_reference();
 
@@ -111,7 +111,7 @@ TEST(AsyncCheckpoints, TheStageStepsWhileItsEpochIsWrittenAndEndsBitIdenticalToS
   }
   EXPECT_GE(widest, 2) << "no write outlasted a step: nothing shows the stage stepping during one";
   EXPECT_TRUE(worker_log_matches(ref, R"(in the background while the stage went on from step (\d+))").empty())
-      << "async: false still wrote in the background";
+      << "the default (synchronous) still wrote in the background";
 
   EXPECT_TRUE(same_output(out, ref)) << "asynchronous checkpoints changed the result";
   for (const auto& entry : fs::directory_iterator(out / "checkpoints" / "run")) {
@@ -150,7 +150,7 @@ TEST(AsyncCheckpoints, ARankKilledInsideABackgroundWriteFallsBackToThePreviousEp
 TEST(AsyncCheckpoints, AStopWaitsForTheEpochInFlightThenCommitsItsOwnAndResumesBitIdentical) {
   // An epoch every step: at any boundary the previous one is almost surely still in flight,
   // so the stop (SIGUSR1: checkpoint every stage, then end) finds one to wait for.
-  const std::string text = one_stage("{interval: 1 steps, keep: 2}", 600, 96, 48);
+  const std::string text = one_stage("{interval: 1 steps, keep: 2, async: true}", 600, 96, 48);
   auto dir = fresh_directory("async-stop");
   auto campaign = write_campaign(dir, text);
   auto out = dir / "run";

@@ -4,7 +4,7 @@
 // coordinator requests), write, commit, verify, prune, and report epochs to rank 0.
 // Every member function is collective over the stage group unless it says otherwise.
 //
-// Asynchronous epochs (`checkpoint: {async: true}`, the default): at the boundary the kernel
+// Asynchronous epochs (`checkpoint: {async: true}`): at the boundary the kernel
 // saves into a copy in memory (StateSnapshot) and a background thread writes, syncs, renames
 // and verifies the file on a duplicate of the group's communicator while the stage steps
 // on. One epoch is in flight at a time; the group learns at a later boundary (group rank 0

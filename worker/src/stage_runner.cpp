@@ -187,7 +187,7 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
       const auto boundary = checkpoints.at_boundary(step + 1);
       // A stop waits for its epoch (and for the one in flight before it); any other epoch is
-      // written in the background while the stage steps on (`checkpoint: {async: false}`: not).
+      // written in the background while the stage steps on with `checkpoint: {async: true}`.
       const bool committed =
           boundary.checkpoint && (boundary.stop ? checkpoints.write(*kernel, ctx) : checkpoints.write_async(*kernel, ctx));
       if (boundary.stop && !committed) {
