@@ -42,9 +42,9 @@ count_events() { grep -c "\"event\":\"$2\"" "$1/log/events.jsonl" || true; }
 stage_seconds() { grep '"event":"stage_completed"' "$1/log/events.jsonl" | sed -E -n 's/.*"seconds":([-0-9.eE+]+).*/\1/p' | tail -n 1; }
 
 variants=("off:{enabled: false}"
-          "policy-1min:{mtbf: 1min}"
+          "policy-1min:{mtbf: 1min, async: false}"
           "policy-1min-async:{mtbf: 1min, async: true}"
-          "every-100:{interval: 100 steps}"
+          "every-100:{interval: 100 steps, async: false}"
           "every-100-async:{interval: 100 steps, async: true}")
 echo "bench_checkpoint_overhead: heat2d 512x256 (1 MiB of state) on 2 ranks, 8000 steps, $rounds rounds, ${MPIEXEC[*]}"
 declare -A walls ratios counts intervals
