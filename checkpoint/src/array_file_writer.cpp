@@ -52,7 +52,8 @@ bool contiguous_in_file(const Hyperslab& slab) {
 /// How the ranks' blocks travel to the file. `individual`: still one collective H5Dwrite,
 /// but each rank writes its block itself; for blocks that are each one contiguous run of the
 /// file, two-phase collective buffering only adds a copy through aggregator ranks (1 GiB of
-/// checkpoint on 4 ranks here: about twice as fast without; see bench_checkpoint_bandwidth).
+/// checkpoint on 4 ranks on one node: 510 MB/s without, 170 MB/s with, medians of paired runs
+/// of bench_checkpoint_bandwidth).
 /// PERENNIAL_IO_COLLECTIVE_DATA=1 in the environment keeps two-phase I/O, for comparison.
 enum class DataPath { collective, individual };
 
