@@ -2,6 +2,8 @@
 
 #include "hdf5_support.hpp"
 
+#include <perennial/checkpoint/background_io.hpp>
+
 #include <fmt/format.h>
 #include <hdf5.h>
 
@@ -27,6 +29,8 @@ Hdf5Error::Hdf5Error(std::string file, std::string object, std::string operation
 namespace checkpoint {
 
 void ensure_hdf5_quiet() {
+  // HDF5 is not thread-safe here: an asynchronous checkpoint in flight has it to itself.
+  detail::wait_for_background_io();
   static std::once_flag once;
   std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
 }

@@ -40,7 +40,7 @@ const std::vector<std::string> kWeightFields = {"priority", "fairshare", "age"};
 const std::vector<std::string> kClusterFields = {"nodes"};
 const std::vector<std::string> kNodeFields = {"name", "cores", "memory", "gpus", "features", "power"};
 const std::vector<std::string> kPowerFields = {"idle", "busy", "gpu"};
-const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval"};
+const std::vector<std::string> kCheckpointFields = {"enabled", "keep", "mtbf", "max_lost_work", "interval", "async"};
 const std::vector<std::string> kProjectFields = {"name", "grant", "allocation_core_hours", "share", "hard_cap"};
 const std::vector<std::string> kStageFields = {
     "name",     "kernel",   "project",    "ranks",   "steps",  "protected", "priority",
@@ -339,6 +339,9 @@ CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::str
   }
   if (const auto n = node["keep"]) {
     if (auto v = r.number<int>(n, field + ".keep", 1, limits::kKeep)) spec.keep = *v;
+  }
+  if (const auto n = node["async"]) {
+    if (auto v = r.boolean(n, field + ".async")) spec.async = *v;
   }
   if (auto v = duration("mtbf")) spec.node_mtbf_seconds = *v;
   if (auto v = duration("max_lost_work")) spec.max_lost_work_seconds = *v;

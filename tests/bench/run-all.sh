@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate,
-# forecast-accuracy and real-run forecast benchmarks against an existing build (default
+# forecast-accuracy, real-run forecast, external-model and checkpoint (overhead, bandwidth) benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
-# Each benchmark's own output is printed as it runs. Takes about 16 minutes on 2 cores.
+# Each benchmark's own output is printed as it runs. Takes about 25 minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
 bench_plan="$build/tests/bench/bench_plan"
-for exe in "$build/perennial" "$bench_plan" "$build/tests/bench/bench_forecast_accuracy"; do
+for exe in "$build/perennial" "$bench_plan" "$build/tests/bench/bench_forecast_accuracy" \
+           "$build/tests/bench/bench_checkpoint_bandwidth"; do
   if [[ ! -x $exe ]]; then
     echo "run-all.sh: $exe is missing: build with PERENNIAL_BUILD_BENCHMARKS=ON first" >&2
     exit 2
@@ -33,6 +34,8 @@ run simulate "$here/bench_simulate.sh" "$build"
 run forecast "$build/tests/bench/bench_forecast_accuracy" --trials 200
 run forecast_real "$here/bench_forecast_real.sh" "$build"
 run external_model "$here/bench_external_model.sh" "$build"
+run checkpoint_overhead "$here/bench_checkpoint_overhead.sh" "$build"
+run checkpoint_bandwidth "$here/bench_checkpoint_bandwidth.sh" "$build"
 
 # A value from a benchmark's last line, `summary: key=value ...`.
 figure() { grep '^summary:' "$logs/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -72,3 +75,8 @@ row "  same, total core-hours" "$(figure forecast_real core_hours_error_pct_20) 
 row "  same at 50%: end / core-hours" "$(figure forecast_real end_error_pct_50) / $(figure forecast_real core_hours_error_pct_50) %" "-"
 row "model executable as a stage / mpirun by hand" "$(figure external_model stage_over_direct) x" "-"
 row "  ocean_box 1200 steps: direct / as a stage" "$(figure external_model direct_seconds) / $(figure external_model stage_seconds) s" "-"
+row "checkpoint overhead vs off, policy 1min, async" "$(figure checkpoint_overhead policy_1min_async_overhead_percent) %" "1 %"
+row "  same, synchronous (default)" "$(figure checkpoint_overhead policy_1min_overhead_percent) %" "5 %"
+row "  every 100 steps: async / sync" "$(figure checkpoint_overhead every_100_async_overhead_percent) / $(figure checkpoint_overhead every_100_overhead_percent) %" "-"
+row "checkpoint write / dd fdatasync, 1 GiB, 4 ranks" "$(figure checkpoint_bandwidth write_over_dd)" "0.8"
+row "  write + verify / dd" "$(figure checkpoint_bandwidth write_verify_over_dd)" "-"

@@ -2,8 +2,10 @@
 
 #include "fault_drills.hpp"
 
+#include <perennial/checkpoint/background_io.hpp>
 #include <perennial/checkpoint/checkpoint_file.hpp>
 #include <perennial/checkpoint/checkpoint_reader.hpp>
+#include <perennial/checkpoint/state_snapshot.hpp>
 #include <perennial/checkpoint/verify.hpp>
 #include <perennial/errors.hpp>
 
@@ -33,6 +35,26 @@ int count_nodes(const boost::mpi::communicator& group, const std::string& node) 
 
 }  // namespace
 
+// One epoch from its number to its outcome. The background thread sets the outcome; the
+// main thread reads it only after BackgroundIo::wait().
+struct StageCheckpoints::Epoch {
+  std::uint64_t number = 0;
+  std::uint64_t step = 0;
+  double time = 0.0;
+  std::filesystem::path path;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool background = false;                            ///< written by a BackgroundIo thread
+  double copy_seconds = 0.0;                          ///< the stage's share: waiting and copying
+  std::optional<DiskFiller> full_disk;                ///< a drill: the disk full while written
+  std::unique_ptr<checkpoint::StateSnapshot> state;  ///< the copy written (asynchronous only)
+  std::unique_ptr<checkpoint::BackgroundIo> io;       ///< its thread (asynchronous only)
+  // The outcome, agreed by the group.
+  std::string failure;          ///< the write or commit failed: why
+  std::string verify_problem;   ///< written but not verified: why
+  std::uint64_t bytes = 0;
+  double seconds = 0.0;  ///< from the start of the write to the end of its verification
+};
+
 StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::communicator& group,
                                    const ControlChannel& control, const KernelInfo& kernel_info, const std::string& node,
                                    spdlog::logger& log)
@@ -40,8 +62,23 @@ StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::
       identity_{a.campaign, a.stage, a.kernel, kernel_info.version, a.definition},
       store_(a.checkpoint_dir), settings_(interval_settings(a.checkpoint)), next_epoch_(a.next_epoch),
       last_checkpoint_time_(std::chrono::steady_clock::now()), enabled_(a.checkpoint.enabled) {
-  if (!enabled_) return;
-  nodes_ = count_nodes(group_, node);
+  node_ = node;
+}
+
+// At the first step boundary that can checkpoint rather than at construction: a stage that
+// never reaches one (a one-step stage) then pays for none of it (a collective node count,
+// the interval's description, a log line: a sixth of such a stage's cost on a worker).
+void StageCheckpoints::choose_policy() {
+  policy_chosen_ = true;
+  nodes_ = count_nodes(group_, node_);
+  async_ = a_.checkpoint.async;
+  if (async_) {
+    // Now, before any epoch: MPI_Comm_dup is collective, and the background thread's
+    // collectives must not share the communicator the stage's own thread uses.
+    MPI_Comm dup = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_dup(static_cast<MPI_Comm>(group_), &dup), "MPI_Comm_dup");
+    io_comm_.emplace(dup, boost::mpi::comm_take_ownership);
+  }
   interval_ = choose_interval(settings_, kFirstCheckpointCostGuessSeconds, nodes_);
   if (group_.rank() == 0) {
     log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason,
@@ -131,7 +168,13 @@ void StageCheckpoints::skip_epoch(std::uint64_t epoch, std::uint64_t step, const
 }
 
 StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_done) {
-  int decision[2] = {0, 0};  // checkpoint, stop
+  steps_seen_ = steps_done;
+  // After the last step nothing is checkpointed or stopped (the outputs come next), and with
+  // no epoch in flight there is nothing to conclude: no probe for requests and no broadcast,
+  // which were a third of a one-step stage's cost. Every member knows both, so all skip.
+  if (steps_done >= a_.steps && !in_flight_) return {};
+  if (enabled_ && !policy_chosen_) choose_policy();  // collective: every member is here
+  int decision[3] = {0, 0, 0};  // checkpoint, stop, conclude the epoch in flight
   if (group_.rank() == 0) {
     // Requests from the coordinator arrive on the control channel; only this rank reads it.
     while (auto envelope = control_.poll(0, msg::kCheckpointRequest)) {
@@ -149,7 +192,8 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
     if (enabled_ && !last && steps_done > last_checkpoint_step_) {
       if (interval_.every_steps) {
         due = steps_done - last_checkpoint_step_ >= *interval_.every_steps;
-      } else {
+      } else if (!in_flight_) {
+        // A duration counts from the end of the last epoch, as for synchronous ones.
         const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_time_).count();
         due = since >= interval_.seconds;
       }
@@ -158,10 +202,13 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
     // the stage finish.
     decision[0] = !last && enabled_ && (due || checkpoint_requested_);
     decision[1] = !last && (stop_requested_ || (stop_at_next_epoch_ && decision[0] != 0));
+    // Ended here means ended (or about to) everywhere: the write's last step is a collective.
+    decision[2] = in_flight_ && in_flight_->io->done();
   }
   // One small broadcast per step keeps the group in lockstep on these decisions, whatever
   // rank saw a request first.
-  boost::mpi::broadcast(group_, decision, 2, 0);
+  boost::mpi::broadcast(group_, decision, 3, 0);
+  if (decision[2] != 0) finish_in_flight(steps_done);
   return {decision[0] != 0, decision[1] != 0};
 }
 
@@ -175,7 +222,17 @@ void StageCheckpoints::decline_stop(std::uint64_t step, const std::string& why) 
   }
 }
 
-bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
+StageCheckpoints::~StageCheckpoints() {
+  if (in_flight_ && in_flight_->io) {
+    try {
+      in_flight_->io->wait();
+    } catch (...) {
+      // The job reports into its outcome and never throws; nothing to add on this path.
+    }
+  }
+}
+
+std::unique_ptr<StageCheckpoints::Epoch> StageCheckpoints::prepare(const StageContext& ctx) {
   why_not_.clear();
   if (!directory_ready_) {
     // Only now that the stage checkpoints: stages that never do leave no folder behind.
@@ -189,87 +246,165 @@ bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
     boost::mpi::broadcast(group_, next_epoch_, 0);
     directory_ready_ = true;
   }
-  const std::uint64_t epoch = next_epoch_++;
-  const auto path = store_.path_for(epoch);
+  auto e = std::make_unique<Epoch>();
+  e->number = next_epoch_++;
+  e->step = ctx.step();
+  e->time = ctx.time();
+  e->path = store_.path_for(e->number);
+  if (group_.rank() == 0 && FaultDrills::instance().fill_disk_now(a_.stage, a_.attempt, e->number)) {
+    e->full_disk.emplace(store_.dir());
+    log_.warn("fault drill: {} while epoch {} is written", e->full_disk->what(), e->number);
+  }
+  // Room first. An I/O error in the middle of a collective HDF5 write reaches the ranks at
+  // different points (measured: one in MPI_File_close, one in a metadata barrier) and hangs
+  // the group, so a disk that cannot take this epoch is found before anything is written.
+  std::string no_room;
+  if (group_.rank() == 0) no_room = check_free_space(store_.dir(), last_epoch_bytes_);
+  boost::mpi::broadcast(group_, no_room, 0);
+  if (!no_room.empty()) {
+    skip_epoch(e->number, e->step, no_room);
+    return nullptr;
+  }
+  return e;
+}
+
+void StageCheckpoints::write_epoch(Epoch& e, const boost::mpi::communicator& comm,
+                                   const std::function<void(CheckpointWriter&)>& fill) {
   const auto start = std::chrono::steady_clock::now();
-  std::uint64_t bytes = 0;
-  auto& drills = FaultDrills::instance();
-  std::string failure;
-  {
-    std::optional<DiskFiller> full_disk;
-    if (group_.rank() == 0 && drills.fill_disk_now(a_.stage, a_.attempt, epoch)) {
-      full_disk.emplace(store_.dir());
-      log_.warn("fault drill: {} while epoch {} is written", full_disk->what(), epoch);
+  try {
+    checkpoint::CheckpointFileWriter writer(comm, e.path, identity_, {e.number, e.step, e.time}, a_.mpi_io_hints);
+    if (!a_.mpi_io_hints.empty() && !hints_logged_ && comm.rank() == 0) {
+      log_.info("stage {}: checkpoints opened with MPI-IO hints {}", a_.stage, describe_hints(a_.mpi_io_hints, writer.io_hints()));
     }
-    // Room first. An I/O error in the middle of a collective HDF5 write reaches the ranks at
-    // different points (measured: one in MPI_File_close, one in a metadata barrier) and hangs
-    // the group, so a disk that cannot take this epoch is found before anything is written.
-    std::string no_room;
-    if (group_.rank() == 0) no_room = check_free_space(store_.dir(), last_epoch_bytes_);
-    boost::mpi::broadcast(group_, no_room, 0);
-    if (!no_room.empty()) {
-      skip_epoch(epoch, ctx.step(), no_room);
-      return false;
-    }
-    try {
-      checkpoint::CheckpointFileWriter writer(group_, path, identity_, {epoch, ctx.step(), ctx.time()}, a_.mpi_io_hints);
-      if (!a_.mpi_io_hints.empty() && !hints_logged_ && group_.rank() == 0) {
-        log_.info("stage {}: checkpoints opened with MPI-IO hints {}", a_.stage,
-                  describe_hints(a_.mpi_io_hints, writer.io_hints()));
-      }
-      hints_logged_ = true;
-      kernel.save(ctx, writer);
-      drills.during_checkpoint(epoch, log_);
-      writer.commit();
-      bytes = writer.bytes_written();
-    } catch (const std::exception& e) {
-      // A full disk or a failing file system costs this epoch, not the stage: the previous
-      // epoch stays the newest, and the next interval tries again.
-      failure = e.what();
-    }
+    hints_logged_ = true;
+    fill(writer);
+    FaultDrills::instance().during_checkpoint(e.number, log_);
+    writer.commit();
+    e.bytes = writer.bytes_written();
+  } catch (const std::exception& error) {
+    // A full disk or a failing file system costs this epoch, not the stage: the previous
+    // epoch stays the newest, and the next interval tries again.
+    e.failure = error.what();
   }
   // Every member must agree before anything else collective: one that failed may not have
   // reached the commit the others finished.
+  const int failed_here = e.failure.empty() ? 0 : 1;
+  int failed_anywhere = 0;
+  MPI_Allreduce(&failed_here, &failed_anywhere, 1, MPI_INT, MPI_MAX, static_cast<MPI_Comm>(comm));
+  if (failed_anywhere) {
+    if (e.failure.empty()) e.failure = "another member of the group failed to write its part";
+    if (comm.rank() == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(e.path.string() + ".partial", ignored);
+    }
+  } else {
+    // Read back before anything older is deleted: a checkpoint counts once it verifies.
+    const auto verdict = checkpoint::verify_checkpoint(comm, e.path, identity_);
+    const int bad_here = verdict.ok ? 0 : 1;
+    int bad_anywhere = 0;
+    MPI_Allreduce(&bad_here, &bad_anywhere, 1, MPI_INT, MPI_MAX, static_cast<MPI_Comm>(comm));
+    if (bad_anywhere) e.verify_problem = verdict.ok ? "another member of the group found it damaged" : verdict.problem;
+  }
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool StageCheckpoints::conclude(Epoch& e, std::uint64_t steps_now) {
+  e.full_disk.reset();
+  if (!e.failure.empty()) {
+    skip_epoch(e.number, e.step, e.failure);
+    return false;
+  }
+  last_epoch_bytes_ = e.bytes;
+  last_checkpoint_time_ = std::chrono::steady_clock::now();
+  if (!e.verify_problem.empty()) {
+    why_not_ = "epoch failed verification: " + e.verify_problem;
+    log_.error("stage {}: epoch {} failed verification right after writing: {}", a_.stage, e.number, e.verify_problem);
+    if (group_.rank() == 0) {
+      control_.send(0, msg::kCheckpointFailed, msg::CheckpointFailed{a_.stage_id, a_.attempt, e.number, e.step, e.verify_problem});
+    }
+    return false;
+  }
+  // The policy gets the whole write (as for a synchronous epoch), not the stage's share:
+  // the interval stays what Young/Daly give for the time an epoch takes to become durable.
+  const double cost = e.copy_seconds + e.seconds;
+  interval_ = choose_interval(settings_, cost, nodes_);
+  if (group_.rank() == 0) {
+    for (const auto& old : store_.prune(static_cast<std::size_t>(a_.checkpoint.keep), e.number)) {
+      log_.info("stage {}: removed {} (keeping {})", a_.stage, old.string(), a_.checkpoint.keep);
+    }
+    control_.send(0, msg::kEpochCommitted,
+                  msg::EpochCommitted{a_.stage_id, a_.attempt, e.number, e.step, e.path.string(), cost, e.bytes,
+                                      interval_.reason, e.time});
+    if (e.background) {
+      log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s to copy, {:.3f} s in the background while the "
+                "stage went on from step {} to step {}); next interval {}",
+                a_.stage, e.number, e.step, e.bytes, e.copy_seconds, e.seconds, e.step, steps_now, interval_.reason);
+    } else {
+      log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, e.number, e.step,
+                e.bytes, cost, interval_.reason);
+    }
+  }
+  return true;
+}
+
+void StageCheckpoints::finish_in_flight(std::uint64_t steps_now) {
+  if (!in_flight_) return;
+  auto e = std::move(in_flight_);
+  e->io->wait();
+  conclude(*e, steps_now);
+}
+
+bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
+  if (!policy_chosen_) choose_policy();
+  if (in_flight_ && group_.rank() == 0) {
+    log_.info("stage {}: at step {}, waiting for epoch {} (step {}) to commit before writing the next", a_.stage,
+              ctx.step(), in_flight_->number, in_flight_->step);
+  }
+  finish_in_flight(ctx.step());
+  auto e = prepare(ctx);
+  if (!e) return false;
+  write_epoch(*e, group_, [&](CheckpointWriter& w) { kernel.save(ctx, w); });
+  last_checkpoint_step_ = e->step;
+  checkpoint_requested_ = false;
+  return conclude(*e, ctx.step());
+}
+
+bool StageCheckpoints::write_async(Kernel& kernel, StageContext& ctx) {
+  if (!policy_chosen_) choose_policy();
+  if (!async_) return write(kernel, ctx);
+  const auto waited_from = std::chrono::steady_clock::now();
+  finish_in_flight(ctx.step());
+  auto e = prepare(ctx);
+  if (!e) return false;
+  // The copy is the stage's share of the cost: the kernel's arrays as they are now.
+  e->state = std::make_unique<checkpoint::StateSnapshot>();
+  std::string failure;
+  try {
+    kernel.save(ctx, *e->state);
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  e->copy_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - waited_from).count();
+  last_checkpoint_step_ = e->step;
+  checkpoint_requested_ = false;
+  // A kernel that cannot save on one rank must not leave the others writing alone.
   const int failed_here = failure.empty() ? 0 : 1;
   int failed_anywhere = 0;
   MPI_Allreduce(&failed_here, &failed_anywhere, 1, MPI_INT, MPI_MAX, static_cast<MPI_Comm>(group_));
   if (failed_anywhere) {
-    if (failure.empty()) failure = "another member of the group failed to write its part";
-    if (group_.rank() == 0) {
-      std::error_code ignored;
-      std::filesystem::remove(path.string() + ".partial", ignored);
-    }
-    skip_epoch(epoch, ctx.step(), failure);
+    skip_epoch(e->number, e->step, failure.empty() ? "another member of the group failed to save its state" : failure);
     return false;
   }
-  last_epoch_bytes_ = bytes;
-  // Read back before anything older is deleted: a checkpoint counts once it verifies.
-  auto verdict = checkpoint::verify_checkpoint(group_, path, identity_);
-  const double cost = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  last_checkpoint_time_ = std::chrono::steady_clock::now();
-  last_checkpoint_step_ = ctx.step();
-  checkpoint_requested_ = false;
-  if (!verdict.ok) {
-    why_not_ = "epoch failed verification: " + verdict.problem;
-    log_.error("stage {}: epoch {} failed verification right after writing: {}", a_.stage, epoch, verdict.problem);
-    if (group_.rank() == 0) {
-      control_.send(0, msg::kCheckpointFailed,
-                    msg::CheckpointFailed{a_.stage_id, a_.attempt, epoch, ctx.step(), verdict.problem});
-    }
-    return false;
-  }
-  interval_ = choose_interval(settings_, cost, nodes_);
-  if (group_.rank() == 0) {
-    for (const auto& old : store_.prune(static_cast<std::size_t>(a_.checkpoint.keep), epoch)) {
-      log_.info("stage {}: removed {} (keeping {})", a_.stage, old.string(), a_.checkpoint.keep);
-    }
-    control_.send(0, msg::kEpochCommitted,
-                  msg::EpochCommitted{a_.stage_id, a_.attempt, epoch, ctx.step(), path.string(), cost, bytes, interval_.reason,
-                                     ctx.time()});
-    log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, epoch, ctx.step(), bytes,
-              cost, interval_.reason);
-  }
+  Epoch& epoch = *e;
+  epoch.background = true;
+  epoch.io = std::make_unique<checkpoint::BackgroundIo>([this, &epoch] {
+    write_epoch(epoch, *io_comm_, [&epoch](CheckpointWriter& w) { epoch.state->replay(w); });
+    epoch.state.reset();  // the copy's memory back as soon as it is on disk
+  });
+  in_flight_ = std::move(e);
   return true;
 }
+
+void StageCheckpoints::settle() { finish_in_flight(steps_seen_); }
 
 }  // namespace perennial

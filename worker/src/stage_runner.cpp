@@ -196,10 +196,11 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
         }
       }
       drills.after_step(a.stage, a.attempt, step + 1, group.rank(), a.checkpoint_dir, *log);
-      // After the last step nothing is checkpointed or stopped (the outputs come next): no
-      // probe for requests and no broadcast, which were a third of a one-step stage's cost.
-      const auto boundary = step + 1 < a.steps ? checkpoints.at_boundary(step + 1) : StageCheckpoints::Boundary{};
-      const bool committed = boundary.checkpoint && checkpoints.write(*kernel, ctx);
+      const auto boundary = checkpoints.at_boundary(step + 1);
+      // A stop waits for its epoch (and for the one in flight before it); any other epoch is
+      // written in the background while the stage steps on with `checkpoint: {async: true}`.
+      const bool committed =
+          boundary.checkpoint && (boundary.stop ? checkpoints.write(*kernel, ctx) : checkpoints.write_async(*kernel, ctx));
       if (boundary.stop && !committed) {
         // Stopping without a committed epoch would throw away every step since the last one.
         checkpoints.decline_stop(step + 1, boundary.checkpoint ? "its checkpoint was not written (" + checkpoints.why_not() + ")"
@@ -214,6 +215,8 @@ msg::StageDone run_stage(const msg::AssignStage& a, const boost::mpi::communicat
       }
     }
     ctx.set_step(a.steps);
+    // The epoch in flight is reported before the stage's outputs and its completion.
+    checkpoints.settle();
 
     const auto outputs_start = std::chrono::steady_clock::now();
     if (a.outputs.empty()) {

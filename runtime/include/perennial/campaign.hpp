@@ -54,9 +54,12 @@ struct CheckpointSpec {
   double max_lost_work_seconds = 15.0 * 60.0;   ///< `max_lost_work:` cap on the interval
   std::optional<double> interval_seconds;       ///< `interval: 10min` overrides Young/Daly
   std::optional<std::uint64_t> interval_steps;  ///< `interval: 50 steps`
+  /// `async: true`: the stage steps on while a copy of its state is written, synced and
+  /// verified (twice the state's memory meanwhile); by default it waits for each epoch.
+  bool async = false;
 
   template <class Archive> void serialize(Archive& ar, unsigned) {
-    ar & enabled & keep & node_mtbf_seconds & max_lost_work_seconds & interval_seconds & interval_steps;
+    ar & enabled & keep & node_mtbf_seconds & max_lost_work_seconds & interval_seconds & interval_steps & async;
   }
 };
 
