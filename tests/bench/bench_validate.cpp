@@ -227,8 +227,8 @@ Figures measure(const std::vector<std::string>& args, bool quiet_stdout, int rep
 
 std::string verdict(const Figures& f) {
   std::vector<std::string> over;
-  if (f.wall > kGoalSeconds) over.push_back(fmt::format("{:.1f}x the time", f.wall / kGoalSeconds));
-  if (f.rss_mib > kGoalMiB) over.push_back(fmt::format("{:.1f}x the memory", f.rss_mib / kGoalMiB));
+  if (f.wall > kGoalSeconds) over.push_back(fmt::format("{:.2f}x the time", f.wall / kGoalSeconds));
+  if (f.rss_mib > kGoalMiB) over.push_back(fmt::format("{:.2f}x the memory", f.rss_mib / kGoalMiB));
   return over.empty() ? "meets the goal" : fmt::format("{}", fmt::join(over, ", "));
 }
 
