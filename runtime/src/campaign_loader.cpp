@@ -805,6 +805,10 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
   }
 }
 
+// The most stages a campaign may expand to: five times the scale validation is measured at
+// (tests/bench/bench_validate.cpp), and about 1.5 GB to validate.
+constexpr std::size_t kMostStages = 500'000;
+
 // How many stages `stages:` expands to, counted from its for_each lists before any is read,
 // so that the campaign's stages are allocated once (a vector that doubles holds both copies
 // while it moves them). A guess when lists are malformed; capped, since it only reserves.
@@ -1005,8 +1009,25 @@ LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
       c.stages.reserve(expected_stages(stages));
+      bool too_many = false;
       for (std::size_t i = 0; i < stages.size(); ++i) {
-        if (auto t = read_stage(r, stages[i], i, c.checkpoint, base)) expand(r, std::move(*t), c.stages);
+        auto t = read_stage(r, stages[i], i, c.checkpoint, base);
+        if (!t) continue;
+        // A few for_each lists multiply into millions of stages (ci/fuzz.sh found a file of
+        // 14 KB that asked for 2.3 million and 6 GB): refused, once, where it passes the bound.
+        std::size_t members = 1;
+        for (const auto& [key, values] : t->for_each) members = std::min(members * std::max<std::size_t>(values.size(), 1), kMostStages + 1);
+        if (c.stages.size() + members > kMostStages) {
+          if (!too_many) {
+            r.error(t->spec.where, "stages." + t->spec.name,
+                    fmt::format("the campaign would have more than {} stages (this one {} for {}); split it into "
+                                "several campaigns", kMostStages, t->for_each.empty() ? "adds 1" : fmt::format("expands to {}", members > kMostStages ? fmt::format("over {}", kMostStages) : std::to_string(members)),
+                                t->spec.name));
+          }
+          too_many = true;
+          continue;
+        }
+        expand(r, std::move(*t), c.stages);
       }
       loader::check_command_placeholders(r, c.stages);
     }
