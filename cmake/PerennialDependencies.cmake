@@ -3,7 +3,6 @@
 
 find_package(MPI 3.1 REQUIRED COMPONENTS C CXX)
 find_package(Boost 1.74 REQUIRED COMPONENTS mpi serialization)
-find_package(yaml-cpp 0.7 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
@@ -14,6 +13,8 @@ find_package(SQLiteCpp REQUIRED)  # Debian: libsqlitecpp-dev (and libsqlite3-dev
 # cairo draws the report's charts (SVG and PNG); Debian's libcairo2-dev ships no CMake package.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(cairo REQUIRED IMPORTED_TARGET GLOBAL cairo)
+# libyaml reads campaign files (runtime/src/yaml_document.cpp): its event parser, not a tree.
+pkg_check_modules(yaml REQUIRED IMPORTED_TARGET GLOBAL yaml-0.1>=0.2)
 
 # Parallel HDF5: the openmpi flavour of libhdf5, found through its h5pcc wrapper.
 set(HDF5_PREFER_PARALLEL TRUE)

@@ -8,6 +8,19 @@
 
 namespace perennial {
 
+SourceLocation& FieldLocations::operator[](std::string_view field) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
+                             [](const value_type& entry, std::string_view f) { return entry.first < f; });
+  if (it == entries_.end() || it->first != field) it = entries_.insert(it, {std::string(field), SourceLocation{}});
+  return it->second;
+}
+
+FieldLocations::const_iterator FieldLocations::find(std::string_view field) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
+                             [](const value_type& entry, std::string_view f) { return entry.first < f; });
+  return it != entries_.end() && it->first == field ? it : entries_.end();
+}
+
 const SourceLocation& StageSpec::location_of(const std::string& field) const {
   auto it = field_where.find(field);
   return it == field_where.end() ? where : it->second;

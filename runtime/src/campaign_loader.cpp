@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <mpi.h>
-#include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cmath>
@@ -57,12 +56,18 @@ const std::vector<std::string> kOutputFields = {"dtype", "dims", "units", "long_
 const std::vector<std::string> kInputFields = {"from", "dtype", "dims", "units"};
 
 
-// The `{name}` placeholders of a stage-name template.
+// The `{name}` placeholders of a stage-name template (innermost braces, as a regex
+// `\{([^{}]*)\}` finds them), scanned by hand: it runs for every stage.
 std::vector<std::string> placeholders(const std::string& text) {
-  static const std::regex placeholder(R"(\{([^{}]*)\})");
   std::vector<std::string> out;
-  for (std::sregex_iterator it(text.begin(), text.end(), placeholder), end; it != end; ++it) {
-    out.push_back((*it)[1].str());
+  std::size_t open = std::string::npos;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '{') {
+      open = i;
+    } else if (text[i] == '}' && open != std::string::npos) {
+      out.push_back(text.substr(open + 1, i - open - 1));
+      open = std::string::npos;
+    }
   }
   return out;
 }
@@ -77,12 +82,14 @@ std::string substitute(std::string text, const std::vector<std::pair<std::string
   return text;
 }
 
+// `[A-Za-z0-9_][A-Za-z0-9_.+-]*`, checked without a regex: it runs for every stage.
 bool valid_stage_name(const std::string& name) {
-  static const std::regex allowed(R"([A-Za-z0-9_][A-Za-z0-9_.+\-]*)");
-  return std::regex_match(name, allowed);
+  auto word = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; };
+  if (name.empty() || !word(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(), [&](char c) { return word(c) || c == '.' || c == '+' || c == '-'; });
 }
 
-ArraySchema read_schema(Reader& r, const YAML::Node& map, const std::string& field, bool require_all) {
+ArraySchema read_schema(Reader& r, const yaml::Node& map, const std::string& field, bool require_all) {
   ArraySchema schema;
   if (const auto node = map["dtype"]) {
     if (auto text = r.scalar(node, field + ".dtype")) {
@@ -115,11 +122,11 @@ ArraySchema read_schema(Reader& r, const YAML::Node& map, const std::string& fie
 // `mpi_io: {hints: {key: value}}`: MPI_Info pairs. Which names an MPI library knows cannot be
 // checked (it ignores the others), so only the form is: non-empty single values that fit
 // MPI_Info (Open MPI: keys under MPI_MAX_INFO_KEY characters).
-MpiIoHints read_mpi_io(Reader& r, const YAML::Node& node, const std::string& field) {
+MpiIoHints read_mpi_io(Reader& r, const yaml::Node& node, const std::string& field) {
   MpiIoHints hints;
   if (!r.require_map(node, field)) return hints;
   r.check_keys(node, field, {"hints"});
-  const YAML::Node map = node["hints"];
+  const yaml::Node map = node["hints"];
   if (!map) return hints;
   if (!r.require_map(map, field + ".hints")) return hints;
   for (auto it = map.begin(); it != map.end(); ++it) {
@@ -145,7 +152,7 @@ MpiIoHints read_mpi_io(Reader& r, const YAML::Node& node, const std::string& fie
 }
 
 // `start_date:` of the campaign or a stage: the reference of its outputs' time coordinate.
-std::string read_start_date(Reader& r, const YAML::Node& node, const std::string& field, const Calendar& calendar) {
+std::string read_start_date(Reader& r, const yaml::Node& node, const std::string& field, const Calendar& calendar) {
   auto text = r.nonempty_string(node, field);
   if (!text) return {};
   if (auto bad = start_date_problem(*text, calendar.name); !bad.empty()) {
@@ -166,7 +173,7 @@ bool split_reference(const std::string& text, std::string& stage, std::string& o
 }
 
 // `key: 15min` under `node`, which must be a positive duration; nullopt when absent or wrong.
-std::optional<double> positive_duration(Reader& r, const YAML::Node& node, const char* key, const std::string& field) {
+std::optional<double> positive_duration(Reader& r, const yaml::Node& node, const char* key, const std::string& field) {
   const auto n = node[key];
   if (!n) return std::nullopt;
   const std::string where = field.empty() ? std::string(key) : field + "." + key;
@@ -184,7 +191,7 @@ std::optional<double> positive_duration(Reader& r, const YAML::Node& node, const
   return seconds;
 }
 
-SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
+SchedulingSpec read_scheduling(Reader& r, const yaml::Node& node) {
   SchedulingSpec spec;
   spec.where = r.at(node);
   if (!r.require_map(node, "scheduling")) return spec;
@@ -220,7 +227,7 @@ SchedulingSpec read_scheduling(Reader& r, const YAML::Node& node) {
 }
 
 // `checkpoint:` fields over `base` (the campaign's settings, for a stage).
-PromiseSpec read_promise(Reader& r, const YAML::Node& node, const std::string& field) {
+PromiseSpec read_promise(Reader& r, const yaml::Node& node, const std::string& field) {
   PromiseSpec p;
   p.where = r.at(node);
   if (!r.require_map(node, field)) return p;
@@ -303,7 +310,7 @@ PromiseSpec read_promise(Reader& r, const YAML::Node& node, const std::string& f
 
 // `simulate: {metrics: {NAME: {value: V, noise: S}}}`; values may hold `{key}` placeholders of
 // the stage's for_each, so they are kept as text here and read once each member is made.
-std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader& r, const YAML::Node& node,
+std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader& r, const yaml::Node& node,
                                                                          const std::string& field) {
   std::map<std::string, std::pair<std::string, std::string>> out;
   if (!r.require_map(node, field)) return out;
@@ -330,7 +337,7 @@ std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader&
   return out;
 }
 
-CheckpointSpec read_checkpoint(Reader& r, const YAML::Node& node, const std::string& field, CheckpointSpec spec) {
+CheckpointSpec read_checkpoint(Reader& r, const yaml::Node& node, const std::string& field, CheckpointSpec spec) {
   if (!r.require_map(node, field)) return spec;
   r.check_keys(node, field, kCheckpointFields);
   auto duration = [&](const char* key) { return positive_duration(r, node, key, field); };
@@ -380,7 +387,7 @@ struct StageTemplate {
 };
 
 // `256GB`, `512GiB`, ... as bytes; 0 (with an error) when unreadable.
-std::uint64_t read_bytes(Reader& r, const YAML::Node& node, const std::string& field) {
+std::uint64_t read_bytes(Reader& r, const yaml::Node& node, const std::string& field) {
   auto text = r.scalar(node, field);
   if (!text) return 0;
   auto bytes = parse_bytes(*text);
@@ -396,7 +403,7 @@ std::uint64_t read_bytes(Reader& r, const YAML::Node& node, const std::string& f
 }
 
 // `cluster: {nodes: [{name: "cpu[0001-0900]", cores: 128, memory: 256GB, gpus: 0, features: [...]}]}`
-ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
+ClusterSpec read_cluster(Reader& r, const yaml::Node& node) {
   ClusterSpec cluster;
   if (!r.require_map(node, "cluster")) return cluster;
   r.check_keys(node, "cluster", kClusterFields);
@@ -503,7 +510,7 @@ ClusterSpec read_cluster(Reader& r, const YAML::Node& node) {
   return cluster;
 }
 
-std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::size_t index,
+std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::size_t index,
                                         const CheckpointSpec& campaign_checkpoint, const std::filesystem::path& campaign_dir) {
   std::string field = fmt::format("stages[{}]", index);
   if (!r.require_map(node, field)) return std::nullopt;
@@ -519,11 +526,12 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
   } else {
     r.error(node, field, "missing required field 'name'");
   }
+  s.field_where.reserve(node.size() + node["parameters"].size());
   for (auto it = node.begin(); it != node.end(); ++it) {
     // Where each value is; for `parameters:` the key, where a missing parameter is reported
     // (a block mapping's value only starts on the next line).
-    const bool key = it->first.Scalar() == "parameters";
-    s.field_where[it->first.Scalar()] = r.at(key ? it->first : it->second);
+    const bool key = it->first.text() == "parameters";
+    s.field_where[it->first.text()] = r.at(key ? it->first : it->second);
   }
   r.check_keys(node, field, kStageFields);
   s.template_name = s.name;
@@ -610,7 +618,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
           s.parameters.set(key, it->second.Scalar());
         } else if (it->second.IsSequence()) {
           std::vector<std::string> items;
-          const YAML::Node list = it->second;  // see for_each below: never range-for over it->second
+          const yaml::Node list = it->second;
           for (const auto& item : list) {
             if (auto text = r.scalar(item, pfield)) items.push_back(*text);
           }
@@ -698,9 +706,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
           t.rejected_for_each.insert(key);
           continue;
         }
-        // yaml-cpp's it-> returns a temporary proxy: a range-for over it->second would iterate a
-        // node that dies before the loop body runs (ASan: stack-use-after-scope). Hold a handle.
-        const YAML::Node list = it->second;
+        const yaml::Node list = it->second;
         for (const auto& v : list) {
           if (auto text = r.scalar(v, ffield)) {
             values.push_back(*text);
@@ -718,7 +724,9 @@ std::optional<StageTemplate> read_stage(Reader& r, const YAML::Node& node, std::
 }
 
 // One stage per combination of the `for_each` lists (their Cartesian product, in file order).
-void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
+// The template is used up: its last member takes its spec rather than a copy (a stage
+// without for_each is its only member).
+void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
   // A bad for_each list is reported where it is; its stages are not made (their names would
   // keep the placeholder and draw errors that only repeat it).
   if (!t.rejected_for_each.empty()) return;
@@ -742,28 +750,33 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
       }
     }
   }
+  const std::string template_name = t.spec.name;
+  std::size_t members = 1;
+  for (const auto& [key, values] : t.for_each) members *= values.size();
   std::vector<std::size_t> index(t.for_each.size(), 0);
-  while (true) {
+  for (std::size_t member = 0; member < members; ++member) {
     std::vector<std::pair<std::string, std::string>> values;
     for (std::size_t k = 0; k < t.for_each.size(); ++k) {
       values.emplace_back(t.for_each[k].first, t.for_each[k].second[index[k]]);
     }
-    StageSpec s = t.spec;
-    s.name = substitute(s.name, values);
-    s.scenario = values;
+    StageSpec s = member + 1 == members ? std::move(t.spec) : t.spec;
+    if (!values.empty()) s.name = substitute(s.name, values);
     s.parameters.set_stage(s.name);
+    s.field_where.reserve(s.field_where.size() + values.size());
     for (std::size_t k = 0; k < values.size(); ++k) {
       s.parameters.set(values[k].first, values[k].second);
       s.field_where["parameters." + values[k].first] = t.for_each_value_where[k][index[k]];
     }
-    for (auto& in : s.inputs) {
-      in.stage_pattern = substitute(in.stage_pattern, values);
-      in.output = substitute(in.output, values);
+    if (!values.empty()) {
+      for (auto& in : s.inputs) {
+        in.stage_pattern = substitute(in.stage_pattern, values);
+        in.output = substitute(in.output, values);
+      }
+      for (auto& [pattern, where] : s.after) pattern = substitute(pattern, values);
     }
-    for (auto& [pattern, where] : s.after) pattern = substitute(pattern, values);
     // Each member's simulated metrics, with its for_each values filled in.
     for (const auto& [metric, texts] : t.simulate) {
-      const std::string mfield = "stages." + substitute(t.spec.name, values) + ".simulate.metrics." + metric;
+      const std::string mfield = "stages." + substitute(template_name, values) + ".simulate.metrics." + metric;
       SimulatedMetric sm;
       bool ok = true;
       for (const auto& [text, target, what] : {std::tuple{substitute(texts.first, values), &sm.value, "value"},
@@ -785,21 +798,40 @@ void expand(Reader& r, const StageTemplate& t, std::vector<StageSpec>& out) {
       r.error(s.where, "stages." + s.name + ".name",
               "stage names may use letters, digits and _ . + - (they become file names)");
     }
+    s.scenario = std::move(values);
     out.push_back(std::move(s));
     // Odometer over the for_each lists.
-    std::size_t k = t.for_each.size();
-    while (k > 0) {
-      --k;
-      if (++index[k] < t.for_each[k].second.size()) break;
-      index[k] = 0;
-      if (k == 0) return;
+    for (std::size_t k = t.for_each.size(); k > 0; --k) {
+      if (++index[k - 1] < t.for_each[k - 1].second.size()) break;
+      index[k - 1] = 0;
     }
-    if (t.for_each.empty()) return;
   }
 }
 
+// The most stages a campaign may expand to: five times the scale validation is measured at
+// (tests/bench/bench_validate.cpp), and about 1.5 GB to validate.
+constexpr std::size_t kMostStages = 500'000;
+
+// How many stages `stages:` expands to, counted from its for_each lists before any is read,
+// so that the campaign's stages are allocated once (a vector that doubles holds both copies
+// while it moves them). A guess when lists are malformed; capped, since it only reserves.
+std::size_t expected_stages(const yaml::Node& stages) {
+  constexpr std::size_t kMost = std::size_t{1} << 22;
+  std::size_t total = 0;
+  for (const auto& stage : stages) {
+    std::size_t members = 1;
+    for (const auto& list : stage["for_each"]) {
+      members *= std::max<std::size_t>(1, std::min(list.second.size(), kMost));
+      if (members > kMost) break;
+    }
+    total += std::min(members, kMost);
+    if (total > kMost) return kMost;
+  }
+  return total;
+}
+
 // The campaign-level CF fields (`conventions:`, `title:`, ..., `start_date:`) and `mpi_io:`.
-void read_output_conventions(Reader& r, const YAML::Node& root, Campaign& c) {
+void read_output_conventions(Reader& r, const yaml::Node& root, Campaign& c) {
   if (const auto n = root["conventions"]) {
     if (auto text = r.nonempty_string(n, "conventions")) c.output_conventions.conventions = *text;
   }
@@ -844,7 +876,37 @@ void finish_output_settings(Reader& r, Campaign& c) {
   }
 }
 
-LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path& file) {
+// A whole file in one string, read in one go (a stream copied through a stringstream would
+// hold it twice); nullopt when it cannot be read.
+std::optional<std::string> read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text;
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > 0) {
+    text.resize(static_cast<std::size_t>(size));
+    in.read(text.data(), size);
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) return std::nullopt;
+  // Not a regular file (a pipe, /dev/stdin): read what it gives.
+  if (size <= 0) {
+    in.clear();
+    std::ostringstream rest;
+    rest << in.rdbuf();
+    text = rest.str();
+  }
+  return text;
+}
+
+SourceLocation yaml_error_location(const yaml::ParseError& e, const std::filesystem::path& file) {
+  if (e.mark.is_null()) return {file.string(), 0, 0};
+  return {file.string(), e.mark.line + 1, e.mark.column + 1};
+}
+
+LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path& file) {
   LoadedCampaign result;
   Reader r(file.string(), result.diagnostics);
   if (!root.IsMap()) {
@@ -949,8 +1011,26 @@ LoadedCampaign read_campaign(const YAML::Node& root, const std::filesystem::path
     if (!stages.IsSequence() || stages.size() == 0) {
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
+      c.stages.reserve(expected_stages(stages));
+      bool too_many = false;
       for (std::size_t i = 0; i < stages.size(); ++i) {
-        if (auto t = read_stage(r, stages[i], i, c.checkpoint, base)) expand(r, *t, c.stages);
+        auto t = read_stage(r, stages[i], i, c.checkpoint, base);
+        if (!t) continue;
+        // A few for_each lists multiply into millions of stages (ci/fuzz.sh found a file of
+        // 14 KB that asked for 2.3 million and 6 GB): refused, once, where it passes the bound.
+        std::size_t members = 1;
+        for (const auto& [key, values] : t->for_each) members = std::min(members * std::max<std::size_t>(values.size(), 1), kMostStages + 1);
+        if (c.stages.size() + members > kMostStages) {
+          if (!too_many) {
+            r.error(t->spec.where, "stages." + t->spec.name,
+                    fmt::format("the campaign would have more than {} stages (this one {} for {}); split it into "
+                                "several campaigns", kMostStages, t->for_each.empty() ? "adds 1" : fmt::format("expands to {}", members > kMostStages ? fmt::format("over {}", kMostStages) : std::to_string(members)),
+                                t->spec.name));
+          }
+          too_many = true;
+          continue;
+        }
+        expand(r, std::move(*t), c.stages);
       }
       loader::check_command_placeholders(r, c.stages);
     }
@@ -984,16 +1064,27 @@ std::optional<double> parse_duration_seconds(const std::string& text) {
   return value * scale;
 }
 
-LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file) {
+namespace {
+
+// Parses `text`, frees `release` (the text itself, when the caller owns it: the tree keeps
+// its own copy of every value, and a large file need not be held twice), then reads it.
+LoadedCampaign parse_and_read(std::string_view text, const std::filesystem::path& file, std::string* release) {
+  std::optional<yaml::Document> document;
   try {
-    return read_campaign(YAML::Load(yaml), file);
-  } catch (const YAML::Exception& e) {
+    document.emplace(text);
+  } catch (const yaml::ParseError& e) {
     LoadedCampaign result;
-    result.diagnostics.add({file.string(), e.mark.is_null() ? 0 : e.mark.line + 1,
-                            e.mark.is_null() ? 0 : e.mark.column + 1},
-                           "yaml", e.msg);
+    result.diagnostics.add(yaml_error_location(e, file), "yaml", e.what());
     return result;
   }
+  if (release) std::string().swap(*release);
+  return read_campaign(document->root(), file);
+}
+
+}  // namespace
+
+LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file) {
+  return parse_and_read(yaml, file, nullptr);
 }
 
 LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
@@ -1003,28 +1094,26 @@ LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
     result.diagnostics.add({file.string(), 0, 0}, "file", "is a directory, not a campaign file");
     return result;
   }
-  std::ifstream in(file);
-  if (!in) {
+  auto text = read_text(file);
+  if (!text) {
     LoadedCampaign result;
     result.diagnostics.add({file.string(), 0, 0}, "file", "cannot be read (does it exist?)");
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_campaign_text(text.str(), file);
+  return parse_and_read(*text, file, &*text);
 }
 
 LoadedCluster load_cluster_file(const std::filesystem::path& file) {
   LoadedCluster result;
-  std::ifstream in(file);
-  if (!in || std::filesystem::is_directory(file)) {
+  std::error_code ec;
+  const auto text = std::filesystem::is_directory(file, ec) ? std::nullopt : read_text(file);
+  if (!text) {
     result.diagnostics.add({file.string(), 0, 0}, "file", "cannot be read as a cluster file (does it exist?)");
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
   try {
-    const YAML::Node root = YAML::Load(text.str());
+    const yaml::Document document(*text);
+    const yaml::Node root = document.root();
     Reader r(file.string(), result.diagnostics);
     // The same form as a campaign's section: `cluster: {nodes: [...]}`, or just `nodes: [...]`.
     if (root.IsMap() && root["cluster"]) {
@@ -1033,9 +1122,8 @@ LoadedCluster load_cluster_file(const std::filesystem::path& file) {
     } else {
       result.cluster = read_cluster(r, root);
     }
-  } catch (const YAML::Exception& e) {
-    result.diagnostics.add({file.string(), e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1},
-                           "yaml", e.msg);
+  } catch (const yaml::ParseError& e) {
+    result.diagnostics.add(yaml_error_location(e, file), "yaml", e.what());
   }
   return result;
 }

@@ -42,9 +42,9 @@ const std::vector<std::string>& command_output_fields() {
   return f;
 }
 
-void read_command_stage(Reader& r, const YAML::Node& node, const std::string& field,
+void read_command_stage(Reader& r, const yaml::Node& node, const std::string& field,
                         const std::filesystem::path& campaign_dir, StageSpec& s) {
-  const YAML::Node command = node["command"];
+  const yaml::Node command = node["command"];
   if (!command) {
     for (const auto& f : command_stage_fields()) {
       if (node[f]) r.error(node[f], field + "." + f, "only a stage that runs a `command:` takes this (this one runs a kernel)");
@@ -168,7 +168,7 @@ void read_command_stage(Reader& r, const YAML::Node& node, const std::string& fi
   }
   if (const auto progress = node["progress"]) {
     const std::string pfield = field + ".progress";
-    const YAML::Node pattern = progress.IsMap() ? progress["pattern"] : progress;
+    const yaml::Node pattern = progress.IsMap() ? progress["pattern"] : progress;
     if (progress.IsMap()) {
       r.check_keys(progress, pfield, kProgressFields);
       if (const auto f = progress["file"]) {

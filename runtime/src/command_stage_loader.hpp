@@ -18,7 +18,7 @@ const std::vector<std::string>& command_output_fields();
 /// Reads `command:`, `templates:`, `restart:`, `progress:`, `metrics:`, `launcher:` and the
 /// outputs' `file:`/`dataset:` into `s.command`; template files are read now, relative to
 /// `campaign_dir`. On a stage with `kernel:` those fields are errors.
-void read_command_stage(Reader& r, const YAML::Node& node, const std::string& field,
+void read_command_stage(Reader& r, const yaml::Node& node, const std::string& field,
                         const std::filesystem::path& campaign_dir, StageSpec& s);
 
 /// After expansion: every `{placeholder}` in each command stage's argv and templates is one

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <yaml-cpp/yaml.h>
+#include "yaml_document.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -28,23 +28,24 @@ class Reader {
  public:
   Reader(std::string file, Diagnostics& diagnostics) : file_(std::move(file)), diag_(diagnostics) {}
 
-  SourceLocation at(const YAML::Node& node) const {
-    const YAML::Mark mark = node.Mark();
+  SourceLocation at(const yaml::Node& node) const {
+    const yaml::Mark mark = node.Mark();
     if (mark.is_null()) return {file_, 0, 0};
     return {file_, mark.line + 1, mark.column + 1};
   }
   void error(const SourceLocation& where, const std::string& field, const std::string& message) {
     diag_.add(where, field, message);
   }
-  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+  void error(const yaml::Node& node, const std::string& field, const std::string& message) {
     error(at(node), field, message);
   }
 
   // Reports keys outside `allowed`, suggesting the nearest valid name.
-  void check_keys(const YAML::Node& map, const std::string& field, const std::vector<std::string>& allowed) {
+  void check_keys(const yaml::Node& map, const std::string& field, const std::vector<std::string>& allowed) {
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      const std::string_view text = it->first.text();
+      if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) continue;
+      const std::string key(text);
       std::string hint = nearest_name(key, allowed);
       std::string message = fmt::format("unknown field '{}'", key);
       if (!hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
@@ -53,19 +54,19 @@ class Reader {
     }
   }
 
-  bool require_map(const YAML::Node& node, const std::string& field) {
+  bool require_map(const yaml::Node& node, const std::string& field) {
     if (node.IsMap()) return true;
     error(node, field, "must be a mapping of `key: value` pairs");
     return false;
   }
 
-  std::optional<std::string> scalar(const YAML::Node& node, const std::string& field) {
+  std::optional<std::string> scalar(const yaml::Node& node, const std::string& field) {
     if (node.IsScalar()) return node.Scalar();
     error(node, field, "must be a single value");
     return std::nullopt;
   }
 
-  std::optional<std::string> nonempty_string(const YAML::Node& node, const std::string& field) {
+  std::optional<std::string> nonempty_string(const yaml::Node& node, const std::string& field) {
     auto text = scalar(node, field);
     if (text && text->empty()) {
       error(node, field, "must not be empty");
@@ -77,7 +78,7 @@ class Reader {
   // A number from `minimum` to `maximum`. An integer type also reads `1e3`, never `2.5`; a
   // value out of bounds or too long for any machine type is an error naming the bound.
   template <class T>
-  std::optional<T> number(const YAML::Node& node, const std::string& field, T minimum, T maximum) {
+  std::optional<T> number(const yaml::Node& node, const std::string& field, T minimum, T maximum) {
     auto text = scalar(node, field);
     if (!text) return std::nullopt;
     constexpr bool whole = std::is_integral_v<T>;
@@ -117,7 +118,7 @@ class Reader {
     return static_cast<T>(value);
   }
 
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
+  std::optional<bool> boolean(const yaml::Node& node, const std::string& field) {
     auto text = scalar(node, field);
     if (!text) return std::nullopt;
     if (*text == "true" || *text == "True" || *text == "yes") return true;
@@ -126,7 +127,7 @@ class Reader {
     return std::nullopt;
   }
 
-  std::vector<std::string> string_list(const YAML::Node& node, const std::string& field) {
+  std::vector<std::string> string_list(const yaml::Node& node, const std::string& field) {
     std::vector<std::string> out;
     if (node.IsScalar()) {  // a single item may be written without brackets
       out.push_back(node.Scalar());
@@ -147,7 +148,7 @@ class Reader {
   }
 
  private:
-  std::string file_;
+  SourceFile file_;  // shared by every location the reader makes
   Diagnostics& diag_;
 };
 

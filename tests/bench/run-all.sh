@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate,
+# run-all.sh [BUILD_DIR]: runs the plan, validate, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate,
 # forecast-accuracy, real-run forecast, external-model and checkpoint (overhead, bandwidth) benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
 # Each benchmark's own output is printed as it runs. Takes about 25 minutes on 2 cores.
@@ -7,8 +7,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-/work/main/build}" && pwd)
 bench_plan="$build/tests/bench/bench_plan"
-for exe in "$build/perennial" "$bench_plan" "$build/tests/bench/bench_forecast_accuracy" \
-           "$build/tests/bench/bench_checkpoint_bandwidth"; do
+bench_validate="$build/tests/bench/bench_validate"
+for exe in "$build/perennial" "$bench_plan" "$bench_validate" "$build/tests/bench/bench_forecast_accuracy" \
+           "$build/tests/bench/bench_checkpoint_bandwidth" "$build/tests/bench/bench_pingpong"; do
   if [[ ! -x $exe ]]; then
     echo "run-all.sh: $exe is missing: build with PERENNIAL_BUILD_BENCHMARKS=ON first" >&2
     exit 2
@@ -26,6 +27,7 @@ run() {
   echo
 }
 run plan "$bench_plan"
+run validate "$bench_validate" --perennial "$build/perennial"
 run dispatch "$here/bench_dispatch.sh" "$build"
 run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
 run recovery "$here/bench_recovery.sh" "$build" 3
@@ -47,7 +49,12 @@ row "plan: build + plan, 100k stages" "$(figure plan build_plan_s) s" "0.1 s (va
 row "plan: YAML parse, 100k stages" "$(figure plan parse_s) s" "(part of validate)"
 row "plan: total parse + build + plan" "$(figure plan total_s) s" "0.1 s"
 row "plan: peak RSS" "$(figure plan peak_rss_mib) MiB" "-"
-row "dispatch: 10k independent noop, 4 ranks" "$(figure dispatch independent_us_per_stage) us/stage" "50 us/stage"
+row "validate: 100k stages, one block each" "$(figure validate stages_validate_s) s / $(figure validate stages_validate_rss_mib) MiB" "1 s / 300 MiB"
+row "  same, cpu (user + system)" "$(figure validate stages_validate_cpu_s) s" "-"
+row "  library load + build + plan / libyaml floor" "$(figure validate stages_wall_s) / $(figure validate stages_floor_s) s" "-"
+row "validate: for_each of 100k members" "$(figure validate foreach_validate_s) s / $(figure validate foreach_validate_rss_mib) MiB" "< the above"
+row "dispatch: MPI ping-pong of the same ranks" "$(figure dispatch pingpong_us) us" "(the floor)"
+row "dispatch: 10k independent noop, 4 ranks" "$(figure dispatch independent_us_per_stage) us/stage" "20 us/stage"
 row "dispatch: 10k chained noop, 4 ranks" "$(figure dispatch chain_us_per_stage) us/stage" "50 us/stage"
 row "  chain: round trip of a stage (median)" "$(figure dispatch chain_round_trip_us) us" "-"
 row "coordinator CPU / wall, 6 x burn-cpu" "$(figure coordinator_cpu default_cpu_percent) %" "< 1 %"
