@@ -4,6 +4,7 @@
 #include "node_energy.hpp"
 
 #include <perennial/messages.hpp>
+#include <perennial/worker/stage_runner.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -26,6 +27,10 @@ int g_beat_payload = -1;
     log->error("{}", why);
     log->flush();
   });
+  // The stage log is not registered with spdlog and is flushed only when the worker goes
+  // idle: what the stage wrote since then would be lost with the process. (Its logger is set
+  // before the stage starts, and an abort comes while one runs.)
+  flush_stage_log();
   ::_exit(code);
 }
 
