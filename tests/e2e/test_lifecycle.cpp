@@ -85,10 +85,11 @@ TEST(Lifecycle, AWorkerThatDiedWhileIdleIsDeclaredDeadAndTheStageSentToItRecover
 TEST(Lifecycle, TheCoordinatorDyingWhileItValidatesEndsTheJob) {
   auto dir = fresh_directory("lifecycle-validation-death");
   auto out = dir / "run";
-  // A chain of 100,000 stages written out one by one: seconds to validate (and `launch`
-  // validates it once more before mpirun starts).
+  // A chain of 300,000 stages written out one by one: seconds to validate (and `launch`
+  // validates it once more before mpirun starts). 100,000 took 10 s with yaml-cpp but about
+  // 1.3 s with libyaml, less than the wait below.
   std::string text = "campaign: big\nstages:\n  - {name: s0, kernel: noop}\n";
-  constexpr int kStages = 100000;
+  constexpr int kStages = 300000;
   for (int i = 1; i < kStages; ++i) {
     text += "  - {name: s" + std::to_string(i) + ", kernel: noop, after: [s" + std::to_string(i - 1) + "]}\n";
   }
