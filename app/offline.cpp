@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <vector>
 
 namespace perennial {
 
@@ -44,10 +45,23 @@ int print_diagnostics(const Diagnostics& d) {
   return kExitBadInput;
 }
 
+namespace {
+
+// Keeps a command's campaign until the process exits, which returns its memory at once:
+// freeing a 100,000-stage campaign piece by piece took a tenth of `validate`'s time. Held
+// from a static, so leak checkers see it as reachable.
+void keep_until_exit(Validated&& v) {
+  static auto* kept = new std::vector<Validated>();  // never destroyed: that is the point
+  kept->push_back(std::move(v));
+}
+
+}  // namespace
+
 int command_validate(const std::string& file, int ranks) {
   auto v = validate_campaign(file, ranks > 0 ? ranks - 1 : 0);
   if (!v.diagnostics.empty()) return print_diagnostics(v.diagnostics);
   fmt::print("{}: valid campaign '{}' with {} stages\n", file, v.graph->campaign().name, v.graph->size());
+  keep_until_exit(std::move(v));
   return 0;
 }
 

@@ -4,26 +4,40 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 namespace perennial {
 
-SourceLocation& FieldLocations::operator[](std::string_view field) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
-                             [](const value_type& entry, std::string_view f) { return entry.first < f; });
-  if (it == entries_.end() || it->first != field) it = entries_.insert(it, {std::string(field), SourceLocation{}});
-  return it->second;
+const std::string* SourceFile::intern(std::string_view name) {
+  static std::mutex lock;
+  static auto* names = new std::set<std::string, std::less<>>();  // never destroyed: locations outlive statics
+  const std::lock_guard<std::mutex> hold(lock);
+  auto it = names->find(name);
+  if (it == names->end()) it = names->emplace(name).first;
+  return &*it;
 }
 
-FieldLocations::const_iterator FieldLocations::find(std::string_view field) const {
+void FieldLocations::set(std::string_view field, const SourceLocation& where) {
+  if (entries_.empty()) file_ = where.file;
   auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
-                             [](const value_type& entry, std::string_view f) { return entry.first < f; });
-  return it != entries_.end() && it->first == field ? it : entries_.end();
+                             [](const Entry& entry, std::string_view f) { return entry.field < f; });
+  if (it == entries_.end() || it->field != field) it = entries_.insert(it, Entry{std::string(field)});
+  it->line = where.line;
+  it->column = where.column;
 }
 
-const SourceLocation& StageSpec::location_of(const std::string& field) const {
-  auto it = field_where.find(field);
-  return it == field_where.end() ? where : it->second;
+std::optional<SourceLocation> FieldLocations::find(std::string_view field) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
+                             [](const Entry& entry, std::string_view f) { return entry.field < f; });
+  if (it == entries_.end() || it->field != field) return std::nullopt;
+  return SourceLocation{file_, it->line, it->column};
+}
+
+SourceLocation StageSpec::location_of(std::string_view field) const {
+  auto found = field_where.find(field);
+  return found ? *found : where;
 }
 
 const OutputSpec* StageSpec::find_output(const std::string& output) const {

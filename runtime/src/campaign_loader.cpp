@@ -24,6 +24,8 @@ namespace perennial {
 namespace {
 
 using loader::Reader;
+using loader::FieldPath;
+using loader::sub;
 
 const std::vector<std::string> kTopFields = {"campaign", "output_dir", "projects",   "checkpoint", "cluster",
                                             "faults",   "stages",     "scheduling", "calendar",
@@ -92,10 +94,10 @@ bool valid_stage_name(const std::string& name) {
 ArraySchema read_schema(Reader& r, const yaml::Node& map, const std::string& field, bool require_all) {
   ArraySchema schema;
   if (const auto node = map["dtype"]) {
-    if (auto text = r.scalar(node, field + ".dtype")) {
+    if (auto text = r.scalar(node, sub(field, "dtype"))) {
       schema.dtype = parse_dtype(*text);
       if (!schema.dtype) {
-        r.error(node, field + ".dtype",
+        r.error(node, sub(field, "dtype"),
                 fmt::format("unknown dtype '{}' (valid: float32, float64, int32, int64)", *text));
       }
     }
@@ -103,16 +105,16 @@ ArraySchema read_schema(Reader& r, const yaml::Node& map, const std::string& fie
     r.error(map, field, "missing required field 'dtype'");
   }
   if (const auto node = map["dims"]) {
-    schema.dims = r.string_list(node, field + ".dims");
+    schema.dims = r.string_list(node, sub(field, "dims"));
     std::set<std::string> seen;
     for (const auto& d : *schema.dims) {
-      if (!seen.insert(d).second) r.error(node, field + ".dims", fmt::format("dimension '{}' appears twice", d));
+      if (!seen.insert(d).second) r.error(node, sub(field, "dims"), fmt::format("dimension '{}' appears twice", d));
     }
   } else if (require_all) {
     r.error(map, field, "missing required field 'dims'");
   }
   if (const auto node = map["units"]) {
-    schema.units = r.scalar(node, field + ".units");
+    schema.units = r.scalar(node, sub(field, "units"));
   } else if (require_all) {
     r.error(map, field, "missing required field 'units' (write `units: 1` for dimensionless data)");
   }
@@ -128,7 +130,7 @@ MpiIoHints read_mpi_io(Reader& r, const yaml::Node& node, const std::string& fie
   r.check_keys(node, field, {"hints"});
   const yaml::Node map = node["hints"];
   if (!map) return hints;
-  if (!r.require_map(map, field + ".hints")) return hints;
+  if (!r.require_map(map, sub(field, "hints"))) return hints;
   for (auto it = map.begin(); it != map.end(); ++it) {
     const std::string key = it->first.Scalar();
     const std::string hfield = field + ".hints." + key;
@@ -176,7 +178,7 @@ bool split_reference(const std::string& text, std::string& stage, std::string& o
 std::optional<double> positive_duration(Reader& r, const yaml::Node& node, const char* key, const std::string& field) {
   const auto n = node[key];
   if (!n) return std::nullopt;
-  const std::string where = field.empty() ? std::string(key) : field + "." + key;
+  const FieldPath where = sub(field, key);
   auto text = r.scalar(n, where);
   if (!text) return std::nullopt;
   auto seconds = parse_duration_seconds(*text);
@@ -233,22 +235,22 @@ PromiseSpec read_promise(Reader& r, const yaml::Node& node, const std::string& f
   if (!r.require_map(node, field)) return p;
   r.check_keys(node, field, kPromiseFields);
   if (const auto n = node["metric"]) {
-    if (auto text = r.nonempty_string(n, field + ".metric")) p.metric = *text;
+    if (auto text = r.nonempty_string(n, sub(field, "metric"))) p.metric = *text;
   } else {
     r.error(node, field, "missing required field 'metric' (the metric its scenarios are judged by)");
   }
   if (const auto n = node["direction"]) {
-    if (auto text = r.scalar(n, field + ".direction")) {
+    if (auto text = r.scalar(n, sub(field, "direction"))) {
       if (*text == "max" || *text == "min") {
         p.maximise = *text == "max";
       } else {
-        r.error(n, field + ".direction", fmt::format("must be max or min, not '{}'", *text));
+        r.error(n, sub(field, "direction"), fmt::format("must be max or min, not '{}'", *text));
       }
     }
   }
   if (const auto rungs = node["rungs"]) {
-    if (r.require_map(rungs, field + ".rungs")) {
-      r.check_keys(rungs, field + ".rungs", kRungFields);
+    if (r.require_map(rungs, sub(field, "rungs"))) {
+      r.check_keys(rungs, sub(field, "rungs"), kRungFields);
       if (const auto n = rungs["first"]) {
         static const std::regex amount(R"(\s*([0-9]*\.?[0-9]+)\s*(steps?|years?)\s*)");
         std::smatch m;
@@ -257,13 +259,13 @@ PromiseSpec read_promise(Reader& r, const yaml::Node& node, const std::string& f
           p.first_rung = std::stod(m[1].str());
           p.rungs_in_years = m[2].str().starts_with("year");
         } else {
-          r.error(n, field + ".rungs.first", fmt::format("must be a positive number of steps or years (100 steps, 2 years), not '{}'", text));
+          r.error(n, sub(field, "rungs.first"), fmt::format("must be a positive number of steps or years (100 steps, 2 years), not '{}'", text));
         }
       }
       if (const auto n = rungs["reduction"]) {
-        if (auto v = r.number<double>(n, field + ".rungs.reduction", 1.0, 1000.0)) {
+        if (auto v = r.number<double>(n, sub(field, "rungs.reduction"), 1.0, 1000.0)) {
           if (*v <= 1.0) {
-            r.error(n, field + ".rungs.reduction", "must be above 1 (the top 1/reduction go on at each rung)");
+            r.error(n, sub(field, "rungs.reduction"), "must be above 1 (the top 1/reduction go on at each rung)");
           } else {
             p.reduction = *v;
           }
@@ -272,23 +274,23 @@ PromiseSpec read_promise(Reader& r, const yaml::Node& node, const std::string& f
     }
   }
   if (const auto n = node["bottom"]) {
-    if (auto text = r.scalar(n, field + ".bottom")) {
+    if (auto text = r.scalar(n, sub(field, "bottom"))) {
       if (*text == "pause" || *text == "shrink" || *text == "stop") {
         p.bottom = *text;
       } else {
-        r.error(n, field + ".bottom", fmt::format("must be pause, shrink or stop, not '{}'", *text));
+        r.error(n, sub(field, "bottom"), fmt::format("must be pause, shrink or stop, not '{}'", *text));
       }
     }
   }
   if (const auto n = node["weight"]) {
-    if (auto v = r.number<double>(n, field + ".weight", 0.0, limits::kWeight)) p.weight = *v;
+    if (auto v = r.number<double>(n, sub(field, "weight"), 0.0, limits::kWeight)) p.weight = *v;
   }
   if (const auto n = node["policy"]) {
-    if (auto text = r.scalar(n, field + ".policy")) {
+    if (auto text = r.scalar(n, sub(field, "policy"))) {
       if (*text == "halving" || *text == "ucb") {
         p.ucb = *text == "ucb";
       } else {
-        r.error(n, field + ".policy", fmt::format("must be halving or ucb, not '{}'", *text));
+        r.error(n, sub(field, "policy"), fmt::format("must be halving or ucb, not '{}'", *text));
       }
     }
   }
@@ -300,10 +302,10 @@ PromiseSpec read_promise(Reader& r, const yaml::Node& node, const std::string& f
     if (!p.ucb && node[key]) r.error(node[key], field + "." + key, "applies to policy: ucb (add policy: ucb)");
   }
   if (const auto n = node["exploration"]) {
-    if (auto v = r.number<double>(n, field + ".exploration", 0.0, 100.0)) p.exploration = *v;
+    if (auto v = r.number<double>(n, sub(field, "exploration"), 0.0, 100.0)) p.exploration = *v;
   }
   if (const auto n = node["min_values"]) {
-    if (auto v = r.number<int>(n, field + ".min_values", 1, 1000000)) p.min_values = *v;
+    if (auto v = r.number<int>(n, sub(field, "min_values"), 1, 1000000)) p.min_values = *v;
   }
   return p;
 }
@@ -316,7 +318,7 @@ std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader&
   if (!r.require_map(node, field)) return out;
   r.check_keys(node, field, kSimulateFields);
   const auto metrics = node["metrics"];
-  if (!metrics || !r.require_map(metrics, field + ".metrics")) return out;
+  if (!metrics || !r.require_map(metrics, sub(field, "metrics"))) return out;
   for (auto it = metrics.begin(); it != metrics.end(); ++it) {
     const std::string name = it->first.Scalar();
     const std::string mfield = field + ".metrics." + name;
@@ -324,13 +326,13 @@ std::map<std::string, std::pair<std::string, std::string>> read_simulate(Reader&
     r.check_keys(it->second, mfield, kSimulatedMetricFields);
     std::string value, noise = "0";
     if (const auto v = it->second["value"]) {
-      if (auto text = r.scalar(v, mfield + ".value")) value = *text;
+      if (auto text = r.scalar(v, sub(mfield, "value"))) value = *text;
     } else {
       r.error(it->second, mfield, "missing required field 'value' (the metric's true level)");
       continue;
     }
     if (const auto n = it->second["noise"]) {
-      if (auto text = r.scalar(n, mfield + ".noise")) noise = *text;
+      if (auto text = r.scalar(n, sub(mfield, "noise"))) noise = *text;
     }
     out[name] = {value, noise};
   }
@@ -342,13 +344,13 @@ CheckpointSpec read_checkpoint(Reader& r, const yaml::Node& node, const std::str
   r.check_keys(node, field, kCheckpointFields);
   auto duration = [&](const char* key) { return positive_duration(r, node, key, field); };
   if (const auto n = node["enabled"]) {
-    if (auto v = r.boolean(n, field + ".enabled")) spec.enabled = *v;
+    if (auto v = r.boolean(n, sub(field, "enabled"))) spec.enabled = *v;
   }
   if (const auto n = node["keep"]) {
-    if (auto v = r.number<int>(n, field + ".keep", 1, limits::kKeep)) spec.keep = *v;
+    if (auto v = r.number<int>(n, sub(field, "keep"), 1, limits::kKeep)) spec.keep = *v;
   }
   if (const auto n = node["async"]) {
-    if (auto v = r.boolean(n, field + ".async")) spec.async = *v;
+    if (auto v = r.boolean(n, sub(field, "async"))) spec.async = *v;
   }
   if (auto v = duration("mtbf")) spec.node_mtbf_seconds = *v;
   if (auto v = duration("max_lost_work")) spec.max_lost_work_seconds = *v;
@@ -361,9 +363,9 @@ CheckpointSpec read_checkpoint(Reader& r, const yaml::Node& node, const std::str
       std::uint64_t count = 0;
       const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
       if (ec != std::errc() || count > limits::kSteps) {
-        r.error(n, field + ".interval", fmt::format("must be at most {} steps, not '{}'", limits::kSteps, text));
+        r.error(n, sub(field, "interval"), fmt::format("must be at most {} steps, not '{}'", limits::kSteps, text));
       } else if (count == 0) {
-        r.error(n, field + ".interval", "must be at least 1 step (or a duration such as 10min), not 0");
+        r.error(n, sub(field, "interval"), "must be at least 1 step (or a duration such as 10min), not 0");
       } else {
         spec.interval_steps = count;
         spec.interval_seconds.reset();
@@ -421,16 +423,16 @@ ClusterSpec read_cluster(Reader& r, const yaml::Node& node) {
     NodeClass k;
     k.where = r.at(nodes[i]);
     if (const auto n = nodes[i]["name"]) {
-      if (auto text = r.nonempty_string(n, field + ".name")) {
+      if (auto text = r.nonempty_string(n, sub(field, "name"))) {
         k.pattern = *text;
         try {
           k.names = expand_hostlist(*text);
         } catch (const Error& e) {
-          r.error(n, field + ".name", e.what());
+          r.error(n, sub(field, "name"), e.what());
         }
         for (const auto& host : k.names) {
           if (!seen.insert(host).second) {
-            r.error(n, field + ".name", fmt::format("host '{}' is already listed by another node entry", host));
+            r.error(n, sub(field, "name"), fmt::format("host '{}' is already listed by another node entry", host));
             break;
           }
         }
@@ -439,13 +441,13 @@ ClusterSpec read_cluster(Reader& r, const yaml::Node& node) {
       r.error(nodes[i], field, "missing required field 'name' (a host name or list, e.g. cpu[0001-0900])");
     }
     if (const auto n = nodes[i]["cores"]) {
-      if (auto v = r.number<int>(n, field + ".cores", 1, limits::kCount)) k.cores = *v;
+      if (auto v = r.number<int>(n, sub(field, "cores"), 1, limits::kCount)) k.cores = *v;
     } else {
       r.error(nodes[i], field, "missing required field 'cores'");
     }
-    if (const auto n = nodes[i]["memory"]) k.memory_bytes = read_bytes(r, n, field + ".memory");
+    if (const auto n = nodes[i]["memory"]) k.memory_bytes = read_bytes(r, n, sub(field, "memory"));
     if (const auto n = nodes[i]["gpus"]) {
-      if (auto v = r.number<int>(n, field + ".gpus", 0, limits::kCount)) k.gpus = *v;
+      if (auto v = r.number<int>(n, sub(field, "gpus"), 0, limits::kCount)) k.gpus = *v;
     }
     if (const auto n = nodes[i]["power"]) {
       // `{idle: 120W, busy: 450W, gpu: 300W}`, each from 0 to 1 MW: far above any node, and
@@ -487,20 +489,20 @@ ClusterSpec read_cluster(Reader& r, const yaml::Node& node) {
           gpu = required("gpu", fmt::format("the watts each of the node's {} GPUs adds when busy, e.g. gpu: 300W", k.gpus));
         }
         if (idle && busy && *busy < *idle) {
-          r.error(n["busy"], pfield + ".busy",
+          r.error(n["busy"], sub(pfield, "busy"),
                   fmt::format("must be at least the idle power ({}), not '{}'", format_watts(*idle), n["busy"].Scalar()));
         } else if (idle && busy && gpu) {
           k.power = NodePower{*idle, *busy, *gpu};
         }
       }
     }
-    if (const auto n = nodes[i]["features"]) k.features = r.string_list(n, field + ".features");
+    if (const auto n = nodes[i]["features"]) k.features = r.string_list(n, sub(field, "features"));
     // Reported once, at the entry that carries the sum over the bound (each entry adds at most
     // 10^6 hosts x 10^6 cores, so the sum itself cannot overflow).
     if (total_cores <= limits::kTotalCores) {
       total_cores += static_cast<std::int64_t>(k.names.size()) * k.cores;
       if (total_cores > limits::kTotalCores) {
-        r.error(nodes[i]["cores"] ? nodes[i]["cores"] : nodes[i], field + ".cores",
+        r.error(nodes[i]["cores"] ? nodes[i]["cores"] : nodes[i], sub(field, "cores"),
                 fmt::format("the cluster's nodes hold {} cores in all (with {} x {} here); at most {} can be scheduled",
                             total_cores, k.names.size(), k.cores, limits::kTotalCores));
       }
@@ -519,7 +521,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
   s.where = r.at(node);
   if (const auto name = node["name"]) {
     s.where = r.at(name);
-    if (auto text = r.nonempty_string(name, field + ".name")) {
+    if (auto text = r.nonempty_string(name, sub(field, "name"))) {
       s.name = *text;
       field = "stages." + s.name;
     }
@@ -531,89 +533,90 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
     // Where each value is; for `parameters:` the key, where a missing parameter is reported
     // (a block mapping's value only starts on the next line).
     const bool key = it->first.text() == "parameters";
-    s.field_where[it->first.text()] = r.at(key ? it->first : it->second);
+    s.field_where.set(it->first.text(), r.at(key ? it->first : it->second));
   }
   r.check_keys(node, field, kStageFields);
   s.template_name = s.name;
 
   if (const auto kernel = node["kernel"]) {
-    if (auto text = r.nonempty_string(kernel, field + ".kernel")) s.kernel = *text;
-    if (node["command"]) r.error(node["command"], field + ".command", "a stage runs a kernel or a command, not both");
+    if (auto text = r.nonempty_string(kernel, sub(field, "kernel"))) s.kernel = *text;
+    if (node["command"]) r.error(node["command"], sub(field, "command"), "a stage runs a kernel or a command, not both");
   } else if (!node["command"]) {
     r.error(node, field, "missing required field 'kernel' (or `command:`, to run a model executable)");
   }
   if (const auto n = node["project"]) {
-    if (auto text = r.nonempty_string(n, field + ".project")) s.project = *text;
+    if (auto text = r.nonempty_string(n, sub(field, "project"))) s.project = *text;
   }
   if (const auto n = node["ranks"]) {
     if (n.IsMap()) {
       // A range: the stage starts on `min` ranks and may be given up to `max` (promise,
       // idle ranks); its checkpoints restore on any count in between.
-      r.check_keys(n, field + ".ranks", {"min", "max"});
+      r.check_keys(n, sub(field, "ranks"), {"min", "max"});
       std::optional<int> low, high;
-      if (const auto m = n["min"]) low = r.number<int>(m, field + ".ranks.min", 1, limits::kCount);
-      else r.error(n, field + ".ranks", "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
-      if (const auto m = n["max"]) high = r.number<int>(m, field + ".ranks.max", 1, limits::kCount);
-      else r.error(n, field + ".ranks", "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
+      if (const auto m = n["min"]) low = r.number<int>(m, sub(field, "ranks.min"), 1, limits::kCount);
+      else r.error(n, sub(field, "ranks"), "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
+      if (const auto m = n["max"]) high = r.number<int>(m, sub(field, "ranks.max"), 1, limits::kCount);
+      else r.error(n, sub(field, "ranks"), "a range needs 'min' and 'max' (e.g. ranks: {min: 2, max: 8})");
       if (low && high && *high < *low) {
-        r.error(n["max"], field + ".ranks.max", fmt::format("{} is below min {}", *high, *low));
+        r.error(n["max"], sub(field, "ranks.max"), fmt::format("{} is below min {}", *high, *low));
       } else if (low && high) {
         s.ranks = *low;
         s.max_ranks = *high;
       }
-    } else if (auto v = r.number<int>(n, field + ".ranks", 1, limits::kCount)) {
+    } else if (auto v = r.number<int>(n, sub(field, "ranks"), 1, limits::kCount)) {
       s.ranks = *v;
       s.max_ranks = *v;
     }
   }
   if (const auto n = node["steps"]) {
-    if (auto v = r.number<std::uint64_t>(n, field + ".steps", 1, limits::kSteps)) s.steps = *v;
+    if (auto v = r.number<std::uint64_t>(n, sub(field, "steps"), 1, limits::kSteps)) s.steps = *v;
   }
   if (const auto n = node["cores_per_rank"]) {
-    if (auto v = r.number<int>(n, field + ".cores_per_rank", 1, limits::kCount)) s.cores_per_rank = *v;
+    if (auto v = r.number<int>(n, sub(field, "cores_per_rank"), 1, limits::kCount)) s.cores_per_rank = *v;
   }
   if (const auto n = node["gpus_per_rank"]) {
-    if (auto v = r.number<int>(n, field + ".gpus_per_rank", 0, limits::kCount)) s.gpus_per_rank = *v;
+    if (auto v = r.number<int>(n, sub(field, "gpus_per_rank"), 0, limits::kCount)) s.gpus_per_rank = *v;
   }
   // The scheduler counts a stage's cores in all in an int: a total beyond it would wrap.
   if (const std::int64_t cores = std::int64_t{s.max_ranks} * s.cores_per_rank; cores > limits::kTotalCores) {
-    r.error(s.location_of("cores_per_rank"), field + ".cores_per_rank",
+    r.error(s.location_of("cores_per_rank"), sub(field, "cores_per_rank"),
             fmt::format("{} ranks x {} cores per rank is {} cores; a stage may use at most {} in all", s.max_ranks,
                         s.cores_per_rank, cores, limits::kTotalCores));
   }
-  if (const auto n = node["memory_per_rank"]) s.memory_per_rank_bytes = read_bytes(r, n, field + ".memory_per_rank");
-  if (const auto n = node["features"]) s.features = r.string_list(n, field + ".features");
+  if (const auto n = node["memory_per_rank"]) s.memory_per_rank_bytes = read_bytes(r, n, sub(field, "memory_per_rank"));
+  if (const auto n = node["features"]) s.features = r.string_list(n, sub(field, "features"));
   if (const auto n = node["protected"]) {
-    if (auto v = r.boolean(n, field + ".protected")) s.protected_run = *v;
+    if (auto v = r.boolean(n, sub(field, "protected"))) s.protected_run = *v;
   }
   if (const auto n = node["priority"]) {
-    if (auto v = r.number<int>(n, field + ".priority", -limits::kPriority, limits::kPriority)) s.priority = *v;
+    if (auto v = r.number<int>(n, sub(field, "priority"), -limits::kPriority, limits::kPriority)) s.priority = *v;
   }
   if (auto v = positive_duration(r, node, "walltime", field)) s.walltime_seconds = *v;
   if (auto v = positive_duration(r, node, "step_time", field)) s.step_seconds = *v;
   if (auto v = positive_duration(r, node, "preempt_exempt_after", field)) s.preempt_exempt_after_seconds = *v;
-  if (const auto n = node["description"]) r.scalar(n, field + ".description");
-  if (const auto n = node["mpi_io"]) s.mpi_io_hints = read_mpi_io(r, n, field + ".mpi_io");
+  if (const auto n = node["description"]) r.scalar(n, sub(field, "description"));
+  if (const auto n = node["mpi_io"]) s.mpi_io_hints = read_mpi_io(r, n, sub(field, "mpi_io"));
   if (const auto n = node["start_date"]) {
-    s.field_where["start_date"] = r.at(n);
-    if (auto text = r.nonempty_string(n, field + ".start_date")) s.start_date = *text;  // checked once the calendar is known
+    s.field_where.set("start_date", r.at(n));
+    if (auto text = r.nonempty_string(n, sub(field, "start_date"))) s.start_date = *text;  // checked once the calendar is known
   }
   s.checkpoint = campaign_checkpoint;
-  if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, field + ".checkpoint", campaign_checkpoint);
-  if (const auto n = node["promise"]) s.promise = read_promise(r, n, field + ".promise");
+  if (const auto n = node["checkpoint"]) s.checkpoint = read_checkpoint(r, n, sub(field, "checkpoint"), campaign_checkpoint);
+  if (const auto n = node["promise"]) s.promise = read_promise(r, n, sub(field, "promise"));
   // A `command:` stage's fields (and, on a kernel stage, each of them as an error).
   loader::read_command_stage(r, node, field, campaign_dir, s);
   if (const auto n = node["simulate"]) {
-    t.simulate = read_simulate(r, n, field + ".simulate");
+    t.simulate = read_simulate(r, n, sub(field, "simulate"));
     t.simulate_where = r.at(n);
   }
 
   if (const auto params = node["parameters"]) {
-    if (r.require_map(params, field + ".parameters")) {
+    if (r.require_map(params, sub(field, "parameters"))) {
       for (auto it = params.begin(); it != params.end(); ++it) {
         const std::string key = it->first.Scalar();
-        const std::string pfield = field + ".parameters." + key;
-        s.field_where["parameters." + key] = r.at(it->second);
+        const std::string where_key = "parameters." + key;
+        const FieldPath pfield = sub(field, where_key);
+        s.field_where.set(where_key, r.at(it->second));
         if (it->second.IsScalar()) {
           s.parameters.set(key, it->second.Scalar());
         } else if (it->second.IsSequence()) {
@@ -631,7 +634,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
   }
 
   if (const auto outputs = node["outputs"]) {
-    if (r.require_map(outputs, field + ".outputs")) {
+    if (r.require_map(outputs, sub(field, "outputs"))) {
       for (auto it = outputs.begin(); it != outputs.end(); ++it) {
         OutputSpec o;
         o.name = it->first.Scalar();
@@ -647,11 +650,11 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
         if (schema.dims) o.dims = *schema.dims;
         if (schema.units) o.units = *schema.units;
         if (const auto n = it->second["long_name"]) {
-          if (auto text = r.nonempty_string(n, ofield + ".long_name")) o.long_name = *text;
+          if (auto text = r.nonempty_string(n, sub(ofield, "long_name"))) o.long_name = *text;
         }
         if (const auto n = it->second["standard_name"]) {
-          if (auto text = r.nonempty_string(n, ofield + ".standard_name")) {
-            if (auto bad = standard_name_problem(*text); !bad.empty()) r.error(n, ofield + ".standard_name", bad);
+          if (auto text = r.nonempty_string(n, sub(ofield, "standard_name"))) {
+            if (auto bad = standard_name_problem(*text); !bad.empty()) r.error(n, sub(ofield, "standard_name"), bad);
             else o.standard_name = *text;
           }
         }
@@ -661,7 +664,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
   }
 
   if (const auto inputs = node["inputs"]) {
-    if (r.require_map(inputs, field + ".inputs")) {
+    if (r.require_map(inputs, sub(field, "inputs"))) {
       for (auto it = inputs.begin(); it != inputs.end(); ++it) {
         InputBinding in;
         in.name = it->first.Scalar();
@@ -672,7 +675,7 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
           reference = it->second.Scalar();
         } else if (it->second.IsMap()) {
           r.check_keys(it->second, ifield, kInputFields);
-          if (const auto from = it->second["from"]) reference = r.scalar(from, ifield + ".from");
+          if (const auto from = it->second["from"]) reference = r.scalar(from, sub(ifield, "from"));
           else r.error(it->second, ifield, "missing required field 'from' (e.g. from: spinup.temperature)");
           in.expect = read_schema(r, it->second, ifield, false);
         } else {
@@ -689,13 +692,13 @@ std::optional<StageTemplate> read_stage(Reader& r, const yaml::Node& node, std::
   }
 
   if (const auto after = node["after"]) {
-    const auto names = r.string_list(after, field + ".after");
+    const auto names = r.string_list(after, sub(field, "after"));
     for (const auto& n : names) s.after.emplace_back(n, r.at(after));
   }
 
   if (const auto for_each = node["for_each"]) {
     t.for_each_where = r.at(for_each);
-    if (r.require_map(for_each, field + ".for_each")) {
+    if (r.require_map(for_each, sub(field, "for_each"))) {
       for (auto it = for_each.begin(); it != for_each.end(); ++it) {
         const std::string key = it->first.Scalar();
         const std::string ffield = field + ".for_each." + key;
@@ -735,7 +738,7 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
   for (const auto& [key, values] : t.for_each) keys.insert(key);
   for (const auto& used : placeholders(t.spec.name)) {
     if (!keys.count(used)) {
-      r.error(t.spec.where, field + ".name",
+      r.error(t.spec.where, sub(field, "name"),
               fmt::format("placeholder '{{{}}}' has no for_each list of that name", used));
       return;
     }
@@ -744,7 +747,7 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
     const auto used = placeholders(t.spec.name);
     for (const auto& key : keys) {
       if (std::find(used.begin(), used.end(), key) == used.end()) {
-        r.error(t.spec.where, field + ".name",
+        r.error(t.spec.where, sub(field, "name"),
                 fmt::format("name must contain '{{{}}}' so that each ensemble member gets its own name", key));
         return;
       }
@@ -759,13 +762,16 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
     for (std::size_t k = 0; k < t.for_each.size(); ++k) {
       values.emplace_back(t.for_each[k].first, t.for_each[k].second[index[k]]);
     }
-    StageSpec s = member + 1 == members ? std::move(t.spec) : t.spec;
+    // The last member takes the template's spec; `cond ? std::move(a) : a` would copy both ways.
+    StageSpec s;
+    if (member + 1 == members) s = std::move(t.spec);
+    else s = t.spec;
     if (!values.empty()) s.name = substitute(s.name, values);
     s.parameters.set_stage(s.name);
     s.field_where.reserve(s.field_where.size() + values.size());
     for (std::size_t k = 0; k < values.size(); ++k) {
       s.parameters.set(values[k].first, values[k].second);
-      s.field_where["parameters." + values[k].first] = t.for_each_value_where[k][index[k]];
+      s.field_where.set("parameters." + values[k].first, t.for_each_value_where[k][index[k]]);
     }
     if (!values.empty()) {
       for (auto& in : s.inputs) {
@@ -956,27 +962,27 @@ LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path
         ProjectSpec project;
         project.where = r.at(p);
         if (const auto n = p["name"]) {
-          if (auto text = r.nonempty_string(n, field + ".name")) project.name = *text;
+          if (auto text = r.nonempty_string(n, sub(field, "name"))) project.name = *text;
         } else {
           r.error(p, field, "missing required field 'name'");
         }
         if (const auto n = p["grant"]) {
-          if (auto text = r.scalar(n, field + ".grant")) project.grant = *text;
+          if (auto text = r.scalar(n, sub(field, "grant"))) project.grant = *text;
         }
         if (const auto n = p["allocation_core_hours"]) {
-          if (auto v = r.number<double>(n, field + ".allocation_core_hours", 0.0, limits::kCoreHours)) project.allocation_core_hours = *v;
+          if (auto v = r.number<double>(n, sub(field, "allocation_core_hours"), 0.0, limits::kCoreHours)) project.allocation_core_hours = *v;
         }
         if (const auto n = p["share"]) {
-          if (auto v = r.number<double>(n, field + ".share", 0.0, limits::kWeight)) project.share = *v;
+          if (auto v = r.number<double>(n, sub(field, "share"), 0.0, limits::kWeight)) project.share = *v;
         }
         if (const auto n = p["hard_cap"]) {
-          if (auto v = r.boolean(n, field + ".hard_cap")) project.hard_cap = *v;
+          if (auto v = r.boolean(n, sub(field, "hard_cap"))) project.hard_cap = *v;
           if (project.hard_cap && project.allocation_core_hours <= 0) {
-            r.error(n, field + ".hard_cap", "a hard cap needs the project's allocation_core_hours (above 0)");
+            r.error(n, sub(field, "hard_cap"), "a hard cap needs the project's allocation_core_hours (above 0)");
           }
         }
         if (!project.name.empty() && !names.insert(project.name).second) {
-          r.error(p, field + ".name", fmt::format("duplicate project '{}'", project.name));
+          r.error(p, sub(field, "name"), fmt::format("duplicate project '{}'", project.name));
         }
         c.projects.push_back(std::move(project));
       }

@@ -64,15 +64,15 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
   }
   ExternalModelSpec m;
   if (const auto ranks = node["ranks"]; ranks && ranks.IsMap()) {
-    r.error(ranks, field + ".ranks",
+    r.error(ranks, sub(field, "ranks"),
             "a model executable runs on a fixed number of ranks (its decomposition and restart files depend on it): "
             "give one number");
   }
   if (!command.IsSequence() || command.size() == 0) {
-    r.error(command, field + ".command",
+    r.error(command, sub(field, "command"),
             "must be a non-empty list: the program and its arguments, e.g. [ocean_model, input.nml] (never a shell line)");
   } else {
-    m.command = r.string_list(command, field + ".command");
+    m.command = r.string_list(command, sub(field, "command"));
   }
   if (!m.command.empty() && m.command[0].find('{') == std::string::npos) {
     // A program named by a path is found from the campaign file's folder; a bare name on PATH.
@@ -90,7 +90,7 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
     }
   }
   if (const auto templates = node["templates"]) {
-    if (r.require_map(templates, field + ".templates")) {
+    if (r.require_map(templates, sub(field, "templates"))) {
       for (auto it = templates.begin(); it != templates.end(); ++it) {
         ExternalModelSpec::Template t;
         t.target = it->first.Scalar();
@@ -126,10 +126,10 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
       r.check_keys(restart, rfield, kRestartFields);
       RestartFilesSpec spec;
       if (const auto f = restart["files"]) {
-        if (auto text = r.nonempty_string(f, rfield + ".files")) {
+        if (auto text = r.nonempty_string(f, sub(rfield, "files"))) {
           spec.files = *text;
           if (spec.files.find("{step}") == std::string::npos) {
-            r.error(f, rfield + ".files", "must contain {step} where the model writes the step number, e.g. restart.{step}.*.bin");
+            r.error(f, sub(rfield, "files"), "must contain {step} where the model writes the step number, e.g. restart.{step}.*.bin");
           }
         }
       } else {
@@ -137,30 +137,30 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
       }
       if (const auto f = restart["count"]) {
         if (!(f.IsScalar() && f.Scalar() == "ranks")) {
-          if (auto v = r.number<int>(f, rfield + ".count", 1, limits::kCount)) spec.files_per_set = *v;
+          if (auto v = r.number<int>(f, sub(rfield, "count"), 1, limits::kCount)) spec.files_per_set = *v;
         }
       }
       if (const auto f = restart["marker"]) {
-        if (auto text = r.nonempty_string(f, rfield + ".marker")) {
+        if (auto text = r.nonempty_string(f, sub(rfield, "marker"))) {
           spec.marker = *text;
-          if (spec.marker.find("{step}") == std::string::npos) r.error(f, rfield + ".marker", "must contain {step}");
+          if (spec.marker.find("{step}") == std::string::npos) r.error(f, sub(rfield, "marker"), "must contain {step}");
         }
       }
       if (const auto f = restart["request"]) {
-        if (auto text = r.nonempty_string(f, rfield + ".request")) {
+        if (auto text = r.nonempty_string(f, sub(rfield, "request"))) {
           if (*text != "interval") {
             spec.signal = signal_number(*text);
             if (spec.signal == 0) {
-              r.error(f, rfield + ".request",
+              r.error(f, sub(rfield, "request"),
                       fmt::format("'{}' is neither `interval` (the model's own) nor a signal such as SIGUSR1", *text));
             }
           }
         }
       }
       if (const auto f = restart["timeout"]) {
-        auto text = r.nonempty_string(f, rfield + ".timeout");
+        auto text = r.nonempty_string(f, sub(rfield, "timeout"));
         auto seconds = text ? parse_duration_seconds(*text) : std::nullopt;
-        if (text && (!seconds || *seconds <= 0)) r.error(f, rfield + ".timeout", fmt::format("'{}' is not a duration", *text));
+        if (text && (!seconds || *seconds <= 0)) r.error(f, sub(rfield, "timeout"), fmt::format("'{}' is not a duration", *text));
         else if (seconds) spec.timeout_seconds = *seconds;
       }
       m.restart = spec;
@@ -172,18 +172,18 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
     if (progress.IsMap()) {
       r.check_keys(progress, pfield, kProgressFields);
       if (const auto f = progress["file"]) {
-        if (auto text = r.nonempty_string(f, pfield + ".file")) m.progress_file = *text;
+        if (auto text = r.nonempty_string(f, sub(pfield, "file"))) m.progress_file = *text;
       }
     }
     if (!pattern) {
       r.error(progress, pfield, "missing required field 'pattern' (a regular expression; group 1 the step)");
-    } else if (auto text = r.nonempty_string(pattern, pfield + ".pattern")) {
-      if (auto bad = pattern_problem(*text, 1); !bad.empty()) r.error(pattern, pfield + ".pattern", "'" + *text + "' " + bad);
+    } else if (auto text = r.nonempty_string(pattern, sub(pfield, "pattern"))) {
+      if (auto bad = pattern_problem(*text, 1); !bad.empty()) r.error(pattern, sub(pfield, "pattern"), "'" + *text + "' " + bad);
       else m.progress_pattern = *text;
     }
   }
   if (const auto metrics = node["metrics"]) {
-    if (r.require_map(metrics, field + ".metrics")) {
+    if (r.require_map(metrics, sub(field, "metrics"))) {
       for (auto it = metrics.begin(); it != metrics.end(); ++it) {
         const std::string mfield = field + ".metrics." + it->first.Scalar();
         if (auto text = r.nonempty_string(it->second, mfield)) {
@@ -194,10 +194,10 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
     }
   }
   if (const auto launcher = node["launcher"]) {
-    const auto items = r.string_list(launcher, field + ".launcher");
+    const auto items = r.string_list(launcher, sub(field, "launcher"));
     static const std::set<std::string> kinds = {"auto", "mpirun", "srun", "none"};
     if (items.size() == 1 && !kinds.count(items[0])) {
-      r.error(launcher, field + ".launcher",
+      r.error(launcher, sub(field, "launcher"),
               fmt::format("'{}' is none of auto, mpirun, srun, none; or give the launcher's argv as a list", items[0]));
     } else if (!items.empty()) {
       m.launcher = items;
@@ -211,13 +211,13 @@ void read_command_stage(Reader& r, const yaml::Node& node, const std::string& fi
       source.output = it->first.Scalar();
       const std::string ofield = field + ".outputs." + source.output;
       if (const auto f = it->second["file"]) {
-        if (auto text = r.nonempty_string(f, ofield + ".file")) source.file = *text;
+        if (auto text = r.nonempty_string(f, sub(ofield, "file"))) source.file = *text;
       } else {
         r.error(it->second, ofield, "missing required field 'file' (the HDF5 or netCDF-4 file the model writes it to)");
       }
       source.dataset = source.output;
       if (const auto f = it->second["dataset"]) {
-        if (auto text = r.nonempty_string(f, ofield + ".dataset")) source.dataset = *text;
+        if (auto text = r.nonempty_string(f, sub(ofield, "dataset"))) source.dataset = *text;
       }
       m.outputs.push_back(std::move(source));
     }

@@ -4,6 +4,7 @@
 #include <yaml.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <optional>
@@ -207,7 +208,7 @@ Document::Document(std::string_view text) {
 std::string_view Node::text() const {
   if (!IsScalar()) return {};
   const auto& item = doc_->items_[index_];
-  return std::string_view(doc_->scalars_).substr(item.begin, item.count);
+  return std::string_view(doc_->scalars_.data() + item.begin, item.count);  // in range by construction
 }
 
 yaml::Mark Node::Mark() const {
@@ -225,10 +226,15 @@ std::size_t Node::size() const {
 
 Node Node::operator[](std::string_view key) const {
   if (!IsMap()) return {};
+  // The loader asks a stage's map of about ten entries for some thirty keys: lengths first,
+  // then bytes, with no Node made per entry.
   const auto& item = doc_->items_[index_];
-  for (std::uint32_t i = 0; i < item.count; ++i) {
-    const Node k(doc_, doc_->children_[item.begin + 2 * i]);
-    if (k.IsScalar() && k.text() == key) return Node(doc_, doc_->children_[item.begin + 2 * i + 1]);
+  const std::uint32_t* entry = doc_->children_.data() + item.begin;
+  const char* text = doc_->scalars_.data();
+  for (std::uint32_t i = 0; i < item.count; ++i, entry += 2) {
+    const auto& k = doc_->items_[entry[0]];
+    if (k.count != key.size() || doc_->kind(entry[0]) != Kind::scalar) continue;
+    if (key.empty() || std::memcmp(text + k.begin, key.data(), key.size()) == 0) return Node(doc_, entry[1]);
   }
   return {};
 }

@@ -22,6 +22,43 @@
 
 namespace perennial::loader {
 
+// A field's dotted path as messages name it (`stages.ssp-4.5.outputs.tas.units`, `after[2]`),
+// put together only when a message needs it: reading a 100,000-stage campaign names millions
+// of fields and reports none, and building each name took a tenth of the time. Holds views:
+// it lives no longer than the call it is passed to (a temporary std::string argument does).
+class FieldPath {
+ public:
+  FieldPath(const std::string& whole) : base_(whole) {}  // implicit: any field name already built
+  FieldPath(const char* whole) : base_(whole) {}
+  FieldPath(std::string_view parent, std::string_view key) : base_(parent), key_(key) {}
+  /// The same field's item `index` (`after[2]`).
+  FieldPath item(std::size_t index) const {
+    FieldPath f = *this;
+    f.index_ = index;
+    return f;
+  }
+
+  std::string str() const {
+    std::string out(base_);
+    if (!key_.empty()) {
+      if (!out.empty()) out += '.';
+      out += key_;
+    }
+    if (index_ != kNoIndex) out += fmt::format("[{}]", index_);
+    return out;
+  }
+  operator std::string() const { return str(); }
+
+ private:
+  static constexpr std::size_t kNoIndex = static_cast<std::size_t>(-1);
+  std::string_view base_;
+  std::string_view key_;
+  std::size_t index_ = kNoIndex;
+};
+
+/// `parent.key`, named only if a message needs it.
+inline FieldPath sub(std::string_view parent, std::string_view key) { return FieldPath(parent, key); }
+
 // Walks the YAML tree, recording every problem with its position instead of stopping at
 // the first one: a scientist fixing a campaign wants the whole list at once.
 class Reader {
@@ -33,40 +70,44 @@ class Reader {
     if (mark.is_null()) return {file_, 0, 0};
     return {file_, mark.line + 1, mark.column + 1};
   }
-  void error(const SourceLocation& where, const std::string& field, const std::string& message) {
-    diag_.add(where, field, message);
+  void error(const SourceLocation& where, const FieldPath& field, const std::string& message) {
+    diag_.add(where, field.str(), message);
   }
-  void error(const yaml::Node& node, const std::string& field, const std::string& message) {
+  void error(const yaml::Node& node, const FieldPath& field, const std::string& message) {
     error(at(node), field, message);
   }
 
   // Reports keys outside `allowed`, suggesting the nearest valid name.
-  void check_keys(const yaml::Node& map, const std::string& field, const std::vector<std::string>& allowed) {
+  void check_keys(const yaml::Node& map, const FieldPath& field, const std::vector<std::string>& allowed) {
     for (auto it = map.begin(); it != map.end(); ++it) {
       const std::string_view text = it->first.text();
-      if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) continue;
+      // Lengths first: a stage's ten keys against thirty names, a hundred thousand times.
+      if (std::any_of(allowed.begin(), allowed.end(),
+                      [&](const std::string& name) { return name.size() == text.size() && name == text; })) {
+        continue;
+      }
       const std::string key(text);
       std::string hint = nearest_name(key, allowed);
       std::string message = fmt::format("unknown field '{}'", key);
       if (!hint.empty()) message += fmt::format("; did you mean '{}'?", hint);
       else message += fmt::format(" (valid: {})", fmt::join(allowed, ", "));
-      error(it->first, join(field, key), message);
+      error(it->first, join(field.str(), key), message);
     }
   }
 
-  bool require_map(const yaml::Node& node, const std::string& field) {
+  bool require_map(const yaml::Node& node, const FieldPath& field) {
     if (node.IsMap()) return true;
     error(node, field, "must be a mapping of `key: value` pairs");
     return false;
   }
 
-  std::optional<std::string> scalar(const yaml::Node& node, const std::string& field) {
+  std::optional<std::string> scalar(const yaml::Node& node, const FieldPath& field) {
     if (node.IsScalar()) return node.Scalar();
     error(node, field, "must be a single value");
     return std::nullopt;
   }
 
-  std::optional<std::string> nonempty_string(const yaml::Node& node, const std::string& field) {
+  std::optional<std::string> nonempty_string(const yaml::Node& node, const FieldPath& field) {
     auto text = scalar(node, field);
     if (text && text->empty()) {
       error(node, field, "must not be empty");
@@ -78,7 +119,7 @@ class Reader {
   // A number from `minimum` to `maximum`. An integer type also reads `1e3`, never `2.5`; a
   // value out of bounds or too long for any machine type is an error naming the bound.
   template <class T>
-  std::optional<T> number(const yaml::Node& node, const std::string& field, T minimum, T maximum) {
+  std::optional<T> number(const yaml::Node& node, const FieldPath& field, T minimum, T maximum) {
     auto text = scalar(node, field);
     if (!text) return std::nullopt;
     constexpr bool whole = std::is_integral_v<T>;
@@ -118,7 +159,7 @@ class Reader {
     return static_cast<T>(value);
   }
 
-  std::optional<bool> boolean(const yaml::Node& node, const std::string& field) {
+  std::optional<bool> boolean(const yaml::Node& node, const FieldPath& field) {
     auto text = scalar(node, field);
     if (!text) return std::nullopt;
     if (*text == "true" || *text == "True" || *text == "yes") return true;
@@ -127,7 +168,7 @@ class Reader {
     return std::nullopt;
   }
 
-  std::vector<std::string> string_list(const yaml::Node& node, const std::string& field) {
+  std::vector<std::string> string_list(const yaml::Node& node, const FieldPath& field) {
     std::vector<std::string> out;
     if (node.IsScalar()) {  // a single item may be written without brackets
       out.push_back(node.Scalar());
@@ -138,7 +179,7 @@ class Reader {
       return out;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
-      if (auto s = nonempty_string(node[i], fmt::format("{}[{}]", field, i))) out.push_back(*s);
+      if (auto s = nonempty_string(node[i], field.item(i))) out.push_back(*s);
     }
     return out;
   }

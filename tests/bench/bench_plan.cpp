@@ -90,18 +90,18 @@ Generated generate(const Shape& shape) {
       s.parameters.set_stage(s.name);
       const int name_line = emit("  - name: " + s.name);
       s.where = {kFile, name_line, 11};
-      s.field_where["name"] = s.where;
-      s.field_where["kernel"] = {kFile, emit("    kernel: noop"), 13};
+      s.field_where.set("name", s.where);
+      s.field_where.set("kernel", SourceLocation{kFile, emit("    kernel: noop"), 13});
       if (k > 0) {
         const std::string a = stage_name(k - 1, i);
         const std::string b = stage_name(k - 1, (i + 1) % shape.width);
         const std::string from = stage_name(k - 1, (i + shape.width / 2) % shape.width);
         const int after_line = emit(fmt::format("    after: [{}, {}]", a, b));
-        s.field_where["after"] = {kFile, after_line, 12};
+        s.field_where.set("after", SourceLocation{kFile, after_line, 12});
         s.after.emplace_back(a, SourceLocation{kFile, after_line, 12});
         s.after.emplace_back(b, SourceLocation{kFile, after_line, 12});
         const int inputs_line = emit(fmt::format("    inputs: {{initial: {}.state}}", from));
-        s.field_where["inputs"] = {kFile, inputs_line, 13};
+        s.field_where.set("inputs", SourceLocation{kFile, inputs_line, 13});
         InputBinding in;
         in.name = "initial";
         in.stage_pattern = from;
@@ -110,7 +110,7 @@ Generated generate(const Shape& shape) {
         s.inputs.push_back(std::move(in));
       }
       const int outputs_line = emit("    outputs: {state: {dtype: float64, dims: [x], units: \"1\"}}");
-      s.field_where["outputs"] = {kFile, outputs_line, 14};
+      s.field_where.set("outputs", SourceLocation{kFile, outputs_line, 14});
       OutputSpec o;
       o.name = "state";
       o.dtype = DType::float64;

@@ -118,23 +118,26 @@ struct SimulatedMetric {
 
 /// Where each field of a stage was written (`kernel`, `parameters.forcing`, ...): a sorted
 /// array, since a stage has about ten and a campaign up to a hundred thousand stages (a
-/// std::map of the same took three times the memory). Reads like the map it replaces.
+/// std::map of the same took three times the memory). The stage's fields are all in one file,
+/// held once: an entry is its name, line and column.
 class FieldLocations {
  public:
-  using value_type = std::pair<std::string, SourceLocation>;
-  using const_iterator = std::vector<value_type>::const_iterator;
-
-  /// The entry for `field`, made (at no position) when there is none.
-  SourceLocation& operator[](std::string_view field);
-  const_iterator find(std::string_view field) const;
-  const_iterator begin() const { return entries_.begin(); }
-  const_iterator end() const { return entries_.end(); }
+  /// Records (or replaces) where `field` was written.
+  void set(std::string_view field, const SourceLocation& where);
+  /// Where `field` was written, if it was.
+  std::optional<SourceLocation> find(std::string_view field) const;
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   void reserve(std::size_t count) { entries_.reserve(count); }
 
  private:
-  std::vector<value_type> entries_;  // sorted by field
+  struct Entry {
+    std::string field;
+    int line = 0;
+    int column = 0;
+  };
+  SourceFile file_;
+  std::vector<Entry> entries_;  // sorted by field
 };
 
 struct StageSpec {
@@ -173,7 +176,7 @@ struct StageSpec {
   FieldLocations field_where;                                 ///< each written field's position
 
   /// Where `field` was written, or the stage's own position when it was not.
-  const SourceLocation& location_of(const std::string& field) const;
+  SourceLocation location_of(std::string_view field) const;
   const OutputSpec* find_output(const std::string& output) const;
   /// What it runs, for messages, events and grouping: the kernel's name, or `command:NAME`
   /// (NAME the program's file name) for a model executable.

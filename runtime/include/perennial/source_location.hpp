@@ -5,21 +5,23 @@
 #include <fmt/core.h>
 
 #include <compare>
-#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
 
 namespace perennial {
 
-/// A campaign file's name, shared by every location in it: a 100,000-stage campaign holds
-/// over a million locations, and a copy of the path in each took a fifth of the memory
-/// validating it needed. Reads as a `const std::string&`; "" when default-constructed.
+/// A campaign file's name as every location in it holds it: a pointer to one interned copy
+/// of the name, kept for the life of the process. A 100,000-stage campaign holds over a
+/// million locations; a copy of the path in each took a fifth of the memory validating it
+/// needed, and a shared_ptr's reference count an atomic add and subtract per location.
+/// Reads as a `const std::string&`; "" when default-constructed.
 class SourceFile {
  public:
   SourceFile() = default;
-  SourceFile(std::string name) : name_(std::make_shared<const std::string>(std::move(name))) {}  // implicit: a name
-  SourceFile(const char* name) : SourceFile(std::string(name)) {}
+  SourceFile(std::string_view name) : name_(intern(name)) {}  // implicit: a name
+  SourceFile(const std::string& name) : SourceFile(std::string_view(name)) {}
+  SourceFile(const char* name) : SourceFile(std::string_view(name)) {}
 
   const std::string& str() const { return name_ ? *name_ : empty(); }
   operator const std::string&() const { return str(); }
@@ -31,15 +33,17 @@ class SourceFile {
   template <class Archive> void serialize(Archive& ar, unsigned) {
     std::string text = str();
     ar & text;
-    if constexpr (Archive::is_loading::value) *this = SourceFile(std::move(text));
+    if constexpr (Archive::is_loading::value) *this = SourceFile(text);
   }
 
  private:
+  // The one copy of `name` (thread-safe; a process names few files, never freed).
+  static const std::string* intern(std::string_view name);
   static const std::string& empty() {
     static const std::string none;
     return none;
   }
-  std::shared_ptr<const std::string> name_;
+  const std::string* name_ = nullptr;
 };
 
 /// A place in a campaign file; line and column are 1-based (0 when unknown).
