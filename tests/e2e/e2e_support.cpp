@@ -200,4 +200,32 @@ int worker_pid(const std::filesystem::path& output_dir, int rank) {
   return number_in_worker_log(output_dir, rank, R"(worker rank \d+ pid (\d+))");
 }
 
+testing::AssertionResult kill_worker_after_checkpoints(BackgroundRun& run, const std::filesystem::path& output_dir,
+                                                       const std::string& stage, int epochs, int rank,
+                                                       CommandResult& result, int timeout_seconds) {
+  if (!wait_for_event(output_dir, "checkpoint_committed", stage, epochs, 120)) {
+    return testing::AssertionFailure() << "stage " << stage << " never committed " << epochs << " checkpoints";
+  }
+  const int pid = worker_pid(output_dir, rank);
+  if (pid <= 0) return testing::AssertionFailure() << "worker " << rank << " wrote no pid in its log";
+  if (::kill(pid, SIGKILL) != 0) return testing::AssertionFailure() << "kill(" << pid << ", SIGKILL) failed";
+  result = run.wait(timeout_seconds);
+  if (result.exit_code == 124) return testing::AssertionFailure() << "the job hung after the kill\n" << result.output;
+  return testing::AssertionSuccess();
+}
+
+testing::AssertionResult stop_after_checkpoints(BackgroundRun& run, const std::filesystem::path& output_dir,
+                                                const std::string& stage, int epochs, CommandResult& result,
+                                                int timeout_seconds) {
+  if (!wait_for_event(output_dir, "checkpoint_committed", stage, epochs, 120)) {
+    return testing::AssertionFailure() << "stage " << stage << " never committed " << epochs << " checkpoints";
+  }
+  run.signal(SIGUSR1);
+  result = run.wait(timeout_seconds);
+  if (result.exit_code != 0) {
+    return testing::AssertionFailure() << "the stop ended with " << result.exit_code << "\n" << result.output;
+  }
+  return testing::AssertionSuccess();
+}
+
 }  // namespace perennial::e2e

@@ -4,6 +4,7 @@
 
 #include "hdf5_content.hpp"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -73,6 +74,22 @@ std::vector<nlohmann::json> restores(const std::vector<nlohmann::json>& events, 
 int number_in_worker_log(const std::filesystem::path& output_dir, int rank, const std::string& pattern);
 /// The pid a worker wrote in the first line of its log (`worker rank N pid P`), or -1.
 int worker_pid(const std::filesystem::path& output_dir, int rank);
+
+/// The usual outside failure: once `stage` has committed `epochs` checkpoints, SIGKILL worker
+/// `rank` (as an operator or the OOM killer would) and wait up to `timeout_seconds` for the job
+/// to end, into `result`. Fails, saying which, when the stage never checkpoints, the rank wrote
+/// no pid, the signal cannot be sent, or the job hangs (with its output).
+testing::AssertionResult kill_worker_after_checkpoints(BackgroundRun& run, const std::filesystem::path& output_dir,
+                                                       const std::string& stage, int epochs, int rank,
+                                                       CommandResult& result, int timeout_seconds = 240);
+
+/// A stop as the batch system asks for one: once `stage` has committed `epochs` checkpoints,
+/// SIGUSR1 to launch (checkpoint every stage, then end), and wait up to `timeout_seconds` for
+/// the job's end, into `result`. Fails, saying which, when no checkpoint comes or the job does
+/// not end with 0 (with its output).
+testing::AssertionResult stop_after_checkpoints(BackgroundRun& run, const std::filesystem::path& output_dir,
+                                                const std::string& stage, int epochs, CommandResult& result,
+                                                int timeout_seconds = 120);
 
 // read_dataset and same_content (HDF5 files by content) are in hdf5_content.hpp.
 

@@ -156,10 +156,8 @@ TEST(AsyncCheckpoints, AStopWaitsForTheEpochInFlightThenCommitsItsOwnAndResumesB
   auto out = dir / "run";
   {
     BackgroundRun run(3, args_for(campaign, out));
-    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "run", 20, 120)) << "no checkpoints";
-    run.signal(SIGUSR1);
-    auto result = run.wait(120);
-    ASSERT_EQ(result.exit_code, 0) << result.output;
+    CommandResult result;
+    ASSERT_TRUE(stop_after_checkpoints(run, out, "run", 20, result));
   }
   const auto events = read_events(out);
   ASSERT_TRUE(has_event(events, "stage_suspended", "run")) << "the signal arrived after the stage finished";

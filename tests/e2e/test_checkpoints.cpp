@@ -248,10 +248,8 @@ TEST(Checkpoints, SignalCheckpointsEveryStageThenResumeFinishesBitIdentical) {
   auto out = dir / "run";
   {
     BackgroundRun run(5, run_args(campaign, out));
-    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "scenario", 2, 120)) << "no scenario checkpoint";
-    run.signal(SIGUSR1);
-    auto result = run.wait(120);
-    ASSERT_EQ(result.exit_code, 0) << result.output;
+    CommandResult result;
+    ASSERT_TRUE(stop_after_checkpoints(run, out, "scenario", 2, result));
     EXPECT_NE(result.output.find("checkpointed, resumable"), std::string::npos) << result.output;
   }
   auto events = read_events(out);

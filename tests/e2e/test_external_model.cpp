@@ -202,10 +202,8 @@ TEST(ExternalModel, AStopAsksTheModelForARestartSetAndTheNextRunResumesItBitIden
   const auto campaign = write_campaign(dir, ocean_campaign(model, 3000));
   {
     BackgroundRun run(4, args(campaign, out));
-    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "ocean", 1, 120)) << "no restart set kept";
-    run.signal(SIGUSR1);
-    auto result = run.wait(120);
-    ASSERT_EQ(result.exit_code, 0) << result.output;
+    CommandResult result;
+    ASSERT_TRUE(stop_after_checkpoints(run, out, "ocean", 1, result)) << "(a kept restart set counts as a checkpoint)";
   }
   auto events = read_events(out);
   ASSERT_TRUE(has_event(events, "stage_suspended", "ocean")) << "the model finished before the stop";

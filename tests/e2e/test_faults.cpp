@@ -148,12 +148,8 @@ TEST(Faults, OneWorkerKilledIsRespawnedAndItsStageResumesWhileOthersKeepStepping
   auto out = dir / "run";
   const std::vector<StageShape> stages{{"a", 40000, 1.0}, {"b", 60000, 2.0}};
   BackgroundRun run(5, args_for(write_campaign(dir, campaign_text(stages)), out));
-  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "a", 2, 120)) << "stage a never checkpointed";
-  const int pid = worker_pid(out, 1);
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  auto result = run.wait(240);
-  ASSERT_NE(result.exit_code, 124) << "the job hung after the kill\n" << result.output;
+  CommandResult result;
+  ASSERT_TRUE(kill_worker_after_checkpoints(run, out, "a", 2, 1, result));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
   EXPECT_EQ(ranks_in(events, "rank_dead"), std::set<int>{1});

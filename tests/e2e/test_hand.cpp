@@ -111,10 +111,8 @@ TEST(Hand, OnAStoppedCampaignAPauseIsJournaledAndTheNextRunKeepsIt) {
   {
     BackgroundRun run(3, run_arguments(campaign, out));
     ASSERT_TRUE(wait_for_event(out, "stage_completed", "keeper", 1, 60)) << "keeper did not complete";
-    ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "long", 1, 60)) << "no checkpoint of long";
-    run.signal(SIGUSR1);
-    auto stopped = run.wait(120);
-    ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+    CommandResult stopped;
+    ASSERT_TRUE(stop_after_checkpoints(run, out, "long", 1, stopped));
   }
   auto typo = hand(out, "lnog --pause");
   EXPECT_EQ(typo.exit_code, 2) << typo.output;

@@ -57,12 +57,8 @@ TEST(Spares, AKilledWorkersStageResumesOnSparesAtOnceAndThePoolIsRefilled) {
   auto out = dir / "run";
   BackgroundRun run(5, args(spares_campaign(dir, 40000, 60000), out, 2));
   ASSERT_TRUE(wait_for_event(out, "ranks_spawned", "", 1, 120)) << "the spares never joined";
-  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "a", 2, 120)) << "stage a never checkpointed";
-  const int pid = worker_pid(out, 1);
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  auto result = run.wait(240);
-  ASSERT_NE(result.exit_code, 124) << "the job hung after the kill\n" << result.output;
+  CommandResult result;
+  ASSERT_TRUE(kill_worker_after_checkpoints(run, out, "a", 2, 1, result));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
 
@@ -141,12 +137,8 @@ TEST(Spares, WithoutSparesADeathIsSeenThroughItsProcess) {
   auto dir = fresh_directory("spares-none");
   auto out = dir / "run";
   BackgroundRun run(5, args(spares_campaign(dir, 20000, 40000), out, 0));
-  ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "a", 2, 120)) << "stage a never checkpointed";
-  const int pid = worker_pid(out, 1);
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  auto result = run.wait(240);
-  ASSERT_NE(result.exit_code, 124) << "the job hung after the kill\n" << result.output;
+  CommandResult result;
+  ASSERT_TRUE(kill_worker_after_checkpoints(run, out, "a", 2, 1, result));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   auto events = read_events(out);
   const auto dead = events_of(events, "rank_dead");

@@ -16,11 +16,9 @@
 #include <perennial/checkpoint/verify.hpp>
 #include <perennial/errors.hpp>
 
-#include <boost/mpi/communicator.hpp>
-#include <hdf5.h>
-#include <mpi.h>
+#include "fuzz_hdf5_input.hpp"
 
-#include <unistd.h>
+#include <mpi.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -33,12 +31,6 @@
 #include <vector>
 
 namespace {
-
-std::filesystem::path scratch_file() {
-  static const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("perennial-fuzz-read-" + std::to_string(::getpid()) + ".h5");
-  return path;
-}
 
 std::uint64_t elements_of(const std::vector<std::uint64_t>& shape) {
   std::uint64_t n = 1;
@@ -80,18 +72,15 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  {
-    std::ofstream out(scratch_file(), std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  const boost::mpi::communicator self(MPI_COMM_SELF, boost::mpi::comm_attach);
+  const auto& file = perennial::fuzz::write_input("perennial-fuzz-read", data, size);
+  const auto self = perennial::fuzz::self();
   namespace ck = perennial::checkpoint;
 
   // A restore: only an epoch that passed verification is read, every entry of it.
   for (const auto& identity : kIdentities) {
-    if (!ck::verify_checkpoint(self, scratch_file(), identity).ok) continue;
+    if (!ck::verify_checkpoint(self, file, identity).ok) continue;
     try {
-      const ck::CheckpointFileReader reader(self, scratch_file());
+      const ck::CheckpointFileReader reader(self, file);
       (void)reader.info();
       for (const auto& name : reader.names()) {
         const auto shape = reader.shape(name);
@@ -111,10 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // A stage's inputs: only an output that passed verification is opened.
-  if (ck::verify_output(self, scratch_file(), {{"stage", "scenario"}}).ok) {
+  if (ck::verify_output(self, file, {{"stage", "scenario"}}).ok) {
     for (const char* name : kDatasets) {
       try {
-        const auto input = ck::open_input(self, scratch_file(), "scenario", name);
+        const auto input = ck::open_input(self, file, "scenario", name);
         read_every_type([&](const perennial::Hyperslab& slab, auto block) { input->read(slab, block); }, input->shape());
       } catch (const perennial::Error&) {
       }
@@ -124,15 +113,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A model's file: read whatever it holds.
   for (const char* name : kDatasets) {
     try {
-      (void)ck::read_model_dataset(scratch_file(), name);
+      (void)ck::read_model_dataset(file, name);
     } catch (const perennial::Error&) {
     }
   }
 
-  if (const auto open = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); open != 0) {
-    std::fprintf(stderr, "fuzz_checkpoint_read: %lld HDF5 object(s) left open after reading\n",
-                 static_cast<long long>(open));
-    std::abort();
-  }
+  perennial::fuzz::expect_nothing_open("fuzz_checkpoint_read", "reading");
   return 0;
 }

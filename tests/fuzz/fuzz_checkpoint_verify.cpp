@@ -7,27 +7,12 @@
 #include <perennial/checkpoint/checkpoint_identity.hpp>
 #include <perennial/checkpoint/verify.hpp>
 
-#include <boost/mpi/communicator.hpp>
-#include <hdf5.h>
-#include <mpi.h>
+#include "fuzz_hdf5_input.hpp"
 
-#include <unistd.h>
+#include <mpi.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <string>
-
-namespace {
-std::filesystem::path scratch_file() {
-  static const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("perennial-fuzz-verify-" + std::to_string(::getpid()) + ".h5");
-  return path;
-}
-}  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   MPI_Init(argc, argv);
@@ -35,20 +20,12 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  {
-    std::ofstream out(scratch_file(), std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  const boost::mpi::communicator self(MPI_COMM_SELF, boost::mpi::comm_attach);
+  const auto& file = perennial::fuzz::write_input("perennial-fuzz-verify", data, size);
+  const auto self = perennial::fuzz::self();
   const perennial::checkpoint::CheckpointIdentity identity{"fuzz", "scenario", "heat2d", "1", "0123456789abcdef"};
-  (void)perennial::checkpoint::verify_checkpoint(self, scratch_file(), identity);
-  (void)perennial::checkpoint::verify_output(self, scratch_file(), {{"stage", "scenario"}});
-  // Every HDF5 handle the verifiers opened is closed again, whatever the file held: a leak
-  // here grows with every file a long campaign verifies.
-  if (const auto open = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); open != 0) {
-    std::fprintf(stderr, "fuzz_checkpoint_verify: %lld HDF5 object(s) left open after verification\n",
-                 static_cast<long long>(open));
-    std::abort();
-  }
+  (void)perennial::checkpoint::verify_checkpoint(self, file, identity);
+  (void)perennial::checkpoint::verify_output(self, file, {{"stage", "scenario"}});
+  // Every HDF5 handle the verifiers opened is closed again, whatever the file held.
+  perennial::fuzz::expect_nothing_open("fuzz_checkpoint_verify", "verification");
   return 0;
 }

@@ -90,15 +90,21 @@ bool ended_within(DeathWatch& watch, int id, std::chrono::milliseconds bound) {
   return false;
 }
 
-}  // namespace
-
-TEST(DeathWatch, SeesAKilledProcessAtOnceAndALivingOneNot) {
+// A child process that waits for a signal (-1 when fork fails).
+pid_t sleeping_child() {
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
   if (child == 0) {
     ::pause();
     ::_exit(0);
   }
+  return child;
+}
+
+}  // namespace
+
+TEST(DeathWatch, SeesAKilledProcessAtOnceAndALivingOneNot) {
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
   DeathWatch watch;
   watch.watch(7, child);
   EXPECT_TRUE(watch.ended().empty()) << "a living process was reported ended";
@@ -120,12 +126,8 @@ TEST(DeathWatch, AForgottenProcessIsNotReportedAndAGoneOneIsAtOnce) {
   watch.watch(3, child);
   EXPECT_EQ(watch.ended(), std::vector<int>{3});
 
-  const pid_t other = ::fork();
-  ASSERT_GE(other, 0);
-  if (other == 0) {
-    ::pause();
-    ::_exit(0);
-  }
+  const pid_t other = sleeping_child();
+  ASSERT_GT(other, 0);
   watch.watch(4, other);
   watch.forget(4);
   ::kill(other, SIGKILL);
@@ -135,12 +137,8 @@ TEST(DeathWatch, AForgottenProcessIsNotReportedAndAGoneOneIsAtOnce) {
 
 TEST(DeathWatch, AStoppedProcessIsAliveForIt) {
   // A hung rank (here: stopped) is for heartbeats to find, not for DeathWatch.
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::pause();
-    ::_exit(0);
-  }
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
   DeathWatch watch;
   watch.watch(5, child);
   ::kill(child, SIGSTOP);
