@@ -12,6 +12,17 @@
 
 find_package(GTest REQUIRED)
 
+# Test code is compiled at -O1 in an optimised build: what the tests exercise (the libraries,
+# `perennial`, the kernels) keeps the build type's -O3 or -O2; the tests' own code gains
+# nothing from it and took about 40% longer to compile (test_scheduling_policy.cpp: 13.5 s
+# against 9.5 s), on a build that is half of CI's time. Debug builds (sanitizers, coverage) keep
+# their -O0.
+function(perennial_test_optimization target)
+  if(CMAKE_BUILD_TYPE MATCHES "^(Release|RelWithDebInfo|MinSizeRel)$")
+    target_compile_options(${target} PRIVATE -O1)
+  endif()
+endfunction()
+
 # One machine: shared memory and TCP only. The libfabric (ofi) transports add nothing here and
 # were seen polling inside the MPI_Init of spawned workers that never finished.
 set(PERENNIAL_MPIEXEC_FLAGS --oversubscribe --mca mpi_yield_when_idle 1 --mca btl self,vader,tcp --mca mtl ^ofi
@@ -38,6 +49,7 @@ function(perennial_add_test)
       target_link_libraries(${T_NAME} PRIVATE perennial_test_main)
     endif()
     perennial_set_warnings(${T_NAME})
+    perennial_test_optimization(${T_NAME})
   endif()
   if(T_RANKS GREATER 0)
     add_test(NAME ${T_NAME}
