@@ -29,13 +29,17 @@ std::string stage_definition(const StageGraph& graph, StageId id) {
   return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
 }
 
-nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file) {
-  return {{"type", "stage_completed"}, {"stage", graph.stage(id).name}, {"definition", stage_definition(graph, id)},
+nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file,
+                                       const std::string& definition) {
+  return {{"type", "stage_completed"}, {"stage", graph.stage(id).name},
+          {"definition", definition.empty() ? stage_definition(graph, id) : definition},
           {"steps", graph.stage(id).steps}, {"output", output_file}};
 }
 
-nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch) {
-  return {{"type", "epoch_committed"}, {"stage", graph.stage(id).name}, {"definition", stage_definition(graph, id)},
+nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch,
+                                       const std::string& definition) {
+  return {{"type", "epoch_committed"}, {"stage", graph.stage(id).name},
+          {"definition", definition.empty() ? stage_definition(graph, id) : definition},
           {"epoch", epoch.epoch}, {"step", epoch.step}, {"file", epoch.file}};
 }
 

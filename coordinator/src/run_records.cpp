@@ -163,12 +163,13 @@ void JournalRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
 }
 
 void JournalRecorder::epoch_committed(StageId id, std::uint32_t, const EpochRecord& epoch, double, double) {
-  journal_.append(journal_epoch_committed(run_.graph(), id, epoch));
+  journal_.append(journal_epoch_committed(run_.graph(), id, epoch, run_.definition(id)));
 }
 
 void JournalRecorder::stage_completed(StageId id, const ActiveRun&, double) {
   const auto& graph = run_.graph();
-  journal_.append(journal_stage_completed(graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string()));
+  journal_.append(journal_stage_completed(graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string(),
+                                          run_.definition(id)));
 }
 
 void JournalRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>&) {
