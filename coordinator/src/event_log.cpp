@@ -40,6 +40,12 @@ void EventLog::record(nlohmann::json event) {
   pending_ += '\n';
 }
 
+void EventLog::record(JsonLine event) {
+  event.number("t", elapsed()).number("wall", unix_time_seconds());
+  pending_ += event.str();
+  pending_ += '\n';
+}
+
 void EventLog::flush() {
   std::size_t written = 0;
   while (written < pending_.size()) {

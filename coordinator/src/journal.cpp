@@ -71,6 +71,10 @@ std::string journal_line(const nlohmann::json& record) {
   return body + "\t" + checksum_hex(body);
 }
 
+namespace {
+std::string journal_line(const std::string& body) { return body + "\t" + checksum_hex(body); }
+}  // namespace
+
 JournalContents Journal::read(const std::filesystem::path& file) {
   JournalContents contents;
   std::ifstream in(file, std::ios::binary);
@@ -145,6 +149,12 @@ Journal::~Journal() {
 
 void Journal::append(const nlohmann::json& record) {
   pending_ += journal_line(record);
+  pending_ += '\n';
+  if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
+}
+
+void Journal::append(const JsonLine& record) {
+  pending_ += journal_line(record.str());
   pending_ += '\n';
   if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
 }

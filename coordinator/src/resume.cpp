@@ -29,11 +29,19 @@ std::string stage_definition(const StageGraph& graph, StageId id) {
   return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
 }
 
+JsonLine journal_stage_completed_line(const StageGraph& graph, StageId id, const std::string& output_file,
+                                      const std::string& definition) {
+  return std::move(JsonLine()
+                       .text("definition", definition.empty() ? stage_definition(graph, id) : definition)
+                       .text("output", output_file)
+                       .text("stage", graph.stage(id).name)
+                       .count("steps", graph.stage(id).steps)
+                       .text("type", "stage_completed"));
+}
+
 nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file,
                                        const std::string& definition) {
-  return {{"type", "stage_completed"}, {"stage", graph.stage(id).name},
-          {"definition", definition.empty() ? stage_definition(graph, id) : definition},
-          {"steps", graph.stage(id).steps}, {"output", output_file}};
+  return nlohmann::json::parse(journal_stage_completed_line(graph, id, output_file, definition).str());
 }
 
 nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch,

@@ -26,8 +26,15 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
   const StageSpec& s = run_.graph().stage(id);
   std::vector<std::string> nodes;
   for (const auto& [n, count] : r.allocation.ranks_on) nodes.push_back(run_.policy().machine().node(n).name);
-  events_.record({{"event", "stage_started"}, {"stage", s.name}, {"kernel", s.what_runs()}, {"ranks", r.workers},
-                  {"nodes", nodes}, {"attempt", r.attempt}, {"backfilled", backfilled}});
+  // Keys in nlohmann's order (sorted), so that the file reads as it always has.
+  events_.record(JsonLine()
+                     .count("attempt", r.attempt)
+                     .flag("backfilled", backfilled)
+                     .text("event", "stage_started")
+                     .text("kernel", s.what_runs())
+                     .texts("nodes", nodes)
+                     .wholes("ranks", r.workers)
+                     .text("stage", s.name));
   events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.what_runs(),
                                r.workers.size(), s.steps));
 }
@@ -94,7 +101,11 @@ void EventRecorder::stop_declined(StageId id, std::uint64_t step, const std::str
 
 void EventRecorder::stage_completed(StageId id, const ActiveRun& r, double now) {
   const double seconds = now - r.started;
-  events_.record({{"event", "stage_completed"}, {"stage", name(id)}, {"seconds", seconds}, {"ranks", r.workers}});
+  events_.record(JsonLine()
+                     .text("event", "stage_completed")
+                     .wholes("ranks", r.workers)
+                     .number("seconds", seconds)
+                     .text("stage", name(id)));
   events_.progress(fmt::format("completed {} in {:.2f} s", name(id), seconds));
 }
 
@@ -158,8 +169,11 @@ void EventRecorder::stage_shrunk(StageId id, int ranks) {
 // ---- journal.jsonl --------------------------------------------------------------------------
 
 void JournalRecorder::stage_started(StageId id, const ActiveRun& r, bool) {
-  journal_.append({{"type", "stage_started"}, {"stage", run_.graph().stage(id).name}, {"attempt", r.attempt},
-                   {"definition", run_.definition(id)}});
+  journal_.append(JsonLine()
+                      .count("attempt", r.attempt)
+                      .text("definition", run_.definition(id))
+                      .text("stage", run_.graph().stage(id).name)
+                      .text("type", "stage_started"));
 }
 
 void JournalRecorder::epoch_committed(StageId id, std::uint32_t, const EpochRecord& epoch, double, double) {
@@ -168,8 +182,8 @@ void JournalRecorder::epoch_committed(StageId id, std::uint32_t, const EpochReco
 
 void JournalRecorder::stage_completed(StageId id, const ActiveRun&, double) {
   const auto& graph = run_.graph();
-  journal_.append(journal_stage_completed(graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string(),
-                                          run_.definition(id)));
+  journal_.append(journal_stage_completed_line(
+      graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string(), run_.definition(id)));
 }
 
 void JournalRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>&) {

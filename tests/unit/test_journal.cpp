@@ -8,7 +8,9 @@
 #include <perennial/coordinator/resources.hpp>
 #include <perennial/coordinator/resume.hpp>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <unistd.h>
 
@@ -230,3 +232,63 @@ TEST(HeartbeatMonitor, SilentRanksAreReportedOnceAfterTheTimeout) {
   EXPECT_TRUE(m.newly_silent(100.0).empty());
 }
 }  // namespace
+
+// The records every stage makes are written as text (JsonLine), not through nlohmann: what
+// they write must read back to the same values, and be the very bytes nlohmann would write
+// for them (sorted keys, its number forms), so that events.jsonl and the journal read as
+// they always have.
+TEST(JsonLine, ReadsBackToTheSameValuesAndIsWhatNlohmannWouldWrite) {
+  const std::string awkward = "quote \" backslash \\ tab \t newline \n bell \a nul-free \x1f UTF-8 \xc3\xa9";
+  const auto line = JsonLine()
+                        .count("attempt", 18446744073709551615ull)
+                        .flag("backfilled", false)
+                        .number("huge", 1e300)
+                        .whole("negative", -42)
+                        .texts("nodes", {"node-1", awkward, ""})
+                        .number("one_tenth", 0.1)
+                        .wholes("ranks", {1, 2, 30})
+                        .number("small", 1.5e-7)
+                        .text("stage", awkward)
+                        .number("t", 12.345678901234567)
+                        .number("two", 2.0)
+                        .wholes("empty", {})
+                        .str();
+  const auto parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["attempt"].get<std::uint64_t>(), 18446744073709551615ull);
+  EXPECT_FALSE(parsed["backfilled"].get<bool>());
+  EXPECT_EQ(parsed["huge"].get<double>(), 1e300);
+  EXPECT_EQ(parsed["negative"].get<int>(), -42);
+  EXPECT_EQ(parsed["nodes"], nlohmann::json({"node-1", awkward, ""}));
+  EXPECT_EQ(parsed["one_tenth"].get<double>(), 0.1);
+  EXPECT_EQ(parsed["ranks"], nlohmann::json({1, 2, 30}));
+  EXPECT_EQ(parsed["small"].get<double>(), 1.5e-7);
+  EXPECT_EQ(parsed["stage"].get<std::string>(), awkward);
+  EXPECT_EQ(parsed["t"].get<double>(), 12.345678901234567);
+  EXPECT_TRUE(parsed["two"].is_number_float());
+  EXPECT_TRUE(parsed["empty"].is_array() && parsed["empty"].empty());
+  // Keys written in sorted order (all but the last here) come out as nlohmann's dump.
+  const auto sorted = JsonLine().count("attempt", 3).flag("backfilled", true).text("event", "stage_started")
+                          .wholes("ranks", {4, 5}).number("seconds", 0.25).number("t", 2.0).number("wall", 1764567890.123456)
+                          .str();
+  EXPECT_EQ(sorted, nlohmann::json::parse(sorted).dump());
+  // Not finite: null, as nlohmann writes it.
+  const auto odd = nlohmann::json::parse(JsonLine().number("inf", std::numeric_limits<double>::infinity()).number("nan", std::nan("")).str());
+  EXPECT_TRUE(odd["inf"].is_null());
+  EXPECT_TRUE(odd["nan"].is_null());
+}
+
+TEST(JsonLine, AStageCompletionRecordIsTheOneTheJournalReads) {
+  auto c = check_campaign(kCampaign);
+  const auto& g = *c.graph;
+  const auto text = journal_stage_completed_line(g, 0, "outputs/spinup.h5", stage_definition(g, 0)).str();
+  const auto record = nlohmann::json::parse(text);
+  EXPECT_EQ(text, record.dump());
+  EXPECT_EQ(record["type"], "stage_completed");
+  EXPECT_EQ(record["stage"], g.stage(0).name);
+  EXPECT_EQ(record["steps"].get<std::uint64_t>(), g.stage(0).steps);
+  EXPECT_EQ(record["output"], "outputs/spinup.h5");
+  EXPECT_EQ(record, journal_stage_completed(g, 0, "outputs/spinup.h5"));  // the digest computed when not given
+  JournalContents j;
+  j.records.push_back(record);
+  EXPECT_TRUE(read_history(g, j)[0].completed);
+}

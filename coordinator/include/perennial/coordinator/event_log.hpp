@@ -11,6 +11,7 @@
 // moments' events together with those rows; a resume reads the journal, not this log.
 
 #include <perennial/coordinator/clock.hpp>
+#include <perennial/coordinator/json_line.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,8 @@ class EventLog {
   double elapsed() const { return clock_.now(); }
   /// Appends `event` with its time `t`; it reaches events.jsonl at the next flush().
   void record(nlohmann::json event);
+  /// The same for an event written as text (the start and completion every stage has).
+  void record(JsonLine event);
   /// Writes the events recorded since the last flush (one write), and coordinator.log's
   /// buffered lines (only warnings and errors are written at once). What a write could not
   /// take (a full disk) is kept for the next flush rather than dropped.

@@ -10,6 +10,8 @@
 // verify themselves). A torn or corrupt last record (a crash mid-append) is detected and ignored;
 // a corrupt record in the middle stops the reading there and is reported.
 
+#include <perennial/coordinator/json_line.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -38,6 +40,8 @@ class Journal {
 
   /// Appends one record: written at the next write_pending() or sync(), durable at the next sync().
   void append(const nlohmann::json& record);
+  /// The same for a record written as text (a stage's start and completion).
+  void append(const JsonLine& record);
   /// Writes the records appended since the last write (one write call), so that a crash of
   /// this process from now on keeps them. Throws Error naming the file on failure (a full
   /// disk): the records stay pending for the next try.

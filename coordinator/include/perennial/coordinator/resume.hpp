@@ -37,6 +37,9 @@ std::string stage_definition(const StageGraph& graph, StageId id);
 /// record took a tenth of rank 0's time per short stage. Empty: it is computed.
 nlohmann::json journal_stage_completed(const StageGraph& graph, StageId id, const std::string& output_file,
                                        const std::string& definition = {});
+/// The same record as text, as the coordinator appends it once per stage.
+JsonLine journal_stage_completed_line(const StageGraph& graph, StageId id, const std::string& output_file,
+                                      const std::string& definition);
 nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, const EpochRecord& epoch,
                                        const std::string& definition = {});
 
