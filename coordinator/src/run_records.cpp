@@ -8,8 +8,12 @@
 
 namespace perennial {
 
+std::string output_file_in_campaign(const StageGraph& graph, StageId id) {
+  return "outputs/" + graph.stage(id).name + ".h5";
+}
+
 std::filesystem::path output_file(const StageGraph& graph, StageId id) {
-  return graph.campaign().output_dir / "outputs" / (graph.stage(id).name + ".h5");
+  return graph.campaign().output_dir / output_file_in_campaign(graph, id);
 }
 
 // ---- events.jsonl and the progress lines ------------------------------------------------------
@@ -183,7 +187,7 @@ void JournalRecorder::epoch_committed(StageId id, std::uint32_t, const EpochReco
 void JournalRecorder::stage_completed(StageId id, const ActiveRun&, double) {
   const auto& graph = run_.graph();
   journal_.append(journal_stage_completed_line(
-      graph, id, output_file(graph, id).lexically_relative(graph.campaign().output_dir).string(), run_.definition(id)));
+      graph, id, output_file_in_campaign(graph, id), run_.definition(id)));
 }
 
 void JournalRecorder::stage_failed(StageId id, const std::string& why, const std::vector<StageId>&) {

@@ -60,5 +60,8 @@ class JournalRecorder final : public CampaignObserver {
 
 /// `<output_dir>/outputs/<stage>.h5`: where a stage's outputs go.
 std::filesystem::path output_file(const StageGraph& graph, StageId id);
+/// The same, relative to the campaign's output folder (`outputs/<stage>.h5`), as the journal
+/// records it. A stage name holds no `/`, so it is the name itself.
+std::string output_file_in_campaign(const StageGraph& graph, StageId id);
 
 }  // namespace perennial
