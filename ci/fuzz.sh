@@ -66,13 +66,19 @@ for target in "${targets[@]}"; do
   # LeakSanitizer's stop-the-world tracer crashes beside Open MPI's threads (measured: signal 11
   # in the tracer, an empty input blamed), so the target that initialises MPI runs without it.
   leaks=1
-  case "$target" in fuzz_checkpoint_verify|fuzz_checkpoint_read) leaks=0 ;; esac
+  # The HDF5 targets: no LeakSanitizer (its tracer crashes beside Open MPI's threads), and a
+  # malloc too large to satisfy returns NULL, as glibc's does in production and HDF5 expects
+  # (it reports an error); ASan's default aborts there, which flagged HDF5 1.10 asking for 2^58
+  # bytes for a damaged object header (tests/fuzz/findings/README.md). Allocations that succeed
+  # but exceed -malloc_limit_mb are still findings.
+  allocator=""
+  case "$target" in fuzz_checkpoint_verify|fuzz_checkpoint_read) leaks=0 allocator=":allocator_may_return_null=1" ;; esac
   # A dictionary of the format's words where there is one (tests/fuzz/<target minus fuzz_>.dict).
   dict=()
   [ -f "$here/tests/fuzz/${target#fuzz_}.dict" ] && dict=(-dict="$here/tests/fuzz/${target#fuzz_}.dict")
   echo "== $target: $seconds s, corpus $(find "$corpus" -type f | wc -l) files"
   touch "$build/$target.started"
-  if ! ASAN_OPTIONS="detect_leaks=$leaks${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$build/tests/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  if ! ASAN_OPTIONS="detect_leaks=$leaks$allocator${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$build/tests/fuzz/$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
       -detect_leaks=$leaks "${dict[@]}" \
       -artifact_prefix="$findings/" -print_final_stats=1 2>"$build/$target.log"; then
     status=1
