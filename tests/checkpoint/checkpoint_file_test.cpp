@@ -132,6 +132,16 @@ class CheckpointFile : public ::testing::Test {
   static void SetUpTestSuite() { dir_ = perennial::testing::make_scratch_directory("perennial-ckpt-test"); }
   static void TearDownTestSuite() { perennial::testing::remove_scratch_directory(dir_); }
   static fs::path file(const std::string& name) { return dir_ / name; }
+  /// A copy of `tests/fuzz/findings/<finding>` in the scratch folder (made by rank 0; every
+  /// rank returns once it is there).
+  fs::path finding(const std::string& name) const {
+    const fs::path copy = file("fuzz-" + fs::path(name).filename().string());
+    if (world.rank() == 0) {
+      fs::copy_file(fs::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings" / name, copy, fs::copy_options::overwrite_existing);
+    }
+    world.barrier();
+    return copy;
+  }
 
   /// The state of a small ocean kernel, saved on every rank of `group` by row blocks.
   static void save(const mpi::communicator& group, const fs::path& path, EpochInfo info = {12, 1200, 86400.5}) {
@@ -319,10 +329,7 @@ TEST_F(CheckpointFile, EveryDamageIsFoundAndNamedWithoutHdf5Diagnostics) {
 TEST_F(CheckpointFile, ASuperblockThatWouldMakeHdf5AllocateGigabytesIsRefusedBeforeHdf5ReadsIt) {
   namespace pc = perennial::checkpoint;
   for (const char* name : {"hdf5-superblock-oom-1.8GB.h5", "hdf5-superblock-slow-free.h5"}) {
-    const fs::path copy = file(std::string("fuzz-") + name);
-    if (world.rank() == 0) fs::copy_file(fs::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings" / name, copy,
-                                         fs::copy_options::overwrite_existing);
-    world.barrier();
+    const fs::path copy = finding(name);
     expect_problem(pc::verify_checkpoint(world, copy, ocean()),
                    {copy.string(), "unreadable", "driver information block"});
     expect_problem(pc::verify_output(world, copy), {copy.string(), "driver information block"});
@@ -338,12 +345,7 @@ TEST_F(CheckpointFile, ASuperblockThatWouldMakeHdf5AllocateGigabytesIsRefusedBef
 // 4 bytes changed. Verification refuses it with a reason, and the verifying ranks live on.
 TEST_F(CheckpointFile, AFileThatCrashesHdf5IsRefusedAndTheVerifierLivesOn) {
   namespace pc = perennial::checkpoint;
-  const fs::path copy = file("fuzz-hdf5-segv-in-h5lexists.h5");
-  if (world.rank() == 0) {
-    fs::copy_file(fs::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings/fuzz_checkpoint_read/hdf5-segv-in-h5lexists.h5",
-                  copy, fs::copy_options::overwrite_existing);
-  }
-  world.barrier();
+  const fs::path copy = finding("fuzz_checkpoint_read/hdf5-segv-in-h5lexists.h5");
   expect_problem(pc::verify_output(world, copy, {{"stage", "scenario"}}),
                  {copy.string(), "damaged", "HDF5 itself crashes reading its metadata (signal 11"});
   expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string()});
@@ -357,12 +359,7 @@ TEST_F(CheckpointFile, AFileThatCrashesHdf5IsRefusedAndTheVerifierLivesOn) {
 // allocator_may_return_null=1. The file is refused with its name, and every rank lives on.
 TEST_F(CheckpointFile, AnObjectHeaderTooLargeToAllocateIsRefused) {
   namespace pc = perennial::checkpoint;
-  const fs::path copy = file("fuzz-hdf5-object-header-of-2-pow-58-bytes.h5");
-  if (world.rank() == 0) {
-    fs::copy_file(fs::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings/fuzz_checkpoint_read/hdf5-object-header-of-2-pow-58-bytes.h5",
-                  copy, fs::copy_options::overwrite_existing);
-  }
-  world.barrier();
+  const fs::path copy = finding("fuzz_checkpoint_read/hdf5-object-header-of-2-pow-58-bytes.h5");
   expect_problem(pc::verify_output(world, copy, {{"stage", "scenario"}}), {copy.string()});
   expect_problem(pc::verify_checkpoint(world, copy, ocean()), {copy.string()});
   world.barrier();
