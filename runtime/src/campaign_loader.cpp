@@ -733,12 +733,13 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
   // A bad for_each list is reported where it is; its stages are not made (their names would
   // keep the placeholder and draw errors that only repeat it).
   if (!t.rejected_for_each.empty()) return;
-  const std::string field = "stages." + t.spec.name;
+  // Named only for an error: this runs for every stage.
+  const auto name_field = [&t] { return "stages." + t.spec.name + ".name"; };
   std::set<std::string> keys;
   for (const auto& [key, values] : t.for_each) keys.insert(key);
   for (const auto& used : placeholders(t.spec.name)) {
     if (!keys.count(used)) {
-      r.error(t.spec.where, sub(field, "name"),
+      r.error(t.spec.where, name_field(),
               fmt::format("placeholder '{{{}}}' has no for_each list of that name", used));
       return;
     }
@@ -747,7 +748,7 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
     const auto used = placeholders(t.spec.name);
     for (const auto& key : keys) {
       if (std::find(used.begin(), used.end(), key) == used.end()) {
-        r.error(t.spec.where, sub(field, "name"),
+        r.error(t.spec.where, name_field(),
                 fmt::format("name must contain '{{{}}}' so that each ensemble member gets its own name", key));
         return;
       }
@@ -762,10 +763,9 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
     for (std::size_t k = 0; k < t.for_each.size(); ++k) {
       values.emplace_back(t.for_each[k].first, t.for_each[k].second[index[k]]);
     }
-    // The last member takes the template's spec; `cond ? std::move(a) : a` would copy both ways.
-    StageSpec s;
-    if (member + 1 == members) s = std::move(t.spec);
-    else s = t.spec;
+    // Made in place; the last member takes the template's spec (a plain stage is its only
+    // member), the others copy it.
+    StageSpec& s = member + 1 == members ? out.emplace_back(std::move(t.spec)) : out.emplace_back(t.spec);
     if (!values.empty()) s.name = substitute(s.name, values);
     s.parameters.set_stage(s.name);
     s.field_where.reserve(s.field_where.size() + values.size());
@@ -805,7 +805,6 @@ void expand(Reader& r, StageTemplate&& t, std::vector<StageSpec>& out) {
               "stage names may use letters, digits and _ . + - (they become file names)");
     }
     s.scenario = std::move(values);
-    out.push_back(std::move(s));
     // Odometer over the for_each lists.
     for (std::size_t k = t.for_each.size(); k > 0; --k) {
       if (++index[k - 1] < t.for_each[k - 1].second.size()) break;
