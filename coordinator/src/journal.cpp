@@ -66,14 +66,12 @@ std::string shape_problem(const nlohmann::json& record) {
 
 }  // namespace
 
-std::string journal_line(const nlohmann::json& record) {
-  const std::string body = record.dump();
-  return body + "\t" + checksum_hex(body);
-}
-
 namespace {
-std::string journal_line(const std::string& body) { return body + "\t" + checksum_hex(body); }
+// A record's line: its JSON text, a tab and the text's checksum.
+std::string line_of(const std::string& body) { return body + "\t" + checksum_hex(body); }
 }  // namespace
+
+std::string journal_line(const nlohmann::json& record) { return line_of(record.dump()); }
 
 JournalContents Journal::read(const std::filesystem::path& file) {
   JournalContents contents;
@@ -147,14 +145,12 @@ Journal::~Journal() {
   ::close(fd_);
 }
 
-void Journal::append(const nlohmann::json& record) {
-  pending_ += journal_line(record);
-  pending_ += '\n';
-  if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
-}
+void Journal::append(const nlohmann::json& record) { append_text(record.dump()); }
 
-void Journal::append(const JsonLine& record) {
-  pending_ += journal_line(record.str());
+void Journal::append(const JsonLine& record) { append_text(record.str()); }
+
+void Journal::append_text(const std::string& body) {
+  pending_ += line_of(body);
   pending_ += '\n';
   if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
 }

@@ -56,6 +56,7 @@ class Journal {
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+  void append_text(const std::string& body);  ///< one record's JSON text, checksummed
   std::string pending_;  ///< appended, not yet written
   std::optional<std::chrono::steady_clock::time_point> unsynced_since_;
 };
