@@ -200,7 +200,11 @@ grep -q "USR1 from Slurm" "$log" || fail "the batch shell never got Slurm's USR1
 grep -q "campaign checkpointed" "$log" || fail "the first run did not end checkpointed"
 grep -q "requeueing job $job" "$log" || fail "the script did not requeue the job itself"
 
-# A requeued job is held (Reason=BeginTime): release it now, with a limit the rest fits in.
+# A requeued job is held (Reason=BeginTime): release it, with a limit the rest fits in. Not in
+# the same second as the requeue: once, a release 0.5 s after it had the job refused by slurmd
+# ("Job credential revoked", "already killed, do not launch batch job"), most likely because
+# slurmd compares credentials with the revocation by the second. Two seconds pass first.
+sleep 2
 scontrol update jobid="$job" StartTime=now TimeLimit=00:10:00 || fail "cannot release job $job"
 
 # ---- second run: resumes from the journal and completes ---------------------------------------
