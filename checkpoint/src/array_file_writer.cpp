@@ -49,8 +49,11 @@ bool contiguous_in_file(const Hyperslab& slab) {
   return true;
 }
 
-/// How the ranks' blocks travel to the file. `individual`: still one collective H5Dwrite,
-/// but each rank writes its block itself; for blocks that are each one contiguous run of the
+/// How the ranks' blocks travel to the file. `individual`: an independent H5Dwrite, each
+/// rank writing its block itself with no collective inside (the dataset's space is allocated
+/// when it is created, collectively, so raw data may be written independently); a collective
+/// H5Dwrite with individual transfers still ended in a collective that busy-polled while the
+/// slower rank wrote, which in an asynchronous epoch took the core from the stage. For blocks that are each one contiguous run of the
 /// file, two-phase collective buffering only adds a copy through aggregator ranks (1 GiB of
 /// checkpoint on 4 ranks on one node: 510 MB/s without, 170 MB/s with, medians of paired runs
 /// of bench_checkpoint_bandwidth).
@@ -67,8 +70,7 @@ void write_selection(hid_t dataset, hid_t memory_type, const std::vector<std::ui
   Selection selection = select_block(shape, slab, take_part, where);
   PropertyListHandle dxpl = collective_transfer(where);
   if (path == DataPath::individual) {
-    check_status(H5Pset_dxpl_mpio_collective_opt(dxpl.get(), H5FD_MPIO_INDIVIDUAL_IO), where,
-                 "ask for individual data transfers in");
+    check_status(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_INDEPENDENT), where, "ask for independent data transfers in");
   }
   const double nothing = 0.0;  // HDF5 rejects a null buffer; ranks selecting none pass this
   check_status(H5Dwrite(dataset, memory_type, selection.memory.get(), selection.file.get(), dxpl.get(),
@@ -214,6 +216,8 @@ void ArrayFileWriter::write_array(const std::string& name, EntryKind kind, const
       !shape.empty() && all_reduce_u64(group_, contiguous_in_file(slab) && !keep_collective ? 1 : 0, MPI_MIN) == 1;
   write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at,
                   all_contiguous ? DataPath::individual : DataPath::collective);
+  // The ranks end their own writes at different times; the next collective waits for the last.
+  if (all_contiguous) polite_barrier(group_);
   if (!units.empty()) write_string_attribute(dataset.get(), "units", units, at);
   for (const auto& [key, value] : attributes) write_string_attribute(dataset.get(), key.c_str(), value, at);
 
@@ -356,10 +360,16 @@ void ArrayFileWriter::finish(bool durable) {
   root_string(kManifestAttribute, format_manifest(manifest_));
   open_.clear();
   checksums_.reset();
+  // The members reach the flush and the close after uneven work (rank 0 writes the metadata;
+  // each rank's sync takes as long as its own data): they wait for each other politely
+  // first, so that HDF5's collectives inside do not busy-poll the difference away (see
+  // polite_barrier).
+  polite_barrier(group_);
   if (durable) {
     // H5Fflush on an MPI-IO file calls MPI_File_sync on every rank: each rank's own writes
     // reach the disk, which a single rank's fsync cannot promise on a parallel file system.
     check_status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), at, "flush file");
+    polite_barrier(group_);
   }
   check_status(H5Fclose(file_.release()), at, "close file");
 }

@@ -79,6 +79,9 @@ CheckpointFileWriter::CheckpointFileWriter(const boost::mpi::communicator& group
   // H5Fcreate is collective: ranks naming different files would wait for each other forever.
   const std::string mine = describe(s.final_path, s.identity, s.info);
   std::string first = mine;
+  // An asynchronous epoch's writers start when each member's stage hands over its copy: the
+  // first to come waits for the others without spinning.
+  detail::polite_barrier(s.group);
   boost::mpi::broadcast(s.group, first, 0);
   std::string problem;
   if (s.final_path.filename().empty()) {

@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 namespace perennial::checkpoint::detail {
 
@@ -293,11 +295,33 @@ std::uint64_t all_reduce_u64(const boost::mpi::communicator& group, std::uint64_
   return result;
 }
 
+void wait_politely(MPI_Request& request, const char* what) {
+  int done = 0;
+  for (int poll = 0; poll < 64 && !done; ++poll) check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+  auto pause = std::chrono::microseconds(20);
+  while (!done) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::microseconds(500));
+    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+  }
+}
+
+void polite_barrier(const boost::mpi::communicator& group) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(static_cast<MPI_Comm>(group), &request), "MPI_Ibarrier");
+  wait_politely(request, "MPI_Ibarrier");
+}
+
 void agree_or_throw(const boost::mpi::communicator& group, const std::string& problem,
                     const std::string& stage) {
   constexpr int none = std::numeric_limits<int>::max();
   const int mine = problem.empty() ? none : group.rank();
-  const int first = boost::mpi::all_reduce(group, mine, boost::mpi::minimum<int>());
+  // Politely: the members come here after uneven serial work (rank 0 publishes the file).
+  int first = none;
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, static_cast<MPI_Comm>(group), &request),
+            "MPI_Iallreduce");
+  wait_politely(request, "MPI_Iallreduce");
   if (first == none) return;
   std::string text = problem;
   boost::mpi::broadcast(group, text, first);

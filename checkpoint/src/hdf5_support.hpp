@@ -138,6 +138,16 @@ std::string name_differs_from_rank0(const boost::mpi::communicator& group, std::
 /// that as signed under MPI_MIN and MPI_MAX (open-mpi/ompi#10525), so UINT64_MAX "wins".
 std::uint64_t all_reduce_u64(const boost::mpi::communicator& group, std::uint64_t value, MPI_Op op);
 
+/// Waits for a non-blocking collective without spinning once it has not finished at once:
+/// polls, then sleeps between polls (20 us doubling to 0.5 ms). Where the other members are
+/// still busy on serial work (rank 0 syncing, renaming or walking the file's metadata in a
+/// child process) a blocking collective busy-polls all that time; in an asynchronous epoch
+/// that poll takes a core from the stage's own computation, which it measurably slowed.
+/// Bounded like any collective here: a member that died is ended by its group's heartbeats.
+void wait_politely(MPI_Request& request, const char* what);
+/// MPI_Ibarrier waited for politely: put before a collective that follows serial work on one rank.
+void polite_barrier(const boost::mpi::communicator& group);
+
 std::vector<hsize_t> to_hsize(const std::vector<std::uint64_t>& values);
 
 }  // namespace perennial::checkpoint::detail

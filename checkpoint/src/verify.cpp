@@ -373,6 +373,8 @@ VerifyResult verify(const boost::mpi::communicator& group, const std::filesystem
     plan.problem = hdf5_dies_reading(file, expect);
     if (plan.problem.empty()) plan = make_plan(file, expect);
   }
+  // The others wait here while rank 0 forks the walk and plans: without spinning.
+  detail::polite_barrier(group);
   boost::mpi::broadcast(group, plan, 0);
   if (!plan.problem.empty()) return {false, plan.problem};
 
