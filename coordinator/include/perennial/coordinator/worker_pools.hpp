@@ -62,9 +62,12 @@ class WorkerPools {
     outbox_.push_back({id, pools_[w.pool].channel->comm().isend(w.rank, tag, message)});
   }
   /// Retires the sends that have left, and sets aside those to workers marked dead (their
-  /// buffers are kept: a silent worker declared dead may still be reading). Cheap; call it
-  /// every loop turn.
+  /// buffers are kept: a silent worker declared dead may still be reading). Tests every
+  /// pending send: an MPI_Test that finds one still in flight yields the core under
+  /// oversubscription, so call it when sends pile up or now and then (sends leave by
+  /// themselves as any MPI call progresses; testing only frees their buffers).
   void progress_sends();
+  std::size_t pending_sends() const { return outbox_.size(); }
   /// Progresses sends until all have left or `timeout` passed; returns the workers whose
   /// sends are still pending then (at the end of a run: their shutdown never arrived).
   std::vector<int> flush_sends(std::chrono::duration<double> timeout);
