@@ -368,7 +368,6 @@ class CoordinatorLoop {
     run_.resources_changed();
   }
 
-  // `log/status.json`, for `perennial status`: at most once a second, and at the end.
   // Testing each send on every pass took a tenth of rank 0's time with short stages, most of
   // it in yields inside MPI_Test: tested in batches instead, or every 10 ms.
   void retire_sends() {
@@ -378,6 +377,7 @@ class CoordinatorLoop {
     sends_retired_at_ = now;
   }
 
+  // `log/status.json`, for `perennial status`: at most once a second, and at the end.
   void write_status(double now, bool force = false) {
     if (!force && now < next_status_) return;
     const auto started = std::chrono::steady_clock::now();

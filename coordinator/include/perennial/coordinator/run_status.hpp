@@ -1,7 +1,7 @@
 #pragma once
 // RunStatus: what a run is doing, as `log/status.json` holds it. Rank 0 writes it (at most
-// once a second, less often when it is large, and at the end); `perennial status DIR` reads it. One type for both sides, so
-// the file's fields cannot drift apart. Plain C++.
+// once a second, less often when it is large, and at the end); `perennial status DIR` reads
+// it. One type for both sides, so the file's fields cannot drift apart. Plain C++.
 
 #include <cstdint>
 #include <filesystem>
