@@ -6,12 +6,50 @@
 #include <perennial/messages.hpp>
 
 #include <boost/mpi/communicator.hpp>
+#include <boost/mpi/packed_oarchive.hpp>
 #include <boost/mpi/status.hpp>
+#include <boost/make_shared.hpp>
 
 #include <chrono>
 #include <optional>
 
 namespace perennial {
+
+/// A message serialized for sending, in a buffer reserved once. Boost.MPI's own send of a
+/// serialized value grows its buffer from nothing, and each growth is an MPI_Alloc_mem, a copy
+/// and an MPI_Free_mem (Open MPI registers every such block in a tree), several of each for a
+/// stage's assignment. Reserved once, a chain of one-step stages went from 22.5 to 20.5 us
+/// per round trip. Larger messages still grow the buffer, as before.
+struct PackedMessage {
+  static constexpr std::size_t kReserved = 2048;
+  boost::mpi::packed_oarchive::buffer_type buffer;
+  boost::mpi::packed_oarchive archive;
+
+  template <class Message>
+  PackedMessage(const boost::mpi::communicator& comm, const Message& message)
+      : buffer(reserved()), archive(static_cast<MPI_Comm>(comm), buffer) {
+    archive << message;
+  }
+
+ private:
+  static boost::mpi::packed_oarchive::buffer_type reserved() {
+    boost::mpi::packed_oarchive::buffer_type b;
+    b.reserve(kReserved);
+    return b;
+  }
+};
+
+/// Posts `message` to `destination` as Boost.MPI's isend of a value would (the receiver's
+/// recv of the value matches it), from a PackedMessage the request keeps alive.
+template <class Message>
+boost::mpi::request isend_packed(const boost::mpi::communicator& comm, int destination, int tag,
+                                 const Message& message) {
+  // boost::shared_ptr: what request::preserve keeps.
+  auto packed = boost::make_shared<PackedMessage>(comm, message);
+  boost::mpi::request request = comm.isend(destination, tag, packed->archive);
+  request.preserve(packed);
+  return request;
+}
 
 /// Waiting without burning a core while nothing happens, and without sleeping through a reply
 /// that is microseconds away. For `hot` after the last message the waiter polls, yielding
@@ -62,7 +100,8 @@ class ControlChannel {
 
   template <class Message>
   void send(int destination, msg::Tag tag, const Message& message) const {
-    comm_.send(destination, tag, message);
+    const PackedMessage packed(comm_, message);
+    comm_.send(destination, tag, packed.archive);
   }
 
   /// The next message's envelope, waiting at most `timeout` (returns nothing then).

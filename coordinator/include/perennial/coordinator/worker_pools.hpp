@@ -59,7 +59,7 @@ class WorkerPools {
   template <class Message>
   void send(int id, msg::Tag tag, const Message& message) {
     const WorkerRecord& w = worker(id);
-    outbox_.push_back({id, pools_[w.pool].channel->comm().isend(w.rank, tag, message)});
+    outbox_.push_back({id, isend_packed(pools_[w.pool].channel->comm(), w.rank, tag, message)});
   }
   /// Retires the sends that have left, and sets aside those to workers marked dead (their
   /// buffers are kept: a silent worker declared dead may still be reading). Tests every
