@@ -384,8 +384,8 @@ class CoordinatorLoop {
     RunStatus::of(run_, now, unix_time_seconds()).write(log_dir_ / "status.json");
     // Once a second, or less often when the status is large: it lists every waiting stage,
     // and one write took rank 0 about 35 ms for 10,000 of them (perf), so a third of a second
-    // for 100,000. Fifty times
-    // the last write's time keeps it near 2% of rank 0's time, whatever the campaign's size.
+    // for 100,000. Fifty times the last write's time keeps it near 2% of rank 0's time,
+    // whatever the campaign's size.
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     next_status_ = now + std::max(kStatusEvery, 50.0 * took);
   }
