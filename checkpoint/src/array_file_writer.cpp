@@ -54,9 +54,9 @@ bool contiguous_in_file(const Hyperslab& slab) {
 /// when it is created, collectively, so raw data may be written independently); a collective
 /// H5Dwrite with individual transfers still ended in a collective that busy-polled while the
 /// slower rank wrote, which in an asynchronous epoch took the core from the stage. For blocks
-/// that are each one contiguous run of the file, two-phase collective buffering only adds a copy through aggregator ranks (1 GiB of
-/// checkpoint on 4 ranks on one node: 510 MB/s without, 170 MB/s with, medians of paired runs
-/// of bench_checkpoint_bandwidth).
+/// that are each one contiguous run of the file, two-phase collective buffering only adds a
+/// copy through aggregator ranks (1 GiB of checkpoint on 4 ranks on one node: 510 MB/s
+/// without, 170 MB/s with, medians of paired runs of bench_checkpoint_bandwidth).
 /// PERENNIAL_IO_COLLECTIVE_DATA=1 in the environment keeps two-phase I/O, for comparison.
 enum class DataPath { collective, individual };
 
