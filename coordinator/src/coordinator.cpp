@@ -91,8 +91,11 @@ class CoordinatorLoop {
     const double cpu_start = process_cpu_seconds();
     const auto& c = graph_.campaign();
     const std::size_t worker_ranks = run_.machine().live_workers();
-    events_.record({{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
-                    {"worker_ranks", worker_ranks}, {"coordinator_pid", ::getpid()}});
+    nlohmann::json started{{"event", "campaign_started"}, {"campaign", c.name}, {"stages", graph_.size()},
+                           {"worker_ranks", worker_ranks}, {"coordinator_pid", ::getpid()}};
+    // The PML replacement ranks are told to use (Respawner): "" when they choose for themselves.
+    if (options_.respawner) started["respawn_pml"] = options_.respawner->pml();
+    events_.record(started);
     events_.progress(fmt::format("campaign {}: {} stages on {} worker ranks; outputs in {}", c.name, graph_.size(),
                                  worker_ranks, (c.output_dir / "outputs").string()));
     record_mpi_io_hints();

@@ -7,6 +7,9 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <set>
+
 namespace perennial {
 
 namespace {
@@ -18,11 +21,53 @@ std::string mpi_error_text(int code) {
   return std::string(text, static_cast<std::size_t>(length));
 }
 
+// The PML this process's MPI_Init chose, read from MPI_T: Open MPI closes the components it
+// did not choose and their control variables go with them, so the chosen one is the only
+// component with `pml_<name>_...` variables left. Empty when that is not so (another MPI, a
+// wrapping layer such as pml monitoring), and the new processes then choose for themselves.
+std::string chosen_pml() {
+  int provided = 0;
+  if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return {};
+  int count = 0;
+  std::set<std::string> components;
+  if (MPI_T_cvar_get_num(&count) == MPI_SUCCESS) {
+    for (int i = 0; i < count; ++i) {
+      char name[256] = {};
+      char description[1024] = {};
+      int name_length = sizeof(name);
+      int description_length = sizeof(description);
+      int verbosity = 0, bind = 0, scope = 0;
+      MPI_Datatype type = MPI_DATATYPE_NULL;
+      MPI_T_enum values = MPI_T_ENUM_NULL;
+      if (MPI_T_cvar_get_info(i, name, &name_length, &verbosity, &type, &values, description, &description_length,
+                              &bind, &scope) != MPI_SUCCESS) {
+        continue;  // a variable of a closed component
+      }
+      const std::string n(name);
+      if (n.rfind("pml_", 0) != 0) continue;
+      const std::string component = n.substr(4, n.find('_', 4) - 4);
+      if (component != "base") components.insert(component);
+    }
+  }
+  MPI_T_finalize();
+  return components.size() == 1 ? *components.begin() : std::string();
+}
+
+// PERENNIAL_SPAWN_PML: `off` gives the new processes no PML (they probe as before: for
+// measuring what the hint saves), a name gives them that one; unset, this job's choice.
+std::string pml_for_spawns() {
+  const char* text = std::getenv("PERENNIAL_SPAWN_PML");
+  if (!text) return chosen_pml();
+  const std::string value(text);
+  return value == "off" ? std::string() : value;
+}
+
 }  // namespace
 
 Respawner::Respawner(std::string executable, std::vector<std::string> arguments) : state_(std::make_shared<State>()) {
   state_->executable = std::move(executable);
   state_->arguments = std::move(arguments);
+  state_->pml = pml_for_spawns();
   thread_ = std::thread([state = state_] { run(state); });
 }
 
@@ -104,7 +149,14 @@ SpawnResult Respawner::spawn(const State& state, const Request& r) {
   MPI_Comm self = MPI_COMM_NULL, inter = MPI_COMM_NULL, merged = MPI_COMM_NULL;
   MPI_Comm_dup(MPI_COMM_SELF, &self);
   MPI_Comm_set_errhandler(self, MPI_ERRORS_RETURN);
-  int code = MPI_Comm_spawn(state.executable.c_str(), argv.data(), r.ranks, MPI_INFO_NULL, 0, self, &inter, codes.data());
+  MPI_Info info = MPI_INFO_NULL;
+  if (!state.pml.empty()) {
+    // Open MPI's spawn puts an `ompi_param` into the new processes' environment.
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "ompi_param", ("OMPI_MCA_pml=" + state.pml).c_str());
+  }
+  int code = MPI_Comm_spawn(state.executable.c_str(), argv.data(), r.ranks, info, 0, self, &inter, codes.data());
+  if (info != MPI_INFO_NULL) MPI_Info_free(&info);
   MPI_Comm_free(&self);
   if (code != MPI_SUCCESS) {
     result.error = fmt::format("MPI_Comm_spawn of {} worker(s) failed: {}", r.ranks, mpi_error_text(code));

@@ -5,6 +5,11 @@
 // MPI_Intercomm_merge that puts rank 0 first, the three control communicators of a
 // ControlChannel, and the start-up hello. Requests are served one at a time, in order.
 // Thin MPI glue.
+//
+// The new processes are told which point-to-point layer (Open MPI's PML) this job's ranks
+// chose, so that their MPI_Init does not probe the others again: on this machine kind the cm
+// PML's probe of the PSM and PSM2 transports took about 0.2 s of a 0.25 s spawn of two
+// ranks, for hardware that is not there (tests/bench/bench_recovery.sh measures both).
 
 #include <perennial/control_channel.hpp>
 #include <perennial/messages.hpp>
@@ -46,6 +51,8 @@ class Respawner {
   /// Requests not yet finished, and seconds since the oldest started (0 when none).
   std::size_t pending() const;
   double oldest_pending_seconds() const;
+  /// The PML the new processes are told to use, or empty (they choose for themselves).
+  const std::string& pml() const { return state_->pml; }
 
  private:
   struct Request {
@@ -58,6 +65,7 @@ class Respawner {
   struct State {
     std::string executable;
     std::vector<std::string> arguments;
+    std::string pml;  ///< passed to the spawned job as OMPI_MCA_pml; empty: none
     std::mutex mutex;
     std::condition_variable wake;
     std::deque<Request> queue;
