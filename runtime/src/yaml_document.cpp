@@ -116,6 +116,46 @@ Document::Document(std::string_view text) {
   auto anchor = [&](const yaml_char_t* name, std::uint32_t index) {
     if (name) anchors[reinterpret_cast<const char*>(name)] = index;
   };
+  // YAML forbids a key twice in one mapping, but libyaml lets it through and a reader would
+  // take one of the two values without a word: a `steps:` typed twice is another run than
+  // the author meant. Scalar keys only (a campaign file has no other kind). Maps of a few
+  // keys, as a stage's are, are compared pairwise; larger ones through a set.
+  std::unordered_map<std::string_view, std::uint32_t> seen_keys;
+  auto refuse_duplicate_keys = [&](std::size_t first) {
+    const std::size_t pairs = (pending.size() - first) / 2;
+    if (pairs < 2) return;
+    auto key_text = [&](std::size_t pair) -> std::optional<std::string_view> {
+      const std::uint32_t key = pending[first + 2 * pair];
+      if (kind(key) != Kind::scalar) return std::nullopt;
+      return std::string_view(scalars_.data() + items_[key].begin, items_[key].count);
+    };
+    auto refuse = [&](std::size_t earlier, std::size_t later) {
+      const auto& first_item = items_[pending[first + 2 * earlier]];
+      const auto& again = items_[pending[first + 2 * later]];
+      throw ParseError({static_cast<int>(std::min<std::uint32_t>(again.line, std::numeric_limits<int>::max())),
+                        static_cast<int>(again.column_and_kind & kColumnMask)},
+                       fmt::format("duplicate key '{}' in this mapping (also at line {}); a key may appear once",
+                                   *key_text(later), static_cast<std::uint64_t>(first_item.line) + 1));
+    };
+    if (pairs <= 16) {
+      for (std::size_t later = 1; later < pairs; ++later) {
+        const auto b = key_text(later);
+        if (!b) continue;
+        for (std::size_t earlier = 0; earlier < later; ++earlier) {
+          const auto a = key_text(earlier);
+          if (a && a->size() == b->size() && *a == *b) refuse(earlier, later);
+        }
+      }
+      return;
+    }
+    seen_keys.clear();
+    for (std::size_t pair = 0; pair < pairs; ++pair) {
+      const auto k = key_text(pair);
+      if (!k) continue;
+      const auto [at, fresh] = seen_keys.emplace(*k, static_cast<std::uint32_t>(pair));
+      if (!fresh) refuse(at->second, pair);
+    }
+  };
 
   Parser parser(text);
   while (true) {
@@ -189,6 +229,7 @@ Document::Document(std::string_view text) {
       case YAML_MAPPING_END_EVENT: {
         const Open o = open.back();
         open.pop_back();
+        if (ev.type == YAML_MAPPING_END_EVENT) refuse_duplicate_keys(o.first_pending);
         const std::size_t count = pending.size() - o.first_pending;
         if (children_.size() + count >= std::numeric_limits<std::uint32_t>::max()) {
           throw ParseError({0, 0}, "too many YAML nodes");

@@ -687,6 +687,31 @@ TEST(YamlReading, MalformedTextIsOneYamlErrorWithLineAndColumn) {
   }
 }
 
+// A key given twice in one mapping is refused where it comes again, naming the first: YAML
+// forbids it, and libyaml would let one of the values win without a word. In block and flow
+// style, in a stage and in its parameters, and in a map too large for the pairwise check.
+TEST(YamlReading, AKeyTwiceInOneMappingIsRefusedNamingBothPlaces) {
+  auto block = check_campaign("campaign: twice\nstages:\n  - name: a\n    kernel: any\n    steps: 10\n    steps: 100\n");
+  ASSERT_EQ(block.diagnostics.size(), 1u) << block.text();
+  EXPECT_EQ(block.diagnostics.items()[0].to_string(),
+            "/campaigns/test.yaml:6:5: yaml: duplicate key 'steps' in this mapping (also at line 5); a key may appear once");
+  EXPECT_FALSE(block.graph);
+  auto flow = check_campaign("campaign: twice\nstages:\n  - {name: a, kernel: any, parameters: {seed: 1, seed: 2}}\n");
+  ASSERT_EQ(flow.diagnostics.size(), 1u) << flow.text();
+  EXPECT_EQ(flow.diagnostics.items()[0].to_string(),
+            "/campaigns/test.yaml:3:50: yaml: duplicate key 'seed' in this mapping (also at line 3); a key may appear once");
+  std::string many = "campaign: many\nstages:\n  - name: a\n    kernel: any\n    parameters:\n";
+  for (int i = 0; i < 40; ++i) many += "      p" + std::to_string(i) + ": 1\n";
+  many += "      p7: 2\n";
+  auto large = check_campaign(many);
+  ASSERT_EQ(large.diagnostics.size(), 1u) << large.text();
+  EXPECT_EQ(large.diagnostics.items()[0].to_string(),
+            "/campaigns/test.yaml:46:7: yaml: duplicate key 'p7' in this mapping (also at line 13); a key may appear once");
+  // The same key in two different mappings is not a duplicate.
+  auto apart = check_campaign("campaign: apart\nstages:\n  - {name: a, kernel: any}\n  - {name: b, kernel: any}\n");
+  EXPECT_TRUE(apart.diagnostics.empty()) << apart.text();
+}
+
 // The shared file name of every position (SourceFile) reads, compares and prints as the
 // name it was given.
 TEST(YamlReading, PositionsNameTheirFile) {
