@@ -97,21 +97,27 @@ JournalContents Journal::read(const std::filesystem::path& file) {
         valid = false;
       }
     }
+    // A bad record is skipped, and the ones after it are read: each line carries its own
+    // checksum, so one damaged line says nothing of the others, and stopping there would
+    // forget every stage completed and epoch committed after it (weeks of a campaign, for a
+    // flipped bit). Every record is a fact the run reached; without one, a resume does more
+    // work than needed (an older epoch, a stage run again, a hand action not replayed), never
+    // less, and reused outputs and epochs are verified anyway.
     if (valid) {
       if (const std::string problem = shape_problem(record); !problem.empty()) {
-        contents.warnings.push_back(fmt::format("{}:{}: a record Perennial does not write ({}); ignoring it and everything "
-                                                "after it", file.string(), line_number, problem));
-        break;
+        contents.warnings.push_back(fmt::format("{}:{}: a record Perennial does not write ({}); ignoring it (the records "
+                                                "after it are read)", file.string(), line_number, problem));
+        continue;
       }
     }
     if (!valid) {
       if (last) {
         contents.warnings.push_back(fmt::format("{}:{}: ignoring a torn last record (an interrupted append)", file.string(), line_number));
       } else {
-        contents.warnings.push_back(fmt::format("{}:{}: corrupt record (checksum mismatch); ignoring it and everything after it",
-                                                file.string(), line_number));
+        contents.warnings.push_back(fmt::format("{}:{}: corrupt record (checksum mismatch); ignoring it (the records after "
+                                                "it are read)", file.string(), line_number));
       }
-      break;
+      continue;
     }
     contents.records.push_back(std::move(record));
   }

@@ -85,10 +85,14 @@ TEST(Journal, AFlippedByteIsDetectedByItsChecksum) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out << text;
   }
+  // Only the damaged record is lost: the two after it carry their own checksums.
   auto contents = Journal::read(file);
-  EXPECT_TRUE(contents.records.empty());
+  ASSERT_EQ(contents.records.size(), 2u);
+  EXPECT_EQ(contents.records[0]["type"], "b");
+  EXPECT_EQ(contents.records[1]["type"], "c");
   ASSERT_EQ(contents.warnings.size(), 1u);
-  EXPECT_NE(contents.warnings[0].find(":1: corrupt record (checksum mismatch)"), std::string::npos) << contents.warnings[0];
+  EXPECT_NE(contents.warnings[0].find(":1: corrupt record (checksum mismatch); ignoring it (the records after it are read)"),
+            std::string::npos) << contents.warnings[0];
 }
 
 const char* kCampaign = R"(campaign: resume
@@ -100,10 +104,10 @@ stages:
 
 // Records whose checksum holds but whose JSON the writer never makes (issue 16, point 5:
 // ci/fuzz.sh's fuzz_journal found a record that is a bare number end a resume with nlohmann's
-// "cannot use value() with number"). Reading stops at such a record with a warning naming the
-// file, the line and the field, as at a corrupt one; the records before it are kept, and what a
-// resume does with them never throws.
-TEST(Journal, ARecordOfAShapeTheWriterNeverMakesStopsTheReadingWithAWarning) {
+// "cannot use value() with number"). Such a record is skipped with a warning naming the file,
+// the line and the field, as a corrupt one is; the records before and after it are kept, and
+// what a resume does with them never throws.
+TEST(Journal, ARecordOfAShapeTheWriterNeverMakesIsSkippedWithAWarning) {
   const std::pair<const char*, const char*> cases[] = {
       {"9", "(a number, not an object)"},
       {R"(["stage_completed"])", "(an array, not an object)"},
@@ -122,7 +126,8 @@ TEST(Journal, ARecordOfAShapeTheWriterNeverMakesStopsTheReadingWithAWarning) {
     append_raw(file, journal_line(nlohmann::json::parse(body)) + "\n");
     append_raw(file, journal_line({{"type", "stage_completed"}, {"stage", "spinup"}}) + "\n");
     const auto contents = Journal::read(file);
-    ASSERT_EQ(contents.records.size(), 1u) << body;
+    ASSERT_EQ(contents.records.size(), 2u) << body;
+    EXPECT_EQ(contents.records[1]["stage"], "spinup") << "the record after the bad one was lost";
     ASSERT_EQ(contents.warnings.size(), 1u) << body;
     EXPECT_NE(contents.warnings[0].find(file.string() + ":2: a record Perennial does not write"), std::string::npos)
         << contents.warnings[0];
@@ -182,6 +187,28 @@ TEST(Resume, CompletedStagesAndEpochsOfTheSameDefinitionAreReused) {
   EXPECT_EQ(h[1].epochs.back().step, 10u);
   EXPECT_EQ(h[1].last_epoch, 2u);
   EXPECT_FALSE(h[2].completed);
+}
+
+// A damaged record in the middle of a journal costs its own fact only: the completion and
+// the epochs recorded after it are still reused by a resume.
+TEST(Resume, ADamagedRecordMidJournalCostsOnlyItsOwnFact) {
+  auto c = check_campaign(kCampaign);
+  const auto& g = *c.graph;
+  auto file = temp_journal("mid-damage.jsonl");
+  append_raw(file, journal_line(journal_epoch_committed(g, 1, {1, 5, "/c/ssp/epoch-1.h5", {}, 0})) + "\n");
+  std::string damaged = journal_line(journal_stage_completed(g, 2, "/o/other.h5"));
+  damaged[damaged.find("other")] = 'O';
+  append_raw(file, damaged + "\n");
+  append_raw(file, journal_line(journal_stage_completed(g, 0, "/o/spinup.h5")) + "\n");
+  append_raw(file, journal_line(journal_epoch_committed(g, 1, {2, 10, "/c/ssp/epoch-2.h5", {}, 0})) + "\n");
+  const auto contents = Journal::read(file);
+  ASSERT_EQ(contents.warnings.size(), 1u);
+  EXPECT_NE(contents.warnings[0].find(":2: corrupt record"), std::string::npos) << contents.warnings[0];
+  const auto h = read_history(g, contents);
+  EXPECT_TRUE(h[0].completed) << "spinup's completion, recorded after the damaged line, was lost";
+  ASSERT_EQ(h[1].epochs.size(), 2u);
+  EXPECT_EQ(h[1].epochs.back().step, 10u);
+  EXPECT_FALSE(h[2].completed) << "the damaged record's own fact";
 }
 
 TEST(Resume, AChangedUpstreamInvalidatesEverythingDownstream) {
