@@ -130,12 +130,9 @@ Document::Document(std::string_view text) {
       return std::string_view(scalars_.data() + items_[key].begin, items_[key].count);
     };
     auto refuse = [&](std::size_t earlier, std::size_t later) {
-      const auto& first_item = items_[pending[first + 2 * earlier]];
-      const auto& again = items_[pending[first + 2 * later]];
-      throw ParseError({static_cast<int>(std::min<std::uint32_t>(again.line, std::numeric_limits<int>::max())),
-                        static_cast<int>(again.column_and_kind & kColumnMask)},
-                       fmt::format("duplicate key '{}' in this mapping (also at line {}); a key may appear once",
-                                   *key_text(later), static_cast<std::uint64_t>(first_item.line) + 1));
+      const yaml::Mark again = Node(this, pending[first + 2 * later]).Mark();
+      throw ParseError(again, fmt::format("duplicate key '{}' in this mapping (also at line {}); a key may appear once",
+                                          *key_text(later), Node(this, pending[first + 2 * earlier]).Mark().line + 1));
     };
     if (pairs <= 16) {
       for (std::size_t later = 1; later < pairs; ++later) {
@@ -143,7 +140,7 @@ Document::Document(std::string_view text) {
         if (!b) continue;
         for (std::size_t earlier = 0; earlier < later; ++earlier) {
           const auto a = key_text(earlier);
-          if (a && a->size() == b->size() && *a == *b) refuse(earlier, later);
+          if (a && *a == *b) refuse(earlier, later);
         }
       }
       return;
