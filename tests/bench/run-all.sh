@@ -62,6 +62,7 @@ row "  same, --mca mpi_yield_when_idle 1" "$(figure coordinator_cpu yield_when_i
 row "  same, --mca mpi_yield_when_idle 0" "$(figure coordinator_cpu no_yield_cpu_percent) %" "< 1 %"
 row "recovery: SIGKILL to stepping, 8 ranks, defaults" "$(figure recovery worker_recovery_s) s" "2 s"
 row "recovery: same, --spares 2" "$(figure recovery worker_recovery_s_spares2) s" "2 s"
+row "recovery: same, without the PML hint (PERENNIAL_SPAWN_PML=off)" "$(figure recovery nohint_recovery_s) s" "-"
 row "recovery: full restart from the journal" "$(figure recovery full_restart_s) s" "-"
 row "recovery: ratio to full restart, defaults / --spares 2" "$(figure recovery ratio) / $(figure recovery ratio_spares2)" "<= 0.167"
 row "recovery: whole fake node, defaults" "$(figure recovery node_recovery_s) s" "2 s"
