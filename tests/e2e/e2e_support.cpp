@@ -60,11 +60,16 @@ CommandResult run_perennial_serial(const std::string& arguments) {
   return run_command(perennial_executable() + " " + arguments, 60);
 }
 
-BackgroundRun::BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags) {
+std::string mpiexec_command() { return PERENNIAL_MPIEXEC; }
+
+BackgroundRun::BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags)
+    : BackgroundRun(Shell{launch_command(ranks, arguments, extra_mpiexec_flags)}) {}
+
+BackgroundRun::BackgroundRun(const Shell& shell) {
   static int counter = 0;
   log_ = std::string(PERENNIAL_TEST_WORK_DIR) + "/background-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log";
   std::filesystem::create_directories(PERENNIAL_TEST_WORK_DIR);
-  const std::string command = "exec " + launch_command(ranks, arguments, extra_mpiexec_flags) + " > " + log_ + " 2>&1";
+  const std::string command = "exec " + shell.command + " > " + log_ + " 2>&1";
   pid_ = ::fork();
   if (pid_ == 0) {
     ::setpgid(0, 0);

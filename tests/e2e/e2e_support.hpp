@@ -32,11 +32,18 @@ CommandResult run_perennial(int ranks, const std::string& arguments, int timeout
 CommandResult run_mpiexec_perennial(int ranks, const std::string& arguments, int timeout_seconds = 240);
 /// `perennial <arguments>` without mpiexec (validate, plan).
 CommandResult run_perennial_serial(const std::string& arguments);
+/// The mpiexec command line the tests run ranks with (mpiexec and its flags).
+std::string mpiexec_command();
 
 /// A `perennial run` started in the background (its own process group), for signal tests.
 class BackgroundRun {
  public:
   BackgroundRun(int ranks, const std::string& arguments, const std::string& extra_mpiexec_flags = "");
+  /// Any shell command line, e.g. an mpiexec of several programs (MPMD).
+  struct Shell {
+    std::string command;
+  };
+  explicit BackgroundRun(const Shell& shell);
   ~BackgroundRun();  ///< kills the whole process group if still running
   /// Sends `signal` to `perennial launch` (which hands it to mpirun as SIGUSR1).
   void signal(int signal) const;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -109,6 +110,48 @@ TEST(Lifecycle, TheCoordinatorDyingWhileItValidatesEndsTheJob) {
   ASSERT_NE(result.exit_code, 124) << "the job hung after rank 0 died while validating\n" << result.output;
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("coordinator"), std::string::npos) << result.output;
+}
+
+// A rank killed while the job's ranks are still starting ends the others on its host at
+// once, not at --startup-timeout: they watch the processes mpirun started with them, and
+// without the dead one they can never meet. The third rank here starts 10 s late (MPMD
+// through sh), so ranks 0 and 1 are still inside MPI's start-up when rank 1 is killed.
+TEST(Lifecycle, ARankKilledDuringStartUpEndsTheOthersOnItsHostAtOnceNotAtTheBound) {
+  auto dir = fresh_directory("lifecycle-startup-death");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml", "campaign: startup\nstages:\n  - {name: a, kernel: noop}\n");
+  const std::string run = perennial_executable() + " run " + campaign.string() + " --quiet --output-dir " + out.string();
+  // --enable-recovery, as `perennial launch` runs: without it mpirun itself ends the job. The
+  // late rank, alone when it starts, ends at its own (short) bound.
+  BackgroundRun job(BackgroundRun::Shell{mpiexec_command() + " --enable-recovery -n 2 " + run + " --startup-timeout 60 : -n 1 " +
+                                         "sh -c 'sleep 10; exec " + run + " --startup-timeout 3'"});
+  int rank0 = -1, rank1 = -1;
+  for (int i = 0; i < 3000 && (rank0 < 0 || rank1 < 0); ++i) {
+    rank0 = rank_pid(campaign, 0);
+    rank1 = rank_pid(campaign, 1);
+    if (rank0 < 0 || rank1 < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(rank0, 0) << "rank 0 never started";
+  ASSERT_GT(rank1, 0) << "rank 1 never started";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // both inside MPI_Init, waiting for rank 2
+  ASSERT_FALSE(fs::exists(out / "log" / "events.jsonl")) << "the ranks met: rank 2 started early";
+  ASSERT_EQ(::kill(rank1, SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  auto gone = [](int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    const auto close = text.rfind(')');
+    return close == std::string::npos || close + 2 >= text.size() || text[close + 2] == 'Z';
+  };
+  while (!gone(rank0) && std::chrono::steady_clock::now() - killed < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_TRUE(gone(rank0)) << "rank 0 still waits " << seconds << " s after rank 1 died during start-up";
+  EXPECT_LT(seconds, 5.0) << "rank 0 ended only at the start-up bound";
+  std::printf("rank 0 ended %.2f s after rank 1's SIGKILL during start-up\n", seconds);
+  const CommandResult result = job.wait(60);
+  EXPECT_NE(result.output.find("ended while the job's ranks were starting"), std::string::npos) << result.output;
 }
 
 // A campaign file's faults: list is not carried out unless the command line asks (--drills),
