@@ -157,6 +157,7 @@ int cli_main(int argc, char** argv) {
   worker->add_option("--coordinator-timeout", settings.coordinator_timeout);
   worker->add_option("--startup-timeout", settings.startup_timeout);
   worker->add_option("--fake-nodes", settings.fake_nodes);
+  worker->add_option("--spawned-by", settings.spawned_by);
 
   auto* kernels = app.add_subcommand("kernels", "list the kernels this executable knows");
   bool describe_kernels = false;

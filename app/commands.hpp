@@ -68,6 +68,7 @@ struct RunSettings {
   double heartbeat_timeout = 2.0;
   double coordinator_timeout = 10.0;
   double startup_timeout = 120.0;  ///< the ranks must have met within this (see StartupWatchdog)
+  std::string spawned_by;  ///< `perennial worker`: HOST:PID of the rank 0 that spawned it (watched while it starts)
   int fake_nodes = 0;
   int max_restarts = 3;
   bool respawn = true;

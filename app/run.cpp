@@ -84,6 +84,13 @@ std::string host_name() {
   return std::string(name, static_cast<std::size_t>(length));
 }
 
+// This host's name from the kernel, usable before MPI_Init (--spawned-by is read then).
+std::string kernel_host_name() {
+  char name[256] = {};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
 // When the allocation ends, as Unix time: `--end-time` takes a Unix time, a local date-time
 // as `squeue -h -j $SLURM_JOB_ID -o %e` prints it (2026-11-25T18:00:00), or a duration from now
 // (45min); without it, SLURM_JOB_END_TIME (a Unix time, set by newer Slurm) is used.
@@ -134,9 +141,12 @@ int serve_as_worker(const ControlChannel& control, const WorkerIdentity& me) {
 }
 
 // The arguments a respawned worker gets: what it must agree on with the others.
+// --spawned-by: rank 0's host and pid, which a new worker on the same host watches while it
+// starts (StartupWatchdog): a rank 0 that dies meanwhile can never take it in.
 std::vector<std::string> worker_arguments(const RunSettings& settings) {
   return {"worker", "--coordinator-timeout", fmt::format("{}", settings.coordinator_timeout), "--startup-timeout",
-          fmt::format("{}", settings.startup_timeout), "--fake-nodes", std::to_string(settings.fake_nodes)};
+          fmt::format("{}", settings.startup_timeout), "--fake-nodes", std::to_string(settings.fake_nodes),
+          "--spawned-by", fmt::format("{}:{}", kernel_host_name(), ::getpid())};
 }
 
 void write_outcome(const std::filesystem::path& output_dir, const CampaignOutcome& outcome) {
@@ -299,6 +309,11 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
 int command_worker(int first_id, const RunSettings& settings) {
   use_lazy_shared_file_pointers();
   StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));  // before MPI_Init, as in command_run
+  if (const auto colon = settings.spawned_by.rfind(':'); colon != std::string::npos) {
+    if (settings.spawned_by.substr(0, colon) == kernel_host_name()) {
+      watchdog.watch(std::atoi(settings.spawned_by.c_str() + colon + 1));
+    }
+  }
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
   if (!has_thread_multiple(env)) return kExitBadInput;
   MPI_Comm parent = MPI_COMM_NULL;

@@ -8,8 +8,9 @@
 // share this process's parent (mpirun, or the node's orted) and its command line, which is
 // how mpirun starts the ranks of one job or of one spawn. One that ends before this process
 // has met the others cannot meet them either, so the start-up is over at once rather than at
-// the bound (120 s by default; PMIx does not report the death here, see the README). Ranks
-// on other hosts are still found by the bound alone.
+// the bound (120 s by default; PMIx does not report the death here, see the README). A
+// spawned worker also watches the rank 0 that spawned it, when on the same host. Ranks on
+// other hosts are still found by the bound alone.
 
 #include <algorithm>
 #include <chrono>
@@ -74,6 +75,7 @@ class StartupWatchdog {
           while (!disarmed_) {
             // Siblings are added as mpirun starts them; one seen once and now gone has ended.
             for (const int pid : startup_detail::siblings()) watched.insert(pid);
+            watched.insert(also_watched_.begin(), also_watched_.end());
             for (const int pid : watched) {
               if (!startup_detail::running(pid)) {
                 std::fprintf(stderr,
@@ -100,6 +102,14 @@ class StartupWatchdog {
   StartupWatchdog(const StartupWatchdog&) = delete;
   StartupWatchdog& operator=(const StartupWatchdog&) = delete;
 
+  /// Watches `pid` too, as a sibling (a spawned worker watches the rank 0 that spawned it,
+  /// when it runs on the same host). A pid that is not running now is ignored.
+  void watch(int pid) {
+    if (pid <= 0 || !startup_detail::running(pid)) return;
+    std::lock_guard lock(mutex_);
+    also_watched_.insert(pid);
+  }
+
   void disarm() {
     {
       std::lock_guard lock(mutex_);
@@ -113,7 +123,8 @@ class StartupWatchdog {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool disarmed_ = false;
-  std::thread thread_;
+  std::set<int> also_watched_;  ///< watch()'s pids
+  std::thread thread_;  ///< last: started once the rest is built
 };
 
 }  // namespace perennial
