@@ -114,7 +114,10 @@ class MpirunWatch {
   void check() {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_look_) return;
-    next_look_ = now + std::chrono::seconds(1);
+    // Ten times a second until a rank has been seen: ranks that die inside MPI start-up now
+    // end within a tenth of a second of each other (StartupWatchdog), and a look once a
+    // second could miss them all, leave ranks_seen_ false and mpirun running for ever.
+    next_look_ = now + (ranks_seen_ ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(100));
     if (has_children()) {
       ranks_seen_ = true;
       empty_since_.reset();
