@@ -10,6 +10,7 @@
 #include <perennial/coordinator/clock.hpp>
 #include <perennial/coordinator/coordinator.hpp>
 #include <perennial/coordinator/output_folder.hpp>
+#include <perennial/coordinator/rank_replacement.hpp>
 #include <perennial/coordinator/respawner.hpp>
 #include <perennial/coordinator/startup_beats.hpp>
 #include <perennial/coordinator/worker_pools.hpp>
@@ -297,7 +298,17 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
   }
-  if (!outcome.dead_ranks.empty()) {
+  // A worker on this host whose process has already ended died (the others wait inside
+  // MPI_Finalize for rank 0): MPI_Finalize would wait for it for ever. The soak killed an idle
+  // worker 30 ms before the last stage ended, too late to be declared dead.
+  bool worker_gone = false;
+  const std::string here = host_name();
+  for (std::size_t r = 1; r < hellos.size(); ++r) {
+    if (hellos[r].host != here) continue;
+    const auto stat = process_stat("/proc/" + std::to_string(hellos[r].pid));
+    worker_gone = worker_gone || !stat || stat->state == 'Z';
+  }
+  if (!outcome.dead_ranks.empty() || worker_gone) {
     respawner.reset();
     exit_without_finalize(outcome.exit_code);
   }
