@@ -305,8 +305,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   const std::string here = host_name();
   for (std::size_t r = 1; r < hellos.size(); ++r) {
     if (hellos[r].host != here) continue;
-    const auto stat = process_stat("/proc/" + std::to_string(hellos[r].pid));
-    worker_gone = worker_gone || !stat || stat->state == 'Z';
+    worker_gone = worker_gone || !process_running(hellos[r].pid);
   }
   if (!outcome.dead_ranks.empty() || worker_gone) {
     respawner.reset();

@@ -25,6 +25,8 @@
 
 #include <unistd.h>
 
+#include <perennial/coordinator/rank_replacement.hpp>
+
 namespace perennial {
 
 namespace startup_detail {
@@ -49,13 +51,6 @@ inline std::set<int> siblings() {
   return out;
 }
 
-/// Whether `pid` still runs: it exists and is not a zombie.
-inline bool running(int pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
-}
-
 }  // namespace startup_detail
 
 class StartupWatchdog {
@@ -77,7 +72,7 @@ class StartupWatchdog {
             for (const int pid : startup_detail::siblings()) watched.insert(pid);
             watched.insert(also_watched_.begin(), also_watched_.end());
             for (const int pid : watched) {
-              if (!startup_detail::running(pid)) {
+              if (!process_running(pid)) {
                 std::fprintf(stderr,
                              "perennial: process %d of this job on this host ended while the job's ranks were "
                              "starting; they cannot meet, so this rank ends\n",
@@ -105,7 +100,7 @@ class StartupWatchdog {
   /// Watches `pid` too, as a sibling (a spawned worker watches the rank 0 that spawned it,
   /// when it runs on the same host). A pid that is not running now is ignored.
   void watch(int pid) {
-    if (pid <= 0 || !startup_detail::running(pid)) return;
+    if (pid <= 0 || !process_running(pid)) return;
     std::lock_guard lock(mutex_);
     also_watched_.insert(pid);
   }

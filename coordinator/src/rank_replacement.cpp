@@ -69,6 +69,11 @@ bool process_gone(int pid) {
   return !s || s->state == 'X';
 }
 
+bool process_running(int pid) {
+  const auto s = process_stat("/proc/" + std::to_string(pid));
+  return s && s->state != 'Z' && s->state != 'X';
+}
+
 RankReplacement::RankReplacement(WorkerPools& workers, Respawner* respawner, double spawn_timeout_seconds)
     : workers_(workers), respawner_(respawner), spawn_timeout_(spawn_timeout_seconds),
       own_host_(boost::mpi::environment::processor_name()) {}

@@ -72,5 +72,7 @@ struct ProcessStat {
 std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir);
 /// Gone and reaped by its parent (mpirun or orted): a zombie is not gone.
 bool process_gone(int pid);
+/// Still running: it exists and is not a zombie (ended, reaped or not).
+bool process_running(int pid);
 
 }  // namespace perennial
