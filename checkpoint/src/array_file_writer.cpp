@@ -1,5 +1,7 @@
 #include "array_file_writer.hpp"
 
+#include "direct_write.hpp"
+
 #include <boost/mpi/collectives.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
@@ -9,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <numeric>
 
@@ -77,6 +80,29 @@ void write_selection(hid_t dataset, hid_t memory_type, const std::vector<std::ui
                         take_part && data != nullptr ? data : &nothing),
                where, "write dataset");
   note_io_mode(dxpl.get(), where);
+}
+
+/// The index, in C order, of the first element of `slab` in its array.
+std::uint64_t first_element(const Hyperslab& slab) {
+  std::uint64_t index = 0;
+  for (std::size_t d = 0; d < slab.global_shape.size(); ++d) index = index * slab.global_shape[d] + slab.offset[d];
+  return index;
+}
+
+/// Writes this rank's block of a contiguous dataset with direct I/O (direct_write.hpp) when that
+/// suits the block and the file: true if it did. In memory the block is already as stored
+/// (little-endian, C order), which only a little-endian host guarantees.
+bool write_directly(hid_t dataset, const std::string& file, const Hyperslab& slab, DType type, const void* data,
+                    const Where& where) {
+  if constexpr (std::endian::native != std::endian::little) return false;
+  const std::uint64_t bytes = slab.element_count() * dtype_size(type);
+  if (data == nullptr || !direct_write_suits(file, bytes)) return false;
+  const haddr_t start = H5Dget_offset(dataset);
+  if (start == HADDR_UNDEF) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  return write_block_direct(file, start + first_element(slab) * dtype_size(type), data, bytes, where);
 }
 
 }  // namespace
@@ -214,8 +240,14 @@ void ArrayFileWriter::write_array(const std::string& name, EntryKind kind, const
   static const bool keep_collective = std::getenv("PERENNIAL_IO_COLLECTIVE_DATA") != nullptr;
   const bool all_contiguous =
       !shape.empty() && all_reduce_u64(group_, contiguous_in_file(slab) && !keep_collective ? 1 : 0, MPI_MIN) == 1;
-  write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at,
-                  all_contiguous ? DataPath::individual : DataPath::collective);
+  // On the individual path no rank waits for another inside H5Dwrite, so a rank may write
+  // its block beside HDF5 instead.
+  const bool written_directly =
+      all_contiguous && take_part && write_directly(dataset.get(), file_name_, slab, type, data, at);
+  if (!written_directly) {
+    write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at,
+                    all_contiguous ? DataPath::individual : DataPath::collective);
+  }
   // The ranks end their own writes at different times; the next collective waits for the last.
   if (all_contiguous) polite_barrier(group_);
   if (!units.empty()) write_string_attribute(dataset.get(), "units", units, at);
