@@ -89,11 +89,17 @@ std::uint64_t first_element(const Hyperslab& slab) {
   return index;
 }
 
+/// Where in the file a rank's block went by direct I/O: byte offset and length.
+struct DirectBlock {
+  std::uint64_t offset = 0, bytes = 0;
+};
+
 /// Writes this rank's block of a contiguous dataset with direct I/O (direct_write.hpp) when that
-/// suits the block and the file: true if it did. In memory the block is already as stored
+/// suits the block and the file: true if it did (or tried: `tried` is set before the first
+/// byte, so that a failure can give the space back). In memory the block is already as stored
 /// (little-endian, C order), which only a little-endian host guarantees.
 bool write_directly(hid_t dataset, const std::string& file, const Hyperslab& slab, DType type, const void* data,
-                    const Where& where) {
+                    const Where& where, std::optional<DirectBlock>& tried) {
   if constexpr (std::endian::native != std::endian::little) return false;
   const std::uint64_t bytes = slab.element_count() * dtype_size(type);
   if (data == nullptr || !direct_write_suits(file, bytes)) return false;
@@ -102,7 +108,8 @@ bool write_directly(hid_t dataset, const std::string& file, const Hyperslab& sla
     H5Eclear2(H5E_DEFAULT);
     return false;
   }
-  return write_block_direct(file, start + first_element(slab) * dtype_size(type), data, bytes, where);
+  tried = DirectBlock{start + first_element(slab) * dtype_size(type), bytes};
+  return write_block_direct(file, tried->offset, data, bytes, where);
 }
 
 }  // namespace
@@ -242,14 +249,35 @@ void ArrayFileWriter::write_array(const std::string& name, EntryKind kind, const
       !shape.empty() && all_reduce_u64(group_, contiguous_in_file(slab) && !keep_collective ? 1 : 0, MPI_MIN) == 1;
   // On the individual path no rank waits for another inside H5Dwrite, so a rank may write
   // its block beside HDF5 instead.
-  const bool written_directly =
-      all_contiguous && take_part && write_directly(dataset.get(), file_name_, slab, type, data, at);
-  if (!written_directly) {
-    write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at,
-                    all_contiguous ? DataPath::individual : DataPath::collective);
+  std::string write_problem;
+  std::optional<DirectBlock> direct;
+  try {
+    const bool written_directly =
+        all_contiguous && take_part && write_directly(dataset.get(), file_name_, slab, type, data, at, direct);
+    if (!written_directly) {
+      write_selection(dataset.get(), memory_type_of(type), shape, slab, take_part, data, at,
+                      all_contiguous ? DataPath::individual : DataPath::collective);
+    }
+  } catch (const std::exception& e) {
+    // A collective write fails on every rank alike; an individual one may fail on some ranks
+    // only (a disk that fills while the ranks reserve their blocks), and those must not leave
+    // the others waiting in the next collective.
+    if (!all_contiguous) throw;
+    write_problem = e.what();
   }
-  // The ranks end their own writes at different times; the next collective waits for the last.
-  if (all_contiguous) polite_barrier(group_);
+  // The ranks end their own writes at different times; the agreement (polite, like a barrier)
+  // waits for the last, and a failure on any rank is thrown on all, with its text.
+  if (all_contiguous) {
+    try {
+      agree_or_throw(group_, write_problem, stage_);
+    } catch (...) {
+      // The file is lost; what this rank reserved would leave no room for the metadata HDF5
+      // writes when it closes the file, and a close that fails on some ranks only leaves the
+      // others inside MPI_File_close.
+      if (direct) release_block_direct(file_name_, direct->offset, direct->bytes);
+      throw;
+    }
+  }
   if (!units.empty()) write_string_attribute(dataset.get(), "units", units, at);
   for (const auto& [key, value] : attributes) write_string_attribute(dataset.get(), key.c_str(), value, at);
 

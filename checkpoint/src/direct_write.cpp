@@ -99,6 +99,15 @@ bool write_block_direct(const std::string& path, std::uint64_t offset, const voi
   Descriptor buffered{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
   if (buffered.fd < 0) fail_write(path, where, "open for writing", errno);
 
+  // Allocating the pages first makes the direct writes overwrites of allocated (unwritten)
+  // blocks, which ext4 lets the ranks do side by side; writes into a hole or past the end of
+  // the file take the file's lock for the whole write, one rank at a time. A full disk is
+  // also found here, before any byte is written. File systems without fallocate skip it.
+  if (::fallocate(direct.fd, 0, static_cast<off_t>(middle_begin), static_cast<off_t>(middle_end - middle_begin)) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS) {
+    fail_write(path, where, fmt::format("reserve {} bytes at byte {} of", middle_end - middle_begin, middle_begin), errno);
+  }
+
   std::uint64_t written = 0;
   std::uint64_t at = middle_begin;
   while (at < middle_end) {
@@ -132,6 +141,18 @@ bool write_block_direct(const std::string& path, std::uint64_t offset, const voi
     if (error != 0) fail_write(path, where, fmt::format("write the last bytes of the block at byte {} of", middle_end), error);
   }
   return true;
+}
+
+void release_block_direct(const std::string& path, std::uint64_t offset, std::uint64_t bytes) {
+  const std::uint64_t begin = (offset + kAlignment - 1) / kAlignment * kAlignment;
+  const std::uint64_t end = (offset + bytes) / kAlignment * kAlignment;
+  if (end <= begin) return;
+  Descriptor file{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
+  if (file.fd < 0) return;
+  if (::fallocate(file.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin),
+                  static_cast<off_t>(end - begin)) != 0) {
+    spdlog::debug("'{}': could not give back {} bytes at byte {}: {}", path, end - begin, begin, std::strerror(errno));
+  }
 }
 
 }  // namespace perennial::checkpoint::detail

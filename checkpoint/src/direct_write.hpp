@@ -33,4 +33,10 @@ bool direct_write_suits(const std::string& path, std::uint64_t bytes);
 bool write_block_direct(const std::string& path, std::uint64_t offset, const void* data, std::uint64_t bytes,
                         const Where& where);
 
+/// Gives back the disk space of a block written (or reserved) by write_block_direct: its whole
+/// pages are punched out of the file. For a checkpoint that failed on another rank, whose file
+/// will be removed, so that HDF5's closing metadata finds room on a disk that filled up. Best
+/// effort: errors are ignored. Local: no MPI.
+void release_block_direct(const std::string& path, std::uint64_t offset, std::uint64_t bytes);
+
 }  // namespace perennial::checkpoint::detail
