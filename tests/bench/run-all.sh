@@ -87,4 +87,6 @@ row "checkpoint overhead vs off, policy 1min, async" "$(figure checkpoint_overhe
 row "  same, synchronous (default)" "$(figure checkpoint_overhead policy_1min_overhead_percent) %" "5 %"
 row "  every 100 steps: async / sync" "$(figure checkpoint_overhead every_100_async_overhead_percent) / $(figure checkpoint_overhead every_100_overhead_percent) %" "-"
 row "checkpoint write / dd fdatasync, 1 GiB, 4 ranks" "$(figure checkpoint_bandwidth write_over_dd)" "0.8"
+row "  buffered write (PERENNIAL_IO_DIRECT=0) / dd, same run" "$(figure checkpoint_bandwidth buffered_over_dd)" "-"
+row "  buffered time / direct time, same run" "$(figure checkpoint_bandwidth buffered_over_direct_time)" "-"
 row "  write + verify / dd" "$(figure checkpoint_bandwidth write_verify_over_dd)" "-"
