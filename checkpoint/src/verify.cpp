@@ -366,11 +366,11 @@ std::string hdf5_dies_reading(const std::filesystem::path& file, const Expectati
 }
 
 VerifyResult verify(const boost::mpi::communicator& group, const std::filesystem::path& file,
-                    const Expectation& expect) {
+                    const Expectation& expect, FileOrigin origin = FileOrigin::at_rest) {
   ensure_hdf5_quiet();
   Plan plan;
   if (group.rank() == 0) {
-    plan.problem = hdf5_dies_reading(file, expect);
+    if (origin == FileOrigin::at_rest) plan.problem = hdf5_dies_reading(file, expect);
     if (plan.problem.empty()) plan = make_plan(file, expect);
   }
   // The others wait here while rank 0 forks the walk and plans: without spinning.
@@ -394,14 +394,14 @@ VerifyResult verify(const boost::mpi::communicator& group, const std::filesystem
 }  // namespace
 
 VerifyResult verify_checkpoint(const boost::mpi::communicator& group, const std::filesystem::path& file,
-                               const CheckpointIdentity& expected) {
+                               const CheckpointIdentity& expected, FileOrigin origin) {
   Expectation expect{"checkpoint", detail::kCheckpointFormat,
                      {{"campaign", expected.campaign},
                       {"stage", expected.stage},
                       {"kernel", expected.kernel},
                       {"kernel_version", expected.kernel_version},
                       {"definition", expected.definition}}};
-  return verify(group, file, expect);
+  return verify(group, file, expect, origin);
 }
 
 VerifyResult verify_output(const boost::mpi::communicator& group, const std::filesystem::path& file,

@@ -161,7 +161,9 @@ int main(int argc, char** argv) {
     // only the partial pages at the blocks' ends after a direct one.
     world.barrier();
     boost::mpi::timer timer;
-    const auto verdict = perennial::checkpoint::verify_checkpoint(world, path, identity);
+    // As the runtime verifies an epoch it has just committed.
+    const auto verdict =
+        perennial::checkpoint::verify_checkpoint(world, path, identity, perennial::checkpoint::FileOrigin::just_written);
     boost::mpi::reduce(world, timer.elapsed(), timed.verify, boost::mpi::maximum<double>(), 0);
     if (!verdict.ok) timed.problem = verdict.problem;
     if (world.rank() == 0) std::filesystem::remove(path);

@@ -285,6 +285,9 @@ TEST_F(CheckpointFile, EveryDamageIsFoundAndNamedWithoutHdf5Diagnostics) {
     std::string first = all.problem;
     mpi::broadcast(world, first, 0);
     EXPECT_EQ(all.problem, first);
+    // The read-back of a just-written epoch (no crash guard in a child) finds the same.
+    EXPECT_EQ(pc::verify_checkpoint(world, copy, ocean(), pc::FileOrigin::just_written).problem, all.problem);
+    EXPECT_TRUE(pc::verify_checkpoint(world, path, ocean(), pc::FileOrigin::just_written).ok);
   }
   {
     const auto copy = damaged_copy("missing.h5", [](const fs::path& f) {

@@ -299,7 +299,7 @@ void StageCheckpoints::write_epoch(Epoch& e, const boost::mpi::communicator& com
     }
   } else {
     // Read back before anything older is deleted: a checkpoint counts once it verifies.
-    const auto verdict = checkpoint::verify_checkpoint(comm, e.path, identity_);
+    const auto verdict = checkpoint::verify_checkpoint(comm, e.path, identity_, checkpoint::FileOrigin::just_written);
     const int bad_here = verdict.ok ? 0 : 1;
     int bad_anywhere = 0;
     MPI_Allreduce(&bad_here, &bad_anywhere, 1, MPI_INT, MPI_MAX, static_cast<MPI_Comm>(comm));
