@@ -95,9 +95,10 @@ struct DirectBlock {
 };
 
 /// Writes this rank's block of a contiguous dataset with direct I/O (direct_write.hpp) when that
-/// suits the block and the file: true if it did (or tried: `tried` is set before the first
-/// byte, so that a failure can give the space back). In memory the block is already as stored
-/// (little-endian, C order), which only a little-endian host guarantees.
+/// suits the block and the file: true if it did. `tried` is set before the first byte is
+/// written, so that a failure here or on another rank can give the space back. In memory the
+/// block is already as stored (little-endian, C order), which only a little-endian host
+/// guarantees.
 bool write_directly(hid_t dataset, const std::string& file, const Hyperslab& slab, DType type, const void* data,
                     const Where& where, std::optional<DirectBlock>& tried) {
   if constexpr (std::endian::native != std::endian::little) return false;
