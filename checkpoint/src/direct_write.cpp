@@ -44,6 +44,15 @@ struct FreeAligned {
   throw Hdf5Error(path, where.object, std::string(operation), std::strerror(error));
 }
 
+/// The whole pages of the byte range [offset, offset + bytes): [begin, end), empty when
+/// end <= begin. What goes to the disk directly, and what a failure gives back.
+struct Pages {
+  std::uint64_t begin, end;
+};
+Pages whole_pages(std::uint64_t offset, std::uint64_t bytes) {
+  return {(offset + kAlignment - 1) / kAlignment * kAlignment, (offset + bytes) / kAlignment * kAlignment};
+}
+
 /// pwrite until done; returns 0 or the errno of the failed call. EINTR is retried.
 int write_all(int fd, const char* from, std::uint64_t bytes, std::uint64_t offset, std::uint64_t* written) {
   *written = 0;
@@ -57,6 +66,16 @@ int write_all(int fd, const char* from, std::uint64_t bytes, std::uint64_t offse
     *written += static_cast<std::uint64_t>(n);
   }
   return 0;
+}
+
+/// Bytes [from, to) of the file, taken from `block` (which starts at byte `block_offset`),
+/// through the page cache; throws Hdf5Error naming `what` on failure.
+void write_buffered(int fd, const char* block, std::uint64_t block_offset, std::uint64_t from, std::uint64_t to,
+                    const std::string& path, const Where& where, std::string_view what) {
+  if (to <= from) return;
+  std::uint64_t written = 0;
+  const int error = write_all(fd, block + (from - block_offset), to - from, from, &written);
+  if (error != 0) fail_write(path, where, fmt::format("write {} at byte {} of", what, from + written), error);
 }
 
 }  // namespace
@@ -84,8 +103,7 @@ bool write_block_direct(const std::string& path, std::uint64_t offset, const voi
                         const Where& where) {
   const auto* block = static_cast<const char*>(data);
   const std::uint64_t end = offset + bytes;
-  const std::uint64_t middle_begin = (offset + kAlignment - 1) / kAlignment * kAlignment;
-  const std::uint64_t middle_end = end / kAlignment * kAlignment;
+  const auto [middle_begin, middle_end] = whole_pages(offset, bytes);
   if (middle_end <= middle_begin) return false;
 
   Descriptor direct{::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC)};
@@ -126,26 +144,17 @@ bool write_block_direct(const std::string& path, std::uint64_t offset, const voi
     at += n;
   }
   if (at < middle_end) {
-    const std::uint64_t from = at + written;
-    const int error = write_all(buffered.fd, block + (from - offset), middle_end - from, from, &written);
-    if (error != 0) fail_write(path, where, fmt::format("write {} bytes at byte {} of", middle_end - from, from), error);
+    write_buffered(buffered.fd, block, offset, at + written, middle_end, path, where, "the rest of the block's pages");
   }
   // The partial pages at the ends, shared with the neighbouring ranks' blocks or HDF5's
   // metadata, through the page cache, where those writes meet coherently.
-  if (middle_begin > offset) {
-    const int error = write_all(buffered.fd, block, middle_begin - offset, offset, &written);
-    if (error != 0) fail_write(path, where, fmt::format("write the first bytes of the block at byte {} of", offset), error);
-  }
-  if (end > middle_end) {
-    const int error = write_all(buffered.fd, block + (middle_end - offset), end - middle_end, middle_end, &written);
-    if (error != 0) fail_write(path, where, fmt::format("write the last bytes of the block at byte {} of", middle_end), error);
-  }
+  write_buffered(buffered.fd, block, offset, offset, middle_begin, path, where, "the first bytes of the block");
+  write_buffered(buffered.fd, block, offset, middle_end, end, path, where, "the last bytes of the block");
   return true;
 }
 
 void release_block_direct(const std::string& path, std::uint64_t offset, std::uint64_t bytes) {
-  const std::uint64_t begin = (offset + kAlignment - 1) / kAlignment * kAlignment;
-  const std::uint64_t end = (offset + bytes) / kAlignment * kAlignment;
+  const auto [begin, end] = whole_pages(offset, bytes);
   if (end <= begin) return;
   Descriptor file{::open(path.c_str(), O_WRONLY | O_CLOEXEC)};
   if (file.fd < 0) return;
