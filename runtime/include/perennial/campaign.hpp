@@ -200,3 +200,6 @@ struct Campaign {
 };
 
 }  // namespace perennial
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::OutputSpec)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::CheckpointSpec)

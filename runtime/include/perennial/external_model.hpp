@@ -128,3 +128,8 @@ std::string pattern_problem(const std::string& pattern, std::size_t groups);
 int signal_number(const std::string& name);
 
 }  // namespace perennial
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::RestartFilesSpec)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::ModelOutputSource)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::ExternalModelSpec)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::ExternalModelSpec::Template)

@@ -2,6 +2,7 @@
 // The messages rank 0 (the coordinator) and the workers exchange, and nothing else crosses
 // between them. Each type has its own MPI tag; payloads travel with Boost.Serialization.
 
+#include <perennial/serialization.hpp>
 #include <perennial/campaign.hpp>
 #include <perennial/parameters.hpp>
 
@@ -210,3 +211,16 @@ struct Shutdown {
 };
 
 }  // namespace perennial::msg
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::InputFile)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::AssignStage)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::CheckpointRequest)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::EpochCommitted)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::CheckpointFailed)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::StopDeclined)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::StageRestored)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::Progress)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::StageDone)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::Metric)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::Hello)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::msg::Shutdown)

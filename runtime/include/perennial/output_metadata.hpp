@@ -3,6 +3,7 @@
 // outputs (Conventions, global attributes, time coordinate, scenario attributes) and the
 // MPI-IO hints every checkpoint and output is opened with.
 
+#include <perennial/serialization.hpp>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/utility.hpp>
@@ -66,3 +67,5 @@ std::string describe_hints(const MpiIoHints& asked, const MpiIoHints& reported);
 std::string normalized_start_date(std::string_view date);
 
 }  // namespace perennial
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::OutputMetadata)

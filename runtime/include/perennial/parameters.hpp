@@ -3,6 +3,7 @@
 // in the campaign file, so `forcing: 2.6` names a stage `ssp-2.6`, not `ssp-2.600000`.
 // ParameterSpec: one parameter as a kernel declares it, for validation before anything runs.
 
+#include <perennial/serialization.hpp>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -66,3 +67,5 @@ class Parameters {
 };
 
 }  // namespace perennial
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::Parameters)

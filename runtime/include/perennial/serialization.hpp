@@ -1,7 +1,19 @@
 #pragma once
-// Boost.Serialization support for std::optional (Boost 1.74 only knows boost::optional).
+// Boost.Serialization support for std::optional (Boost 1.74 only knows boost::optional), and
+// the one setting every message type takes.
 
+#include <boost/serialization/level.hpp>
 #include <boost/serialization/split_free.hpp>
+#include <boost/serialization/tracking.hpp>
+
+/// For a type that only travels between ranks of one run (never stored, so never read by
+/// another build): no class name, version or object-tracking entry in the archive. By
+/// default Boost.Serialization writes a class header for every object of a class type and
+/// looks each one up in the archive's tracking tables, which for a small message costs more
+/// than its fields. Used at global scope, after the type's definition.
+#define PERENNIAL_MESSAGE_SERIALIZATION(T)                                 \
+  BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable) \
+  BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
 
 #include <optional>
 

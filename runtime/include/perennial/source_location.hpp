@@ -2,6 +2,7 @@
 // SourceLocation: a place in a campaign file, so that every error can point at its line.
 // SourceFile: the file's name as locations hold it, one string shared by all of them.
 
+#include <perennial/serialization.hpp>
 #include <fmt/core.h>
 
 #include <compare>
@@ -56,6 +57,9 @@ struct SourceLocation {
 };
 
 }  // namespace perennial
+
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::SourceFile)
+PERENNIAL_MESSAGE_SERIALIZATION(perennial::SourceLocation)
 
 template <> struct fmt::formatter<perennial::SourceFile> : fmt::formatter<std::string_view> {
   template <class Context> auto format(const perennial::SourceFile& file, Context& ctx) const {
