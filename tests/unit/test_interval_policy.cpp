@@ -1,6 +1,7 @@
 // Young/Daly interval choice: the optimum, the max_lost_work cap, fixed overrides.
 
 #include <perennial/checkpoint_interval.hpp>
+#include <perennial/epoch_cost.hpp>
 
 #include <gtest/gtest.h>
 
@@ -39,4 +40,89 @@ TEST(IntervalPolicy, FixedIntervalsOverride) {
   ASSERT_TRUE(steps.every_steps);
   EXPECT_EQ(*steps.every_steps, 50u);
   EXPECT_NE(steps.reason.find("every 50 steps"), std::string::npos);
+}
+
+// ---- EpochCostMeter: an epoch's cost to the stage, its write and the slower steps after it ----
+
+namespace {
+// Boundaries of steps of the given durations from t, fed to the meter; the last cost it gave.
+std::optional<double> feed(EpochCostMeter& m, double& t, std::initializer_list<double> steps) {
+  std::optional<double> last;
+  for (double d : steps) {
+    t += d;
+    if (auto c = m.boundary(t)) last = c;
+  }
+  return last;
+}
+}  // namespace
+
+TEST(EpochCost, ChargesTheWriteAndTheSlowerStepsAfterIt) {
+  EpochCostMeter m(/*window=*/10, /*span=*/100.0);
+  double t = 0.0;
+  m.boundary(t);
+  for (int i = 0; i < 20; ++i) feed(m, t, {0.001});  // steps of 1 ms
+  ASSERT_TRUE(m.baseline());
+  EXPECT_NEAR(*m.baseline(), 0.001, 1e-12);
+  m.epoch_written();
+  // The epoch's step: 1 ms + 6 ms of writing. Then ten steps, each 0.2 ms slower.
+  EXPECT_FALSE(feed(m, t, {0.007}));
+  std::optional<double> cost;
+  for (int i = 0; i < 10; ++i) {
+    auto c = feed(m, t, {0.0012});
+    if (i < 9) {
+      EXPECT_FALSE(c) << "the window is not over at step " << i;
+    }
+    cost = c;
+  }
+  ASSERT_TRUE(cost) << "the window of 10 steps after the epoch has ended";
+  EXPECT_NEAR(*cost, 0.006 + 10 * 0.0002, 1e-9);  // 8 ms, of which the write's timer sees 6
+  // The slower steps were not taken for the ordinary step time.
+  EXPECT_NEAR(*m.baseline(), 0.001, 1e-12);
+}
+
+TEST(EpochCost, ANewEpochInsideTheWindowEndsTheOldOnesWindow) {
+  EpochCostMeter m(/*window=*/50, /*span=*/100.0);
+  double t = 0.0;
+  m.boundary(t);
+  for (int i = 0; i < 10; ++i) feed(m, t, {0.001});
+  m.epoch_written();
+  EXPECT_FALSE(feed(m, t, {0.005, 0.001, 0.001}));  // 4 ms extra, then two ordinary steps
+  m.epoch_written();
+  // The next boundary closes the first epoch's window where the second began.
+  auto first = feed(m, t, {0.003});
+  ASSERT_TRUE(first);
+  EXPECT_NEAR(*first, 0.004, 1e-9);
+}
+
+TEST(EpochCost, TheWindowEndsAfterSpanTimesTheEpochsStep) {
+  // Long steps: the window must not run over 50 of them, whose ordinary spread would swamp
+  // the epoch's cost.
+  EpochCostMeter m(/*window=*/50, /*span=*/3.0);
+  double t = 0.0;
+  m.boundary(t);
+  for (int i = 0; i < 10; ++i) feed(m, t, {60.0});
+  m.epoch_written();
+  EXPECT_FALSE(feed(m, t, {70.0}));   // the epoch's step: 60 s + 10 s of writing
+  EXPECT_FALSE(feed(m, t, {61.0}));   // 131 s into the window
+  auto cost = feed(m, t, {61.0});     // 192 s >= 3 x 70 s? no: 210 needed
+  EXPECT_FALSE(cost);
+  cost = feed(m, t, {60.0});          // 252 s: over
+  ASSERT_TRUE(cost);
+  EXPECT_NEAR(*cost, 10.0 + 2.0, 1e-9);
+}
+
+TEST(EpochCost, NoEstimateWithoutEnoughOrdinarySteps) {
+  EpochCostMeter m(/*window=*/5, /*span=*/100.0, /*history=*/63, /*min_history=*/8);
+  double t = 0.0;
+  m.boundary(t);
+  feed(m, t, {0.001, 0.001, 0.001});
+  m.epoch_written();
+  EXPECT_FALSE(feed(m, t, {0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001}));
+  EXPECT_FALSE(m.baseline());
+  // An epoch marked before any boundary has nothing to start from: ignored.
+  EpochCostMeter fresh;
+  fresh.epoch_written();
+  double u = 0.0;
+  fresh.boundary(u);
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(feed(fresh, u, {0.001}));
 }
