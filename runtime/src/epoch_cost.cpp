@@ -17,24 +17,25 @@ std::optional<double> EpochCostMeter::baseline() const {
   return *middle;
 }
 
-std::optional<double> EpochCostMeter::close(double seconds) {
+std::optional<EpochCostMeter::Cost> EpochCostMeter::close(double seconds) {
   const double from = *epoch_from_;
   const std::size_t steps = steps_since_epoch_;
   epoch_from_.reset();
   steps_since_epoch_ = 0;
   const auto step = baseline();
   if (!step || steps == 0) return std::nullopt;
-  return std::max(0.0, seconds - from - static_cast<double>(steps) * *step);
+  return Cost{std::max(0.0, seconds - from - static_cast<double>(steps) * *step), open_write_};
 }
 
-std::optional<double> EpochCostMeter::boundary(double seconds) {
-  std::optional<double> cost;
+std::optional<EpochCostMeter::Cost> EpochCostMeter::boundary(double seconds) {
+  std::optional<Cost> cost;
   if (epoch_pending_) {
     // The epoch ran between the last boundary and this one. One still open ends here: what
     // follows belongs to the new one.
     epoch_pending_ = false;
     if (epoch_from_) cost = close(*last_);
     epoch_from_ = last_;
+    open_write_ = pending_write_;
     steps_since_epoch_ = 0;
   }
   if (epoch_from_) {
@@ -50,9 +51,11 @@ std::optional<double> EpochCostMeter::boundary(double seconds) {
   return cost;
 }
 
-void EpochCostMeter::epoch_written() {
+void EpochCostMeter::epoch_written(double write_seconds) {
   // Before any boundary there is nothing to measure from.
-  if (last_) epoch_pending_ = true;
+  if (!last_) return;
+  epoch_pending_ = true;
+  pending_write_ = write_seconds;
 }
 
 }  // namespace perennial

@@ -46,8 +46,8 @@ TEST(IntervalPolicy, FixedIntervalsOverride) {
 
 namespace {
 // Boundaries of steps of the given durations from t, fed to the meter; the last cost it gave.
-std::optional<double> feed(EpochCostMeter& m, double& t, std::initializer_list<double> steps) {
-  std::optional<double> last;
+std::optional<EpochCostMeter::Cost> feed(EpochCostMeter& m, double& t, std::initializer_list<double> steps) {
+  std::optional<EpochCostMeter::Cost> last;
   for (double d : steps) {
     t += d;
     if (auto c = m.boundary(t)) last = c;
@@ -63,10 +63,10 @@ TEST(EpochCost, ChargesTheWriteAndTheSlowerStepsAfterIt) {
   for (int i = 0; i < 20; ++i) feed(m, t, {0.001});  // steps of 1 ms
   ASSERT_TRUE(m.baseline());
   EXPECT_NEAR(*m.baseline(), 0.001, 1e-12);
-  m.epoch_written();
+  m.epoch_written(0.006);
   // The epoch's step: 1 ms + 6 ms of writing. Then ten steps, each 0.2 ms slower.
   EXPECT_FALSE(feed(m, t, {0.007}));
-  std::optional<double> cost;
+  std::optional<EpochCostMeter::Cost> cost;
   for (int i = 0; i < 10; ++i) {
     auto c = feed(m, t, {0.0012});
     if (i < 9) {
@@ -75,7 +75,8 @@ TEST(EpochCost, ChargesTheWriteAndTheSlowerStepsAfterIt) {
     cost = c;
   }
   ASSERT_TRUE(cost) << "the window of 10 steps after the epoch has ended";
-  EXPECT_NEAR(*cost, 0.006 + 10 * 0.0002, 1e-9);  // 8 ms, of which the write's timer sees 6
+  EXPECT_NEAR(cost->whole, 0.006 + 10 * 0.0002, 1e-9);  // 8 ms, of which the write's timer sees 6
+  EXPECT_EQ(cost->write, 0.006);
   // The slower steps were not taken for the ordinary step time.
   EXPECT_NEAR(*m.baseline(), 0.001, 1e-12);
 }
@@ -85,13 +86,21 @@ TEST(EpochCost, ANewEpochInsideTheWindowEndsTheOldOnesWindow) {
   double t = 0.0;
   m.boundary(t);
   for (int i = 0; i < 10; ++i) feed(m, t, {0.001});
-  m.epoch_written();
+  m.epoch_written(0.0035);
   EXPECT_FALSE(feed(m, t, {0.005, 0.001, 0.001}));  // 4 ms extra, then two ordinary steps
-  m.epoch_written();
-  // The next boundary closes the first epoch's window where the second began.
+  m.epoch_written(0.002);
+  // The next boundary closes the first epoch's window where the second began, and the cost
+  // comes with the first epoch's write time, not the second's.
   auto first = feed(m, t, {0.003});
   ASSERT_TRUE(first);
-  EXPECT_NEAR(*first, 0.004, 1e-9);
+  EXPECT_NEAR(first->whole, 0.004, 1e-9);
+  EXPECT_EQ(first->write, 0.0035);
+  // The second epoch's window goes on from there and ends with its own write time.
+  std::optional<EpochCostMeter::Cost> second;
+  for (int i = 0; i < 60 && !second; ++i) second = feed(m, t, {0.001});
+  ASSERT_TRUE(second);
+  EXPECT_NEAR(second->whole, 0.002, 1e-9);
+  EXPECT_EQ(second->write, 0.002);
 }
 
 TEST(EpochCost, TheWindowEndsAfterSpanTimesTheEpochsStep) {
@@ -101,14 +110,14 @@ TEST(EpochCost, TheWindowEndsAfterSpanTimesTheEpochsStep) {
   double t = 0.0;
   m.boundary(t);
   for (int i = 0; i < 10; ++i) feed(m, t, {60.0});
-  m.epoch_written();
+  m.epoch_written(10.0);
   EXPECT_FALSE(feed(m, t, {70.0}));   // the epoch's step: 60 s + 10 s of writing
   EXPECT_FALSE(feed(m, t, {61.0}));   // 131 s into the window
   auto cost = feed(m, t, {61.0});     // 192 s >= 3 x 70 s? no: 210 needed
   EXPECT_FALSE(cost);
   cost = feed(m, t, {60.0});          // 252 s: over
   ASSERT_TRUE(cost);
-  EXPECT_NEAR(*cost, 10.0 + 2.0, 1e-9);
+  EXPECT_NEAR(cost->whole, 10.0 + 2.0, 1e-9);
 }
 
 TEST(EpochCost, NoEstimateWithoutEnoughOrdinarySteps) {
@@ -116,12 +125,12 @@ TEST(EpochCost, NoEstimateWithoutEnoughOrdinarySteps) {
   double t = 0.0;
   m.boundary(t);
   feed(m, t, {0.001, 0.001, 0.001});
-  m.epoch_written();
+  m.epoch_written(0.009);
   EXPECT_FALSE(feed(m, t, {0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001}));
   EXPECT_FALSE(m.baseline());
   // An epoch marked before any boundary has nothing to start from: ignored.
   EpochCostMeter fresh;
-  fresh.epoch_written();
+  fresh.epoch_written(0.001);
   double u = 0.0;
   fresh.boundary(u);
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(feed(fresh, u, {0.001}));

@@ -373,31 +373,28 @@ bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
   last_checkpoint_step_ = e->step;
   checkpoint_requested_ = false;
   const bool committed = conclude(*e, ctx.step());
-  if (committed && group_.rank() == 0) {
-    last_write_cost_ = e->seconds;
-    cost_meter_.epoch_written();
-  }
+  if (committed && group_.rank() == 0) cost_meter_.epoch_written(e->seconds);
   return committed;
 }
 
-void StageCheckpoints::charge_whole_epoch(double measured) {
+void StageCheckpoints::charge_whole_epoch(const EpochCostMeter::Cost& cost) {
   // The write's own timer is the least an epoch costs, and a slow spell of the node during the
   // steps after it must not pass for the epoch's doing: each measurement is kept between one
   // and four times the write's own time (on a 2-core VM the steps after an epoch lost 0.2 to 2
   // times what the write took, one epoch to the next), and the interval follows the median of
   // the last five.
-  whole_costs_.push_back(std::clamp(measured, last_write_cost_, 4 * last_write_cost_));
+  whole_costs_.push_back(std::clamp(cost.whole, cost.write, 4 * cost.write));
   if (whole_costs_.size() > 5) whole_costs_.pop_front();
   std::vector<double> sorted(whole_costs_.begin(), whole_costs_.end());
   std::sort(sorted.begin(), sorted.end());
   const double seconds = sorted[(sorted.size() - 1) / 2];  // of two, the smaller
-  if (seconds <= last_write_cost_) return;
+  if (seconds <= cost.write) return;
   const IntervalChoice whole = choose_interval(settings_, seconds, nodes_);
   if (whole.seconds == interval_.seconds && whole.every_steps == interval_.every_steps) return;  // fixed by interval:
   interval_ = whole;
   log_.info("stage {}: the last epoch cost the stage {:.1f} ms with the steps after it ({:.1f} ms in its write; "
             "median of the last {}: {:.1f} ms); next interval {}",
-            a_.stage, 1000 * measured, 1000 * last_write_cost_, whole_costs_.size(), 1000 * seconds, interval_.reason);
+            a_.stage, 1000 * cost.whole, 1000 * cost.write, whole_costs_.size(), 1000 * seconds, interval_.reason);
 }
 
 bool StageCheckpoints::write_async(Kernel& kernel, StageContext& ctx) {

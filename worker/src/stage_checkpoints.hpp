@@ -100,9 +100,8 @@ class StageCheckpoints {
   /// The group's first rank (which decides when to checkpoint) times each synchronous epoch
   /// with the steps after it; the interval is chosen again from that once it is known.
   EpochCostMeter cost_meter_;
-  double last_write_cost_ = 0.0;  ///< the last committed epoch's own timer
   std::deque<double> whole_costs_;  ///< the last few epochs' whole costs (their median counts)
-  void charge_whole_epoch(double seconds);
+  void charge_whole_epoch(const EpochCostMeter::Cost& cost);
   int nodes_ = 1;
   std::string node_;            ///< this rank's node, for the interval rule's node count
   bool policy_chosen_ = false;  ///< choose_policy() ran (at the first boundary that can checkpoint)

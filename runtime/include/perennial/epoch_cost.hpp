@@ -24,6 +24,12 @@ namespace perennial {
 
 class EpochCostMeter {
  public:
+  /// One epoch's cost to the stage, and its write's own time (what the writer timed).
+  struct Cost {
+    double whole = 0.0;
+    double write = 0.0;
+  };
+
   /// `window`: steps after the epoch that are charged to it, at most; `span`: the window's
   /// most time, in durations of the epoch's step; `history`: steps without an
   /// epoch near them that make the baseline (the median); `min_history`: fewer, no estimate.
@@ -33,14 +39,15 @@ class EpochCostMeter {
   /// A step boundary at `seconds` (any steady clock). Returns the whole cost of the epoch
   /// written at an earlier boundary once its window has passed (or once a new epoch starts
   /// before that), else nothing.
-  std::optional<double> boundary(double seconds);
-  /// A synchronous epoch was written at the last boundary passed to boundary().
-  void epoch_written();
+  std::optional<Cost> boundary(double seconds);
+  /// A synchronous epoch, whose write took `write_seconds`, was written at the last boundary
+  /// passed to boundary().
+  void epoch_written(double write_seconds);
   /// The median step without an epoch near it, once enough are known.
   std::optional<double> baseline() const;
 
  private:
-  std::optional<double> close(double seconds);
+  std::optional<Cost> close(double seconds);
 
   std::size_t window_;
   double span_;
@@ -51,6 +58,8 @@ class EpochCostMeter {
   std::size_t steps_since_epoch_ = 0;   ///< boundaries passed since then
   double epoch_step_ = 0.0;             ///< the duration of the step with the epoch
   bool epoch_pending_ = false;          ///< epoch_written() since the last boundary
+  double pending_write_ = 0.0;          ///< that epoch's write time
+  double open_write_ = 0.0;             ///< the open epoch's write time
 };
 
 }  // namespace perennial
