@@ -4,6 +4,16 @@
 #include <vector>
 
 namespace perennial {
+namespace {
+
+/// The k-th smallest of `values`.
+double kth_smallest(std::vector<double> values, std::size_t k) {
+  const auto at = values.begin() + static_cast<std::ptrdiff_t>(k);
+  std::nth_element(values.begin(), at, values.end());
+  return *at;
+}
+
+}  // namespace
 
 EpochCostMeter::EpochCostMeter(std::size_t window, double span, std::size_t history, std::size_t min_history)
     : window_(std::max<std::size_t>(1, window)), span_(std::max(1.0, span)), history_(std::max<std::size_t>(1, history)),
@@ -11,10 +21,7 @@ EpochCostMeter::EpochCostMeter(std::size_t window, double span, std::size_t hist
 
 std::optional<double> EpochCostMeter::baseline() const {
   if (clean_.size() < min_history_) return std::nullopt;
-  std::vector<double> sorted(clean_.begin(), clean_.end());
-  const auto middle = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
-  std::nth_element(sorted.begin(), middle, sorted.end());
-  return *middle;
+  return kth_smallest({clean_.begin(), clean_.end()}, clean_.size() / 2);
 }
 
 std::optional<EpochCostMeter::Cost> EpochCostMeter::close(double seconds) {
@@ -24,7 +31,11 @@ std::optional<EpochCostMeter::Cost> EpochCostMeter::close(double seconds) {
   steps_since_epoch_ = 0;
   const auto step = baseline();
   if (!step || steps == 0) return std::nullopt;
-  return Cost{std::max(0.0, seconds - from - static_cast<double>(steps) * *step), open_write_};
+  const double whole = std::max(0.0, seconds - from - static_cast<double>(steps) * *step);
+  recent_.push_back(std::clamp(whole, open_write_, 4 * open_write_));
+  if (recent_.size() > 5) recent_.pop_front();
+  // Of two, the smaller.
+  return Cost{whole, open_write_, kth_smallest({recent_.begin(), recent_.end()}, (recent_.size() - 1) / 2)};
 }
 
 std::optional<EpochCostMeter::Cost> EpochCostMeter::boundary(double seconds) {

@@ -135,3 +135,32 @@ TEST(EpochCost, NoEstimateWithoutEnoughOrdinarySteps) {
   fresh.boundary(u);
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(feed(fresh, u, {0.001}));
 }
+
+TEST(EpochCost, WhatIsChargedIsBoundedByTheWriteAndTheMedianOfTheLastFive) {
+  EpochCostMeter m(/*window=*/2, /*span=*/100.0);
+  double t = 0.0;
+  m.boundary(t);
+  for (int i = 0; i < 10; ++i) feed(m, t, {0.001});
+  // One epoch of 1 ms write: its step and two steps after it, with `extra` on top in all.
+  auto epoch = [&](double extra) {
+    m.epoch_written(0.001);
+    auto c = feed(m, t, {0.002 + extra, 0.001, 0.001});
+    for (int i = 0; i < 3; ++i) feed(m, t, {0.001});
+    return c;
+  };
+  auto first = epoch(0.0005);  // 1.5 ms in all
+  ASSERT_TRUE(first);
+  EXPECT_NEAR(first->whole, 0.0015, 1e-9);
+  EXPECT_NEAR(first->charged, 0.0015, 1e-9);
+  auto second = epoch(0.1);  // a slow spell: 101 ms measured, held at 4 x the write
+  ASSERT_TRUE(second);
+  EXPECT_NEAR(second->whole, 0.101, 1e-9);
+  EXPECT_NEAR(second->charged, 0.0015, 1e-9) << "of two, the smaller";
+  auto third = epoch(0.1);
+  ASSERT_TRUE(third);
+  EXPECT_NEAR(third->charged, 0.004, 1e-9) << "the median of 1.5, 4 and 4 ms";
+  auto fourth = epoch(-0.0005);  // less than the write: held at the write's 1 ms
+  ASSERT_TRUE(fourth);
+  EXPECT_NEAR(fourth->whole, 0.0005, 1e-9);
+  EXPECT_NEAR(fourth->charged, 0.0015, 1e-9) << "the median of 1, 1.5, 4 and 4 ms, the smaller of the middle two";
+}

@@ -189,9 +189,11 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
         stop_requested_ = stop_requested_ || request.stop;
       }
     }
+    const auto now = std::chrono::steady_clock::now();
     if (enabled_ && !async_) {
-      const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-      if (const auto whole = cost_meter_.boundary(now)) charge_whole_epoch(*whole);
+      if (const auto whole = cost_meter_.boundary(std::chrono::duration<double>(now.time_since_epoch()).count())) {
+        charge_whole_epoch(*whole);
+      }
     }
     const bool last = steps_done >= a_.steps;
     bool due = false;
@@ -200,7 +202,7 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
         due = steps_done - last_checkpoint_step_ >= *interval_.every_steps;
       } else if (!in_flight_) {
         // A duration counts from the end of the last epoch, as for synchronous ones.
-        const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_time_).count();
+        const double since = std::chrono::duration<double>(now - last_checkpoint_time_).count();
         due = since >= interval_.seconds;
       }
     }
@@ -378,23 +380,14 @@ bool StageCheckpoints::write(Kernel& kernel, StageContext& ctx) {
 }
 
 void StageCheckpoints::charge_whole_epoch(const EpochCostMeter::Cost& cost) {
-  // The write's own timer is the least an epoch costs, and a slow spell of the node during the
-  // steps after it must not pass for the epoch's doing: each measurement is kept between one
-  // and four times the write's own time (on a 2-core VM the steps after an epoch lost 0.2 to 2
-  // times what the write took, one epoch to the next), and the interval follows the median of
-  // the last five.
-  whole_costs_.push_back(std::clamp(cost.whole, cost.write, 4 * cost.write));
-  if (whole_costs_.size() > 5) whole_costs_.pop_front();
-  std::vector<double> sorted(whole_costs_.begin(), whole_costs_.end());
-  std::sort(sorted.begin(), sorted.end());
-  const double seconds = sorted[(sorted.size() - 1) / 2];  // of two, the smaller
-  if (seconds <= cost.write) return;
-  const IntervalChoice whole = choose_interval(settings_, seconds, nodes_);
+  // The write's own timer is the least an epoch costs.
+  if (cost.charged <= cost.write) return;
+  const IntervalChoice whole = choose_interval(settings_, cost.charged, nodes_);
   if (whole.seconds == interval_.seconds && whole.every_steps == interval_.every_steps) return;  // fixed by interval:
   interval_ = whole;
   log_.info("stage {}: the last epoch cost the stage {:.1f} ms with the steps after it ({:.1f} ms in its write; "
-            "median of the last {}: {:.1f} ms); next interval {}",
-            a_.stage, 1000 * cost.whole, 1000 * cost.write, whole_costs_.size(), 1000 * seconds, interval_.reason);
+            "charged {:.1f} ms, the median of the last few); next interval {}",
+            a_.stage, 1000 * cost.whole, 1000 * cost.write, 1000 * cost.charged, interval_.reason);
 }
 
 bool StageCheckpoints::write_async(Kernel& kernel, StageContext& ctx) {

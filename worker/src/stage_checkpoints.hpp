@@ -21,7 +21,6 @@
 #include <perennial/stage_context.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -100,7 +99,6 @@ class StageCheckpoints {
   /// The group's first rank (which decides when to checkpoint) times each synchronous epoch
   /// with the steps after it; the interval is chosen again from that once it is known.
   EpochCostMeter cost_meter_;
-  std::deque<double> whole_costs_;  ///< the last few epochs' whole costs (their median counts)
   void charge_whole_epoch(const EpochCostMeter::Cost& cost);
   int nodes_ = 1;
   std::string node_;            ///< this rank's node, for the interval rule's node count
