@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "launch.hpp"
+#include "finalize_bound.hpp"
 #include "startup_watchdog.hpp"
 
 #include <perennial/campaign_loader.hpp>
@@ -27,7 +28,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -182,15 +185,31 @@ bool has_thread_multiple(const boost::mpi::environment& env) {
   return false;
 }
 
-}  // namespace
+// MPI_Finalize waits for every rank: as long as a worker waits for a silent coordinator
+// (--coordinator-timeout), and at least 5 s, since rank 0 reaches it after closing its records.
+std::chrono::duration<double> finalize_limit(const RunSettings& settings) {
+  return std::chrono::duration<double>(std::max(5.0, settings.coordinator_timeout));
+}
 
-int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
-  use_lazy_shared_file_pointers();
-  // Armed before MPI_Init: a rank killed while the job starts leaves the others waiting
-  // inside MPI_Init itself (seen in PMIx_Get), where no MPI error ever comes.
-  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));
+// Runs `body` between MPI_Init and a bounded MPI_Finalize (FinalizeBound); `body` returns the
+// exit code.
+template <class Body>
+int with_mpi(const RunSettings& settings, Body&& body) {
+  FinalizeBound finalize_bound(finalize_limit(settings));
   boost::mpi::environment env(boost::mpi::threading::multiple, false);
-  if (!has_thread_multiple(env)) return kExitBadInput;
+  int code = kExitIncomplete;
+  try {
+    code = has_thread_multiple(env) ? body() : kExitBadInput;
+  } catch (...) {
+    finalize_bound.arm(kExitIncomplete);
+    throw;
+  }
+  finalize_bound.arm(code);
+  return code;  // env's destructor calls MPI_Finalize, within the bound
+}
+
+int run_rank(const std::string& file, const std::string& output_dir, const RunSettings& settings,
+             StartupWatchdog& watchdog) {
   boost::mpi::communicator world;
   ControlChannel control(world);  // collective at start-up, before any stage runs
   install_signal_handlers(control.rank() == 0);
@@ -314,18 +333,7 @@ int command_run(const std::string& file, const std::string& output_dir, const Ru
   return outcome.exit_code;
 }
 
-// A worker spawned by the coordinator to replace lost ranks: it joins rank 0 through the
-// parent intercommunicator and then serves assignments like any other worker.
-int command_worker(int first_id, const RunSettings& settings) {
-  use_lazy_shared_file_pointers();
-  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));  // before MPI_Init, as in command_run
-  if (const auto colon = settings.spawned_by.rfind(':'); colon != std::string::npos) {
-    if (settings.spawned_by.substr(0, colon) == kernel_host_name()) {
-      watchdog.watch(std::atoi(settings.spawned_by.c_str() + colon + 1));
-    }
-  }
-  boost::mpi::environment env(boost::mpi::threading::multiple, false);
-  if (!has_thread_multiple(env)) return kExitBadInput;
+int serve_as_spawned_worker(int first_id, const RunSettings& settings, StartupWatchdog& watchdog) {
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm_get_parent(&parent);
   if (parent == MPI_COMM_NULL) {
@@ -343,6 +351,29 @@ int command_worker(int first_id, const RunSettings& settings) {
   auto hellos = exchange_hellos(control, msg::Hello{static_cast<int>(::getpid()), host_name(), node, id});
   watchdog.disarm();
   return serve_as_worker(control, identity_from(hellos, control.rank(), settings));
+}
+
+}  // namespace
+
+int command_run(const std::string& file, const std::string& output_dir, const RunSettings& settings) {
+  use_lazy_shared_file_pointers();
+  // Armed before MPI_Init: a rank killed while the job starts leaves the others waiting
+  // inside MPI_Init itself (seen in PMIx_Get), where no MPI error ever comes.
+  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));
+  return with_mpi(settings, [&] { return run_rank(file, output_dir, settings, watchdog); });
+}
+
+// A worker spawned by the coordinator to replace lost ranks: it joins rank 0 through the
+// parent intercommunicator and then serves assignments like any other worker.
+int command_worker(int first_id, const RunSettings& settings) {
+  use_lazy_shared_file_pointers();
+  StartupWatchdog watchdog(std::chrono::duration<double>(settings.startup_timeout));  // before MPI_Init, as in command_run
+  if (const auto colon = settings.spawned_by.rfind(':'); colon != std::string::npos) {
+    if (settings.spawned_by.substr(0, colon) == kernel_host_name()) {
+      watchdog.watch(std::atoi(settings.spawned_by.c_str() + colon + 1));
+    }
+  }
+  return with_mpi(settings, [&] { return serve_as_spawned_worker(first_id, settings, watchdog); });
 }
 
 }  // namespace perennial

@@ -31,6 +31,7 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -551,6 +552,7 @@ class CoordinatorLoop {
     }
     for (int id : deaths_.ended()) {
       if (!dead_.count(id) && (in_running_stage(id) || is_idle_spare(id))) declare_dead(id, true);
+      else if (!dead_.count(id)) ended_while_idle_.insert(id);  // looked at again before the shutdown
       // An idle worker's death costs nothing yet: it is left to its heartbeat, as before (a
       // stage sent to it meanwhile is lost with it and recovers as a group; declared now, its
       // place would be respawned into a pool of its own, where no wider group fits).
@@ -731,9 +733,35 @@ class CoordinatorLoop {
     events_.record({{"event", "workers"}, {"workers", list}});
   }
 
+  // An idle worker's death is left to its heartbeat (watch_heartbeats), and the campaign can
+  // end before the timeout: the soak killed one 0.2 s before the last stage ended. Told
+  // nothing, the other workers then waited in MPI_Finalize for it for ever (its final fence
+  // counts every rank), and mpirun and launch with them. A last look at the processes of
+  // this host before the shutdown: one that has ended is declared dead, so that the shutdown
+  // tells every worker to leave without MPI_Finalize. (A death on another host within the
+  // heartbeat timeout of the end is left to the bound on MPI_Finalize, app/finalize_bound.hpp.)
+  void declare_ended_before_shutdown() {
+    std::set<int> ended = ended_while_idle_;
+    for (int id : deaths_.ended()) ended.insert(id);
+    for (int id : workers_.live_workers()) {
+      const auto& hello = workers_.worker(id).hello;
+      if (hello.host == own_host_ && !process_running(hello.pid)) ended.insert(id);
+    }
+    const auto live = workers_.live_workers();
+    for (int id : ended) {
+      if (dead_.count(id) || std::find(live.begin(), live.end(), id) == live.end()) continue;
+      events_.record({{"event", "rank_dead"}, {"rank", id}, {"pid", workers_.worker(id).hello.pid},
+                      {"node", workers_.worker(id).hello.node}, {"silence_seconds", heartbeats_.silence(id, events_.elapsed())},
+                      {"detected_by", "process_exit"}, {"at_shutdown", true}});
+      events_.progress(fmt::format("rank {} ended (its process exited) while idle: declared dead", id));
+      mark_gone(id);
+    }
+  }
+
   // Every live worker gets its shutdown; one that has not taken it within the bound is dead
   // or stuck, and the job ends without MPI_Finalize (which would wait for it forever).
   void shutdown_workers() {
+    declare_ended_before_shutdown();
     const bool lost_any = !dead_.empty() || !stuck_.empty();
     for (int id : workers_.live_workers()) {
       if (stuck_.count(id)) continue;
@@ -794,6 +822,7 @@ class CoordinatorLoop {
   std::string faults_text_;
   std::map<NodeIndex, std::size_t> workers_on_detected_node_;  ///< nodes no cluster: entry names
   std::set<int> dead_;   ///< declared dead, ended on purpose, or unreachable at the end
+  std::set<int> ended_while_idle_;  ///< recovery: their process ended while idle, not declared yet
   std::set<int> stuck_;  ///< never reported after a failure, without recovery: retired
   HandDesk hand_;                ///< `perennial priority` on this run
   double next_policy_pass_ = 0.0;

@@ -81,6 +81,42 @@ TEST(Lifecycle, AWorkerThatDiedWhileIdleIsDeclaredDeadAndTheStageSentToItRecover
   EXPECT_EQ(events_of(after, "stage_completed", "first").size(), 1u);
 }
 
+// Worker 2 is SIGKILLed while idle and the campaign ends before its heartbeat timeout: the
+// soak found this (an idle worker killed 0.2 s before the last stage ended). Told nothing,
+// the other workers waited in MPI_Finalize for the dead rank for ever, and mpirun and
+// launch with them. The job must end, with its results and the death on record.
+TEST(Lifecycle, AWorkerThatDiesIdleJustBeforeTheEndDoesNotHoldTheJobOpen) {
+  auto dir = fresh_directory("lifecycle-idle-death-at-end");
+  auto out = dir / "run";
+  auto campaign = write_file(dir, "campaign.yaml",
+                             "campaign: idle-death-at-end\n"
+                             "stages:\n"
+                             "  - {name: only, kernel: burn-cpu, ranks: 1, steps: 20, parameters: {seconds_per_step: 0.1}}\n");
+  // A heartbeat timeout far longer than the stage: the death is not found by silence.
+  BackgroundRun run(4, campaign.string() + " --quiet --heartbeat-timeout 120 --output-dir " + out.string());
+  ASSERT_TRUE(wait_for_event(out, "stage_started", "only", 1, 60)) << "the stage never started";
+  const auto events = read_events(out);
+  const int busy = events_of(events, "stage_started", "only").front()["ranks"].at(0).get<int>();
+  const int idle = busy == 1 ? 2 : 1;
+  int idle_pid = -1;
+  const auto workers = events_of(events, "workers");
+  ASSERT_EQ(workers.size(), 1u);
+  for (const auto& w : workers.front()["workers"]) {
+    if (w.value("rank", -1) == idle) idle_pid = w.value("pid", -1);
+  }
+  ASSERT_GT(idle_pid, 0);
+  ASSERT_EQ(::kill(idle_pid, SIGKILL), 0);
+  auto result = run.wait(90);
+  ASSERT_NE(result.exit_code, 124) << "the job stayed open after an idle worker died near its end\n" << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  const auto after = read_events(out);
+  EXPECT_EQ(events_of(after, "stage_completed", "only").size(), 1u);
+  const auto dead = events_of(after, "rank_dead");
+  ASSERT_EQ(dead.size(), 1u) << "the idle worker's death is not on record";
+  EXPECT_EQ(dead.front().value("rank", -1), idle);
+  EXPECT_EQ(dead.front().value("detected_by", ""), "process_exit");
+}
+
 // Rank 0 dies while it still validates a large campaign, before it ever beat: the workers
 // notice its silence and end, and `launch` returns (no hang) saying the coordinator died.
 TEST(Lifecycle, TheCoordinatorDyingWhileItValidatesEndsTheJob) {
