@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <fstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace perennial::e2e;
 namespace fs = std::filesystem;
@@ -40,6 +42,20 @@ int rank_pid(const fs::path& campaign, int rank) {
   return -1;
 }
 
+// A worker other than the one running `stage` (its first start in `events`), as {rank, pid}
+// from the run's `workers` event; {-1, -1} when the events do not say.
+std::pair<int, int> idle_worker(const std::vector<nlohmann::json>& events, const std::string& stage) {
+  const auto started = events_of(events, "stage_started", stage);
+  const auto workers = events_of(events, "workers");
+  if (started.empty() || workers.size() != 1u) return {-1, -1};
+  const int busy = started.front()["ranks"].at(0).get<int>();
+  const int idle = busy == 1 ? 2 : 1;
+  for (const auto& w : workers.front()["workers"]) {
+    if (w.value("rank", -1) == idle) return {idle, w.value("pid", -1)};
+  }
+  return {-1, -1};
+}
+
 }  // namespace
 
 // Worker 2 is SIGKILLed while idle; before the heartbeat timeout declares it dead, a
@@ -57,17 +73,7 @@ TEST(Lifecycle, AWorkerThatDiedWhileIdleIsDeclaredDeadAndTheStageSentToItRecover
                              "     parameters: {seconds_per_step: 0.02}}\n");
   BackgroundRun run(3, campaign.string() + " --quiet --spawn-timeout 20 --output-dir " + out.string());
   ASSERT_TRUE(wait_for_event(out, "stage_started", "first", 1, 60)) << "first never started";
-  const auto events = read_events(out);
-  const auto started = events_of(events, "stage_started", "first");
-  ASSERT_EQ(started.size(), 1u);
-  const int busy = started.front()["ranks"].at(0).get<int>();
-  const int idle = busy == 1 ? 2 : 1;
-  int idle_pid = -1;
-  const auto workers = events_of(events, "workers");
-  ASSERT_EQ(workers.size(), 1u);
-  for (const auto& w : workers.front()["workers"]) {
-    if (w.value("rank", -1) == idle) idle_pid = w.value("pid", -1);
-  }
+  const auto [idle, idle_pid] = idle_worker(read_events(out), "first");
   ASSERT_GT(idle_pid, 0);
   ASSERT_EQ(::kill(idle_pid, SIGKILL), 0);
   auto result = run.wait(120);
@@ -95,15 +101,7 @@ TEST(Lifecycle, AWorkerThatDiesIdleJustBeforeTheEndDoesNotHoldTheJobOpen) {
   // A heartbeat timeout far longer than the stage: the death is not found by silence.
   BackgroundRun run(4, campaign.string() + " --quiet --heartbeat-timeout 120 --output-dir " + out.string());
   ASSERT_TRUE(wait_for_event(out, "stage_started", "only", 1, 60)) << "the stage never started";
-  const auto events = read_events(out);
-  const int busy = events_of(events, "stage_started", "only").front()["ranks"].at(0).get<int>();
-  const int idle = busy == 1 ? 2 : 1;
-  int idle_pid = -1;
-  const auto workers = events_of(events, "workers");
-  ASSERT_EQ(workers.size(), 1u);
-  for (const auto& w : workers.front()["workers"]) {
-    if (w.value("rank", -1) == idle) idle_pid = w.value("pid", -1);
-  }
+  const auto [idle, idle_pid] = idle_worker(read_events(out), "only");
   ASSERT_GT(idle_pid, 0);
   ASSERT_EQ(::kill(idle_pid, SIGKILL), 0);
   auto result = run.wait(90);
