@@ -741,13 +741,13 @@ class CoordinatorLoop {
   // tells every worker to leave without MPI_Finalize. (A death on another host within the
   // heartbeat timeout of the end is left to the bound on MPI_Finalize, app/finalize_bound.hpp.)
   void declare_ended_before_shutdown() {
+    const auto live = workers_.live_workers();
     std::set<int> ended = ended_while_idle_;
     for (int id : deaths_.ended()) ended.insert(id);
-    for (int id : workers_.live_workers()) {
+    for (int id : live) {
       const auto& hello = workers_.worker(id).hello;
       if (hello.host == own_host_ && !process_running(hello.pid)) ended.insert(id);
     }
-    const auto live = workers_.live_workers();
     for (int id : ended) {
       if (dead_.count(id) || std::find(live.begin(), live.end(), id) == live.end()) continue;
       events_.record({{"event", "rank_dead"}, {"rank", id}, {"pid", workers_.worker(id).hello.pid},
