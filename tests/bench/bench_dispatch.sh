@@ -17,6 +17,11 @@
 # Beside them, bench_pingpong on the same ranks with the same mpiexec flags: the MPI round trip
 # between two of these ranks, the floor a stage transition is compared with (printed as a ratio).
 #
+# For the independent shape it also prints where the time goes: the CPU of the whole job (every
+# rank and mpirun, from the rusage of finished children) per stage, a 100-stage run's subtracted
+# (start-up, loading), beside rank 0's own. On 2 cores the job's CPU per stage is the floor of
+# twice the wall per stage, so the goal needs it under 2 x 20 us.
+#
 # Environment: BENCH_STAGES (10000), BENCH_RANKS (4), BENCH_REPEAT (3), BENCH_MPIEXEC_FLAGS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,6 +71,16 @@ chain_split() {
       last_completed = t
     }' "$1/log/events.jsonl" > "$1.split"
 }
+# Sets CHILDREN_CPU: CPU seconds (user + system) of this shell's finished children so far, from
+# `times` (run here, not in a subshell, whose children are not this shell's).
+children_cpu() {
+  times > "$BENCH_TMP/times"
+  CHILDREN_CPU=$(awk 'NR == 2 {
+    total = 0
+    for (i = 1; i <= 2; ++i) { split($i, p, "m"); sub(/s$/, "", p[2]); total += 60 * p[1] + p[2] }
+    printf "%.3f", total
+  }' "$BENCH_TMP/times")
+}
 # The values of one kind ("trip" or "react") that chain_split found in OUT.
 split_values() { awk -v kind="$2" '$1 == kind { print $2 }' "$1.split"; }
 
@@ -85,15 +100,41 @@ fi
 for shape in independent chain; do
   yaml="$BENCH_TMP/$shape.yaml"
   generate "$shape" > "$yaml"
-  per_stage=() trips=() reacts=()
+  per_stage=() trips=() reacts=() job_cpus=() rank0_cpus=()
+  if [[ $shape == independent ]]; then
+    small_yaml="$BENCH_TMP/independent-small.yaml"
+    stages_small=100
+    stages=$stages_small generate independent > "$small_yaml"
+  fi
   for ((run = 1; run <= repeat; ++run)); do
     out="$BENCH_TMP/$shape-$run"
+    children_cpu
+    before=$CHILDREN_CPU
     run_campaign "$ranks" "$yaml" "$out"
+    children_cpu
+    job_cpu=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
     wall=$(finished_field "$out" wall_seconds)
     cpu=$(finished_field "$out" coordinator_cpu_seconds)
     us=$(awk -v w="$wall" -v n="$stages" 'BEGIN { printf "%.1f", 1e6 * w / n }')
     per_stage+=("$us")
     printf '  %-11s run %d: wall %7.3f s, coordinator CPU %6.3f s, %8.1f us/stage' "$shape" "$run" "$wall" "$cpu" "$us"
+    if [[ $shape == independent ]]; then
+      small="$BENCH_TMP/independent-small-$run"
+      children_cpu
+      before=$CHILDREN_CPU
+      run_campaign "$ranks" "$small_yaml" "$small"
+      children_cpu
+      small_cpu=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
+      small_rank0=$(finished_field "$small" coordinator_cpu_seconds)
+      n=$((stages - stages_small))
+      job_us=$(awk -v b="$job_cpu" -v s="$small_cpu" -v n="$n" 'BEGIN { printf "%.1f", 1e6 * (b - s) / n }')
+      rank0_us=$(awk -v b="$cpu" -v s="$small_rank0" -v n="$n" 'BEGIN { printf "%.1f", 1e6 * (b - s) / n }')
+      job_cpus+=("$job_us")
+      rank0_cpus+=("$rank0_us")
+      printf '\n%-17s CPU per stage: whole job %.1f us, rank 0 %.1f us, the others %.1f us' "" "$job_us" "$rank0_us" \
+        "$(awk -v j="$job_us" -v r="$rank0_us" 'BEGIN { print j - r }')"
+      rm -rf "$small" "$small.stdout"
+    fi
     if [[ $shape == chain ]]; then
       chain_split "$out"
       trip=$(split_values "$out" trip | median)
@@ -115,6 +156,15 @@ for shape in independent chain; do
   [[ -n $floor ]] && ratio=$(awk -v m="$med" -v f="$floor" 'BEGIN { if (f > 0) printf ", %.1fx the ping-pong", m / f }')
   printf '  %-11s median %8.1f us/stage (goal %d us): %s%s\n' "$shape" "$med" "$goal" "$verdict" "$ratio"
   summary+=" ${shape}_us_per_stage=$med"
+  if [[ $shape == independent ]]; then
+    job=$(printf '%s\n' "${job_cpus[@]}" | median)
+    rank0=$(printf '%s\n' "${rank0_cpus[@]}" | median)
+    printf '  %-11s medians of the runs: the whole job %.1f us of CPU per stage (rank 0 %.1f us) against %.1f us of CPU\n' \
+      "$shape" "$job" "$rank0" "$(awk -v m="$med" -v c="$(nproc)" 'BEGIN { print m * c }')"
+    printf '  %-11s that %d cores give per stage at this wall; the goal needs the job under %d us per stage\n' \
+      "" "$(nproc)" "$((independent_goal_us * $(nproc)))"
+    summary+=" independent_job_cpu_us=$(printf %.1f "$job") independent_rank0_cpu_us=$(printf %.1f "$rank0")"
+  fi
   if [[ $shape == chain ]]; then
     trip=$(printf '%s\n' "${trips[@]}" | median)
     react=$(printf '%s\n' "${reacts[@]}" | median)
