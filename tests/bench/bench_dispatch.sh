@@ -81,6 +81,14 @@ children_cpu() {
     printf "%.3f", total
   }' "$BENCH_TMP/times")
 }
+# run_campaign with RUN_CPU set to the CPU seconds its whole job (every rank, mpirun) took.
+measured_run() {
+  children_cpu
+  local before=$CHILDREN_CPU
+  run_campaign "$@"
+  children_cpu
+  RUN_CPU=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
+}
 # The values of one kind ("trip" or "react") that chain_split found in OUT.
 split_values() { awk -v kind="$2" '$1 == kind { print $2 }' "$1.split"; }
 
@@ -108,11 +116,8 @@ for shape in independent chain; do
   fi
   for ((run = 1; run <= repeat; ++run)); do
     out="$BENCH_TMP/$shape-$run"
-    children_cpu
-    before=$CHILDREN_CPU
-    run_campaign "$ranks" "$yaml" "$out"
-    children_cpu
-    job_cpu=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
+    measured_run "$ranks" "$yaml" "$out"
+    job_cpu=$RUN_CPU
     wall=$(finished_field "$out" wall_seconds)
     cpu=$(finished_field "$out" coordinator_cpu_seconds)
     us=$(awk -v w="$wall" -v n="$stages" 'BEGIN { printf "%.1f", 1e6 * w / n }')
@@ -120,11 +125,8 @@ for shape in independent chain; do
     printf '  %-11s run %d: wall %7.3f s, coordinator CPU %6.3f s, %8.1f us/stage' "$shape" "$run" "$wall" "$cpu" "$us"
     if [[ $shape == independent ]]; then
       small="$BENCH_TMP/independent-small-$run"
-      children_cpu
-      before=$CHILDREN_CPU
-      run_campaign "$ranks" "$small_yaml" "$small"
-      children_cpu
-      small_cpu=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
+      measured_run "$ranks" "$small_yaml" "$small"
+      small_cpu=$RUN_CPU
       small_rank0=$(finished_field "$small" coordinator_cpu_seconds)
       n=$((stages - stages_small))
       job_us=$(awk -v b="$job_cpu" -v s="$small_cpu" -v n="$n" 'BEGIN { printf "%.1f", 1e6 * (b - s) / n }')
