@@ -310,21 +310,27 @@ int run_rank(const std::string& file, const std::string& output_dir, const RunSe
     return kExitIncomplete;
   }
   std::fputs(outcome.summary.c_str(), stderr);
+  // The coordinator looked at this host's workers just before their shutdown. When it had lost
+  // none, they all wait inside MPI_Finalize now, alive: one whose process has ended died after
+  // that look, too late to tell the others (at worst they leave through FinalizeBound). It goes on
+  // record here; MPI_Finalize would wait for it for ever, so rank 0 leaves without it below.
+  bool worker_gone = false;
+  if (outcome.dead_ranks.empty() && outcome.stuck_ranks.empty()) {
+    const std::string here = host_name();
+    for (std::size_t r = 1; r < hellos.size(); ++r) {
+      if (hellos[r].host != here || process_running(hellos[r].pid)) continue;
+      worker_gone = true;
+      outcome.dead_ranks.push_back(static_cast<int>(r));
+      std::fprintf(stderr, "perennial: worker rank %zu ended after its shutdown was sent; the others may wait for it "
+                           "in MPI_Finalize up to its bound\n", r);
+    }
+  }
   write_outcome(v.graph->campaign().output_dir, outcome);
   if (!outcome.stuck_ranks.empty()) {
     // Stuck ranks would hang MPI_Finalize and mpirun: end the job now (results are on disk).
     std::fprintf(stderr, "perennial: aborting the job to end stuck worker ranks\n");
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
-  }
-  // A worker on this host whose process has already ended died (the others wait inside
-  // MPI_Finalize for rank 0): MPI_Finalize would wait for it for ever. The soak killed an idle
-  // worker 30 ms before the last stage ended, too late to be declared dead.
-  bool worker_gone = false;
-  const std::string here = host_name();
-  for (std::size_t r = 1; r < hellos.size(); ++r) {
-    if (hellos[r].host != here) continue;
-    worker_gone = worker_gone || !process_running(hellos[r].pid);
   }
   if (!outcome.dead_ranks.empty() || worker_gone) {
     respawner.reset();

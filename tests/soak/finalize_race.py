@@ -10,8 +10,8 @@ every rank under Open MPI 4.1. Before the fix, about one run in ten stayed open 
 
 Checks, per run: the job ends within a bound (20 s: the campaign takes 0.5 s, MPI_Finalize's
 own bound is max(5 s, --coordinator-timeout)), launch exits 0, the outcome says completed, and
-no process of the run outlives it. Prints one line a run and how many runs ended through the
-bound on MPI_Finalize (a rank's stderr says so). Exit 1 on any failed run, 77 when it cannot run.
+no process of the run outlives it. Prints one line a run, how many runs ended through the
+bound on MPI_Finalize (a rank's stderr says so) and in how many the death is in outcome.json. Exit 1 on any failed run, 77 when it cannot run.
 """
 import argparse
 import json
@@ -95,7 +95,7 @@ def main():
     with open(campaign, "w") as f:
         f.write(CAMPAIGN)
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    failed, bounded, times = [], 0, []
+    failed, bounded, recorded, times = [], 0, 0, []
     for i in range(a.runs):
         out_dir = os.path.join(work, f"run-{i:03d}")
         cmd = [a.perennial, "launch", "-n", "4", "--mpirun", a.mpiexec, "--mpirun-args", a.mpiexec_flags, campaign,
@@ -123,9 +123,12 @@ def main():
         bounded += bound_ranks > 0
         try:
             with open(os.path.join(out_dir, "log", "outcome.json")) as f:
-                status = json.load(f).get("status")
+                outcome = json.load(f)
+            status, lost = outcome.get("status"), outcome.get("lost_ranks", [])
         except (OSError, ValueError):
-            status = None
+            status, lost = None, []
+        # Not a check: a worker that dies after rank 0 has closed its records cannot be in them.
+        recorded += killed in lost
         problems = []
         if verdict == "HANG":
             problems.append(f"still running after {RUN_BOUND:.0f} s")
@@ -139,12 +142,13 @@ def main():
             problems.append(f"{len(strays)} stray process(es)")
         times.append(seconds)
         print(f"run {i:3d} {verdict:5s} {seconds:5.1f}s  killed worker {killed}  ranks ending through the finalize "
-              f"bound: {bound_ranks}  {'; '.join(problems) if problems else 'OK'}", flush=True)
+              f"bound: {bound_ranks}  death on record: {'yes' if killed in lost else 'no'}  "
+              f"{'; '.join(problems) if problems else 'OK'}", flush=True)
         if problems:
             failed.append((i, problems, log_path))
     times.sort()
     print(f"summary: runs {a.runs}, failed {len(failed)}, hangs {sum('still running' in ' '.join(p) for _, p, _ in failed)}, "
-          f"runs ended through the finalize bound {bounded}, time to end median {times[len(times) // 2]:.1f} s, "
+          f"runs ended through the finalize bound {bounded}, the death in outcome.json's lost_ranks in {recorded}, time to end median {times[len(times) // 2]:.1f} s, "
           f"max {times[-1]:.1f} s")
     for i, problems, log_path in failed:
         print(f"  run {i}: {'; '.join(problems)} (log {log_path})")
