@@ -314,12 +314,10 @@ int run_rank(const std::string& file, const std::string& output_dir, const RunSe
   // none, they all wait inside MPI_Finalize now, alive: one whose process has ended died after
   // that look, too late to tell the others (at worst they leave through FinalizeBound). It goes on
   // record here; MPI_Finalize would wait for it for ever, so rank 0 leaves without it below.
-  bool worker_gone = false;
   if (outcome.dead_ranks.empty() && outcome.stuck_ranks.empty()) {
     const std::string here = host_name();
     for (std::size_t r = 1; r < hellos.size(); ++r) {
       if (hellos[r].host != here || process_running(hellos[r].pid)) continue;
-      worker_gone = true;
       outcome.dead_ranks.push_back(static_cast<int>(r));
       std::fprintf(stderr, "perennial: worker rank %zu ended after its shutdown was sent; the others may wait for it "
                            "in MPI_Finalize up to its bound\n", r);
@@ -332,7 +330,7 @@ int run_rank(const std::string& file, const std::string& output_dir, const RunSe
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, kExitIncomplete);
   }
-  if (!outcome.dead_ranks.empty() || worker_gone) {
+  if (!outcome.dead_ranks.empty()) {
     respawner.reset();
     exit_without_finalize(outcome.exit_code);
   }

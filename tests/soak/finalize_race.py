@@ -16,35 +16,19 @@ bound on MPI_Finalize (a rank's stderr says so) and in how many the death is in 
 import argparse
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from random_kill_soak import tagged_processes  # noqa: E402  (the soak's finder: by environment tag)
+
 CAMPAIGN = ("campaign: finalize-race\n"
             "stages:\n"
             "  - {name: only, kernel: burn-cpu, ranks: 1, steps: 10, parameters: {seconds_per_step: 0.05}}\n")
 RUN_BOUND = 20.0
-
-
-def processes_naming(text):
-    """Pids of live processes whose command line contains `text` (this one left out)."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state not in ("Z", "X"):
-            out.append(int(name))
-    return out
 
 
 def kill_idle_worker_when_done(events_path, deadline):
@@ -88,19 +72,25 @@ def main():
     if not os.access(a.perennial, os.X_OK) or shutil.which(a.mpiexec) is None:
         print(f"finalize_race: SKIPPED: no executable {a.perennial} or no {a.mpiexec}", file=sys.stderr)
         return 77
+    if not os.access("/proc/1/environ", os.R_OK):
+        print("finalize_race: SKIPPED: needs other processes' environment readable in /proc (root)", file=sys.stderr)
+        return 77
     work = os.path.abspath(a.work_dir)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     campaign = os.path.join(work, "race.yaml")
     with open(campaign, "w") as f:
         f.write(CAMPAIGN)
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    base_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     failed, bounded, recorded, times = [], 0, 0, []
     for i in range(a.runs):
         out_dir = os.path.join(work, f"run-{i:03d}")
         cmd = [a.perennial, "launch", "-n", "4", "--mpirun", a.mpiexec, "--mpirun-args", a.mpiexec_flags, campaign,
                "--quiet", "--heartbeat-timeout", "120", "--coordinator-timeout", "3", "--output-dir", out_dir]
         log_path = os.path.join(work, f"run-{i:03d}.log")
+        # Every process of the run inherits the tag, respawned workers included.
+        tag = f"finalize-race-{os.getpid()}-{i}"
+        env = dict(base_env, PERENNIAL_SOAK_TAG=tag)
         start = time.time()
         with open(log_path, "w") as log:
             launch = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -114,7 +104,7 @@ def main():
             launch.wait()
         seconds = time.time() - start
         time.sleep(0.5)  # mpirun's last children are reaped
-        strays = processes_naming(out_dir)
+        strays = tagged_processes(tag)
         for pid in strays:
             os.kill(pid, signal.SIGKILL)
         with open(log_path) as f:
