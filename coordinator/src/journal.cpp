@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -147,6 +148,7 @@ Journal::~Journal() {
   } catch (const Error&) {
     // A full disk at the very end: the records not written only cost re-running work.
   }
+  syncer_.reset();  // its sync ends first: the descriptor must outlive it
   if (unsynced_since_) ::fdatasync(fd_);
   ::close(fd_);
 }
@@ -176,15 +178,77 @@ void Journal::write_pending() {
   pending_.clear();
 }
 
+void Journal::throw_sync_error(int error) const {
+  throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(error)));
+}
+
 void Journal::sync() {
+  if (syncer_) {
+    syncer_->wait();
+    if (const int error = syncer_->take_error()) throw_sync_error(error);
+  }
   if (!unsynced_since_) return;
   write_pending();
-  if (::fdatasync(fd_) != 0) throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(errno)));
+  if (::fdatasync(fd_) != 0) throw_sync_error(errno);
   unsynced_since_.reset();
 }
 
 void Journal::sync_if_older_than(std::chrono::duration<double> age) {
-  if (unsynced_since_ && std::chrono::steady_clock::now() - *unsynced_since_ >= age) sync();
+  if (syncer_) {
+    if (const int error = syncer_->take_error()) throw_sync_error(error);
+  }
+  if (!unsynced_since_ || std::chrono::steady_clock::now() - *unsynced_since_ < age) return;
+  write_pending();
+  if (!syncer_) syncer_ = std::make_unique<Syncer>(fd_);
+  // Written before the sync starts, so the sync covers them; one still running may not.
+  if (syncer_->start()) unsynced_since_.reset();
+}
+
+Journal::Syncer::Syncer(int fd) : fd_(fd), thread_([this] { run(); }) {}
+
+Journal::Syncer::~Syncer() {
+  {
+    const std::lock_guard l(lock_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+bool Journal::Syncer::start() {
+  {
+    const std::lock_guard l(lock_);
+    if (requested_ || running_) return false;
+    requested_ = true;
+  }
+  changed_.notify_all();
+  return true;
+}
+
+void Journal::Syncer::wait() {
+  std::unique_lock l(lock_);
+  changed_.wait(l, [this] { return !requested_ && !running_; });
+}
+
+int Journal::Syncer::take_error() {
+  const std::lock_guard l(lock_);
+  return std::exchange(error_, 0);
+}
+
+void Journal::Syncer::run() {
+  std::unique_lock l(lock_);
+  while (true) {
+    changed_.wait(l, [this] { return stopping_ || requested_; });
+    if (!requested_) return;  // stopping, nothing asked
+    requested_ = false;
+    running_ = true;
+    l.unlock();
+    const int error = ::fdatasync(fd_) == 0 ? 0 : errno;
+    l.lock();
+    running_ = false;
+    if (error && !error_) error_ = error;
+    changed_.notify_all();
+  }
 }
 
 }  // namespace perennial

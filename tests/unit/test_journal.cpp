@@ -45,6 +45,31 @@ TEST(Journal, RecordsRoundTrip) {
   EXPECT_TRUE(contents.warnings.empty());
 }
 
+// The loop's group syncs run on the journal's thread while records keep coming: every record
+// is on disk, in order, and sync() returns with none left unsynced, however the syncs and
+// the appends interleave.
+TEST(Journal, BackgroundGroupSyncsKeepEveryRecordInOrder) {
+  auto file = temp_journal("background-sync.jsonl");
+  constexpr int kRecords = 2000;
+  {
+    Journal j(file);
+    for (int i = 0; i < kRecords; ++i) {
+      j.append({{"type", "stage_started"}, {"stage", "s" + std::to_string(i)}, {"attempt", 1}, {"workers", {1}}});
+      if (i % 7 == 0) j.sync_if_older_than(std::chrono::seconds(0));  // a sync may still be running
+    }
+    j.sync();
+    EXPECT_FALSE(j.unsynced());
+    j.append({{"type", "run_ended"}, {"status", "completed"}});
+    j.sync_if_older_than(std::chrono::hours(1));  // not due: nothing started, nothing lost
+    EXPECT_TRUE(j.unsynced());
+  }  // the destructor writes and syncs the last record
+  const auto contents = Journal::read(file);
+  ASSERT_EQ(contents.records.size(), kRecords + 1u);
+  EXPECT_TRUE(contents.warnings.empty());
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(contents.records[i]["stage"], "s" + std::to_string(i));
+  EXPECT_EQ(contents.records.back()["type"], "run_ended");
+}
+
 TEST(Journal, ATornLastRecordIsIgnoredAndCutBeforeTheNextAppend) {
   auto file = temp_journal("torn.jsonl");
   {
