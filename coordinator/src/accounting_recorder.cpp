@@ -127,9 +127,15 @@ void AccountingRecorder::write_open(Open& open) {
 void AccountingRecorder::write_new_segments(std::chrono::duration<double> age) {
   if (!unwritten_since_ || std::chrono::steady_clock::now() - *unwritten_since_ < age) return;
   unwritten_since_.reset();
+  write_ended();
   for (auto& [id, open] : open_) {
     if (!open.stored) write_open(open);
   }
+}
+
+void AccountingRecorder::write_ended() {
+  for (Open& open : ended_) write_open(open);
+  ended_.clear();
 }
 
 // What the group reported so far, into the row.
@@ -164,6 +170,7 @@ void AccountingRecorder::epoch_committed(StageId id, std::uint32_t attempt, cons
   std::int64_t segment = current ? it->second.row.id : 0;
   if (!current) {
     // A late report of an earlier attempt: its epoch belongs to that attempt's segment.
+    write_ended();  // the attempt's segment may be among them
     for (const auto& s : store_.segments_of(run_.graph().stage(id).name)) {
       if (s.run_id == run_id_ && s.attempt == static_cast<int>(attempt)) segment = s.id;
     }
@@ -236,10 +243,12 @@ void AccountingRecorder::segment_ended(StageId id, const ActiveRun& r, SegmentEn
   }
   row.energy_joules = e.joules;
   row.energy_source = e.source_text();
-  write_open(open);
+  if (!unwritten_since_) unwritten_since_ = std::chrono::steady_clock::now();
+  ended_.push_back(std::move(open));
 }
 
 void AccountingRecorder::charge_recomputation(StageId id, std::uint64_t from, std::int64_t current_segment) {
+  write_ended();  // the segments charged are read back from the store
   try {
     for (auto s : store_.segments_of(run_.graph().stage(id).name)) {
       if (s.id == current_segment || s.last_step <= from || s.outcome == accounting::Outcome::running) continue;

@@ -120,6 +120,7 @@ TEST(Accounting, AHandWorkedScheduleSumsExactly) {
   b.report_all("ssp-2.6", 396, ended(100, 30.0));
   b.report_all("ssp-8.5", 432, ended(100, 30.0));
   ASSERT_TRUE(b.run.finished());
+  b.recorder.write_new_segments(std::chrono::seconds(0));  // as the loop does within 20 ms
 
   const auto rows = store.segments();
   ASSERT_EQ(rows.size(), 4u);
@@ -185,6 +186,7 @@ TEST(Accounting, ThreeStopsAndResumesSumToTheirSegments) {
       b.report_all("spin", 50, ended(1000, 50.0));
       expected += 50.0 * 4;
     }
+    b.recorder.write_new_segments(std::chrono::seconds(0));  // as CampaignBooks::close does
     store.end_run(b.run_id, kOrigin + 1000.0 * run + 200);
   }
   AccountingStore store(path, AccountingStore::Mode::read_only);
@@ -220,6 +222,30 @@ TEST(Accounting, ARestoreFromAnOlderEpochChargesTheSegmentThatComputedTheStepsAg
   const auto charged = store.segments_of("spin").front();
   EXPECT_EQ(charged.lost_steps, 200u);
   EXPECT_DOUBLE_EQ(charged.lost_core_hours, (100.0 - 40.0) * 4 / 3600);
+}
+
+// An ended segment's row waits for the loop's next group (so the next stage is sent first),
+// is reported as unwritten meanwhile (the events after it wait too), and a late report that
+// needs the row from the store finds it.
+TEST(Accounting, AnEndedSegmentIsWrittenWithTheNextGroupAndALateEpochStillFindsIt) {
+  const auto checked = check_campaign(kCampaign);
+  const auto dir = fresh_dir("ended-later");
+  AccountingStore store(dir / "accounting.db");
+  Books b(checked, store, kOrigin);
+  b.run.begin(0);
+  b.run.decide(0);
+  const std::uint32_t first_attempt = b.active("spin").attempt;
+  auto lost = b.run.rank_lost(b.active("spin").workers.front(), "killed", 5);
+  ASSERT_TRUE(lost);
+  EXPECT_TRUE(b.recorder.unwritten());
+  EXPECT_TRUE(store.segments().empty());  // a short segment: started and ended, not yet written
+  // The lost attempt's epoch, reported late: charged to that attempt's segment, which the
+  // recorder writes before it looks it up.
+  b.run.epoch_committed(b.id("spin"), first_attempt, EpochRecord{1, 100, "e", 50.0, 1000}, 1.0, 6, 1);
+  const auto rows = store.segments();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.front().outcome, Outcome::lost);
+  EXPECT_EQ(store.checkpoints_of(rows.front().id).size(), 1u);
 }
 
 TEST(Accounting, ASegmentLeftRunningByADeadCoordinatorIsClosedAsInterruptedAtItsLastUpdate) {

@@ -50,9 +50,12 @@ class AccountingRecorder final : public CampaignObserver {
   void tick(double now, double every = 30.0);
   /// Started segments are inserted only here (or at their first change): a stage of
   /// microseconds that ends before then costs one insert instead of an insert and an update.
-  /// Writes them once the oldest has waited `age`; `age` 0 writes them now.
+  /// Ended segments wait here too, so that the loop sends the next assignment before it pays
+  /// the insert (in a chain of short stages that insert was a seventh of a stage's turn-around,
+  /// and the worker now runs while it is done). Writes them once the oldest has waited
+  /// `age`; `age` 0 writes them now.
   void write_new_segments(std::chrono::duration<double> age);
-  /// Started segments not yet in the store.
+  /// Started or ended segments not yet in the store.
   bool unwritten() const { return unwritten_since_.has_value(); }
 
  private:
@@ -63,6 +66,8 @@ class AccountingRecorder final : public CampaignObserver {
     bool stored = false;  ///< inserted in the store (a started segment waits: see write_new_segments)
   };
   void write_open(Open& open);
+  /// The ended segments waiting for write_new_segments, written now (before a read of the store).
+  void write_ended();
   void fill(Open& open, const ActiveRun& r, double now);
   void write(accounting::Segment& row);
   void write_first(accounting::Segment& row, bool first);
@@ -76,6 +81,7 @@ class AccountingRecorder final : public CampaignObserver {
   std::int64_t run_id_;
   double unix_origin_;
   std::map<StageId, Open> open_;
+  std::vector<Open> ended_;  ///< ended, their rows final, in the order they ended; not yet written
   EnergyEstimator energy_;
   std::function<void(const std::string&)> error_sink_;
   accounting::SlurmJob slurm_;
