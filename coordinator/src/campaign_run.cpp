@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 
 namespace perennial {
@@ -92,7 +93,7 @@ void CampaignRun::submit(StageId id, double now) {
   changed_ = true;
 }
 
-Decision CampaignRun::decide(double now) {
+Decision CampaignRun::decide(double now, StartNotices notices) {
   changed_ = false;
   last_pass_ = now;
   Decision decision = policy_.decide(now);
@@ -114,10 +115,19 @@ Decision CampaignRun::decide(double now) {
     run.queued = queued_at_[start.job];
     run.start_simulated = 0.0;  // from its inputs, until a restore says otherwise
     run.started = now;
-    const ActiveRun& r = running_.insert_or_assign(start.job, std::move(run)).first->second;
-    tell([&](CampaignObserver& o) { o.stage_started(start.job, r, start.backfilled); });
+    kept_starts_.push_back({start.job, run, start.backfilled});
+    running_.insert_or_assign(start.job, std::move(run));
   }
+  if (notices == StartNotices::at_once) announce_starts();
   return decision;
+}
+
+void CampaignRun::announce_starts() {
+  if (kept_starts_.empty()) return;
+  const std::vector<KeptStart> starts = std::exchange(kept_starts_, {});
+  for (const KeptStart& start : starts) {
+    for (auto* o : observers_) o->stage_started(start.job, start.run, start.backfilled);
+  }
 }
 
 bool CampaignRun::stop_if_nothing_can_start(const Decision& last) {

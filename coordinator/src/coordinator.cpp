@@ -269,9 +269,11 @@ class CoordinatorLoop {
     const double now = events_.elapsed();
     if (!run_.changed() && now < next_policy_pass_) return;
     next_policy_pass_ = now + 1.0;
-    const Decision decision = run_.decide(now);
+    // The assignments leave before the starts are recorded (CampaignRun::StartNotices).
+    const Decision decision = run_.decide(now, CampaignRun::StartNotices::after_sends);
     for (const auto& stop : decision.stops) ask_to_stop(stop.job);
     for (const auto& start : decision.starts) assign(start.job);
+    run_.announce_starts();
     if (run_.stop_if_nothing_can_start(decision)) {
       bool capped = false;
       for (const auto& w : run_.policy().waiting_report(now)) capped = capped || w.reason == WaitReason::allocation_used;

@@ -119,6 +119,26 @@ TEST(CampaignRun, AStageStartsWhenItsInputsAreCompleteAndEachStartIsANewAttempt)
                                                          "completed b", "started c attempt 1", "completed c"}));
 }
 
+// The driver sends the assignments before the starts are recorded: the observers hear of
+// them at announce_starts(), or before whatever they are told next, never out of order.
+TEST(CampaignRun, StartsKeptBackUntilTheAssignmentsAreSentAreToldInOrder) {
+  Fixture f(kChain);
+  f.run.begin(0);
+  const auto first = f.run.decide(0, CampaignRun::StartNotices::after_sends);
+  ASSERT_EQ(first.starts.size(), 1u);
+  EXPECT_EQ(f.run.progress().state(f.id("a")), StageState::running);  // running for the driver already
+  EXPECT_TRUE(f.transcript.lines.empty());
+  f.run.announce_starts();
+  f.run.announce_starts();  // once only
+  EXPECT_EQ(f.transcript.lines, (std::vector<std::string>{"started a attempt 1"}));
+  f.all_report("a", 10);
+  f.run.decide(10, CampaignRun::StartNotices::after_sends);
+  // b ends before the driver announced its start: the start is told first.
+  f.all_report("b", 20);
+  EXPECT_EQ(f.transcript.lines, (std::vector<std::string>{"started a attempt 1", "completed a", "started b attempt 1",
+                                                         "completed b"}));
+}
+
 TEST(CampaignRun, LateRepeatedAndStrangersReportsChangeNothing) {
   Fixture f(kChain);
   f.run.begin(0);
