@@ -12,7 +12,10 @@
 # For the chain, the stage events also split each stage's time into the round trip
 # (stage_started -> stage_completed: the assignment's travel, the worker's pick-up, the run,
 # the report's travel and the coordinator noticing it) and the coordinator's reaction
-# (stage_completed of one stage -> stage_started of the next).
+# (stage_completed of one stage -> stage_started of the next). stage_started is recorded just
+# after the assignment has left (the records follow the sends since issue 16's eighth
+# session), so the reaction holds the completion's records, the policy pass, the send and the
+# start's records, and the round trip starts with the assignment on its way.
 #
 # Beside them, bench_pingpong on the same ranks with the same mpiexec flags: the MPI round trip
 # between two of these ranks, the floor a stage transition is compared with (printed as a ratio).
