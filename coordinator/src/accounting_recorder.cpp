@@ -124,13 +124,14 @@ void AccountingRecorder::write_open(Open& open) {
   open.stored = true;
 }
 
-void AccountingRecorder::write_new_segments(std::chrono::duration<double> age) {
-  if (!unwritten_since_ || std::chrono::steady_clock::now() - *unwritten_since_ < age) return;
+bool AccountingRecorder::write_new_segments(std::chrono::duration<double> age) {
+  if (!unwritten_since_ || std::chrono::steady_clock::now() - *unwritten_since_ < age) return false;
   unwritten_since_.reset();
   write_ended();
   for (auto& [id, open] : open_) {
     if (!open.stored) write_open(open);
   }
+  return true;
 }
 
 void AccountingRecorder::write_ended() {

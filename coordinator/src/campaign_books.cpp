@@ -102,8 +102,12 @@ void CampaignBooks::tick(double now) {
 void CampaignBooks::commit_if_older_than(std::chrono::duration<double> age) {
   if (!store_) return;
   try {
-    if (recorder_) recorder_->write_new_segments(age);
-    store_->commit_if_older_than(age);
+    // Rows that waited `age` for their group are committed with it, not a group later.
+    if (recorder_ && recorder_->write_new_segments(age)) {
+      store_->commit();
+    } else {
+      store_->commit_if_older_than(age);
+    }
   } catch (const accounting::AccountingError& e) {
     failed(e.what());
   }

@@ -53,8 +53,9 @@ class AccountingRecorder final : public CampaignObserver {
   /// Ended segments wait here too, so that the loop sends the next assignment before it pays
   /// the insert (in a chain of short stages that insert was a seventh of a stage's turn-around,
   /// and the worker now runs while it is done). Writes them once the oldest has waited
-  /// `age`; `age` 0 writes them now.
-  void write_new_segments(std::chrono::duration<double> age);
+  /// `age`; `age` 0 writes them now. Returns whether it wrote (the rows are `age` old, so
+  /// the caller commits them now rather than one more group later).
+  bool write_new_segments(std::chrono::duration<double> age);
   /// Started or ended segments not yet in the store.
   bool unwritten() const { return unwritten_since_.has_value(); }
 
