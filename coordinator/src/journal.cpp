@@ -182,11 +182,17 @@ void Journal::throw_sync_error(int error) const {
   throw Error(fmt::format("cannot sync journal {}: {}", path_.string(), std::strerror(error)));
 }
 
-void Journal::sync() {
-  if (syncer_) {
-    syncer_->wait();
-    if (const int error = syncer_->take_error()) throw_sync_error(error);
+void Journal::check_background_sync() {
+  if (!syncer_) return;
+  if (const int error = syncer_->take_error()) {
+    if (!unsynced_since_) unsynced_since_ = std::chrono::steady_clock::now();
+    throw_sync_error(error);
   }
+}
+
+void Journal::sync() {
+  if (syncer_) syncer_->wait();
+  check_background_sync();
   if (!unsynced_since_) return;
   write_pending();
   if (::fdatasync(fd_) != 0) throw_sync_error(errno);
@@ -194,9 +200,7 @@ void Journal::sync() {
 }
 
 void Journal::sync_if_older_than(std::chrono::duration<double> age) {
-  if (syncer_) {
-    if (const int error = syncer_->take_error()) throw_sync_error(error);
-  }
+  check_background_sync();
   if (!unsynced_since_ || std::chrono::steady_clock::now() - *unsynced_since_ < age) return;
   write_pending();
   if (!syncer_) syncer_ = std::make_unique<Syncer>(fd_);
@@ -218,8 +222,8 @@ Journal::Syncer::~Syncer() {
 bool Journal::Syncer::start() {
   {
     const std::lock_guard l(lock_);
-    if (requested_ || running_) return false;
-    requested_ = true;
+    if (busy_) return false;
+    busy_ = true;
   }
   changed_.notify_all();
   return true;
@@ -227,7 +231,7 @@ bool Journal::Syncer::start() {
 
 void Journal::Syncer::wait() {
   std::unique_lock l(lock_);
-  changed_.wait(l, [this] { return !requested_ && !running_; });
+  changed_.wait(l, [this] { return !busy_; });
 }
 
 int Journal::Syncer::take_error() {
@@ -238,14 +242,12 @@ int Journal::Syncer::take_error() {
 void Journal::Syncer::run() {
   std::unique_lock l(lock_);
   while (true) {
-    changed_.wait(l, [this] { return stopping_ || requested_; });
-    if (!requested_) return;  // stopping, nothing asked
-    requested_ = false;
-    running_ = true;
+    changed_.wait(l, [this] { return stopping_ || busy_; });
+    if (!busy_) return;  // stopping, nothing asked
     l.unlock();
     const int error = ::fdatasync(fd_) == 0 ? 0 : errno;
     l.lock();
-    running_ = false;
+    busy_ = false;
     if (error && !error_) error_ = error;
     changed_.notify_all();
   }

@@ -13,8 +13,11 @@
 // for the disk: on this kind of machine one took 0.4-50 ms, and a chain of one-step stages
 // stood still for each (strace of rank 0: up to 9% of a run's wall time). A record is durable
 // once a sync that began after its write has ended; a sync still running when the next is due
-// makes that one wait for the next pass, and an error it met is thrown by the next call. A torn or corrupt last record (a crash mid-append) is detected and ignored;
-// a corrupt record in the middle stops the reading there and is reported.
+// makes that one wait for the next pass, and an error it met is thrown by the next call (its
+// records count as unsynced again, as after a failed sync on the loop's own thread).
+//
+// A torn or corrupt last record (a crash mid-append) is detected and ignored; a corrupt record
+// in the middle stops the reading there and is reported.
 
 #include <perennial/coordinator/json_line.hpp>
 
@@ -90,13 +93,14 @@ class Journal {
     int fd_;
     std::mutex lock_;
     std::condition_variable changed_;
-    bool requested_ = false;
-    bool running_ = false;
+    bool busy_ = false;  ///< a sync was asked for and has not ended
     bool stopping_ = false;
     int error_ = 0;
     std::thread thread_;
   };
   std::unique_ptr<Syncer> syncer_;
+  /// Throws for a sync the thread failed (its records are unsynced again), if there was one.
+  void check_background_sync();
   void throw_sync_error(int error) const;
 };
 
