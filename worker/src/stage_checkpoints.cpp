@@ -238,6 +238,23 @@ StageCheckpoints::~StageCheckpoints() {
       // The job reports into its outcome and never throws; nothing to add on this path.
     }
   }
+  if (remover_.joinable()) remover_.join();
+}
+
+void StageCheckpoints::remove_old_epochs(std::uint64_t newest_verified) {
+  if (remover_.joinable()) remover_.join();
+  const auto keep = static_cast<std::size_t>(a_.checkpoint.keep);
+  // Copies only: the thread must not read the stage's state, which the stage goes on changing.
+  remover_ = std::thread([store = store_, keep, newest_verified, stage = a_.stage, &log = log_] {
+    try {
+      for (const auto& old : store.prune(keep, newest_verified)) {
+        log.info("stage {}: removed {} (keeping {})", stage, old.string(), keep);
+      }
+    } catch (const std::exception& e) {
+      // An old epoch left behind costs disk space, not correctness: the next prune retries it.
+      log.warn("stage {}: could not remove an old epoch: {}", stage, e.what());
+    }
+  });
 }
 
 std::unique_ptr<StageCheckpoints::Epoch> StageCheckpoints::prepare(const StageContext& ctx) {
@@ -337,9 +354,7 @@ bool StageCheckpoints::conclude(Epoch& e, std::uint64_t steps_now) {
   const double cost = e.copy_seconds + e.seconds;
   interval_ = choose_interval(settings_, cost, nodes_);
   if (group_.rank() == 0) {
-    for (const auto& old : store_.prune(static_cast<std::size_t>(a_.checkpoint.keep), e.number)) {
-      log_.info("stage {}: removed {} (keeping {})", a_.stage, old.string(), a_.checkpoint.keep);
-    }
+    remove_old_epochs(e.number);
     control_.send(0, msg::kEpochCommitted,
                   msg::EpochCommitted{a_.stage_id, a_.attempt, e.number, e.step, e.path.string(), cost, e.bytes,
                                       interval_.reason, e.time});

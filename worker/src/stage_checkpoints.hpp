@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace perennial {
 
@@ -121,6 +122,13 @@ class StageCheckpoints {
   /// that it is freed only after the thread using it has ended.
   std::optional<boost::mpi::communicator> io_comm_;
   std::unique_ptr<Epoch> in_flight_;
+  /// Rank 0 deletes the epochs past `keep:` on a thread of its own: an unlink of a 1 MiB
+  /// file took 0.5-0.6 ms here (ext4 with online discard), on the stage's critical path while
+  /// the group's other ranks waited for rank 0 at their next exchange. One deletion at a time;
+  /// joined before the next and at the end, so the folder holds `keep` epochs once the stage
+  /// has ended, as before.
+  std::thread remover_;
+  void remove_old_epochs(std::uint64_t newest_verified);
 };
 
 }  // namespace perennial
