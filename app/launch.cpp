@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -213,6 +214,11 @@ int command_launch(const LaunchSettings& s) {
 
   std::vector<std::string> args{s.mpirun};
   for (auto& w : split_words(s.mpirun_args)) args.push_back(w);
+  // tcmalloc (the perennial executable's malloc) prints a line with a stack for any single
+  // allocation of 1 GiB or more, which a model's state on one rank can be: silenced for the
+  // job's ranks, on every node (-x), unless the user set a threshold of their own.
+  ::setenv("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", "1099511627776", 0);
+  args.insert(args.end(), {"-x", "TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD"});
   // mpirun is not in the terminal's foreground group: it must not read the terminal.
   args.insert(args.end(), {"--enable-recovery", "--stdin", "none", "-np", std::to_string(s.ranks), own_executable(),
                            "run", s.campaign, "--started-marker", marker.string()});

@@ -13,6 +13,7 @@ packages=(
   libyaml-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
   libsqlite3-dev libsqlitecpp-dev sqlite3
   libcairo2-dev fonts-dejavu-core
+  libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   gfortran

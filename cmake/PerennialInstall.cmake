@@ -58,5 +58,5 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "openmpi-bin, libopenmpi-dev, libhdf5-openmpi-dev (>= 1.10), libboost-mpi-dev (>= 1.74), libboost-serialization-dev (>= 1.74), libyaml-dev, libcli11-dev, libspdlog-dev, libfmt-dev, nlohmann-json3-dev, libxxhash-dev, libsqlite3-dev, libsqlitecpp-dev, libcairo2-dev, cmake (>= 3.25), g++")
+    "openmpi-bin, libopenmpi-dev, libhdf5-openmpi-dev (>= 1.10), libboost-mpi-dev (>= 1.74), libboost-serialization-dev (>= 1.74), libyaml-dev, libcli11-dev, libspdlog-dev, libfmt-dev, nlohmann-json3-dev, libxxhash-dev, libsqlite3-dev, libsqlitecpp-dev, libcairo2-dev, libgoogle-perftools-dev, cmake (>= 3.25), g++")
 include(CPack)
