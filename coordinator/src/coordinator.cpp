@@ -322,11 +322,11 @@ class CoordinatorLoop {
     for (const auto& input : graph_.inputs(id)) {
       auto& files = a.inputs[input.name];
       for (const auto& [upstream, output] : input.sources) {
-        files.push_back({graph_.stage(upstream).name, output, output_file(graph_, upstream).string(),
+        files.push_back({graph_.stage(upstream).name, output, output_file_text(graph_, upstream),
                          *graph_.stage(upstream).find_output(output)});
       }
     }
-    a.output_file = output_file(graph_, id).string();
+    a.output_file = output_file_text(graph_, id);
     a.log_dir = log_dir_.string();
     a.campaign = graph_.campaign().name;
     a.definition = run_.definition(id);

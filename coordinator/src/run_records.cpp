@@ -12,8 +12,13 @@ std::string output_file_in_campaign(const StageGraph& graph, StageId id) {
   return "outputs/" + graph.stage(id).name + ".h5";
 }
 
-std::filesystem::path output_file(const StageGraph& graph, StageId id) {
-  return graph.campaign().output_dir / output_file_in_campaign(graph, id);
+std::filesystem::path output_file(const StageGraph& graph, StageId id) { return output_file_text(graph, id); }
+
+std::string output_file_text(const StageGraph& graph, StageId id) {
+  // What output_dir / "outputs/<stage>.h5" gives: one separator between the two.
+  std::string file = graph.campaign().output_dir.native();
+  if (!file.empty() && file.back() != '/') file += '/';
+  return file + output_file_in_campaign(graph, id);
 }
 
 // ---- events.jsonl and the progress lines ------------------------------------------------------

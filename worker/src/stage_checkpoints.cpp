@@ -101,7 +101,8 @@ std::vector<std::string> StageCheckpoints::candidates() const {
   if (group_.rank() == 0) on_disk = store_.committed();
   std::vector<std::string> disk_files;
   for (const auto& e : on_disk) disk_files.push_back(e.path.string());
-  boost::mpi::broadcast(group_, disk_files, 0);
+  // A group of one (most short stages) has nobody to tell: a broadcast would still pack the list.
+  if (group_.size() > 1) boost::mpi::broadcast(group_, disk_files, 0);
   for (const auto& file : disk_files) add(file);
   std::vector<std::string> out;
   for (const auto& [epoch, file] : by_epoch) out.push_back(file);

@@ -60,6 +60,9 @@ class JournalRecorder final : public CampaignObserver {
 
 /// `<output_dir>/outputs/<stage>.h5`: where a stage's outputs go.
 std::filesystem::path output_file(const StageGraph& graph, StageId id);
+/// The same as text, built without std::filesystem::path's parsing of every component (which
+/// rank 0 paid twice for each stage it assigned).
+std::string output_file_text(const StageGraph& graph, StageId id);
 /// The same, relative to the campaign's output folder (`outputs/<stage>.h5`), as the journal
 /// records it. A stage name holds no `/`, so it is the name itself.
 std::string output_file_in_campaign(const StageGraph& graph, StageId id);
