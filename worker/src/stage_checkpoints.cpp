@@ -260,6 +260,9 @@ void StageCheckpoints::remove_old_epochs(std::uint64_t newest_verified) {
 
 std::unique_ptr<StageCheckpoints::Epoch> StageCheckpoints::prepare(const StageContext& ctx) {
   why_not_.clear();
+  // The last deletion ends before this epoch can be published: a listing that already held the
+  // new, unverified epoch would count it among the `keep` and delete one verified epoch too many.
+  if (remover_.joinable()) remover_.join();
   if (!directory_ready_) {
     // Only now that the stage checkpoints: stages that never do leave no folder behind.
     if (group_.rank() == 0) {

@@ -124,9 +124,9 @@ class StageCheckpoints {
   std::unique_ptr<Epoch> in_flight_;
   /// Rank 0 deletes the epochs past `keep:` on a thread of its own: an unlink of a 1 MiB
   /// file took 0.5-0.6 ms here (ext4 with online discard), on the stage's critical path while
-  /// the group's other ranks waited for rank 0 at their next exchange. One deletion at a time;
-  /// joined before the next and at the end, so the folder holds `keep` epochs once the stage
-  /// has ended, as before.
+  /// the group's other ranks waited for rank 0 at their next exchange. Joined before the next
+  /// epoch is prepared and at the end, so it never sees a newer epoch than the one it follows,
+  /// and the folder holds `keep` epochs once the stage has ended, as before.
   std::thread remover_;
   void remove_old_epochs(std::uint64_t newest_verified);
 };
