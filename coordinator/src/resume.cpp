@@ -53,14 +53,20 @@ nlohmann::json journal_epoch_committed(const StageGraph& graph, StageId id, cons
 
 std::vector<StageHistory> read_history(const StageGraph& graph, const JournalContents& journal) {
   std::vector<StageHistory> history(graph.size());
+  // Only for the stages the journal names: a fresh campaign has none to compare. Hashing every
+  // definition up front (and formatting every stage's unused interval reason, see
+  // IntervalChoice::reason) took 12 of the 22 ms before the first dispatch of 10,000 stages.
   std::vector<std::string> definitions(graph.size());
-  for (StageId id = 0; id < graph.size(); ++id) definitions[id] = stage_definition(graph, id);
+  const auto definition = [&](StageId id) -> const std::string& {
+    if (definitions[id].empty()) definitions[id] = stage_definition(graph, id);
+    return definitions[id];
+  };
   for (const auto& record : journal.records) {
     const auto id = graph.find(record.value("stage", ""));
     if (!id) continue;  // a stage no longer in the campaign
     StageHistory& h = history[*id];
     const std::string type = record.value("type", "");
-    const bool same = record.value("definition", "") == definitions[*id];
+    const bool same = record.value("definition", "") == definition(*id);
     if (type == "epoch_committed") {
       h.last_epoch = std::max(h.last_epoch, record.value("epoch", std::uint64_t{0}));
       if (same) {

@@ -29,29 +29,43 @@ IntervalChoice choose_interval(const IntervalSettings& settings, double cost_sec
   IntervalChoice choice;
   if (settings.fixed_steps) {
     choice.every_steps = *settings.fixed_steps;
-    choice.reason = fmt::format("every {} steps (fixed by interval:)", *settings.fixed_steps);
+    choice.rule = IntervalChoice::Rule::fixed_steps;
     return choice;
   }
   if (settings.fixed_seconds) {
     choice.seconds = *settings.fixed_seconds;
-    choice.reason = fmt::format("every {:.1f} s (fixed by interval:)", choice.seconds);
+    choice.rule = IntervalChoice::Rule::fixed_seconds;
     return choice;
   }
-  const double mtbf = settings.node_mtbf_seconds / std::max(nodes, 1);
-  const double optimum = daly_interval(cost_seconds, mtbf);
-  if (optimum > settings.max_lost_work_seconds) {
+  choice.nodes = std::max(nodes, 1);
+  choice.node_mtbf_seconds = settings.node_mtbf_seconds;
+  choice.cost_seconds = cost_seconds;
+  choice.optimum_seconds = daly_interval(cost_seconds, settings.node_mtbf_seconds / choice.nodes);
+  if (choice.optimum_seconds > settings.max_lost_work_seconds) {
     choice.seconds = settings.max_lost_work_seconds;
-    choice.reason = fmt::format(
-        "every {:.1f} s: capped by max_lost_work (Young/Daly optimum {:.1f} s for checkpoint cost {:.3f} s, "
-        "MTBF {:.0f} s = {:.0f} s per node / {} node(s))",
-        choice.seconds, optimum, cost_seconds, mtbf, settings.node_mtbf_seconds, nodes);
+    choice.rule = IntervalChoice::Rule::capped;
   } else {
-    choice.seconds = optimum;
-    choice.reason = fmt::format("every {:.1f} s: Young/Daly optimum for checkpoint cost {:.3f} s, MTBF {:.0f} s "
-                                "({:.0f} s per node / {} node(s))",
-                                choice.seconds, cost_seconds, mtbf, settings.node_mtbf_seconds, nodes);
+    choice.seconds = choice.optimum_seconds;
+    choice.rule = IntervalChoice::Rule::optimum;
   }
   return choice;
+}
+
+std::string IntervalChoice::reason() const {
+  const double mtbf = node_mtbf_seconds / std::max(nodes, 1);
+  switch (rule) {
+    case Rule::fixed_steps: return fmt::format("every {} steps (fixed by interval:)", every_steps.value_or(0));
+    case Rule::fixed_seconds: return fmt::format("every {:.1f} s (fixed by interval:)", seconds);
+    case Rule::capped:
+      return fmt::format(
+          "every {:.1f} s: capped by max_lost_work (Young/Daly optimum {:.1f} s for checkpoint cost {:.3f} s, "
+          "MTBF {:.0f} s = {:.0f} s per node / {} node(s))",
+          seconds, optimum_seconds, cost_seconds, mtbf, node_mtbf_seconds, nodes);
+    case Rule::optimum: break;
+  }
+  return fmt::format("every {:.1f} s: Young/Daly optimum for checkpoint cost {:.3f} s, MTBF {:.0f} s "
+                     "({:.0f} s per node / {} node(s))",
+                     seconds, cost_seconds, mtbf, node_mtbf_seconds, nodes);
 }
 
 }  // namespace perennial

@@ -23,12 +23,12 @@ TEST(IntervalPolicy, MtbfScalesWithNodesAndTheCapApplies) {
   s.max_lost_work_seconds = 15 * 60.0;
   auto one = choose_interval(s, 1.0, 1);       // optimum ~415 s: under the 900 s cap
   EXPECT_NEAR(one.seconds, daly_interval(1.0, 86400.0), 1e-9);
-  EXPECT_NE(one.reason.find("Young/Daly optimum"), std::string::npos) << one.reason;
+  EXPECT_NE(one.reason().find("Young/Daly optimum"), std::string::npos) << one.reason();
   auto many = choose_interval(s, 1.0, 64);     // MTBF 1350 s: a shorter optimum
   EXPECT_LT(many.seconds, one.seconds);
   auto costly = choose_interval(s, 60.0, 1);   // optimum ~3200 s: capped
   EXPECT_EQ(costly.seconds, 900.0);
-  EXPECT_NE(costly.reason.find("capped by max_lost_work"), std::string::npos) << costly.reason;
+  EXPECT_NE(costly.reason().find("capped by max_lost_work"), std::string::npos) << costly.reason();
 }
 
 TEST(IntervalPolicy, FixedIntervalsOverride) {
@@ -39,7 +39,7 @@ TEST(IntervalPolicy, FixedIntervalsOverride) {
   auto steps = choose_interval(s, 5.0, 8);
   ASSERT_TRUE(steps.every_steps);
   EXPECT_EQ(*steps.every_steps, 50u);
-  EXPECT_NE(steps.reason.find("every 50 steps"), std::string::npos);
+  EXPECT_NE(steps.reason().find("every 50 steps"), std::string::npos);
 }
 
 // ---- EpochCostMeter: an epoch's cost to the stage, its write and the slower steps after it ----

@@ -83,7 +83,7 @@ void StageCheckpoints::choose_policy() {
   }
   interval_ = choose_interval(settings_, kFirstCheckpointCostGuessSeconds, nodes_);
   if (group_.rank() == 0) {
-    log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason,
+    log_.info("stage {}: checkpoint interval {} (first cost assumed {:.1f} s)", a_.stage, interval_.reason(),
               kFirstCheckpointCostGuessSeconds);
   }
 }
@@ -361,14 +361,14 @@ bool StageCheckpoints::conclude(Epoch& e, std::uint64_t steps_now) {
     remove_old_epochs(e.number);
     control_.send(0, msg::kEpochCommitted,
                   msg::EpochCommitted{a_.stage_id, a_.attempt, e.number, e.step, e.path.string(), cost, e.bytes,
-                                      interval_.reason, e.time});
+                                      interval_.reason(), e.time});
     if (e.background) {
       log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s to copy, {:.3f} s in the background while the "
                 "stage went on from step {} to step {}); next interval {}",
-                a_.stage, e.number, e.step, e.bytes, e.copy_seconds, e.seconds, e.step, steps_now, interval_.reason);
+                a_.stage, e.number, e.step, e.bytes, e.copy_seconds, e.seconds, e.step, steps_now, interval_.reason());
     } else {
       log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, e.number, e.step,
-                e.bytes, cost, interval_.reason);
+                e.bytes, cost, interval_.reason());
     }
   }
   return true;
@@ -406,7 +406,7 @@ void StageCheckpoints::charge_whole_epoch(const EpochCostMeter::Cost& cost) {
   interval_ = whole;
   log_.info("stage {}: the last epoch cost the stage {:.1f} ms with the steps after it ({:.1f} ms in its write; "
             "charged {:.1f} ms, the median of the last few); next interval {}",
-            a_.stage, 1000 * cost.whole, 1000 * cost.write, 1000 * cost.charged, interval_.reason);
+            a_.stage, 1000 * cost.whole, 1000 * cost.write, 1000 * cost.charged, interval_.reason());
 }
 
 bool StageCheckpoints::write_async(Kernel& kernel, StageContext& ctx) {

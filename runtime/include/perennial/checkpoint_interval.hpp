@@ -27,9 +27,18 @@ inline constexpr double kFirstCheckpointCostGuessSeconds = 0.1;
 IntervalSettings interval_settings(const CheckpointSpec& spec);
 
 struct IntervalChoice {
+  enum class Rule { fixed_steps, fixed_seconds, optimum, capped };
   double seconds = 0.0;     ///< wall time between checkpoints (ignored when every_steps is set)
   std::optional<std::uint64_t> every_steps;
-  std::string reason;       ///< one line for the log: which rule decided and with what figures
+  Rule rule = Rule::fixed_seconds;
+  // The figures the rule used, for reason().
+  double optimum_seconds = 0.0;
+  double cost_seconds = 0.0;
+  double node_mtbf_seconds = 0.0;
+  int nodes = 1;
+  /// One line for the log: which rule decided and with what figures. Written when asked:
+  /// the policy chooses an interval for every stage it is given and prints none of them.
+  std::string reason() const;
 };
 
 /// Daly's higher-order optimum (2006) for cost C and mean time between failures M, both in
