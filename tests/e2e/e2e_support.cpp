@@ -233,4 +233,21 @@ testing::AssertionResult stop_after_checkpoints(BackgroundRun& run, const std::f
   return testing::AssertionSuccess();
 }
 
+std::vector<std::vector<long>> worker_log_matches(const std::filesystem::path& out, const std::string& pattern) {
+  std::vector<std::vector<long>> found;
+  const std::regex wanted(pattern);
+  for (const auto& entry : std::filesystem::directory_iterator(out / "log")) {
+    if (entry.path().filename().string().rfind("worker-", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    std::smatch m;
+    for (std::string line; std::getline(in, line);) {
+      if (!std::regex_search(line, m, wanted)) continue;
+      std::vector<long> numbers;
+      for (std::size_t i = 1; i < m.size(); ++i) numbers.push_back(std::stol(m[i]));
+      found.push_back(numbers);
+    }
+  }
+  return found;
+}
+
 }  // namespace perennial::e2e

@@ -71,6 +71,8 @@ std::vector<nlohmann::json> events_of(const std::vector<nlohmann::json>& events,
                                       const std::string& stage = "");
 /// Writes `text` to `dir`/`name` (creating `dir`); returns the file's path.
 std::filesystem::path write_file(const std::filesystem::path& dir, const std::string& name, const std::string& text);
+/// Every line of every worker log (log/worker-*.log) matching `pattern`, as its captured numbers.
+std::vector<std::vector<long>> worker_log_matches(const std::filesystem::path& output_dir, const std::string& pattern);
 /// The time of `event` ("stage_started", "stage_completed", ...) of `stage`; throws if absent.
 double event_time(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);
 bool has_event(const std::vector<nlohmann::json>& events, const std::string& event, const std::string& stage);

@@ -43,24 +43,6 @@ std::string args_for(const fs::path& campaign, const fs::path& out, const std::s
   return campaign.string() + " --quiet --heartbeat-timeout 1 --spawn-timeout 20 --output-dir " + out.string() + " " + extra;
 }
 
-// Every line of every worker log that matches `pattern`, as its captured numbers.
-std::vector<std::vector<long>> worker_log_matches(const fs::path& out, const std::string& pattern) {
-  std::vector<std::vector<long>> found;
-  const std::regex wanted(pattern);
-  for (const auto& entry : fs::directory_iterator(out / "log")) {
-    if (entry.path().filename().string().rfind("worker-", 0) != 0) continue;
-    std::ifstream in(entry.path());
-    std::smatch m;
-    for (std::string line; std::getline(in, line);) {
-      if (!std::regex_search(line, m, wanted)) continue;
-      std::vector<long> numbers;
-      for (std::size_t i = 1; i < m.size(); ++i) numbers.push_back(std::stol(m[i]));
-      found.push_back(numbers);
-    }
-  }
-  return found;
-}
-
 std::vector<int> committed_steps(const std::vector<nlohmann::json>& events) {
   std::vector<int> steps;
   for (const auto& e : events_of(events, "checkpoint_committed", "run")) steps.push_back(e.value("step", -1));
