@@ -359,16 +359,17 @@ bool StageCheckpoints::conclude(Epoch& e, std::uint64_t steps_now) {
   interval_ = choose_interval(settings_, cost, nodes_);
   if (group_.rank() == 0) {
     remove_old_epochs(e.number);
+    const std::string next_interval = interval_.reason();  // for the coordinator and the log alike
     control_.send(0, msg::kEpochCommitted,
                   msg::EpochCommitted{a_.stage_id, a_.attempt, e.number, e.step, e.path.string(), cost, e.bytes,
-                                      interval_.reason(), e.time});
+                                      next_interval, e.time});
     if (e.background) {
       log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s to copy, {:.3f} s in the background while the "
                 "stage went on from step {} to step {}); next interval {}",
-                a_.stage, e.number, e.step, e.bytes, e.copy_seconds, e.seconds, e.step, steps_now, interval_.reason());
+                a_.stage, e.number, e.step, e.bytes, e.copy_seconds, e.seconds, e.step, steps_now, next_interval);
     } else {
       log_.info("stage {}: epoch {} at step {} ({} bytes, {:.3f} s); next interval {}", a_.stage, e.number, e.step,
-                e.bytes, cost, interval_.reason());
+                e.bytes, cost, next_interval);
     }
   }
   return true;
