@@ -9,8 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <fstream>
-#include <regex>
 #include <set>
 
 using namespace perennial::e2e;
