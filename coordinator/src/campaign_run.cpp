@@ -12,6 +12,12 @@
 
 namespace perennial {
 
+namespace {
+// Runs of a kind completed before its stages count as short (TypicalRun): a first run is
+// often slower (files opened, a worker woken from a long sleep), and one is no pattern.
+constexpr std::uint64_t kTypicalAfterRuns = 3;
+}  // namespace
+
 std::string format_ranks(const std::vector<int>& ranks) { return fmt::format("{}", fmt::join(ranks, ",")); }
 
 CampaignRun::CampaignRun(const StageGraph& graph, SchedulingPolicy policy, CampaignRunOptions options,
@@ -96,7 +102,12 @@ void CampaignRun::submit(StageId id, double now) {
 Decision CampaignRun::decide(double now, StartNotices notices) {
   changed_ = false;
   last_pass_ = now;
-  Decision decision = policy_.decide(now);
+  // From the runs of its kind that ended so far: whether a stage ends soon enough for the
+  // next one to be queued behind it on its worker.
+  Decision decision = policy_.decide(now, [this](JobId id) {
+    const auto t = typical_runs_.find(run_kind(id));
+    return t != typical_runs_.end() && t->second.runs >= kTypicalAfterRuns ? t->second.longest() : kUnknown;
+  });
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
     // A stage already told to stop for a pause stays paused once it has stopped; a resize
@@ -115,7 +126,9 @@ Decision CampaignRun::decide(double now, StartNotices notices) {
     run.queued = queued_at_[start.job];
     run.start_simulated = 0.0;  // from its inputs, until a restore says otherwise
     run.started = now;
-    kept_starts_.push_back({start.job, run, start.backfilled});
+    run.queued_behind = start.behind;
+    // A queued stage has not begun: observers hear of it when it does (begin_queued).
+    if (!start.behind) kept_starts_.push_back({start.job, run, start.backfilled});
     running_.insert_or_assign(start.job, std::move(run));
   }
   if (notices == StartNotices::at_once) announce_starts();
@@ -271,17 +284,51 @@ void CampaignRun::stage_ended(StageId id, const RunEnd& end, double now) {
   end_run(id, now);
 }
 
-// Every member has reported (or was given up on): the run is over.
+std::tuple<std::string, std::uint64_t, int> CampaignRun::run_kind(StageId id) const {
+  const StageSpec& s = graph_.stage(id);
+  return {s.what_runs(), s.steps, s.cores_per_rank};
+}
+
+// Every member has reported (or was given up on): the run is over. Its worker goes on with a
+// stage queued behind it, if any, after the observers heard how this one ended.
 void CampaignRun::end_run(StageId id, double now) {
+  if (const auto next = finish_run(id, now)) begin_queued(*next, now);
+}
+
+void CampaignRun::begin_queued(StageId id, double now) {
+  ActiveRun& r = running_.at(id);
+  r.queued_behind.reset();
+  r.started = now;
+  if (const Allocation* a = policy_.allocation(id)) r.allocation = *a;
+  kept_starts_.push_back({id, r, false});
+  announce_starts();
+}
+
+void CampaignRun::unqueue_from(int worker, double now) {
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    const ActiveRun& r = it->second;
+    if (!r.queued_behind || std::find(r.workers.begin(), r.workers.end(), worker) == r.workers.end()) continue;
+    const StageId id = it->first;
+    running_.erase(it);
+    policy_.unqueue(id);
+    progress_.requeue(id, fmt::format("its rank {} was lost before the stage began there; waiting again", worker));
+    queued_at_[id] = now;
+    changed_ = true;
+    tell([&](CampaignObserver& o) { o.stage_requeued(id, worker, now); });
+    return;  // one stage at most is queued on a worker
+  }
+}
+
+std::optional<StageId> CampaignRun::finish_run(StageId id, double now) {
   ActiveRun r = std::move(running_.at(id));
   running_.erase(id);
   // Lost and stuck members were retired from the machine: they stay out.
-  policy_.finished(id, now, r.errors.empty() && r.stopped_at.has_value());
+  const auto queued_next = policy_.finished(id, now, r.errors.empty() && r.stopped_at.has_value());
   changed_ = true;
   recovering_.erase(id);
   if (r.errors.empty() && !r.model_lost.empty()) {
     resume_after_loss(id, std::move(r), now);
-    return;
+    return queued_next;
   }
   const StageSpec& s = graph_.stage(id);
   const bool yielded = r.errors.empty() && r.stopped_at && r.told_to_stop == StopOrder::Why::preempted && !stopping_;
@@ -303,7 +350,7 @@ void CampaignRun::end_run(StageId id, double now) {
     tell([&](CampaignObserver& o) { o.stage_paused(id, r.stopped_at, reason, now); });
     // Released by hand while it was checkpointing: the stop order could not be taken back.
     if (resume_when_stopped_.erase(id) != 0) resume(id, "by hand", now);
-    return;
+    return queued_next;
   }
   resume_when_stopped_.erase(id);
   pause_reasons_.erase(id);
@@ -317,7 +364,7 @@ void CampaignRun::end_run(StageId id, double now) {
     progress_.requeue(id, fmt::format("moving to {} ranks; resumes from step {}", ranks, *r.stopped_at));
     tell([&](CampaignObserver& o) { o.stage_resized(id, r, *r.stopped_at, ranks, reason, now); });
     submit(id, now);
-    return;
+    return queued_next;
   }
   resize_to_.erase(id);
   if (yielded) {
@@ -325,20 +372,22 @@ void CampaignRun::end_run(StageId id, double now) {
     progress_.requeue(id, fmt::format("preempted; resumes from step {}", *r.stopped_at));
     tell([&](CampaignObserver& o) { o.stage_yielded(id, r, *r.stopped_at, now); });
     submit(id, now);
-    return;
+    return queued_next;
   }
   if (r.errors.empty() && r.stopped_at) {
     progress_.suspend(id, fmt::format("checkpointed at step {} of {}; resumes on the next run", *r.stopped_at, s.steps));
     tell([&](CampaignObserver& o) { o.stage_suspended(id, r, *r.stopped_at, now); });
-    return;
+    return queued_next;
   }
   if (r.errors.empty()) {
+    typical_runs_[run_kind(id)].add(now - r.started);
     const auto now_ready = progress_.complete(id);
     tell([&](CampaignObserver& o) { o.stage_completed(id, r, now); });
     for (StageId next : now_ready) submit_unless_held(next, now);
-    return;
+    return queued_next;
   }
   fail(id, why);
+  return queued_next;
 }
 
 CampaignRun::PauseResult CampaignRun::pause(StageId id, const std::string& reason, double now) {
@@ -414,6 +463,7 @@ void CampaignRun::fail(StageId id, const std::string& why) {
 std::optional<CampaignRun::LostGroup> CampaignRun::rank_lost(int rank, const std::string& why, double now) {
   policy_.machine().retire_worker(rank);
   changed_ = true;
+  unqueue_from(rank, now);
   for (auto& [id, r] : running_) {
     if (std::find(r.workers.begin(), r.workers.end(), rank) == r.workers.end()) continue;
     LostGroup group{id, {}};
@@ -436,9 +486,10 @@ std::optional<CampaignRun::LostGroup> CampaignRun::rank_lost(int rank, const std
 void CampaignRun::stage_lost(StageId id, double now) {
   ActiveRun r = std::move(running_.at(id));
   running_.erase(id);
-  policy_.finished(id, now);
+  const auto next = policy_.finished(id, now);
   changed_ = true;
   resume_after_loss(id, std::move(r), now);
+  if (next) begin_queued(*next, now);
 }
 
 void CampaignRun::resume_after_loss(StageId id, ActiveRun r, double now) {

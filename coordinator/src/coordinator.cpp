@@ -58,13 +58,21 @@ constexpr std::size_t kSendsRetiredTogether = 16;
 // The MPI side of a run: turns workers' messages into CampaignRun calls and CampaignRun's
 // decisions into messages; watches heartbeats; ends and replaces lost ranks. The stages'
 // state lives in CampaignRun alone.
+// The campaign's policy, with what only a real run does: the next short stage queued on a
+// busy worker (PolicyConfig::queue_behind_short_runs). A simulation has no workers to queue on.
+PolicyConfig real_run_policy(const Campaign& campaign) {
+  PolicyConfig config = policy_config_for(campaign);
+  config.queue_behind_short_runs = true;
+  return config;
+}
+
 class CoordinatorLoop {
  public:
   CoordinatorLoop(const StageGraph& graph, WorkerPools& workers, const CoordinatorOptions& options)
       : graph_(graph), workers_(workers), options_(options), log_dir_(graph.campaign().output_dir / "log"),
         checkpoints_dir_(graph.campaign().output_dir / "checkpoints"), events_(log_dir_, options.quiet, clock_),
         earlier_(Journal::read(graph.campaign().output_dir / "journal.jsonl")),
-        run_(graph, SchedulingPolicy(Machine{}, policy_config_for(graph.campaign())),
+        run_(graph, SchedulingPolicy(Machine{}, real_run_policy(graph.campaign())),
              CampaignRunOptions{options.max_restarts, options.recovery}, read_history(graph, earlier_)),
         event_recorder_(events_, run_), heartbeats_(workers.live_workers(), 0.0, options.heartbeat_timeout.count()),
         replacement_(workers, options.respawner, options.spawn_timeout.count()), faults_text_(options.faults.to_string()),

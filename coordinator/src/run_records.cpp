@@ -146,6 +146,11 @@ void EventRecorder::stage_lost(StageId id, const ActiveRun& r, int restart, doub
   events_.record(event);
 }
 
+void EventRecorder::stage_requeued(StageId id, int worker, double) {
+  events_.record({{"event", "stage_requeued"}, {"stage", name(id)}, {"rank", worker},
+                  {"reason", "queued on this rank behind another stage, it had not begun when the rank was lost"}});
+}
+
 void EventRecorder::stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) {
   events_.record({{"event", "stage_recovering"}, {"stage", name(id)}, {"from", from}, {"restart", restart}});
   events_.progress(fmt::format("recover   {}: {}; it resumes from {} (restart {} of {})", name(id),

@@ -140,12 +140,20 @@ bool SchedulingPolicy::reaches_checkpoint_before_end(const JobSpec& job, double 
   return now + until + job.checkpoint_cost + config_.end_margin <= *config_.end_time;
 }
 
-void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision) {
+void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision,
+                             const std::function<double(JobId)>& typical) {
   auto w = waiting_.find(id);
   dequeue(w->second.spec);
   JobSpec spec = std::move(w->second.spec);
+  if (typical) spec.typical_seconds = typical(id);
   waiting_.erase(w);
   preempting_for_.erase(id);
+  begin_running(id, std::move(spec), allocation, now);
+  if (backfilled) ++counters_.backfilled;
+  decision.starts.push_back({id, std::move(allocation), backfilled, std::nullopt});
+}
+
+void SchedulingPolicy::begin_running(JobId id, JobSpec spec, const Allocation& allocation, double now) {
   machine_.take(allocation);
   cores_in_use_[spec.project] += allocation.cores();
   running_priorities_.insert(spec.priority);
@@ -157,8 +165,53 @@ void SchedulingPolicy::start(JobId id, Allocation allocation, double now, bool b
   auto [it, inserted] = running_.emplace(id, std::move(r));
   it->second.end_entry = ends_.emplace(it->second.expected_end, id);
   ++counters_.starts;
-  if (backfilled) ++counters_.backfilled;
-  decision.starts.push_back({id, std::move(allocation), backfilled});
+}
+
+// The running one-rank stage, expected to end within kQueueBehindSeconds, whose worker can
+// take `job` next: the one started first (likely the first to end), with nothing queued yet.
+std::optional<JobId> SchedulingPolicy::queue_spot(const JobSpec& job, double now) const {
+  if (job.request.ranks != 1) return std::nullopt;
+  const RankShape& need = job.request.per_rank;
+  std::optional<JobId> best;
+  double best_started = kUnknown;
+  for (const auto& [id, r] : running_) {
+    if (r.allocation.workers.size() != 1 || r.allocation.ranks() != 1 || r.stopping || behind_running_.count(id)) continue;
+    const bool ends_soon = r.spec.typical_seconds <= kQueueBehindSeconds || r.expected_end - now <= kQueueBehindSeconds;
+    if (!ends_soon) continue;
+    const RankShape& have = r.allocation.per_rank;
+    if (need.cores > have.cores || need.gpus > have.gpus || need.memory_bytes > have.memory_bytes) continue;
+    if (!machine_.suits(r.allocation.ranks_on.front().first, need)) continue;
+    if (!best || std::tie(r.started, id) < std::tie(best_started, *best)) {
+      best = id;
+      best_started = r.started;
+    }
+  }
+  return best;
+}
+
+void SchedulingPolicy::queue_behind(JobId id, JobId running, Decision& decision,
+                                    const std::function<double(JobId)>& typical) {
+  auto w = waiting_.find(id);
+  dequeue(w->second.spec);
+  Queued q{std::move(w->second.spec), running_.at(running).allocation};
+  if (typical) q.spec.typical_seconds = typical(id);
+  waiting_.erase(w);
+  preempting_for_.erase(id);
+  q.allocation.per_rank = q.spec.request.per_rank;
+  decision.starts.push_back({id, q.allocation, false, running});
+  queued_.emplace(id, std::move(q));
+  queued_behind_[id] = running;
+  behind_running_[running] = id;
+}
+
+void SchedulingPolicy::unqueue(JobId id) {
+  auto q = queued_.find(id);
+  if (q == queued_.end()) return;
+  behind_running_.erase(queued_behind_.at(id));
+  queued_behind_.erase(id);
+  JobSpec spec = std::move(q->second.spec);
+  queued_.erase(q);
+  submit(spec);
 }
 
 // The stop order given to `r` never happened: not counted, and no longer awaited.
@@ -180,10 +233,10 @@ void SchedulingPolicy::take_back_stop(JobId id, Running& r) {
   r.yielding_for.reset();
 }
 
-void SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
+std::optional<JobId> SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
   charge(now);
   auto it = running_.find(id);
-  if (it == running_.end()) return;
+  if (it == running_.end()) return std::nullopt;
   if (!stopped_as_told) take_back_stop(id, it->second);
   machine_.release(it->second.allocation);
   cores_in_use_[it->second.spec.project] -= it->second.allocation.cores();
@@ -194,6 +247,17 @@ void SchedulingPolicy::finished(JobId id, double now, bool stopped_as_told) {
     if (p != preempting_for_.end()) p->second.erase(id);
   }
   running_.erase(it);
+  // Its worker goes on with the stage queued behind it, on the resources it just freed.
+  const auto behind = behind_running_.find(id);
+  if (behind == behind_running_.end()) return std::nullopt;
+  const JobId next = behind->second;
+  behind_running_.erase(behind);
+  queued_behind_.erase(next);
+  auto q = queued_.find(next);
+  Queued queued = std::move(q->second);
+  queued_.erase(q);
+  begin_running(next, std::move(queued.spec), queued.allocation, now);
+  return next;
 }
 
 void SchedulingPolicy::stop_declined(JobId id, double now) {
@@ -390,7 +454,7 @@ bool SchedulingPolicy::capped(const std::string& project) const {
   return used != used_.end() ? used->second >= cap->second : cap->second <= 0.0;
 }
 
-Decision SchedulingPolicy::decide(double now) {
+Decision SchedulingPolicy::decide(double now, const std::function<double(JobId)>& typical) {
   Decision decision;
   charge(now);
 
@@ -433,6 +497,9 @@ Decision SchedulingPolicy::decide(double now) {
   std::map<std::pair<RankShape::Key, int>, std::pair<double, std::string>> blocked;
   bool reserved = false;  // EASY: one reservation besides the preemptors'
   std::size_t tried_behind = 0;  // stages tried since the reservation
+  // Queueing on busy workers only while nothing more urgent waits for resources: a stage
+  // queued behind another must not take what a reservation or a preemption is waiting for.
+  bool queueing = config_.queue_behind_short_runs && machine_.has_slots() && reservations.empty();
   QueueWalk walk(*this, now);
   while (const auto next = walk.next()) {
     if (reserved && ++tried_behind > config_.backfill_depth) break;  // the rest keep their reasons
@@ -487,7 +554,7 @@ Decision SchedulingPolicy::decide(double now) {
         // the ranks others yielded to it starts on its own reservation: not backfill.
         const bool ahead = !holds_reservation && std::any_of(reservations.begin(), reservations.end(),
                                                              [id](const Reservation& r) { return r.job != id; });
-        start(id, std::move(*a), now, ahead, decision);
+        start(id, std::move(*a), now, ahead, decision, typical);
         blocked.clear();
         continue;
       }
@@ -501,6 +568,13 @@ Decision SchedulingPolicy::decide(double now) {
       w.reason = WaitReason::preempting;
       w.detail = fmt::format("{} stage(s) are checkpointing to make room", preempting_for_.at(id).size());
       continue;
+    }
+    if (queueing && !reserved) {
+      if (const auto spot = queue_spot(job, now)) {
+        queue_behind(id, *spot, decision, typical);
+        continue;
+      }
+      queueing = false;
     }
     if (reserved) {
       w.reason = WaitReason::priority;

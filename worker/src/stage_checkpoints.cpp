@@ -18,6 +18,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <map>
@@ -65,6 +66,50 @@ StageCheckpoints::StageCheckpoints(const msg::AssignStage& a, const boost::mpi::
       store_(a.checkpoint_dir), settings_(interval_settings(a.checkpoint)), next_epoch_(a.next_epoch),
       last_checkpoint_time_(std::chrono::steady_clock::now()), enabled_(a.checkpoint.enabled) {
   node_ = node;
+}
+
+namespace {
+// Requests for a stage other than the one running: one queued on this worker behind it
+// (PolicyConfig::queue_behind_short_runs) may be told to stop before it begins, and the probe
+// of the running stage receives that request first. Kept for the stage it names; the oldest
+// go first, as those name stages that ended before the request came (it crossed their end).
+std::deque<msg::CheckpointRequest>& requests_for_later() {
+  static std::deque<msg::CheckpointRequest> kept;
+  return kept;
+}
+constexpr std::size_t kRequestsKeptForLater = 16;
+}  // namespace
+
+void StageCheckpoints::take_requests() {
+  auto apply = [this](const msg::CheckpointRequest& request) {
+    if (request.stop && request.at_next_epoch) {
+      stop_at_next_epoch_ = true;
+    } else {
+      checkpoint_requested_ = true;
+      stop_requested_ = stop_requested_ || request.stop;
+    }
+  };
+  auto& later = requests_for_later();
+  if (!later_taken_) {
+    later_taken_ = true;
+    for (auto it = later.begin(); it != later.end();) {
+      if (it->stage_id == a_.stage_id && it->attempt == a_.attempt) {
+        apply(*it);
+        it = later.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  while (auto envelope = control_.poll(0, msg::kCheckpointRequest)) {
+    auto request = control_.receive<msg::CheckpointRequest>(*envelope);
+    if (request.stage_id == a_.stage_id && request.attempt == a_.attempt) {
+      apply(request);
+      continue;
+    }
+    later.push_back(request);
+    if (later.size() > kRequestsKeptForLater) later.pop_front();
+  }
 }
 
 // At the first step boundary that can checkpoint rather than at construction: a stage that
@@ -180,16 +225,7 @@ StageCheckpoints::Boundary StageCheckpoints::at_boundary(std::uint64_t steps_don
   int decision[3] = {0, 0, 0};  // checkpoint, stop, conclude the epoch in flight
   if (group_.rank() == 0) {
     // Requests from the coordinator arrive on the control channel; only this rank reads it.
-    while (auto envelope = control_.poll(0, msg::kCheckpointRequest)) {
-      auto request = control_.receive<msg::CheckpointRequest>(*envelope);
-      if (request.stage_id != a_.stage_id || request.attempt != a_.attempt) continue;
-      if (request.stop && request.at_next_epoch) {
-        stop_at_next_epoch_ = true;
-      } else {
-        checkpoint_requested_ = true;
-        stop_requested_ = stop_requested_ || request.stop;
-      }
-    }
+    take_requests();
     const auto now = std::chrono::steady_clock::now();
     if (enabled_ && !async_) {
       if (const auto whole = cost_meter_.boundary(std::chrono::duration<double>(now.time_since_epoch()).count())) {

@@ -105,6 +105,8 @@ class StageCheckpoints {
   std::string node_;            ///< this rank's node, for the interval rule's node count
   bool policy_chosen_ = false;  ///< choose_policy() ran (at the first boundary that can checkpoint)
   void choose_policy();
+  /// Group rank 0: the coordinator's requests for this stage (kept ones first, then new).
+  void take_requests();
   std::uint64_t next_epoch_;
   std::uint64_t last_checkpoint_step_ = 0;
   std::uint64_t last_epoch_bytes_ = 0;
@@ -113,6 +115,7 @@ class StageCheckpoints {
   bool stop_requested_ = false;
   bool stop_at_next_epoch_ = false;  ///< stop once the next scheduled epoch is written (a resize)
   bool checkpoint_requested_ = false;
+  bool later_taken_ = false;  ///< requests kept for this stage before it began are taken
   bool directory_ready_ = false;
   std::string why_not_;  ///< why the last write() committed nothing
   bool async_ = false;

@@ -17,12 +17,15 @@
 #include <perennial/coordinator/scheduling_policy.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace perennial {
@@ -60,6 +63,9 @@ struct ActiveRun {
   std::optional<std::uint64_t> stopped_at;  ///< checkpointed and stopped at this step
   std::vector<int> lost;                    ///< members that died or were ended
   std::string model_lost;                   ///< its model executable died on its own: why
+  /// Sent to a worker still busy with this stage (PolicyConfig::queue_behind_short_runs): it
+  /// begins when that one ends, and observers hear of its start then.
+  std::optional<StageId> queued_behind;
 };
 
 /// What a run measured of a stage: it replaces the declared estimates and guesses.
@@ -108,6 +114,8 @@ class CampaignObserver {
   virtual void stage_suspended(StageId, const ActiveRun&, std::uint64_t /*step*/, double /*now*/) {}
   /// Lost ranks; `restart` counts this run's restarts of the stage.
   virtual void stage_lost(StageId, const ActiveRun&, int /*restart*/, double /*now*/) {}
+  /// A stage queued on `worker` behind another (never begun there) waits again: that rank is gone.
+  virtual void stage_requeued(StageId, int /*worker*/, double /*now*/) {}
   /// After stage_lost: it runs again from `from` ("epoch 3 (step 600)" or "its inputs").
   virtual void stage_recovering(StageId, const ActiveRun& /*lost*/, const std::string& /*from*/, int /*restart*/) {}
   /// Failed for good; `blocked` are the stages that can now never start.
@@ -308,6 +316,24 @@ class CampaignRun {
   /// A stage just made ready by its upstream stages: submitted, or paused when held by hand.
   void submit_unless_held(StageId id, double now);
   void end_run(StageId id, double now);
+  /// end_run's work; returns the stage that was queued behind this one and begins now.
+  std::optional<StageId> finish_run(StageId id, double now);
+  /// A queued stage's worker is free of the stage ahead: it begins now.
+  void begin_queued(StageId id, double now);
+  /// The stage queued on `worker`, which is gone, will never begin there: it waits again.
+  void unqueue_from(int worker, double now);
+  /// Runs of stages like this one (kernel or command, steps, cores per rank) that completed in
+  /// this run: how many, and how long the last few took. Tells the policy which stages end
+  /// within milliseconds, so that the next one can be queued on their worker. The last few,
+  /// not all: one slow run (a disk's hiccup) should not end queueing for the rest of a run.
+  struct TypicalRun {
+    std::uint64_t runs = 0;
+    std::array<double, 8> recent{};
+    void add(double seconds) { recent[runs++ % recent.size()] = seconds; }
+    double longest() const { return *std::max_element(recent.begin(), recent.end()); }
+  };
+  std::map<std::tuple<std::string, std::uint64_t, int>, TypicalRun> typical_runs_;
+  std::tuple<std::string, std::uint64_t, int> run_kind(StageId id) const;
   void fail(StageId id, const std::string& why);
   template <class F> void tell(F&& f) {
     announce_starts();  // a kept-back start comes before anything that follows it

@@ -32,6 +32,7 @@ class EventRecorder final : public CampaignObserver {
   void stage_resized(StageId id, const ActiveRun& r, std::uint64_t step, int ranks, const std::string& reason,
                      double now) override;
   void stage_lost(StageId id, const ActiveRun& r, int restart, double now) override;
+  void stage_requeued(StageId id, int worker, double now) override;
   void stage_recovering(StageId id, const ActiveRun& lost, const std::string& from, int restart) override;
   void stage_failed(StageId id, const std::string& why, const std::vector<StageId>& blocked) override;
   void stage_waits_for_ranks(StageId id, int ranks) override;

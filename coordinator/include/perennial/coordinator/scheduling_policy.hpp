@@ -24,6 +24,7 @@
 #include <perennial/coordinator/machine.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -56,6 +57,10 @@ struct JobSpec {
   double checkpoint_cost = 0.0;           ///< seconds one checkpoint takes
   double step_seconds = 0.0;              ///< one step: how long a stop request may wait for a boundary
   double queued_since = 0.0;              ///< when it first became ready (age counts from here)
+  /// How long runs like this one took so far in this run (same kernel or command, steps and
+  /// cores; kUnknown until a few have run): decides whether another stage may be queued on
+  /// its worker behind it (PolicyConfig::queue_behind_short_runs).
+  double typical_seconds = kUnknown;
 };
 
 struct PolicyConfig {
@@ -69,7 +74,18 @@ struct PolicyConfig {
   bool preemption = true;
   std::optional<double> end_time;  ///< the allocation's end, on the policy's clock
   double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
+  /// Real runs: when nothing fits, a one-rank stage may be sent to the worker of a one-rank
+  /// stage expected to end within kQueueBehindSeconds, and waits there (in the worker's
+  /// message queue) until that one ends. The worker then goes from one stage to the next
+  /// without waiting for rank 0's reply: for thousands of stages of a few milliseconds, the
+  /// round trip to rank 0 was a large share of each. The queued stage holds no resources
+  /// and is charged nothing until it begins (SchedulingPolicy::finished returns it).
+  bool queue_behind_short_runs = false;
 };
+
+/// The longest a stage is expected to run for another to be queued behind it on its worker:
+/// the queued one may wait this long where a free rank elsewhere could have taken it.
+constexpr double kQueueBehindSeconds = 0.05;
 
 enum class WaitReason { none, priority, resources, reservation, preempting, end_of_allocation, allocation_used };
 std::string_view reason_name(WaitReason r);
@@ -78,6 +94,9 @@ struct StartOrder {
   JobId job;
   Allocation allocation;
   bool backfilled = false;  ///< started ahead of a reserved stage
+  /// Queued on the worker of this running stage (queue_behind_short_runs): sent now, it
+  /// begins when that one ends. Its allocation is that worker's.
+  std::optional<JobId> behind;
 };
 
 struct StopOrder {
@@ -139,12 +158,20 @@ class SchedulingPolicy {
   void set_priority(JobId id, int priority);
   /// One pass: what starts, what must yield, what can never run. Starts are already taken
   /// from the machine and counted as running.
-  Decision decide(double now);
+  /// `typical`, when given, says how long runs like a stage took so far in this run: read as
+  /// each stage starts or is queued, into its JobSpec::typical_seconds.
+  Decision decide(double now, const std::function<double(JobId)>& typical = {});
   /// A running stage ended: its resources are free again and its use is charged to its
   /// project. `stopped_as_told`: it stopped at a step boundary because a stop order said so.
   /// A stage told to stop that ended otherwise (it completed first, failed, lost ranks) is
   /// taken out of the preemption or end-of-allocation count: that stop never happened.
-  void finished(JobId id, double now, bool stopped_as_told = false);
+  /// Returns the stage queued behind it on its worker, which begins now (its resources taken,
+  /// charged from `now`), if any.
+  std::optional<JobId> finished(JobId id, double now, bool stopped_as_told = false);
+  /// A queued stage that will never begin (its worker died): back in the queue, as it was.
+  void unqueue(JobId id);
+  /// Stages queued behind a running one, and the one each waits for.
+  const std::map<JobId, JobId>& queued() const { return queued_behind_; }
   /// A better estimate of a running stage's remaining time (a measured step rate).
   void update_remaining(JobId id, double remaining_seconds, double now);
   /// Measured figures of a running stage: seconds per step, what one checkpoint costs and
@@ -163,6 +190,7 @@ class SchedulingPolicy {
 
   bool is_running(JobId id) const { return running_.count(id) != 0; }
   bool is_waiting(JobId id) const { return waiting_.count(id) != 0; }
+  bool is_queued(JobId id) const { return queued_.count(id) != 0; }
   std::size_t waiting_count() const { return waiting_.size(); }
   std::size_t running_count() const { return running_.size(); }
   const Allocation* allocation(JobId id) const;
@@ -213,7 +241,12 @@ class SchedulingPolicy {
   Reservation yielded_to(JobId job, const std::set<JobId>& yielding, double now) const;
   bool reaches_checkpoint_before_end(const JobSpec& job, double now) const;
   double stop_lead(const JobSpec& job) const;
-  void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision);
+  void start(JobId id, Allocation allocation, double now, bool backfilled, Decision& decision,
+             const std::function<double(JobId)>& typical);
+  void begin_running(JobId id, JobSpec spec, const Allocation& allocation, double now);
+  /// A running stage this one can be queued behind (see queue_behind_short_runs), or nothing.
+  std::optional<JobId> queue_spot(const JobSpec& job, double now) const;
+  void queue_behind(JobId id, JobId running, Decision& decision, const std::function<double(JobId)>& typical);
   // The waiting stages of one project and one `priority:` share every factor but age, so
   // their order never changes: oldest first. The whole queue in priority order is a merge of
   // these few lists, and a pass that stops early (the machine is full) pays only for the
@@ -231,6 +264,13 @@ class SchedulingPolicy {
   std::unordered_map<JobId, Waiting> waiting_;
   std::map<QueueKey, Bucket> buckets_;  ///< waiting_ by project and priority; empty ones stay
   std::unordered_map<JobId, Running> running_;
+  struct Queued {
+    JobSpec spec;
+    Allocation allocation;
+  };
+  std::unordered_map<JobId, Queued> queued_;  ///< sent to a busy worker, not begun
+  std::map<JobId, JobId> queued_behind_;      ///< queued stage -> the running one it waits for
+  std::map<JobId, JobId> behind_running_;     ///< running stage -> the stage queued behind it
   std::multimap<double, JobId> ends_;                         ///< running stages by expected end
   std::map<JobId, std::set<JobId>> preempting_for_;          ///< waiting stage -> stages yielding to it
   std::multiset<int> running_priorities_;
