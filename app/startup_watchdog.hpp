@@ -17,7 +17,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <set>
 #include <string>
@@ -26,27 +25,23 @@
 #include <unistd.h>
 
 #include <perennial/coordinator/rank_replacement.hpp>
+#include <perennial/proc_file.hpp>
 
 namespace perennial {
 
 namespace startup_detail {
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 /// Pids of the processes that share this one's parent and command line, this one left out.
 /// Empty when the kernel does not list children (/proc/PID/task/PID/children).
 inline std::set<int> siblings() {
   const int parent = static_cast<int>(::getppid());
   const int self = static_cast<int>(::getpid());
-  const std::string mine = read_file("/proc/self/cmdline");
+  const std::string mine = read_proc_file("/proc/self/cmdline");
   std::set<int> out;
   std::ifstream children("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
   int pid = 0;
   while (children >> pid) {
-    if (pid != self && read_file("/proc/" + std::to_string(pid) + "/cmdline") == mine) out.insert(pid);
+    if (pid != self && read_proc_file("/proc/" + std::to_string(pid) + "/cmdline") == mine) out.insert(pid);
   }
   return out;
 }

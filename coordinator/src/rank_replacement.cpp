@@ -1,4 +1,5 @@
 #include <perennial/coordinator/rank_replacement.hpp>
+#include <perennial/proc_file.hpp>
 
 #include <boost/mpi/environment.hpp>
 #include <fmt/format.h>
@@ -163,8 +164,7 @@ std::size_t RankReplacement::kill_unconnected_workers() const {
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const auto stat = process_stat(entry.path());
     if (!stat || stat->parent != parent) continue;
-    std::ifstream cmdline_file(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(cmdline_file)), std::istreambuf_iterator<char>());
+    std::string cmdline = read_proc_file((entry.path() / "cmdline").string());
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     const auto at = cmdline.find(" worker ");
     const auto id_at = cmdline.find("--first-id ");
