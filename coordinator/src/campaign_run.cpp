@@ -297,10 +297,10 @@ void CampaignRun::end_run(StageId id, double now) {
 
 void CampaignRun::begin_queued(StageId id, double now) {
   ActiveRun& r = running_.at(id);
-  r.queued_behind.reset();
   r.started = now;
   if (const Allocation* a = policy_.allocation(id)) r.allocation = *a;
-  kept_starts_.push_back({id, r, false});
+  kept_starts_.push_back({id, r, false});  // still naming the stage it waited behind, for the records
+  r.queued_behind.reset();
   announce_starts();
 }
 

@@ -36,14 +36,15 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
   std::vector<std::string> nodes;
   for (const auto& [n, count] : r.allocation.ranks_on) nodes.push_back(run_.policy().machine().node(n).name);
   // Keys in nlohmann's order (sorted), so that the file reads as it always has.
-  events_.record(JsonLine()
-                     .count("attempt", r.attempt)
-                     .flag("backfilled", backfilled)
-                     .text("event", "stage_started")
-                     .text("kernel", s.what_runs())
-                     .texts("nodes", nodes)
-                     .wholes("ranks", r.workers)
-                     .text("stage", s.name));
+  JsonLine line;
+  line.count("attempt", r.attempt)
+      .flag("backfilled", backfilled)
+      .text("event", "stage_started")
+      .text("kernel", s.what_runs())
+      .texts("nodes", nodes);
+  // Began on its worker the moment the stage it was queued behind ended (issue 16).
+  if (r.queued_behind) line.text("queued_behind", name(*r.queued_behind));
+  events_.record(line.wholes("ranks", r.workers).text("stage", s.name));
   events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.what_runs(),
                                r.workers.size(), s.steps));
 }

@@ -167,17 +167,19 @@ void SchedulingPolicy::begin_running(JobId id, JobSpec spec, const Allocation& a
   ++counters_.starts;
 }
 
-// The running one-rank stage, expected to end within kQueueBehindSeconds, whose worker can
-// take `job` next: the one started first (likely the first to end), with nothing queued yet.
-std::optional<JobId> SchedulingPolicy::queue_spot(const JobSpec& job, double now) const {
+// The running one-rank stage of a kind whose runs ended within kQueueBehindSeconds, whose
+// worker can take `job` next: the one started first (likely the first to end), with nothing
+// queued yet.
+std::optional<JobId> SchedulingPolicy::queue_spot(const JobSpec& job) const {
   if (job.request.ranks != 1) return std::nullopt;
   const RankShape& need = job.request.per_rank;
   std::optional<JobId> best;
   double best_started = kUnknown;
   for (const auto& [id, r] : running_) {
     if (r.allocation.workers.size() != 1 || r.allocation.ranks() != 1 || r.stopping || behind_running_.count(id)) continue;
-    const bool ends_soon = r.spec.typical_seconds <= kQueueBehindSeconds || r.expected_end - now <= kQueueBehindSeconds;
-    if (!ends_soon) continue;
+    // Measured runs of its kind, not a declared estimate: a stage wrongly expected to end soon
+    // would hold the one queued behind it for as long as it runs.
+    if (!(r.spec.typical_seconds <= kQueueBehindSeconds)) continue;
     const RankShape& have = r.allocation.per_rank;
     if (need.cores > have.cores || need.gpus > have.gpus || need.memory_bytes > have.memory_bytes) continue;
     if (!machine_.suits(r.allocation.ranks_on.front().first, need)) continue;
@@ -570,7 +572,7 @@ Decision SchedulingPolicy::decide(double now, const std::function<double(JobId)>
       continue;
     }
     if (queueing && !reserved) {
-      if (const auto spot = queue_spot(job, now)) {
+      if (const auto spot = queue_spot(job)) {
         queue_behind(id, *spot, decision, typical);
         continue;
       }

@@ -246,6 +246,9 @@ TEST(Faults, AWorkerKilledWithAStageQueuedOnItLosesNoStage) {
     EXPECT_EQ(result.exit_code, 0) << result.output;
     const auto events = read_events(out);
     EXPECT_EQ(ranks_in(events, "rank_dead"), std::set<int>{1});
+    int from_queue = 0;
+    for (const auto& e : events_of(events, "stage_started")) from_queue += e.contains("queued_behind") ? 1 : 0;
+    EXPECT_GT(from_queue, kStages / 2) << "most stages begin on their worker behind another";
     // Every stage completed, once.
     std::map<std::string, int> completed;
     for (const auto& e : events_of(events, "stage_completed")) ++completed[e.value("stage", "")];

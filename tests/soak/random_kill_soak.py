@@ -54,7 +54,7 @@ from pathlib import Path
 
 SKIP = 77
 HERE = Path(__file__).resolve().parent
-CAMPAIGNS = {"cmip": HERE / "cmip-soak.yaml", "preempt": HERE / "preempt-soak.yaml"}
+CAMPAIGNS = {"cmip": HERE / "cmip-soak.yaml", "preempt": HERE / "preempt-soak.yaml", "queue": HERE / "queue-soak.yaml"}
 MOMENTS = ["validation", "checkpoint", "output", "stage_end", "respawn", "random"]
 TARGETS = {  # which ranks a moment may aim at
     "validation": ["coordinator", "any"],
@@ -882,7 +882,7 @@ def main():
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seed", type=int, default=None, help="default: from the clock (printed)")
     ap.add_argument("--first-trial", type=int, default=0, help="start at this trial number (replay one trial of a seed)")
-    ap.add_argument("--campaigns", default="cmip,preempt", help="comma-separated: cmip, preempt (alternated)")
+    ap.add_argument("--campaigns", default="cmip,preempt", help="comma-separated: cmip, preempt, queue (alternated)")
     ap.add_argument("--moments", default=",".join(MOMENTS), help="comma-separated subset of " + ",".join(MOMENTS))
     ap.add_argument("--ranks", type=int, default=5)
     ap.add_argument("--run-timeout", type=float, default=None,

@@ -3,7 +3,8 @@
 #
 # Random-kill soak (issue 12, point 3): each trial runs a campaign (tests/soak/cmip-soak.yaml,
 # cmip-lite made short, or tests/soak/preempt-soak.yaml: preemption, a protected stage and many
-# short stages) under `perennial launch`, SIGKILLs one random rank (the coordinator and idle
+# short stages; with `--campaigns queue`, tests/soak/queue-soak.yaml: 200 stages of milliseconds,
+# queued on busy workers) under `perennial launch`, SIGKILLs one random rank (the coordinator and idle
 # workers included) at a moment aimed at from the run's files (during validation, a checkpoint
 # write, an output write, a respawn, right after a stage ends, or at random), resumes the
 # campaign as a user would (the same command again) until it completes, and checks: no run

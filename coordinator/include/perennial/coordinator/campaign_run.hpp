@@ -64,7 +64,8 @@ struct ActiveRun {
   std::vector<int> lost;                    ///< members that died or were ended
   std::string model_lost;                   ///< its model executable died on its own: why
   /// Sent to a worker still busy with this stage (PolicyConfig::queue_behind_short_runs): it
-  /// begins when that one ends, and observers hear of its start then.
+  /// begins when that one ends, and observers hear of its start then (their stage_started
+  /// still sees it set; it is cleared after).
   std::optional<StageId> queued_behind;
 };
 

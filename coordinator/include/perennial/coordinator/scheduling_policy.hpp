@@ -75,7 +75,8 @@ struct PolicyConfig {
   std::optional<double> end_time;  ///< the allocation's end, on the policy's clock
   double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
   /// Real runs: when nothing fits, a one-rank stage may be sent to the worker of a one-rank
-  /// stage expected to end within kQueueBehindSeconds, and waits there (in the worker's
+  /// stage whose kind's recent runs (JobSpec::typical_seconds) each ended within
+  /// kQueueBehindSeconds, and waits there (in the worker's
   /// message queue) until that one ends. The worker then goes from one stage to the next
   /// without waiting for rank 0's reply: for thousands of stages of a few milliseconds, the
   /// round trip to rank 0 was a large share of each. The queued stage holds no resources
@@ -83,8 +84,9 @@ struct PolicyConfig {
   bool queue_behind_short_runs = false;
 };
 
-/// The longest a stage is expected to run for another to be queued behind it on its worker:
-/// the queued one may wait this long where a free rank elsewhere could have taken it.
+/// The longest the recent runs of a stage's kind may have taken for another stage to be queued
+/// behind it on its worker: the queued one may wait about this long where a free rank
+/// elsewhere could have taken it.
 constexpr double kQueueBehindSeconds = 0.05;
 
 enum class WaitReason { none, priority, resources, reservation, preempting, end_of_allocation, allocation_used };
@@ -245,7 +247,7 @@ class SchedulingPolicy {
              const std::function<double(JobId)>& typical);
   void begin_running(JobId id, JobSpec spec, const Allocation& allocation, double now);
   /// A running stage this one can be queued behind (see queue_behind_short_runs), or nothing.
-  std::optional<JobId> queue_spot(const JobSpec& job, double now) const;
+  std::optional<JobId> queue_spot(const JobSpec& job) const;
   void queue_behind(JobId id, JobId running, Decision& decision, const std::function<double(JobId)>& typical);
   // The waiting stages of one project and one `priority:` share every factor but age, so
   // their order never changes: oldest first. The whole queue in priority order is a merge of
