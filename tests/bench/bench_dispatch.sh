@@ -20,6 +20,10 @@
 # Beside them, bench_pingpong on the same ranks with the same mpiexec flags: the MPI round trip
 # between two of these ranks, the floor a stage transition is compared with (printed as a ratio).
 #
+# Each run also counts the stages that began from a worker's queue (`queued_behind` in their
+# stage_started event: sent while the worker ran the stage ahead, begun as soon as it ended;
+# README: Scheduling); the summary gives the median share per shape.
+#
 # For the independent shape it also prints where the time goes: the CPU of the whole job (every
 # rank and mpirun, from the rusage of finished children) per stage, a 100-stage run's subtracted
 # (start-up, loading), beside rank 0's own. On 2 cores the job's CPU per stage is the floor of
@@ -111,7 +115,7 @@ fi
 for shape in independent chain; do
   yaml="$BENCH_TMP/$shape.yaml"
   generate "$shape" > "$yaml"
-  per_stage=() trips=() reacts=() job_cpus=() rank0_cpus=()
+  per_stage=() trips=() reacts=() job_cpus=() rank0_cpus=() queued_shares=()
   if [[ $shape == independent ]]; then
     small_yaml="$BENCH_TMP/independent-small.yaml"
     stages_small=100
@@ -126,6 +130,10 @@ for shape in independent chain; do
     us=$(awk -v w="$wall" -v n="$stages" 'BEGIN { printf "%.1f", 1e6 * w / n }')
     per_stage+=("$us")
     printf '  %-11s run %d: wall %7.3f s, coordinator CPU %6.3f s, %8.1f us/stage' "$shape" "$run" "$wall" "$cpu" "$us"
+    # Stages that began on their worker right after the one ahead of them, from its queue.
+    from_queue=$(grep -c '"queued_behind"' "$out/log/events.jsonl" || true)
+    queued_shares+=("$(awk -v q="$from_queue" -v n="$stages" 'BEGIN { printf "%.3f", q / n }')")
+    printf ', %d begun from a worker'"'"'s queue' "$from_queue"
     if [[ $shape == independent ]]; then
       small="$BENCH_TMP/independent-small-$run"
       measured_run "$ranks" "$small_yaml" "$small"
@@ -160,7 +168,7 @@ for shape in independent chain; do
   ratio=""
   [[ -n $floor ]] && ratio=$(awk -v m="$med" -v f="$floor" 'BEGIN { if (f > 0) printf ", %.1fx the ping-pong", m / f }')
   printf '  %-11s median %8.1f us/stage (goal %d us): %s%s\n' "$shape" "$med" "$goal" "$verdict" "$ratio"
-  summary+=" ${shape}_us_per_stage=$med"
+  summary+=" ${shape}_us_per_stage=$med ${shape}_queued_share=$(printf '%s\n' "${queued_shares[@]}" | median)"
   if [[ $shape == independent ]]; then
     job=$(printf '%s\n' "${job_cpus[@]}" | median)
     rank0=$(printf '%s\n' "${rank0_cpus[@]}" | median)

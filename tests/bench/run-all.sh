@@ -56,6 +56,7 @@ row "validate: for_each of 100k members" "$(figure validate foreach_validate_s) 
 row "dispatch: MPI ping-pong of the same ranks" "$(figure dispatch pingpong_us) us" "(the floor)"
 row "dispatch: 10k independent noop, 4 ranks" "$(figure dispatch independent_us_per_stage) us/stage" "20 us/stage"
 row "  independent: the whole job's CPU per stage" "$(figure dispatch independent_job_cpu_us) us" "< $((20 * $(nproc))) us ($(nproc) cores)"
+row "  independent: share begun from a worker's queue" "$(figure dispatch independent_queued_share)" "-"
 row "dispatch: 10k chained noop, 4 ranks" "$(figure dispatch chain_us_per_stage) us/stage" "50 us/stage"
 row "  chain: round trip of a stage (median)" "$(figure dispatch chain_round_trip_us) us" "-"
 row "coordinator CPU / wall, 6 x burn-cpu" "$(figure coordinator_cpu default_cpu_percent) %" "< 1 %"
