@@ -76,11 +76,11 @@ struct PolicyConfig {
   double end_margin = 60.0;        ///< stop this long before the end, besides a step and two checkpoints
   /// Real runs: when nothing fits, a one-rank stage may be sent to the worker of a one-rank
   /// stage whose kind's recent runs (JobSpec::typical_seconds) each ended within
-  /// kQueueBehindSeconds, and waits there (in the worker's
-  /// message queue) until that one ends. The worker then goes from one stage to the next
-  /// without waiting for rank 0's reply: for thousands of stages of a few milliseconds, the
-  /// round trip to rank 0 was a large share of each. The queued stage holds no resources
-  /// and is charged nothing until it begins (SchedulingPolicy::finished returns it).
+  /// kQueueBehindSeconds, and waits there (in the worker's message queue) until that one
+  /// ends. The worker then goes from one stage to the next without waiting for rank 0's
+  /// reply: for thousands of stages of a few milliseconds, the round trip to rank 0 was a
+  /// large share of each. The queued stage holds no resources and is charged nothing until
+  /// it begins (SchedulingPolicy::finished returns it).
   bool queue_behind_short_runs = false;
 };
 
