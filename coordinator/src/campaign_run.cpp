@@ -105,8 +105,8 @@ Decision CampaignRun::decide(double now, StartNotices notices) {
   // From the runs of its kind that ended so far: whether a stage ends soon enough for the
   // next one to be queued behind it on its worker.
   Decision decision = policy_.decide(now, [this](JobId id) {
-    const auto t = typical_runs_.find(run_kind(id));
-    return t != typical_runs_.end() && t->second.runs >= kTypicalAfterRuns ? t->second.longest() : kUnknown;
+    const TypicalRun& t = typical_run(id);
+    return t.runs >= kTypicalAfterRuns ? t.longest() : kUnknown;
   });
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
@@ -284,9 +284,16 @@ void CampaignRun::stage_ended(StageId id, const RunEnd& end, double now) {
   end_run(id, now);
 }
 
-std::tuple<std::string, std::uint64_t, int> CampaignRun::run_kind(StageId id) const {
-  const StageSpec& s = graph_.stage(id);
-  return {s.what_runs(), s.steps, s.cores_per_rank};
+CampaignRun::TypicalRun& CampaignRun::typical_run(StageId id) {
+  if (kind_of_.size() <= id) kind_of_.resize(graph_.size(), 0);
+  if (kind_of_[id] == 0) {
+    const StageSpec& s = graph_.stage(id);
+    const auto [kind, added] = kinds_.try_emplace({s.what_runs(), s.steps, s.cores_per_rank},
+                                                  static_cast<std::uint32_t>(typical_runs_.size()));
+    if (added) typical_runs_.emplace_back();
+    kind_of_[id] = kind->second + 1;
+  }
+  return typical_runs_[kind_of_[id] - 1];
 }
 
 // Every member has reported (or was given up on): the run is over. Its worker goes on with a
@@ -380,7 +387,7 @@ std::optional<StageId> CampaignRun::finish_run(StageId id, double now) {
     return queued_next;
   }
   if (r.errors.empty()) {
-    typical_runs_[run_kind(id)].add(now - r.started);
+    typical_run(id).add(now - r.started);
     const auto now_ready = progress_.complete(id);
     tell([&](CampaignObserver& o) { o.stage_completed(id, r, now); });
     for (StageId next : now_ready) submit_unless_held(next, now);

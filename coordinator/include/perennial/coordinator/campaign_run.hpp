@@ -333,8 +333,12 @@ class CampaignRun {
     void add(double seconds) { recent[runs++ % recent.size()] = seconds; }
     double longest() const { return *std::max_element(recent.begin(), recent.end()); }
   };
-  std::map<std::tuple<std::string, std::uint64_t, int>, TypicalRun> typical_runs_;
-  std::tuple<std::string, std::uint64_t, int> run_kind(StageId id) const;
+  /// The runs of the stage's kind. Each stage's kind is looked up once (its key holds a
+  /// string), not on every start and completion.
+  TypicalRun& typical_run(StageId id);
+  std::vector<std::uint32_t> kind_of_;  ///< per stage: 1 + its index in typical_runs_; 0 not yet known
+  std::map<std::tuple<std::string, std::uint64_t, int>, std::uint32_t> kinds_;
+  std::vector<TypicalRun> typical_runs_;
   void fail(StageId id, const std::string& why);
   template <class F> void tell(F&& f) {
     announce_starts();  // a kept-back start comes before anything that follows it
