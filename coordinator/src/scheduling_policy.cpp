@@ -195,22 +195,20 @@ void SchedulingPolicy::queue_behind(JobId id, JobId running, Decision& decision,
                                     const std::function<double(JobId)>& typical) {
   auto w = waiting_.find(id);
   dequeue(w->second.spec);
-  Queued q{std::move(w->second.spec), running_.at(running).allocation};
+  Queued q{std::move(w->second.spec), running_.at(running).allocation, running};
   if (typical) q.spec.typical_seconds = typical(id);
   waiting_.erase(w);
   preempting_for_.erase(id);
   q.allocation.per_rank = q.spec.request.per_rank;
   decision.starts.push_back({id, q.allocation, false, running});
   queued_.emplace(id, std::move(q));
-  queued_behind_[id] = running;
   behind_running_[running] = id;
 }
 
 void SchedulingPolicy::unqueue(JobId id) {
   auto q = queued_.find(id);
   if (q == queued_.end()) return;
-  behind_running_.erase(queued_behind_.at(id));
-  queued_behind_.erase(id);
+  behind_running_.erase(q->second.behind);
   JobSpec spec = std::move(q->second.spec);
   queued_.erase(q);
   submit(spec);
@@ -254,7 +252,6 @@ std::optional<JobId> SchedulingPolicy::finished(JobId id, double now, bool stopp
   if (behind == behind_running_.end()) return std::nullopt;
   const JobId next = behind->second;
   behind_running_.erase(behind);
-  queued_behind_.erase(next);
   auto q = queued_.find(next);
   Queued queued = std::move(q->second);
   queued_.erase(q);

@@ -184,7 +184,7 @@ TEST(QueueOnWorkers, AStageQueuedOnARankThatDiesWaitsAgainWithoutCountingARestar
   EXPECT_NE(f.starts.at(fmt::format("lost {} 1", f.name(ahead))), -1);
   EXPECT_EQ(f.starts.at(fmt::format("lost {} 1", f.name(queued->job))), -1);
   EXPECT_EQ(f.run.progress().state(queued->job), StageState::ready);
-  EXPECT_TRUE(f.run.policy().queued().empty());
+  EXPECT_EQ(f.run.policy().queued_count(), 0u);
 
   // The other worker ends what it runs, then runs everything that is left.
   std::vector<StageId> running;
@@ -243,7 +243,7 @@ TEST(QueueOnWorkers, NothingQueuesWhileAMoreUrgentStageWaitsForRanks) {
   // The 2-rank stage waits for both workers: a stage queued behind either would delay it.
   const Decision d = t.policy.decide(0.0005);
   EXPECT_TRUE(d.starts.empty());
-  EXPECT_TRUE(t.policy.queued().empty());
+  EXPECT_EQ(t.policy.queued_count(), 0u);
   EXPECT_FALSE(t.policy.finished(1, 0.001));
   EXPECT_FALSE(t.policy.finished(2, 0.001));
   const Decision next = t.policy.decide(0.001);

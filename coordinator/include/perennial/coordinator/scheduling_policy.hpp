@@ -172,8 +172,8 @@ class SchedulingPolicy {
   std::optional<JobId> finished(JobId id, double now, bool stopped_as_told = false);
   /// A queued stage that will never begin (its worker died): back in the queue, as it was.
   void unqueue(JobId id);
-  /// Stages queued behind a running one, and the one each waits for.
-  const std::map<JobId, JobId>& queued() const { return queued_behind_; }
+  /// Stages queued behind a running one, not begun.
+  std::size_t queued_count() const { return queued_.size(); }
   /// A better estimate of a running stage's remaining time (a measured step rate).
   void update_remaining(JobId id, double remaining_seconds, double now);
   /// Measured figures of a running stage: seconds per step, what one checkpoint costs and
@@ -269,9 +269,9 @@ class SchedulingPolicy {
   struct Queued {
     JobSpec spec;
     Allocation allocation;
+    JobId behind;  ///< the running stage it waits for
   };
   std::unordered_map<JobId, Queued> queued_;  ///< sent to a busy worker, not begun
-  std::map<JobId, JobId> queued_behind_;      ///< queued stage -> the running one it waits for
   std::map<JobId, JobId> behind_running_;     ///< running stage -> the stage queued behind it
   std::multimap<double, JobId> ends_;                         ///< running stages by expected end
   std::map<JobId, std::set<JobId>> preempting_for_;          ///< waiting stage -> stages yielding to it
