@@ -103,11 +103,16 @@ Decision CampaignRun::decide(double now, StartNotices notices) {
   changed_ = false;
   last_pass_ = now;
   // From the runs of its kind that ended so far: whether a stage ends soon enough for the
-  // next one to be queued behind it on its worker.
-  Decision decision = policy_.decide(now, [this](JobId id) {
-    const TypicalRun& t = typical_run(id);
-    return t.runs >= kTypicalAfterRuns ? t.longest() : kUnknown;
-  });
+  // next one to be queued behind it on its worker. Only asked when the policy queues (real
+  // runs): a simulation or a forecast has no use for it.
+  std::function<double(JobId)> typical;
+  if (policy_.config().queue_behind_short_runs) {
+    typical = [this](JobId id) {
+      const TypicalRun& t = typical_run(id);
+      return t.runs >= kTypicalAfterRuns ? t.longest() : kUnknown;
+    };
+  }
+  Decision decision = policy_.decide(now, typical);
   for (const auto& [id, why] : decision.impossible) fail(id, why);
   for (const auto& stop : decision.stops) {
     // A stage already told to stop for a pause stays paused once it has stopped; a resize
@@ -387,7 +392,7 @@ std::optional<StageId> CampaignRun::finish_run(StageId id, double now) {
     return queued_next;
   }
   if (r.errors.empty()) {
-    typical_run(id).add(now - r.started);
+    if (policy_.config().queue_behind_short_runs) typical_run(id).add(now - r.started);
     const auto now_ready = progress_.complete(id);
     tell([&](CampaignObserver& o) { o.stage_completed(id, r, now); });
     for (StageId next : now_ready) submit_unless_held(next, now);
