@@ -15,9 +15,50 @@
   BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable) \
   BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
 
+#include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace boost::serialization {
+
+// The standard containers messages hold take the same setting. Boost gives them a class
+// header and selective tracking, so each one a message holds (an assignment has a dozen: its
+// ranks, outputs, inputs, parameters, hints...) went through basic_oarchive::save_object and
+// a lookup in the archive's table of class types: about 5% of rank 0's time per short stage
+// (perf, 30,000 one-step stages), and as much again on the worker that reads it. Declared
+// here, in the header every message's serialization includes, so every translation unit
+// writes and reads them alike.
+namespace detail_perennial {
+struct untracked_object {
+  typedef mpl::integral_c_tag tag;
+  typedef mpl::int_<object_serializable> type;
+  BOOST_STATIC_CONSTANT(int, value = object_serializable);
+};
+struct never_tracked {
+  typedef mpl::integral_c_tag tag;
+  typedef mpl::int_<track_never> type;
+  BOOST_STATIC_CONSTANT(int, value = track_never);
+};
+}  // namespace detail_perennial
+
+template <class T, class A>
+struct implementation_level_impl<const std::vector<T, A>> : detail_perennial::untracked_object {};
+template <class K, class V, class C, class A>
+struct implementation_level_impl<const std::map<K, V, C, A>> : detail_perennial::untracked_object {};
+template <class F, class S>
+struct implementation_level_impl<const std::pair<F, S>> : detail_perennial::untracked_object {};
+template <class T>
+struct implementation_level_impl<const std::optional<T>> : detail_perennial::untracked_object {};
+
+template <class T, class A>
+struct tracking_level<std::vector<T, A>> : detail_perennial::never_tracked {};
+template <class K, class V, class C, class A>
+struct tracking_level<std::map<K, V, C, A>> : detail_perennial::never_tracked {};
+template <class F, class S>
+struct tracking_level<std::pair<F, S>> : detail_perennial::never_tracked {};
+template <class T>
+struct tracking_level<std::optional<T>> : detail_perennial::never_tracked {};
 
 template <class Archive, class T>
 void save(Archive& ar, const std::optional<T>& value, unsigned) {
