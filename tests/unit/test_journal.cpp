@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <unistd.h>
 
@@ -343,4 +344,35 @@ TEST(JsonLine, AStageCompletionRecordIsTheOneTheJournalReads) {
   JournalContents j;
   j.records.push_back(record);
   EXPECT_TRUE(read_history(g, j)[0].completed);
+}
+
+// A stage's definition digest is what a resume compares with the journal's: it must stay the
+// same bytes from one Perennial version to the next, or every stage of a campaign resumed
+// with a newer build would run again. Pinned for stages with parameters (one with every
+// character JSON escapes), declared outputs, inputs from one and from several stages, and
+// none of these.
+TEST(JsonLine, StageDefinitionsStayWhatEarlierVersionsWrote) {
+  auto c = check_campaign(R"(campaign: digests
+stages:
+  - {name: spinup, kernel: heat2d, steps: 4, parameters: {nx: 16, ny: 8, forcing: 0.0},
+     outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}}
+  - name: ssp-{forcing}
+    for_each: {forcing: [2.6, 8.5]}
+    kernel: heat2d
+    steps: 8
+    parameters: {nx: 16, ny: 8, note: "tab\tquote\"back\\slash é \u0001"}
+    inputs: {initial: spinup.temperature}
+    outputs: {temperature: {dtype: float32, dims: [lat, lon], units: K}}
+  - {name: analysis, kernel: ensemble-mean, after: [ssp-*], inputs: {members: "ssp-*.temperature"},
+     outputs: {mean: {dtype: float64, dims: [lat, lon], units: K}}}
+  - {name: plain, kernel: any, steps: 1}
+)");
+  ASSERT_TRUE(c.graph) << c.text();
+  const auto& g = *c.graph;
+  std::map<std::string, std::string> got;
+  for (StageId id = 0; id < g.size(); ++id) got[g.stage(id).name] = stage_definition(g, id);
+  const std::map<std::string, std::string> pinned = {
+      {"analysis", "25a3c85611499dbb"}, {"plain", "3cdaf39badfba38d"}, {"spinup", "a920373f66a03c11"},
+      {"ssp-2.6", "2db38f1ff78fe054"},  {"ssp-8.5", "ad45eea104040eb1"}};  // 18e65d2's digests
+  EXPECT_EQ(got, pinned);
 }
