@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -29,7 +30,13 @@ RunStatus RunStatus::of(const CampaignRun& run, double now, double unix_now) {
   }
   for (const auto& [id, r] : run.running()) {
     Running out{graph.stage(id).name, r.workers, now - r.started, r.told_to_stop.has_value(), r.last_step,
-                graph.stage(id).steps, std::nullopt, std::nullopt};
+                graph.stage(id).steps, std::nullopt, std::nullopt, std::nullopt};
+    if (r.queued_behind) {
+      out.running_seconds = 0.0;
+      out.queued_behind = graph.stage(*r.queued_behind).name;
+      s.running.push_back(std::move(out));
+      continue;
+    }
     // Once it reported twice, its rate between the reports (start-up left out); before, since
     // its start.
     const bool stepping = r.first_progress && r.last_progress && r.last_progress->second > r.first_progress->second &&
@@ -85,6 +92,7 @@ nlohmann::json RunStatus::to_json() const {
     running_json.push_back({{"stage", r.stage}, {"ranks", r.ranks}, {"running_seconds", r.running_seconds},
                             {"stopping", r.stopping}, {"step", r.step}, {"steps", r.steps},
                             {"steps_per_second", optional(r.steps_per_second)}, {"eta_seconds", optional(r.eta_seconds)}});
+    if (r.queued_behind) running_json.back()["queued_behind"] = *r.queued_behind;
   }
   nlohmann::json suspended_json = nlohmann::json::array();
   for (const auto& x : suspended) suspended_json.push_back({{"stage", x.stage}, {"reason", x.reason}});
@@ -153,7 +161,8 @@ RunStatus RunStatus::from_json(const nlohmann::json& j) {
   for (const auto& r : field<nlohmann::json>(j, "running", where)) {
     Running out{field<std::string>(r, "stage", "running"), field<std::vector<int>>(r, "ranks", "running"),
                 field<double>(r, "running_seconds", "running"), field<bool>(r, "stopping", "running"), 0, 0,
-                optional_number(r, "steps_per_second"), optional_number(r, "eta_seconds")};
+                optional_number(r, "steps_per_second"), optional_number(r, "eta_seconds"), std::nullopt};
+    if (r.contains("queued_behind") && r["queued_behind"].is_string()) out.queued_behind = r["queued_behind"].get<std::string>();
     out.step = static_cast<std::uint64_t>(optional_number(r, "step").value_or(0));
     out.steps = static_cast<std::uint64_t>(optional_number(r, "steps").value_or(0));
     s.running.push_back(std::move(out));
@@ -218,13 +227,22 @@ std::string RunStatus::to_text(double unix_now) const {
     if (*t < 7200) return fmt::format("in {:.0f} min", *t / 60);
     return fmt::format("in {:.1f} h", *t / 3600);
   };
+  const auto queued = static_cast<std::size_t>(
+      std::count_if(running.begin(), running.end(), [](const Running& r) { return r.queued_behind.has_value(); }));
   std::string out = fmt::format(
-      "campaign {}: {} of {} stages completed, {} failed; {} running, {} waiting, {} waiting on other stages{}\n", campaign,
-      completed, stages, failed, running.size(), waiting.size(), waiting_on_dependencies.size(),
+      "campaign {}: {} of {} stages completed, {} failed; {} running{}, {} waiting, {} waiting on other stages{}\n",
+      campaign, completed, stages, failed, running.size() - queued,
+      queued ? fmt::format(" ({} more queued on their workers)", queued) : std::string(), waiting.size(),
+      waiting_on_dependencies.size(),
       finished ? " (run ended)" : fmt::format(" (as of {:.0f} s ago)", unix_now - written_at_unix));
   out += fmt::format("worker ranks {} ({} free); preemptions {}; protected interruptions {}; backfilled starts {}\n",
                      worker_ranks, free_worker_ranks, preemptions, protected_interruptions, backfilled);
   for (const auto& r : running) {
+    if (r.queued_behind) {
+      out += fmt::format("  queued   {:<28} ranks {:<16} begins when {} ends there\n", r.stage, nlohmann::json(r.ranks).dump(),
+                         *r.queued_behind);
+      continue;
+    }
     std::string where = r.steps > 0 ? fmt::format("step {} of {}", r.step, r.steps) : std::string();
     if (r.steps_per_second) where += fmt::format(", {:.3g} steps/s", *r.steps_per_second);
     if (r.eta_seconds) where += fmt::format(", ends {}", when(r.eta_seconds));

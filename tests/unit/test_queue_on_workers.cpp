@@ -8,6 +8,7 @@
 
 #include <perennial/coordinator/campaign_run.hpp>
 #include <perennial/coordinator/resources.hpp>
+#include <perennial/coordinator/run_status.hpp>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -258,4 +259,41 @@ TEST(QueueOnWorkers, AStageQueuedOnADeadWorkerGoesBackToTheQueue) {
   t.policy.unqueue(3);
   EXPECT_TRUE(t.policy.is_waiting(3));
   EXPECT_FALSE(t.policy.finished(1, 0.001)) << "nothing is queued behind stage 1 any more";
+}
+
+// `perennial status` while a stage waits on a busy worker: it is not running yet, so it is
+// listed apart, with the stage it waits for, and not counted among the running ones; the
+// status file written for `perennial status` keeps that across its round trip.
+TEST(QueueOnWorkers, StatusShowsAQueuedStageAsQueuedBehindTheStageAhead) {
+  Fixture f(campaign(8), 1);
+  double now = 0.0;
+  std::optional<StartOrder> queued;
+  for (int guard = 0; guard < 20 && !queued; ++guard) {
+    const Decision d = f.run.decide(now);
+    for (const auto& s : d.starts) {
+      if (s.behind) queued = s;
+    }
+    if (queued) break;
+    now += 0.01;
+    ASSERT_EQ(f.run.running().size(), 1u);
+    f.complete(f.run.running().begin()->first, now);
+  }
+  ASSERT_TRUE(queued) << "no stage was queued";
+  const auto status = RunStatus::from_json(RunStatus::of(f.run, now + 0.005, 1.0e9).to_json());
+  const std::string ahead = f.name(*queued->behind), waiting = f.name(queued->job);
+  ASSERT_EQ(status.running.size(), 2u);
+  for (const auto& r : status.running) {
+    if (r.stage == waiting) {
+      EXPECT_EQ(r.queued_behind, ahead);
+      EXPECT_EQ(r.running_seconds, 0.0);
+    } else {
+      EXPECT_EQ(r.stage, ahead);
+      EXPECT_FALSE(r.queued_behind);
+    }
+  }
+  const std::string text = status.to_text(1.0e9);
+  EXPECT_NE(text.find("1 running (1 more queued on their workers)"), std::string::npos) << text;
+  EXPECT_NE(text.find(fmt::format("  queued   {:<28} ranks [1]              begins when {} ends there", waiting, ahead)),
+            std::string::npos)
+      << text;
 }

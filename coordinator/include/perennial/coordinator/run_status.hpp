@@ -26,6 +26,9 @@ struct RunStatus {
     std::uint64_t steps = 0;  ///< of this many
     std::optional<double> steps_per_second;  ///< measured over this run of it, once it moved
     std::optional<double> eta_seconds;       ///< at that rate
+    /// Sent to its worker but not begun: it waits there for this stage to end (a short stage
+    /// queued on a busy worker, README: Scheduling).
+    std::optional<std::string> queued_behind;
   };
   /// Checkpointed and stopped with the run (a signal, the allocation's end): resumes next run;
   /// or paused (by promise or the scientist), until resumed.
