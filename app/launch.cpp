@@ -121,12 +121,15 @@ class MpirunWatch {
     next_look_ = now + (ranks_seen_ ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(100));
     if (has_children()) {
       ranks_seen_ = true;
-      empty_since_.reset();
+      empty_ = false;
       return;
     }
     if (!ranks_seen_) return;
-    if (!empty_since_) empty_since_ = now;
-    const double empty = std::chrono::duration<double>(now - *empty_since_).count();
+    if (!empty_) {
+      empty_ = true;
+      empty_since_ = now;
+    }
+    const double empty = std::chrono::duration<double>(now - empty_since_).count();
     if (!terminated_ && empty >= kLingerSeconds) {
       std::fprintf(stderr, "perennial launch: mpirun is still running %.0f s after the last rank of its job on this host "
                            "ended: ending it\n", empty);
@@ -142,11 +145,13 @@ class MpirunWatch {
   // stay for ever (a rank killed in MPI_Init, or rank 0 during a respawn).
   static constexpr double kLingerSeconds = 10.0;
   bool has_children() const {
+    // The error_code forms throughout: a range-for's increment throws, and /proc changes
+    // under the walk.
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-      const std::string name = entry.path().filename().string();
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      const auto stat = process_stat(entry.path());
+      const auto stat = process_stat(it->path());
       if (stat && stat->parent == mpirun_ && stat->state != 'Z') return true;
     }
     return false;
@@ -154,7 +159,10 @@ class MpirunWatch {
   pid_t mpirun_;
   bool ranks_seen_ = false;
   bool terminated_ = false;
-  std::optional<std::chrono::steady_clock::time_point> empty_since_;
+  // A flag and a time rather than an optional: GCC 12 warns of the optional's time as
+  // maybe uninitialized once has_children() is inlined here.
+  bool empty_ = false;  ///< no child since empty_since_
+  std::chrono::steady_clock::time_point empty_since_{};
   std::chrono::steady_clock::time_point next_look_{};
 };
 

@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace perennial {
 
@@ -159,7 +161,11 @@ void RankReplacement::fail(const std::string& error, Progress& progress) {
 std::size_t RankReplacement::kill_unconnected_workers() const {
   std::size_t killed = 0;
   const long parent = ::getppid();
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+  // The error_code forms: /proc changes under the walk (processes end), and a throw here
+  // would end rank 0 in the middle of a recovery.
+  std::error_code error;
+  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+    const std::filesystem::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const auto stat = process_stat(entry.path());
