@@ -38,7 +38,11 @@ std::string kernel_stage_definition_text(const StageGraph& graph, StageId id) {
       if (it != sources.begin()) t += ',';
       append_json_string(t, it->first);
       t += ':';
-      strings(it->second);
+      if (it->second.empty()) {
+        t += "null";  // the tree's entry was made by operator[] and never given a source
+      } else {
+        strings(it->second);
+      }
     }
     t += "},";
   }
@@ -81,16 +85,15 @@ std::string stage_definition(const StageGraph& graph, StageId id) {
     const std::string text = kernel_stage_definition_text(graph, id);
     return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
   }
+  // A command stage: the model's definition as well, what it runs and with which files (a
+  // changed template or command line makes its restart files and outputs those of another
+  // stage). Rare enough to keep the tree.
   nlohmann::json d;
   d["kernel"] = s.kernel;
-  if (s.command) {
-    // The model's definition: what it runs and with which files (a changed template or
-    // command line makes its restart files and outputs those of another stage).
-    d["command"] = s.command->command;
-    for (const auto& t : s.command->templates) d["templates"][t.target] = t.text;
-    if (s.command->restart) d["restart"] = {s.command->restart->files, s.command->restart->files_per_set, s.command->restart->marker};
-    for (const auto& o : s.command->outputs) d["output_files"][o.output] = {o.file, o.dataset};
-  }
+  d["command"] = s.command->command;
+  for (const auto& t : s.command->templates) d["templates"][t.target] = t.text;
+  if (s.command->restart) d["restart"] = {s.command->restart->files, s.command->restart->files_per_set, s.command->restart->marker};
+  for (const auto& o : s.command->outputs) d["output_files"][o.output] = {o.file, o.dataset};
   d["parameters"] = s.parameters.raw();
   for (const auto& o : s.outputs) {
     d["outputs"][o.name] = {std::string(dtype_name(o.dtype)), o.dims, o.units};
