@@ -29,6 +29,10 @@
 # (start-up, loading), beside rank 0's own. On 2 cores the job's CPU per stage is the floor of
 # twice the wall per stage, so the goal needs it under 2 x 20 us.
 #
+# Each run also prints the host's steal time meanwhile (/proc/stat): the share of this VM's CPU
+# time the hypervisor gave to others. On this machine kind it ranged 0-30% within an hour, and
+# the wall per stage follows it.
+#
 # Environment: BENCH_STAGES (10000), BENCH_RANKS (4), BENCH_REPEAT (3), BENCH_MPIEXEC_FLAGS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,13 +92,19 @@ children_cpu() {
     printf "%.3f", total
   }' "$BENCH_TMP/times")
 }
-# run_campaign with RUN_CPU set to the CPU seconds its whole job (every rank, mpirun) took.
+# The machine's stolen and total CPU ticks so far (/proc/stat's first line: steal is the 8th
+# figure, the time the hypervisor ran something else while this VM had work).
+cpu_ticks() { awk '/^cpu / { total = 0; for (i = 2; i <= 9; ++i) total += $i; print $9, total; exit }' /proc/stat; }
+# run_campaign with RUN_CPU set to the CPU seconds its whole job (every rank, mpirun) took, and
+# RUN_STEAL to the share of the machine's CPU time the hypervisor took meanwhile (percent).
 measured_run() {
   children_cpu
-  local before=$CHILDREN_CPU
+  local before=$CHILDREN_CPU ticks_before
+  ticks_before=$(cpu_ticks)
   run_campaign "$@"
   children_cpu
   RUN_CPU=$(awk -v a="$before" -v b="$CHILDREN_CPU" 'BEGIN { print b - a }')
+  RUN_STEAL=$(echo "$ticks_before $(cpu_ticks)" | awk '{ d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0) }')
 }
 # The values of one kind ("trip" or "react") that chain_split found in OUT.
 split_values() { awk -v kind="$2" '$1 == kind { print $2 }' "$1.split"; }
@@ -115,7 +125,7 @@ fi
 for shape in independent chain; do
   yaml="$BENCH_TMP/$shape.yaml"
   generate "$shape" > "$yaml"
-  per_stage=() trips=() reacts=() job_cpus=() rank0_cpus=() queued_shares=()
+  per_stage=() trips=() reacts=() job_cpus=() rank0_cpus=() queued_shares=() steals=()
   if [[ $shape == independent ]]; then
     small_yaml="$BENCH_TMP/independent-small.yaml"
     stages_small=100
@@ -125,6 +135,7 @@ for shape in independent chain; do
     out="$BENCH_TMP/$shape-$run"
     measured_run "$ranks" "$yaml" "$out"
     job_cpu=$RUN_CPU
+    steals+=("$RUN_STEAL")
     wall=$(finished_field "$out" wall_seconds)
     cpu=$(finished_field "$out" coordinator_cpu_seconds)
     us=$(awk -v w="$wall" -v n="$stages" 'BEGIN { printf "%.1f", 1e6 * w / n }')
@@ -133,7 +144,7 @@ for shape in independent chain; do
     # Stages that began on their worker right after the one ahead of them, from its queue.
     from_queue=$(grep -c '"queued_behind"' "$out/log/events.jsonl" || true)
     queued_shares+=("$(awk -v q="$from_queue" -v n="$stages" 'BEGIN { printf "%.3f", q / n }')")
-    printf ', %d begun from a worker'"'"'s queue' "$from_queue"
+    printf ', %d begun from a worker'"'"'s queue, host steal %.1f%%' "$from_queue" "$RUN_STEAL"
     if [[ $shape == independent ]]; then
       small="$BENCH_TMP/independent-small-$run"
       measured_run "$ranks" "$small_yaml" "$small"
@@ -169,6 +180,7 @@ for shape in independent chain; do
   [[ -n $floor ]] && ratio=$(awk -v m="$med" -v f="$floor" 'BEGIN { if (f > 0) printf ", %.1fx the ping-pong", m / f }')
   printf '  %-11s median %8.1f us/stage (goal %d us): %s%s\n' "$shape" "$med" "$goal" "$verdict" "$ratio"
   summary+=" ${shape}_us_per_stage=$med ${shape}_queued_share=$(printf '%s\n' "${queued_shares[@]}" | median)"
+  summary+=" ${shape}_steal_percent=$(printf '%s\n' "${steals[@]}" | median)"
   if [[ $shape == independent ]]; then
     job=$(printf '%s\n' "${job_cpus[@]}" | median)
     rank0=$(printf '%s\n' "${rank0_cpus[@]}" | median)
