@@ -30,8 +30,9 @@
 # twice the wall per stage, so the goal needs it under 2 x 20 us.
 #
 # Each run also prints the host's steal time meanwhile (/proc/stat): the share of this VM's CPU
-# time the hypervisor gave to others. On this machine kind it ranged 0-30% within an hour, and
-# the wall per stage follows it.
+# time the hypervisor gave to others, which no figure of the job's own shows. Runs of 0.2 s
+# resolve it to half a percent; a 10 s sample on this machine kind read 27% while a soak ran
+# and 0-2% when idle.
 #
 # Environment: BENCH_STAGES (10000), BENCH_RANKS (4), BENCH_REPEAT (3), BENCH_MPIEXEC_FLAGS.
 set -euo pipefail
