@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -145,16 +146,8 @@ class MpirunWatch {
   // stay for ever (a rank killed in MPI_Init, or rank 0 during a respawn).
   static constexpr double kLingerSeconds = 10.0;
   bool has_children() const {
-    // The error_code forms throughout: a range-for's increment throws, and /proc changes
-    // under the walk.
-    std::error_code ec;
-    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      const auto stat = process_stat(it->path());
-      if (stat && stat->parent == mpirun_ && stat->state != 'Z') return true;
-    }
-    return false;
+    const auto children = child_processes(mpirun_);
+    return std::any_of(children.begin(), children.end(), [](const auto& c) { return c.second.state != 'Z'; });
   }
   pid_t mpirun_;
   bool ranks_seen_ = false;

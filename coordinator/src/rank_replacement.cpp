@@ -77,6 +77,20 @@ bool process_running(int pid) {
   return s && s->state != 'Z' && s->state != 'X';
 }
 
+std::vector<std::pair<int, ProcessStat>> child_processes(long parent) {
+  std::vector<std::pair<int, ProcessStat>> children;
+  // The error_code forms: /proc changes under the walk (processes end), and a range-for's
+  // increment throws when it does.
+  std::error_code error;
+  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto stat = process_stat(it->path());
+    if (stat && stat->parent == parent) children.emplace_back(std::atoi(name.c_str()), *stat);
+  }
+  return children;
+}
+
 RankReplacement::RankReplacement(WorkerPools& workers, Respawner* respawner, double spawn_timeout_seconds)
     : workers_(workers), respawner_(respawner), spawn_timeout_(spawn_timeout_seconds),
       own_host_(boost::mpi::environment::processor_name()) {}
@@ -160,24 +174,15 @@ void RankReplacement::fail(const std::string& error, Progress& progress) {
 // local mpirun or orted) running `perennial worker` with an id not connected yet.
 std::size_t RankReplacement::kill_unconnected_workers() const {
   std::size_t killed = 0;
-  const long parent = ::getppid();
-  // The error_code forms: /proc changes under the walk (processes end), and a throw here
-  // would end rank 0 in the middle of a recovery.
-  std::error_code error;
-  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
-    const std::filesystem::directory_entry& entry = *it;
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const auto stat = process_stat(entry.path());
-    if (!stat || stat->parent != parent) continue;
-    std::string cmdline = read_proc_file((entry.path() / "cmdline").string());
+  for (const auto& [pid, stat] : child_processes(::getppid())) {
+    std::string cmdline = read_proc_file(fmt::format("/proc/{}/cmdline", pid));
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     const auto at = cmdline.find(" worker ");
     const auto id_at = cmdline.find("--first-id ");
     if (at == std::string::npos || id_at == std::string::npos) continue;
     const int first_id = std::atoi(cmdline.c_str() + id_at + 11);
     if (workers_.known(first_id)) continue;  // connected: a live worker, not a stuck one
-    ::kill(std::stoi(name), SIGKILL);
+    ::kill(pid, SIGKILL);
     ++killed;
   }
   return killed;

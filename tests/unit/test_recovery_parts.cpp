@@ -1,7 +1,9 @@
 // Recovery without waiting, the plain parts: SparePool (which spawned ranks are spares and
-// which are capacity) and DeathWatch (a process's end seen without waiting for heartbeats).
+// which are capacity), DeathWatch (a process's end seen without waiting for heartbeats) and
+// child_processes (the walk of /proc for a parent's children).
 
 #include <perennial/coordinator/death_watch.hpp>
+#include <perennial/coordinator/rank_replacement.hpp>
 #include <perennial/coordinator/spare_pool.hpp>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 using namespace perennial;
@@ -146,4 +149,31 @@ TEST(DeathWatch, AStoppedProcessIsAliveForIt) {
   EXPECT_TRUE(watch.ended().empty());
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
+}
+
+// The walk of /proc that rank 0 (spawned ranks that never connected) and launch (a lingering
+// mpirun's last ranks) both make: a child is found, then seen as a zombie until it is reaped,
+// then not at all; the walk never throws although processes end under it.
+TEST(ChildProcesses, FindsAChildAsRunningThenAsAZombieThenNotAtAll) {
+  const auto find = [](pid_t child) -> std::optional<ProcessStat> {
+    for (const auto& [pid, stat] : child_processes(::getpid())) {
+      if (pid == child) return stat;
+    }
+    return std::nullopt;
+  };
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
+  const auto running = find(child);
+  ASSERT_TRUE(running) << "a child of this process was not found";
+  EXPECT_NE(running->state, 'Z');
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  std::optional<ProcessStat> zombie;
+  for (int i = 0; i < 200 && !(zombie && zombie->state == 'Z'); ++i) {
+    zombie = find(child);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(zombie);
+  EXPECT_EQ(zombie->state, 'Z') << "an unreaped child is a zombie";
+  ::waitpid(child, nullptr, 0);
+  EXPECT_FALSE(find(child)) << "a reaped child is gone";
 }

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -74,5 +75,8 @@ std::optional<ProcessStat> process_stat(const std::filesystem::path& proc_dir);
 bool process_gone(int pid);
 /// Still running: it exists and is not a zombie (ended, reaped or not).
 bool process_running(int pid);
+/// The local processes whose parent is `parent`, zombies included: (pid, stat) of each, from a
+/// walk of /proc that skips what ends under it and never throws.
+std::vector<std::pair<int, ProcessStat>> child_processes(long parent);
 
 }  // namespace perennial
