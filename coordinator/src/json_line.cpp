@@ -37,6 +37,15 @@ void append_json_string(std::string& out, std::string_view value) {
   out += '"';
 }
 
+void append_json_strings(std::string& out, const std::vector<std::string>& values) {
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, values[i]);
+  }
+  out += ']';
+}
+
 void JsonLine::key(std::string_view name) {
   if (text_.size() > 1) text_ += ',';
   append_json_string(text_, name);
@@ -94,12 +103,7 @@ JsonLine& JsonLine::wholes(std::string_view name, const std::vector<int>& values
 
 JsonLine& JsonLine::texts(std::string_view name, const std::vector<std::string>& values) {
   key(name);
-  text_ += '[';
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) text_ += ',';
-    append_json_string(text_, values[i]);
-  }
-  text_ += ']';
+  append_json_strings(text_, values);
   return *this;
 }
 

@@ -18,14 +18,6 @@ namespace {
 std::string kernel_stage_definition_text(const StageGraph& graph, StageId id) {
   const StageSpec& s = graph.stage(id);
   std::string t = "{";
-  const auto strings = [&t](const std::vector<std::string>& items) {
-    t += '[';
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (i) t += ',';
-      append_json_string(t, items[i]);
-    }
-    t += ']';
-  };
   const auto& inputs = graph.inputs(id);
   if (!inputs.empty()) {
     std::map<std::string, std::vector<std::string>> sources;  // sorted by name, as nlohmann's object
@@ -41,7 +33,7 @@ std::string kernel_stage_definition_text(const StageGraph& graph, StageId id) {
       if (it->second.empty()) {
         t += "null";  // the tree's entry was made by operator[] and never given a source
       } else {
-        strings(it->second);
+        append_json_strings(t, it->second);
       }
     }
     t += "},";
@@ -58,7 +50,7 @@ std::string kernel_stage_definition_text(const StageGraph& graph, StageId id) {
       t += ":[";
       append_json_string(t, dtype_name(it->second->dtype));
       t += ',';
-      strings(it->second->dims);
+      append_json_strings(t, it->second->dims);
       t += ',';
       append_json_string(t, it->second->units);
       t += ']';
@@ -71,7 +63,7 @@ std::string kernel_stage_definition_text(const StageGraph& graph, StageId id) {
     if (it != parameters.begin()) t += ',';
     append_json_string(t, it->first);
     t += ':';
-    strings(it->second);
+    append_json_strings(t, it->second);
   }
   t += "}}";
   return t;

@@ -37,5 +37,7 @@ class JsonLine {
 
 /// Appends `value` to `out` as a JSON string, quotes included.
 void append_json_string(std::string& out, std::string_view value);
+/// Appends `values` to `out` as a JSON array of strings.
+void append_json_strings(std::string& out, const std::vector<std::string>& values);
 
 }  // namespace perennial
