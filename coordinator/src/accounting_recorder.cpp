@@ -127,15 +127,33 @@ void AccountingRecorder::write_open(Open& open) {
 bool AccountingRecorder::write_new_segments(std::chrono::duration<double> age) {
   if (!unwritten_since_ || std::chrono::steady_clock::now() - *unwritten_since_ < age) return false;
   unwritten_since_.reset();
-  write_ended();
+  std::vector<accounting::Segment*> fresh;
   for (auto& [id, open] : open_) {
-    if (!open.stored) write_open(open);
+    if (!open.stored) fresh.push_back(&open.row);
+    open.stored = true;
   }
+  write_ended(std::move(fresh));
   return true;
 }
 
-void AccountingRecorder::write_ended() {
-  for (Open& open : ended_) write_open(open);
+void AccountingRecorder::write_ended(std::vector<accounting::Segment*> fresh) {
+  // Rows written before are updated one by one; the others, most of them when short stages go
+  // by, are inserted several to a statement.
+  for (Open& open : ended_) {
+    if (open.stored) {
+      write(open.row);
+    } else {
+      fresh.push_back(&open.row);
+      open.stored = true;
+    }
+  }
+  try {
+    for (const auto& problem : store_.insert_new(fresh)) {
+      if (error_sink_) error_sink_(problem);
+    }
+  } catch (const accounting::AccountingError& e) {
+    if (error_sink_) error_sink_(e.what());
+  }
   ended_.clear();
 }
 

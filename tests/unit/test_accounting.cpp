@@ -372,6 +372,109 @@ TEST(Accounting, ASegmentWhoseBatchWasRolledBackIsWrittenAgainUnderItsOwnId) {
   EXPECT_EQ(store.segments_of("y").size(), 1u);
 }
 
+// Rows written many to a statement (short stages' segments) read back field for field as
+// rows written one by one do, whatever their count; a row that cannot be written is named and
+// the others in its statement are still written.
+TEST(Accounting, SegmentsInsertedManyAtATimeReadBackAsWrittenAndABadRowIsNamedWithoutLosingItsNeighbours) {
+  const auto dir = fresh_dir("insert-many");
+  AccountingStore store(dir / "accounting.db");
+  const auto run_id = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+  const auto segment = [&](int k) {
+    accounting::Segment s;
+    s.id = store.reserve_segment_id();
+    s.run_id = run_id;
+    s.project = "p" + std::to_string(k % 3);
+    s.grant = "g" + std::to_string(k % 2);
+    s.scenario = k % 2 ? "{}" : "{\"f\":\"8.5\"}";
+    s.stage = "s" + std::to_string(k);
+    s.attempt = k % 4 + 1;
+    s.ranks = k + 1;
+    s.nodes = k % 5 + 1;
+    s.cores = 2 * k;
+    s.gpus = k % 2;
+    s.wall_start = kOrigin + k;
+    s.wall_end = kOrigin + 2 * k + 0.5;
+    s.first_step = static_cast<std::uint64_t>(k);
+    s.last_step = static_cast<std::uint64_t>(3 * k);
+    if (k % 2) s.simulated_start = 10.0 * k;
+    if (k % 3) s.simulated_end = 20.0 * k;
+    if (k % 4) s.cpu_seconds = 0.25 * k;
+    s.queue_wait_seconds = 0.5 * k;
+    s.checkpoint_seconds = 0.125 * k;
+    s.checkpoints = k;
+    s.output_seconds = 0.0625 * k;
+    s.lost_steps = static_cast<std::uint64_t>(k % 7);
+    s.lost_core_hours = 0.001 * k;
+    if (k % 5) s.energy_joules = 100.0 * k;
+    s.energy_source = k % 5 ? "rapl" : "unavailable: not measured";
+    s.outcome = k % 2 ? Outcome::completed : Outcome::lost;
+    s.error = k % 2 ? "" : "rank " + std::to_string(k) + " died";
+    if (k % 3 == 0) s.slurm_job_id = std::to_string(1000 + k);
+    if (k % 3 == 0) s.slurm_restart_count = k % 2;
+    return s;
+  };
+  // Two statements' worth and some over: both the many-row and the one-row statement run.
+  std::vector<accounting::Segment> rows;
+  for (int k = 0; k < 37; ++k) rows.push_back(segment(k));
+  std::vector<accounting::Segment*> pointers;
+  for (auto& r : rows) pointers.push_back(&r);
+  EXPECT_TRUE(store.insert_new(pointers).empty());
+  store.commit();
+  const auto stored = AccountingStore(dir / "accounting.db", AccountingStore::Mode::read_only).segments();
+  ASSERT_EQ(stored.size(), rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto& a = rows[k];
+    const auto& b = stored[k];
+    SCOPED_TRACE(a.stage);
+    EXPECT_EQ(b.id, a.id);
+    EXPECT_EQ(b.run_id, a.run_id);
+    EXPECT_EQ(b.project, a.project);
+    EXPECT_EQ(b.grant, a.grant);
+    EXPECT_EQ(b.scenario, a.scenario);
+    EXPECT_EQ(b.stage, a.stage);
+    EXPECT_EQ(b.attempt, a.attempt);
+    EXPECT_EQ(b.ranks, a.ranks);
+    EXPECT_EQ(b.nodes, a.nodes);
+    EXPECT_EQ(b.cores, a.cores);
+    EXPECT_EQ(b.gpus, a.gpus);
+    EXPECT_EQ(b.wall_start, a.wall_start);
+    EXPECT_EQ(b.wall_end, a.wall_end);
+    EXPECT_EQ(b.first_step, a.first_step);
+    EXPECT_EQ(b.last_step, a.last_step);
+    EXPECT_EQ(b.simulated_start, a.simulated_start);
+    EXPECT_EQ(b.simulated_end, a.simulated_end);
+    EXPECT_EQ(b.cpu_seconds, a.cpu_seconds);
+    EXPECT_EQ(b.queue_wait_seconds, a.queue_wait_seconds);
+    EXPECT_EQ(b.checkpoint_seconds, a.checkpoint_seconds);
+    EXPECT_EQ(b.checkpoints, a.checkpoints);
+    EXPECT_EQ(b.output_seconds, a.output_seconds);
+    EXPECT_EQ(b.lost_steps, a.lost_steps);
+    EXPECT_EQ(b.lost_core_hours, a.lost_core_hours);
+    EXPECT_EQ(b.energy_joules, a.energy_joules);
+    EXPECT_EQ(b.energy_source, a.energy_source);
+    EXPECT_EQ(b.outcome, a.outcome);
+    EXPECT_EQ(b.error, a.error);
+    EXPECT_EQ(b.slurm_job_id, a.slurm_job_id);
+    EXPECT_EQ(b.slurm_restart_count, a.slurm_restart_count);
+  }
+  // A statement's worth in which one row's id is taken already: that row is named, the rest
+  // are written.
+  std::vector<accounting::Segment> more;
+  for (int k = 100; k < 116; ++k) more.push_back(segment(k));
+  more[5].id = rows[0].id;
+  pointers.clear();
+  for (auto& r : more) pointers.push_back(&r);
+  const auto problems = store.insert_new(pointers);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("accounting.db"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("'s105'"), std::string::npos) << problems[0];
+  store.commit();
+  EXPECT_EQ(store.segments().size(), rows.size() + more.size() - 1);
+  EXPECT_EQ(store.segments_of("s104").size(), 1u);
+  EXPECT_EQ(store.segments_of("s106").size(), 1u);
+  EXPECT_TRUE(store.segments_of("s105").empty());
+}
+
 TEST(Accounting, MetricsAreKeptWithTheirSegmentStepAndModelTime) {
   const auto checked = check_campaign(kCampaign);
   const auto dir = fresh_dir("metrics");

@@ -165,6 +165,10 @@ class AccountingStore {
   /// `first`, a segment whose id reserve_segment_id() gave is inserted without trying an
   /// update first.
   void write(Segment& segment, bool first = false);
+  /// Inserts segments never written before, as write(segment, true) does one by one, several
+  /// rows a statement (a third less per row). Every row is tried; returns what write() would
+  /// have thrown for each row that could not be written (nothing when all were).
+  std::vector<std::string> insert_new(const std::vector<Segment*>& segments);
   /// An id for a segment written later (ids follow the order segments start in, also when
   /// a short one is written only once, at its end).
   std::int64_t reserve_segment_id() { return next_segment_id_++; }

@@ -67,8 +67,9 @@ class AccountingRecorder final : public CampaignObserver {
     bool stored = false;  ///< inserted in the store (a started segment waits: see write_new_segments)
   };
   void write_open(Open& open);
-  /// The ended segments waiting for write_new_segments, written now (before a read of the store).
-  void write_ended();
+  /// The ended segments waiting for write_new_segments, written now (before a read of the store),
+  /// and `fresh`, started segments never written, with them.
+  void write_ended(std::vector<accounting::Segment*> fresh = {});
   void fill(Open& open, const ActiveRun& r, double now);
   void write(accounting::Segment& row);
   void write_first(accounting::Segment& row, bool first);
