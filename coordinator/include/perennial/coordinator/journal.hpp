@@ -2,12 +2,13 @@
 // Journal: the campaign's append-only record of what is durable: stages started and completed,
 // checkpoint epochs committed. `perennial run` on an output folder that holds one resumes
 // from it. One JSON record per line, then a tab and the record's XXH64 checksum in hex.
-// Appends are kept in memory until write_pending(), which the coordinator calls once per
-// loop pass before it writes the events those records come before (one write for a batch of
-// short stages instead of one per record), and made durable (fdatasync) in groups: by
-// sync_if_older_than(), which the coordinator calls every loop pass. A crash of the machine so
-// loses at most the last moments' records, and those only cost re-running work (checkpoint
-// files verify themselves); a crash of the process alone loses nothing written.
+// Appends are kept in memory until write_pending(), which the coordinator calls just before it
+// writes the events those records come before, and before status.json (one write for a group
+// of short stages instead of one per record), and made durable (fdatasync) in groups: by
+// sync_if_older_than(), which the coordinator calls every loop pass and which writes what is
+// pending first. A crash of the machine so loses at most the last moments' records, and those
+// only cost re-running work (checkpoint files verify themselves); a crash of the process alone
+// loses nothing written, and nothing another file already shows.
 //
 // The group's fdatasync runs on a thread of the journal's own, so that the loop does not wait
 // for the disk: on this kind of machine one took 0.4-50 ms, and a chain of one-step stages
