@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 using namespace perennial;
 using perennial::accounting::AccountingStore;
@@ -336,6 +337,66 @@ TEST(Accounting, ARowIsDurableOnceItsBatchCommitsAndASigkilledWriterLosesOnlyThe
   store.begin_run({0, "books", "real", kOrigin + 500, {}, 9, "test", "365_day", 365.0});
   EXPECT_EQ(store.segments().front().outcome, Outcome::interrupted);
   EXPECT_DOUBLE_EQ(store.segments().front().wall_seconds(), 10.0);
+}
+
+// Rows written many to a statement, past the log's checkpoint threshold several times over,
+// reach the database file while the writer still runs, and a writer SIGKILLed right after its
+// last commit loses no committed row.
+TEST(Accounting, ManyRowsReachTheFileWhileTheWriterRunsAndAKillAfterTheLastCommitLosesNone) {
+  const auto dir = fresh_dir("log-copy");
+  const auto path = dir / "accounting.db";
+  constexpr int kGroups = 40;
+  constexpr int kRowsPerGroup = 500;  // 20,000 rows: several times the log's 1,000-page threshold
+  const pid_t writer = ::fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    try {
+      AccountingStore store(path);
+      const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+      const auto file_size = [&] { return fs::file_size(path); };
+      const auto before = file_size();
+      accounting::Segment s;
+      s.run_id = run;
+      s.project = "ocean";
+      s.grant = "NSF-1";
+      s.scenario = "{\"f\":\"8.5\"}";
+      s.outcome = Outcome::completed;
+      s.energy_source = "unavailable: " + std::string(300, 'x');  // rows of about 400 bytes
+      for (int g = 0; g < kGroups; ++g) {
+        std::vector<accounting::Segment> rows(kRowsPerGroup, s);
+        std::vector<accounting::Segment*> pointers;
+        for (int k = 0; k < kRowsPerGroup; ++k) {
+          rows[k].stage = "stage-" + std::to_string(g * kRowsPerGroup + k);
+          rows[k].id = store.reserve_segment_id();
+          pointers.push_back(&rows[k]);
+        }
+        if (!store.insert_new(pointers).empty()) ::_exit(1);
+        store.commit();
+        if (g == kGroups / 2) {
+          // Past the log's threshold of 1,000 pages (4 KiB each) by now, else this test proves nothing.
+          if (fs::file_size(path.string() + "-wal") < 1000 * 4096 && file_size() < before + 1'000'000) ::_exit(4);
+          // The writer idles: the rows so far reach the file all the same (bounded wait).
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          while (file_size() < before + 1'000'000 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+          if (file_size() < before + 1'000'000) ::_exit(2);
+        }
+      }
+      ::kill(::getpid(), SIGKILL);  // with the store open: no destructor closes it
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "the writer: %s\n", e.what());
+      ::_exit(9);
+    }
+    ::_exit(10);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status)
+                                   << " failed in the writer (2: no row reached the file while it idled)";
+  const auto rows = AccountingStore(path, AccountingStore::Mode::read_only).segments();
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(kGroups * kRowsPerGroup));
+  EXPECT_EQ(rows.back().stage, "stage-" + std::to_string(kGroups * kRowsPerGroup - 1));
 }
 
 // A segment whose row went missing (inserted in a batch that was then rolled back, as on a
