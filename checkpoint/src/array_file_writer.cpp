@@ -3,8 +3,7 @@
 #include "direct_write.hpp"
 
 #include <boost/mpi/collectives.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/vector.hpp>
+#include <perennial/serialization.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <hdf5_hl.h>

@@ -4,8 +4,7 @@
 #include "integrity.hpp"
 
 #include <boost/mpi/collectives.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/vector.hpp>
+#include <perennial/serialization.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 

@@ -7,9 +7,7 @@
 
 #include <boost/mpi/collectives/gather.hpp>
 #include <boost/mpi/communicator.hpp>
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/vector.hpp>
+#include <perennial/serialization.hpp>
 #include <gtest/gtest.h>
 
 #include <algorithm>

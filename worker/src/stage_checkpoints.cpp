@@ -10,8 +10,7 @@
 #include <perennial/errors.hpp>
 
 #include <boost/mpi/collectives.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/vector.hpp>
+#include <perennial/serialization.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 

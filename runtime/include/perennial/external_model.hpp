@@ -7,10 +7,6 @@
 
 #include <perennial/serialization.hpp>
 
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 
 #include <cstdint>
 #include <map>

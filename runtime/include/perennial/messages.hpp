@@ -6,10 +6,6 @@
 #include <perennial/campaign.hpp>
 #include <perennial/parameters.hpp>
 
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 
 #include <cstdint>
 #include <map>

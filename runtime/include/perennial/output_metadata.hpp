@@ -4,10 +4,6 @@
 // MPI-IO hints every checkpoint and output is opened with.
 
 #include <perennial/serialization.hpp>
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 
 #include <map>
 #include <string>

@@ -1,10 +1,21 @@
 #pragma once
-// Boost.Serialization support for std::optional (Boost 1.74 only knows boost::optional), and
-// the one setting every message type takes.
+// How Perennial serializes what travels between ranks: Boost.Serialization's support for the
+// standard containers (std::vector, map, pair, string, and std::optional, which Boost 1.74 only
+// knows as boost::optional), and the one setting every message type and container takes.
+//
+// The only way in: a translation unit that serializes a standard container includes this
+// header, never Boost's own container headers, or it would write and read those containers
+// with a class header and tracking while the rest of the program does not (one binary, two
+// definitions of the same template: which one runs is the linker's choice). The test
+// `package.StdContainersAreSerializedThroughOneHeader` fails on any other include of them.
 
 #include <boost/serialization/level.hpp>
+#include <boost/serialization/map.hpp>
 #include <boost/serialization/split_free.hpp>
+#include <boost/serialization/string.hpp>
 #include <boost/serialization/tracking.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
 
 /// For a type that only travels between ranks of one run (never stored, so never read by
 /// another build): no class name, version or object-tracking entry in the archive. By
