@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 using namespace perennial;
@@ -96,6 +97,26 @@ CampaignRun::MemberReport ended(std::uint64_t steps, double cpu, std::optional<d
   r.simulated = simulated;
   r.stopped_at = stopped_at;
   return r;
+}
+
+// Runs `writer` in a child process that is expected to end by SIGKILL (the writer kills itself,
+// with its store open); a failed check in it exits with the check's number, an exception
+// with 9. Returns the child's wait status.
+int run_writer_until_killed(const std::function<void()>& writer) {
+  const pid_t child = ::fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    try {
+      writer();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "the writer: %s\n", e.what());
+      ::_exit(9);
+    }
+    ::_exit(10);
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) return -1;
+  return status;
 }
 
 }  // namespace
@@ -277,53 +298,42 @@ TEST(Accounting, ASegmentLeftRunningByADeadCoordinatorIsClosedAsInterruptedAtIts
 TEST(Accounting, ARowIsDurableOnceItsBatchCommitsAndASigkilledWriterLosesOnlyTheOpenBatch) {
   const auto dir = fresh_dir("batch");
   const auto path = dir / "accounting.db";
-  const pid_t writer = ::fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
-    // Ends by SIGKILL, or exits with the number of the check that failed.
-    try {
-      const auto committed = [&](std::size_t segments, std::size_t checkpoints, std::size_t metrics) {
-        const AccountingStore reader(path, AccountingStore::Mode::read_only);
-        return reader.segments().size() == segments && reader.checkpoints().size() == checkpoints &&
-               reader.metrics().size() == metrics;
-      };
-      AccountingStore store(path);
-      const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
-      accounting::Segment a;
-      a.run_id = run;
-      a.stage = "a";
-      a.wall_start = kOrigin;
-      a.wall_end = kOrigin + 10;
-      store.write(a);  // opens a batch
-      if (!store.uncommitted() || !committed(0, 0, 0)) ::_exit(1);
-      store.set_allocations({{"ocean", "NSF-1", 100.0}});  // joins it, and commits it
-      if (store.uncommitted() || !committed(1, 0, 0)) ::_exit(2);
-      store.add_checkpoint({a.id, "a", 1, 100, kOrigin + 5, 0.5, 1000});
-      store.add_metric({a.id, "a", "skill", 100, std::nullopt, 0.75, kOrigin + 5});
-      a.last_step = 100;
-      store.write(a);
-      store.commit_if_older_than(std::chrono::hours(1));
-      if (!store.uncommitted() || !committed(1, 0, 0)) ::_exit(3);
-      store.commit_if_older_than(std::chrono::seconds(0));
-      if (store.uncommitted() || !committed(1, 1, 1)) ::_exit(4);
-      accounting::Segment b = a;
-      b.id = 0;
-      b.stage = "b";
-      store.write(b);
-      a.outcome = Outcome::completed;
-      a.last_step = 200;
-      store.write(a);
-      store.add_checkpoint({a.id, "a", 2, 200, kOrigin + 9, 0.5, 1000});
-      if (!committed(1, 1, 1)) ::_exit(5);
-      ::kill(::getpid(), SIGKILL);  // with the store open: no destructor commits the batch
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "the writer: %s\n", e.what());
-      ::_exit(9);
-    }
-    ::_exit(10);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(writer, &status, 0), writer);
+  const int status = run_writer_until_killed([&] {
+    const auto committed = [&](std::size_t segments, std::size_t checkpoints, std::size_t metrics) {
+      const AccountingStore reader(path, AccountingStore::Mode::read_only);
+      return reader.segments().size() == segments && reader.checkpoints().size() == checkpoints &&
+             reader.metrics().size() == metrics;
+    };
+    AccountingStore store(path);
+    const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+    accounting::Segment a;
+    a.run_id = run;
+    a.stage = "a";
+    a.wall_start = kOrigin;
+    a.wall_end = kOrigin + 10;
+    store.write(a);  // opens a batch
+    if (!store.uncommitted() || !committed(0, 0, 0)) ::_exit(1);
+    store.set_allocations({{"ocean", "NSF-1", 100.0}});  // joins it, and commits it
+    if (store.uncommitted() || !committed(1, 0, 0)) ::_exit(2);
+    store.add_checkpoint({a.id, "a", 1, 100, kOrigin + 5, 0.5, 1000});
+    store.add_metric({a.id, "a", "skill", 100, std::nullopt, 0.75, kOrigin + 5});
+    a.last_step = 100;
+    store.write(a);
+    store.commit_if_older_than(std::chrono::hours(1));
+    if (!store.uncommitted() || !committed(1, 0, 0)) ::_exit(3);
+    store.commit_if_older_than(std::chrono::seconds(0));
+    if (store.uncommitted() || !committed(1, 1, 1)) ::_exit(4);
+    accounting::Segment b = a;
+    b.id = 0;
+    b.stage = "b";
+    store.write(b);
+    a.outcome = Outcome::completed;
+    a.last_step = 200;
+    store.write(a);
+    store.add_checkpoint({a.id, "a", 2, 200, kOrigin + 9, 0.5, 1000});
+    if (!committed(1, 1, 1)) ::_exit(5);
+    ::kill(::getpid(), SIGKILL);  // with the store open: no destructor commits the batch
+  });
   ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status) << " failed in the writer";
   AccountingStore store(path);
   const auto left = store.segments();
@@ -347,51 +357,41 @@ TEST(Accounting, ManyRowsReachTheFileWhileTheWriterRunsAndAKillAfterTheLastCommi
   const auto path = dir / "accounting.db";
   constexpr int kGroups = 40;
   constexpr int kRowsPerGroup = 500;  // 20,000 rows: several times the log's 1,000-page threshold
-  const pid_t writer = ::fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
-    try {
-      AccountingStore store(path);
-      const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
-      const auto file_size = [&] { return fs::file_size(path); };
-      const auto before = file_size();
-      accounting::Segment s;
-      s.run_id = run;
-      s.project = "ocean";
-      s.grant = "NSF-1";
-      s.scenario = "{\"f\":\"8.5\"}";
-      s.outcome = Outcome::completed;
-      s.energy_source = "unavailable: " + std::string(300, 'x');  // rows of about 400 bytes
-      for (int g = 0; g < kGroups; ++g) {
-        std::vector<accounting::Segment> rows(kRowsPerGroup, s);
-        std::vector<accounting::Segment*> pointers;
-        for (int k = 0; k < kRowsPerGroup; ++k) {
-          rows[k].stage = "stage-" + std::to_string(g * kRowsPerGroup + k);
-          rows[k].id = store.reserve_segment_id();
-          pointers.push_back(&rows[k]);
-        }
-        if (!store.insert_new(pointers).empty()) ::_exit(1);
-        store.commit();
-        if (g == kGroups / 2) {
-          // Past the log's threshold of 1,000 pages (4 KiB each) by now, else this test proves nothing.
-          if (fs::file_size(path.string() + "-wal") < 1000 * 4096 && file_size() < before + 1'000'000) ::_exit(4);
-          // The writer idles: the rows so far reach the file all the same (bounded wait).
-          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-          while (file_size() < before + 1'000'000 && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-          }
-          if (file_size() < before + 1'000'000) ::_exit(2);
-        }
+  const int status = run_writer_until_killed([&] {
+    AccountingStore store(path);
+    const auto run = store.begin_run({0, "books", "real", kOrigin, {}, 9, "test", "365_day", 365.0});
+    const auto file_size = [&] { return fs::file_size(path); };
+    const auto before = file_size();
+    accounting::Segment s;
+    s.run_id = run;
+    s.project = "ocean";
+    s.grant = "NSF-1";
+    s.scenario = "{\"f\":\"8.5\"}";
+    s.outcome = Outcome::completed;
+    s.energy_source = "unavailable: " + std::string(300, 'x');  // rows of about 400 bytes
+    for (int g = 0; g < kGroups; ++g) {
+      std::vector<accounting::Segment> rows(kRowsPerGroup, s);
+      std::vector<accounting::Segment*> pointers;
+      for (int k = 0; k < kRowsPerGroup; ++k) {
+        rows[k].stage = "stage-" + std::to_string(g * kRowsPerGroup + k);
+        rows[k].id = store.reserve_segment_id();
+        pointers.push_back(&rows[k]);
       }
-      ::kill(::getpid(), SIGKILL);  // with the store open: no destructor closes it
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "the writer: %s\n", e.what());
-      ::_exit(9);
+      if (!store.insert_new(pointers).empty()) ::_exit(1);
+      store.commit();
+      if (g == kGroups / 2) {
+        // Past the log's threshold of 1,000 pages (4 KiB each) by now, else this test proves nothing.
+        if (fs::file_size(path.string() + "-wal") < 1000 * 4096 && file_size() < before + 1'000'000) ::_exit(4);
+        // The writer idles: the rows so far reach the file all the same (bounded wait).
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (file_size() < before + 1'000'000 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (file_size() < before + 1'000'000) ::_exit(2);
+      }
     }
-    ::_exit(10);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(writer, &status, 0), writer);
+    ::kill(::getpid(), SIGKILL);  // with the store open: no destructor closes it
+  });
   ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status)
                                    << " failed in the writer (2: no row reached the file while it idled)";
   const auto rows = AccountingStore(path, AccountingStore::Mode::read_only).segments();
