@@ -334,6 +334,7 @@ TEST(Accounting, ARowIsDurableOnceItsBatchCommitsAndASigkilledWriterLosesOnlyThe
     if (!committed(1, 1, 1)) ::_exit(5);
     ::kill(::getpid(), SIGKILL);  // with the store open: no destructor commits the batch
   });
+  ASSERT_NE(status, -1) << "fork or wait failed";
   ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status) << " failed in the writer";
   AccountingStore store(path);
   const auto left = store.segments();
@@ -392,6 +393,7 @@ TEST(Accounting, ManyRowsReachTheFileWhileTheWriterRunsAndAKillAfterTheLastCommi
     }
     ::kill(::getpid(), SIGKILL);  // with the store open: no destructor closes it
   });
+  ASSERT_NE(status, -1) << "fork or wait failed";
   ASSERT_TRUE(WIFSIGNALED(status)) << "check " << WEXITSTATUS(status)
                                    << " failed in the writer (2: no row reached the file while it idled)";
   const auto rows = AccountingStore(path, AccountingStore::Mode::read_only).segments();
