@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_campaign_loader fuzz_fault_plan fuzz_checkpoint_verify fuzz_checkpoint_read fuzz_journal)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_campaign_loader fuzz_yaml_two_threads fuzz_fault_plan fuzz_checkpoint_verify fuzz_checkpoint_read fuzz_journal)
 build=${PERENNIAL_FUZZ_BUILD_DIR:-$here/build-fuzz}
 "$here/ci/install-deps.sh"
 command -v clang++ >/dev/null || { echo "ci/fuzz.sh: clang++ is needed (apt-get install clang)" >&2; exit 2; }
@@ -32,7 +32,7 @@ for target in "${targets[@]}"; do
   findings="$build/findings/$target"
   mkdir -p "$corpus" "$findings"
   case "$target" in
-    fuzz_campaign_loader)
+    fuzz_campaign_loader|fuzz_yaml_two_threads)
       find "$here/examples" "$here/tests" -name '*.yaml' -size -64k -exec cp -t "$corpus" {} + 2>/dev/null || true ;;
     fuzz_fault_plan)
       printf 'kill:rank=1,step=1100;kill:rank=3,step=1100' > "$corpus/seed-kills"

@@ -8,6 +8,8 @@
 #include <limits>
 #include <new>
 #include <optional>
+#include <stop_token>
+#include <thread>
 #include <unordered_map>
 
 namespace perennial::yaml {
@@ -87,52 +89,198 @@ std::uint32_t clamp32(std::size_t value, std::uint32_t most) {
 
 }  // namespace
 
-Document::Document(std::string_view text) {
-  // Offsets into the scalar buffer are 32-bit; no campaign file comes near.
-  if (text.size() >= std::numeric_limits<std::uint32_t>::max()) throw ParseError({0, 0}, "the file is larger than 4 GiB");
-  // Generous upper bounds (a node takes at least two bytes of text): pages never written are
-  // never resident, and a vector that never reallocates never holds two copies at once.
-  items_.reserve(text.size() / 2 + 1);
-  children_.reserve(text.size() / 2 + 1);
-  scalars_.reserve(text.size());
+// Turns libyaml events into nodes, appending them to a Part. The first thread's builder writes
+// the document's own nodes; the second thread's builds its part apart, starting inside an open
+// block sequence (its `continuation` root, which makes no node of its own), with its lines
+// counted from where its text starts. append() then moves such a part to the end of the first.
+class Document::Builder {
+ public:
+  Builder(Part& out, std::uint32_t line_base, bool continuation)
+      : out_(out), line_base_(line_base), continuation_(continuation) {}
+
+  enum class Step { more, finished };
+
+  // The document is finished at its end or, for a continuation, when its root sequence closes.
+  Step feed(const yaml_event_t& ev) {
+    place_empty_values(ev.start_mark);
+    std::optional<std::uint32_t> done;  // a node now complete: a child of the open collection
+    switch (ev.type) {
+      case YAML_STREAM_START_EVENT:
+      case YAML_NO_EVENT:
+      case YAML_DOCUMENT_START_EVENT:
+        break;
+      case YAML_DOCUMENT_END_EVENT:
+      case YAML_STREAM_END_EVENT:
+        // yaml-cpp's Load reads the first document only; an empty stream is a null root
+        // with no position.
+        if (out_.items.empty()) out_.items.push_back({kNoLine, static_cast<std::uint32_t>(Kind::null) << kKindShift, 0, 0});
+        return Step::finished;
+      case YAML_SCALAR_EVENT: {
+        const std::string_view value(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
+        const bool plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev.data.scalar.tag == nullptr;
+        std::uint32_t index;
+        if (plain && null_text(value)) {
+          index = add(Kind::null, ev.start_mark, 0, 0);
+          // Nothing written: yaml-cpp placed it where the next token starts, which libyaml's
+          // mark already is in a flow mapping (the `,` or `}` after the key).
+          const bool flow_value =
+              !open_.empty() && open_.back().flow_map && (pending_.size() - open_.back().first_pending) % 2 == 1;
+          if (ev.start_mark.index == ev.end_mark.index && !flow_value) empty_values_.push_back(index);
+        } else {
+          index = add(Kind::scalar, ev.start_mark, static_cast<std::uint32_t>(out_.scalars.size()),
+                      static_cast<std::uint32_t>(value.size()));
+          out_.scalars.append(value);
+        }
+        anchor(ev.data.scalar.anchor, index);
+        done = index;
+        break;
+      }
+      case YAML_ALIAS_EVENT: {
+        const auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
+        if (it == anchors_.end()) throw ParseError(mark(ev.start_mark), "the referenced anchor is not defined");
+        done = it->second;
+        break;
+      }
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        const bool map = ev.type == YAML_MAPPING_START_EVENT;
+        // libyaml's scanner checks every open flow level at every token: 100,000 `[` took
+        // minutes. yaml-cpp refused nesting beyond 2000; a campaign needs less than ten.
+        if (open_.size() >= kMostDepth) throw ParseError(mark(ev.start_mark), fmt::format("nested deeper than {} levels", kMostDepth));
+        deepest_start_ = std::max(deepest_start_, open_.size());
+        if (continuation_ && open_.empty()) {
+          open_.push_back({kNoItem, pending_.size(), false, true});
+          break;
+        }
+        const auto index = add(map ? Kind::map : Kind::sequence, ev.start_mark, 0, 0);
+        anchor(map ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor, index);
+        const bool block_sequence = !map && ev.data.sequence_start.style != YAML_FLOW_SEQUENCE_STYLE;
+        open_.push_back({index, pending_.size(), map && ev.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE,
+                         block_sequence});
+        break;
+      }
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT:
+        if (continuation_ && open_.size() == 1) return Step::finished;  // its items stay pending
+        done = close(ev.type == YAML_MAPPING_END_EVENT);
+        break;
+    }
+    if (done && !open_.empty()) pending_.push_back(*done);
+    return Step::more;
+  }
+
+  // Whether the innermost open collection is a block sequence whose first `-` is at `column`:
+  // the one a second thread's part, starting with a `-` at that column, continues.
+  bool in_block_sequence_at(std::size_t column) const {
+    if (open_.empty() || !open_.back().block_sequence || open_.back().item == kNoItem) return false;
+    return (out_.items[open_.back().item].column_and_kind & kColumnMask) == column;
+  }
+
+  // Moves `tail` (a continuation's part, read from where this builder stopped) to the end of
+  // this one's nodes, then closes every collection still open as the document's end would.
+  // Returns false, having changed nothing, if reading on alone would end otherwise: nesting
+  // too deep where the parts meet, or more nodes than 32-bit indices hold.
+  bool finish_with(Builder& tail, const yaml_mark_t& tail_start) {
+    if (open_.size() - 1 + tail.deepest_start_ >= kMostDepth) return false;
+    const std::size_t most = std::numeric_limits<std::uint32_t>::max();
+    if (out_.items.size() + tail.out_.items.size() >= most || out_.children.size() + tail.out_.children.size() >= most ||
+        out_.children.size() + tail.out_.children.size() + pending_.size() + tail.pending_.size() >= most) {
+      return false;
+    }
+    // The empty values left before the split sit where the part's first node starts.
+    place_empty_values(tail_start);
+    const auto item_base = static_cast<std::uint32_t>(out_.items.size());
+    const auto child_base = static_cast<std::uint32_t>(out_.children.size());
+    const auto scalar_base = static_cast<std::uint32_t>(out_.scalars.size());
+    for (Item item : tail.out_.items) {
+      const auto kind = static_cast<Kind>(item.column_and_kind >> kKindShift);
+      if (kind == Kind::scalar) item.begin += scalar_base;
+      if (kind == Kind::sequence || kind == Kind::map) item.begin += child_base;
+      out_.items.push_back(item);
+    }
+    for (const auto child : tail.out_.children) out_.children.push_back(child + item_base);
+    out_.scalars.append(tail.out_.scalars);
+    for (const auto item : tail.pending_) pending_.push_back(item + item_base);
+    while (!open_.empty()) {
+      const bool map = out_.items[open_.back().item].column_and_kind >> kKindShift == static_cast<std::uint32_t>(Kind::map);
+      const std::uint32_t done = close(map);
+      if (!open_.empty()) pending_.push_back(done);
+    }
+    return true;
+  }
+
+ private:
+  static constexpr std::uint32_t kNoItem = std::numeric_limits<std::uint32_t>::max();
 
   struct Open {
     std::uint32_t item;
     std::size_t first_pending;  // its children so far: pending[first_pending...]
     bool flow_map;
+    bool block_sequence;
   };
-  std::vector<Open> open;
-  std::vector<std::uint32_t> pending;
-  std::vector<std::uint32_t> empty_values;  // placed where the next event starts, as yaml-cpp does
-  std::unordered_map<std::string, std::uint32_t> anchors;
 
-  auto add = [&](Kind kind, const yaml_mark_t& mark, std::uint32_t begin, std::uint32_t count) {
-    if (items_.size() >= std::numeric_limits<std::uint32_t>::max()) throw ParseError({0, 0}, "too many YAML nodes");
-    const auto index = static_cast<std::uint32_t>(items_.size());
-    items_.push_back({clamp32(mark.line, kNoLine - 1),
-                      clamp32(mark.column, kColumnMask) | (static_cast<std::uint32_t>(kind) << kKindShift), begin, count});
+  yaml::Mark mark(const yaml_mark_t& m) const {
+    return {static_cast<int>(std::min<std::size_t>(m.line + line_base_, std::numeric_limits<int>::max())),
+            static_cast<int>(std::min<std::size_t>(m.column, std::numeric_limits<int>::max()))};
+  }
+  yaml::Mark mark_of(std::uint32_t index) const {
+    const auto& item = out_.items[index];
+    if (item.line == kNoLine) return {};
+    return {static_cast<int>(std::min<std::uint32_t>(item.line, std::numeric_limits<int>::max())),
+            static_cast<int>(item.column_and_kind & kColumnMask)};
+  }
+  Kind kind(std::uint32_t index) const { return static_cast<Kind>(out_.items[index].column_and_kind >> kKindShift); }
+
+  void place_empty_values(const yaml_mark_t& at) {
+    for (const auto index : empty_values_) {
+      out_.items[index].line = clamp32(at.line + line_base_, kNoLine - 1);
+      out_.items[index].column_and_kind = clamp32(at.column, kColumnMask) | (out_.items[index].column_and_kind & ~kColumnMask);
+    }
+    empty_values_.clear();
+  }
+
+  std::uint32_t add(Kind kind, const yaml_mark_t& at, std::uint32_t begin, std::uint32_t count) {
+    if (out_.items.size() >= std::numeric_limits<std::uint32_t>::max()) throw ParseError({0, 0}, "too many YAML nodes");
+    const auto index = static_cast<std::uint32_t>(out_.items.size());
+    out_.items.push_back({clamp32(at.line + line_base_, kNoLine - 1),
+                          clamp32(at.column, kColumnMask) | (static_cast<std::uint32_t>(kind) << kKindShift), begin, count});
     return index;
-  };
-  auto anchor = [&](const yaml_char_t* name, std::uint32_t index) {
-    if (name) anchors[reinterpret_cast<const char*>(name)] = index;
-  };
+  }
+
+  void anchor(const yaml_char_t* name, std::uint32_t index) {
+    if (name) anchors_[reinterpret_cast<const char*>(name)] = index;
+  }
+
+  // Closes the innermost open collection; returns its node.
+  std::uint32_t close(bool map) {
+    const Open o = open_.back();
+    open_.pop_back();
+    if (map) refuse_duplicate_keys(o.first_pending);
+    const std::size_t count = pending_.size() - o.first_pending;
+    if (out_.children.size() + count >= std::numeric_limits<std::uint32_t>::max()) throw ParseError({0, 0}, "too many YAML nodes");
+    out_.items[o.item].begin = static_cast<std::uint32_t>(out_.children.size());
+    out_.items[o.item].count = static_cast<std::uint32_t>(map ? count / 2 : count);
+    out_.children.insert(out_.children.end(), pending_.begin() + static_cast<std::ptrdiff_t>(o.first_pending), pending_.end());
+    pending_.resize(o.first_pending);
+    return o.item;
+  }
+
   // YAML forbids a key twice in one mapping, but libyaml lets it through and a reader would
   // take one of the two values without a word: a `steps:` typed twice is another run than
   // the author meant. Scalar keys only (a campaign file has no other kind). Maps of a few
   // keys, as a stage's are, are compared pairwise; larger ones through a set.
-  std::unordered_map<std::string_view, std::uint32_t> seen_keys;
-  auto refuse_duplicate_keys = [&](std::size_t first) {
-    const std::size_t pairs = (pending.size() - first) / 2;
+  void refuse_duplicate_keys(std::size_t first) {
+    const std::size_t pairs = (pending_.size() - first) / 2;
     if (pairs < 2) return;
     auto key_text = [&](std::size_t pair) -> std::optional<std::string_view> {
-      const std::uint32_t key = pending[first + 2 * pair];
+      const std::uint32_t key = pending_[first + 2 * pair];
       if (kind(key) != Kind::scalar) return std::nullopt;
-      return std::string_view(scalars_.data() + items_[key].begin, items_[key].count);
+      return std::string_view(out_.scalars.data() + out_.items[key].begin, out_.items[key].count);
     };
     auto refuse = [&](std::size_t earlier, std::size_t later) {
-      const yaml::Mark again = Node(this, pending[first + 2 * later]).Mark();
+      const yaml::Mark again = mark_of(pending_[first + 2 * later]);
       throw ParseError(again, fmt::format("duplicate key '{}' in this mapping (also at line {}); a key may appear once",
-                                          *key_text(later), Node(this, pending[first + 2 * earlier]).Mark().line + 1));
+                                          *key_text(later), mark_of(pending_[first + 2 * earlier]).line + 1));
     };
     if (pairs <= 16) {
       for (std::size_t later = 1; later < pairs; ++later) {
@@ -145,113 +293,163 @@ Document::Document(std::string_view text) {
       }
       return;
     }
-    seen_keys.clear();
+    seen_keys_.clear();
     for (std::size_t pair = 0; pair < pairs; ++pair) {
       const auto k = key_text(pair);
       if (!k) continue;
-      const auto [at, fresh] = seen_keys.emplace(*k, static_cast<std::uint32_t>(pair));
+      const auto [at, fresh] = seen_keys_.emplace(*k, static_cast<std::uint32_t>(pair));
       if (!fresh) refuse(at->second, pair);
     }
-  };
+  }
 
+  Part& out_;
+  const std::uint32_t line_base_;
+  const bool continuation_;
+  std::vector<Open> open_;
+  std::vector<std::uint32_t> pending_;
+  std::vector<std::uint32_t> empty_values_;  // placed where the next event starts, as yaml-cpp does
+  std::unordered_map<std::string, std::uint32_t> anchors_;
+  std::unordered_map<std::string_view, std::uint32_t> seen_keys_;
+  std::size_t deepest_start_ = 0;  // the most collections open when another started
+};
+
+namespace {
+
+// Where a second thread may start: a line that opens a block sequence entry (`- ` then a
+// node on the same line), the least indented one in a window from `near`: in a campaign file,
+// an entry of the stage list rather than of a stage's own lists.
+struct SplitPoint {
+  std::size_t line_start;  // the text the second thread reads starts here
+  std::size_t column;      // of its `-`
+  std::size_t node_start;  // where the entry's node starts: its first event must start here
+};
+
+std::optional<SplitPoint> find_split(std::string_view text, std::size_t near) {
+  constexpr std::size_t kWindow = 256 * 1024;
+  std::size_t at = text.find('\n', near == 0 ? text.size() / 2 : near - 1);
+  const std::size_t stop = at == std::string_view::npos ? 0 : std::min(text.size(), at + kWindow);
+  std::optional<SplitPoint> best;
+  while (at != std::string_view::npos && at + 1 < stop) {
+    const std::size_t line = at + 1;
+    std::size_t c = line;
+    while (c < text.size() && text[c] == ' ') ++c;
+    if (c + 1 < text.size() && text[c] == '-' && text[c + 1] == ' ' && (!best || c - line < best->column)) {
+      std::size_t node = c + 1;
+      while (node < text.size() && text[node] == ' ') ++node;
+      if (node < text.size() && text[node] != '\n' && text[node] != '\r' && text[node] != '#' && text[node] != '\t') {
+        best = SplitPoint{line, c - line, node};
+        if (best->column == 0) break;
+      }
+    }
+    at = text.find('\n', line);
+  }
+  return best;
+}
+
+bool is_end(yaml_event_type_t type) {
+  return type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT || type == YAML_DOCUMENT_END_EVENT ||
+         type == YAML_STREAM_END_EVENT;
+}
+
+}  // namespace
+
+Document::Document(std::string_view text, ReadOptions options) {
+  // Offsets into the scalar buffer are 32-bit; no campaign file comes near.
+  if (text.size() >= std::numeric_limits<std::uint32_t>::max()) throw ParseError({0, 0}, "the file is larger than 4 GiB");
+  // Generous upper bounds (a node takes at least two bytes of text): pages never written are
+  // never resident, and a vector that never reallocates never holds two copies at once.
+  nodes_.items.reserve(text.size() / 2 + 1);
+  nodes_.children.reserve(text.size() / 2 + 1);
+  nodes_.scalars.reserve(text.size());
+
+  // The second thread's part, from `split` to the end, built while this thread parses up to it.
+  std::optional<SplitPoint> split;
+  if (text.size() >= options.two_threads_from) split = find_split(text, options.split_near);
+  Part tail_nodes;
+  std::optional<Builder> tail;
+  bool tail_whole = false;  // its root sequence ran to the end of the document, every node well-formed
+  std::jthread second;
+  if (split) {
+    const std::string_view rest = text.substr(split->line_start);
+    const auto lines_before = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(split->line_start), '\n');
+    tail.emplace(tail_nodes, clamp32(static_cast<std::size_t>(lines_before), kNoLine - 1), true);
+    second = std::jthread([rest, &tail, &tail_nodes, &tail_whole](std::stop_token stop) {
+      try {
+        tail_nodes.items.reserve(rest.size() / 2 + 1);
+        tail_nodes.children.reserve(rest.size() / 2 + 1);
+        tail_nodes.scalars.reserve(rest.size());
+        Parser parser(rest);
+        while (!stop.stop_requested()) {
+          Event e;
+          parser.next(e.event);
+          if (tail->feed(e.event) != Builder::Step::finished) continue;
+          // Its sequence closed. The first thread's document ends there too only if the text
+          // ends or a document marker (`...`, `---`) follows. Anything else ends this part's
+          // document implicitly (its sequence was its root), where the first thread would read
+          // on in an enclosing collection: other top-level keys, or a line less indented than
+          // the list. A next document without `---` is an error here, so ask for it.
+          Event end;
+          parser.next(end.event);
+          if (end.event.type != YAML_DOCUMENT_END_EVENT) return;
+          if (!end.event.data.document_end.implicit) {
+            tail_whole = true;
+            return;
+          }
+          Event next;
+          parser.next(next.event);
+          tail_whole = next.event.type == YAML_STREAM_END_EVENT ||
+                       (next.event.type == YAML_DOCUMENT_START_EVENT && !next.event.data.document_start.implicit);
+          return;
+        }
+      } catch (...) {
+        // Malformed on its own (or out of memory): the first thread reads on and says why.
+      }
+    });
+  }
+
+  Builder builder(nodes_, 0, false);
   Parser parser(text);
   while (true) {
     Event e;
     parser.next(e.event);
-    const yaml_event_t& ev = e.event;
-    for (const auto index : empty_values) {
-      items_[index].line = clamp32(ev.start_mark.line, kNoLine - 1);
-      items_[index].column_and_kind = clamp32(ev.start_mark.column, kColumnMask) |
-                                      (items_[index].column_and_kind & ~kColumnMask);
-    }
-    empty_values.clear();
-    std::optional<std::uint32_t> done;  // a node now complete: a child of the open collection
-    switch (ev.type) {
-      case YAML_STREAM_START_EVENT:
-      case YAML_NO_EVENT:
-        break;
-      case YAML_DOCUMENT_START_EVENT:
-        break;
-      case YAML_DOCUMENT_END_EVENT:
-      case YAML_STREAM_END_EVENT:
-        // yaml-cpp's Load reads the first document only; an empty stream is a null root
-        // with no position.
-        if (items_.empty()) items_.push_back({kNoLine, static_cast<std::uint32_t>(Kind::null) << kKindShift, 0, 0});
+    if (split && e.event.start_mark.index >= split->node_start) {
+      // The first event at or past the entry's node: if it starts the node, inside a block
+      // sequence at the entry's column, the second thread's part continues this one exactly.
+      const bool continues = e.event.start_mark.index == split->node_start && !is_end(e.event.type) &&
+                             builder.in_block_sequence_at(split->column);
+      if (!continues) second.request_stop();
+      second.join();
+      if (continues && tail_whole && builder.finish_with(*tail, e.event.start_mark)) {
+        two_threads_ = true;
         return;
-      case YAML_SCALAR_EVENT: {
-        const std::string_view value(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
-        const bool plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev.data.scalar.tag == nullptr;
-        std::uint32_t index;
-        if (plain && null_text(value)) {
-          index = add(Kind::null, ev.start_mark, 0, 0);
-          // Nothing written: yaml-cpp placed it where the next token starts, which libyaml's
-          // mark already is in a flow mapping (the `,` or `}` after the key).
-          const bool flow_value =
-              !open.empty() && open.back().flow_map && (pending.size() - open.back().first_pending) % 2 == 1;
-          if (ev.start_mark.index == ev.end_mark.index && !flow_value) empty_values.push_back(index);
-        } else {
-          index = add(Kind::scalar, ev.start_mark, static_cast<std::uint32_t>(scalars_.size()),
-                      static_cast<std::uint32_t>(value.size()));
-          scalars_.append(value);
-        }
-        anchor(ev.data.scalar.anchor, index);
-        done = index;
-        break;
       }
-      case YAML_ALIAS_EVENT: {
-        const auto it = anchors.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
-        if (it == anchors.end()) {
-          throw ParseError({static_cast<int>(ev.start_mark.line), static_cast<int>(ev.start_mark.column)},
-                           "the referenced anchor is not defined");
-        }
-        done = it->second;
-        break;
-      }
-      case YAML_SEQUENCE_START_EVENT:
-      case YAML_MAPPING_START_EVENT: {
-        const bool map = ev.type == YAML_MAPPING_START_EVENT;
-        // libyaml's scanner checks every open flow level at every token: 100,000 `[` took
-        // minutes. yaml-cpp refused nesting beyond 2000; a campaign needs less than ten.
-        if (open.size() >= kMostDepth) {
-          throw ParseError({static_cast<int>(std::min<std::size_t>(ev.start_mark.line, std::numeric_limits<int>::max())),
-                            static_cast<int>(std::min<std::size_t>(ev.start_mark.column, std::numeric_limits<int>::max()))},
-                           fmt::format("nested deeper than {} levels", kMostDepth));
-        }
-        const auto index = add(map ? Kind::map : Kind::sequence, ev.start_mark, 0, 0);
-        anchor(map ? ev.data.mapping_start.anchor : ev.data.sequence_start.anchor, index);
-        open.push_back({index, pending.size(), map && ev.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE});
-        break;
-      }
-      case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT: {
-        const Open o = open.back();
-        open.pop_back();
-        if (ev.type == YAML_MAPPING_END_EVENT) refuse_duplicate_keys(o.first_pending);
-        const std::size_t count = pending.size() - o.first_pending;
-        if (children_.size() + count >= std::numeric_limits<std::uint32_t>::max()) {
-          throw ParseError({0, 0}, "too many YAML nodes");
-        }
-        items_[o.item].begin = static_cast<std::uint32_t>(children_.size());
-        items_[o.item].count = static_cast<std::uint32_t>(ev.type == YAML_MAPPING_END_EVENT ? count / 2 : count);
-        children_.insert(children_.end(), pending.begin() + static_cast<std::ptrdiff_t>(o.first_pending), pending.end());
-        pending.resize(o.first_pending);
-        done = o.item;
-        break;
-      }
+      split.reset();
     }
-    if (done && !open.empty()) pending.push_back(*done);
+    if (builder.feed(e.event) == Builder::Step::finished) return;
   }
+}
+
+bool Document::same_nodes(const Document& other) const {
+  const auto& a = nodes_;
+  const auto& b = other.nodes_;
+  if (a.items.size() != b.items.size() || a.children != b.children || a.scalars != b.scalars) return false;
+  for (std::size_t i = 0; i < a.items.size(); ++i) {
+    const auto& x = a.items[i];
+    const auto& y = b.items[i];
+    if (x.line != y.line || x.column_and_kind != y.column_and_kind || x.begin != y.begin || x.count != y.count) return false;
+  }
+  return true;
 }
 
 std::string_view Node::text() const {
   if (!IsScalar()) return {};
-  const auto& item = doc_->items_[index_];
-  return std::string_view(doc_->scalars_.data() + item.begin, item.count);  // in range by construction
+  const auto& item = doc_->nodes_.items[index_];
+  return std::string_view(doc_->nodes_.scalars.data() + item.begin, item.count);  // in range by construction
 }
 
 yaml::Mark Node::Mark() const {
   if (!doc_) return {};
-  const auto& item = doc_->items_[index_];
+  const auto& item = doc_->nodes_.items[index_];
   if (item.line == Document::kNoLine) return {};
   return {static_cast<int>(std::min<std::uint32_t>(item.line, std::numeric_limits<int>::max())),
           static_cast<int>(item.column_and_kind & Document::kColumnMask)};
@@ -259,18 +457,18 @@ yaml::Mark Node::Mark() const {
 
 std::size_t Node::size() const {
   if (!IsSequence() && !IsMap()) return 0;
-  return doc_->items_[index_].count;
+  return doc_->nodes_.items[index_].count;
 }
 
 Node Node::operator[](std::string_view key) const {
   if (!IsMap()) return {};
   // The loader asks a stage's map of about ten entries for some thirty keys: lengths first,
   // then bytes, with no Node made per entry.
-  const auto& item = doc_->items_[index_];
-  const std::uint32_t* entry = doc_->children_.data() + item.begin;
-  const char* text = doc_->scalars_.data();
+  const auto& item = doc_->nodes_.items[index_];
+  const std::uint32_t* entry = doc_->nodes_.children.data() + item.begin;
+  const char* text = doc_->nodes_.scalars.data();
   for (std::uint32_t i = 0; i < item.count; ++i, entry += 2) {
-    const auto& k = doc_->items_[entry[0]];
+    const auto& k = doc_->nodes_.items[entry[0]];
     if (k.count != key.size() || doc_->kind(entry[0]) != Kind::scalar) continue;
     if (key.empty() || std::memcmp(text + k.begin, key.data(), key.size()) == 0) return Node(doc_, entry[1]);
   }
@@ -279,13 +477,13 @@ Node Node::operator[](std::string_view key) const {
 
 Node Node::operator[](std::size_t index) const {
   if (!IsSequence() || index >= size()) return {};
-  return Node(doc_, doc_->children_[doc_->items_[index_].begin + index]);
+  return Node(doc_, doc_->nodes_.children[doc_->nodes_.items[index_].begin + index]);
 }
 
 void NodeIterator::load() {
   if (position_ >= of_.size()) return;
-  const auto& item = of_.doc_->items_[of_.index_];
-  const auto* children = of_.doc_->children_.data() + item.begin;
+  const auto& item = of_.doc_->nodes_.items[of_.index_];
+  const auto* children = of_.doc_->nodes_.children.data() + item.begin;
   if (of_.IsSequence()) {
     static_cast<Node&>(entry_) = Node(of_.doc_, children[position_]);
   } else {

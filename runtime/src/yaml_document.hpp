@@ -121,22 +121,47 @@ class NodeIterator {
 inline NodeIterator Node::begin() const { return NodeIterator(*this, 0); }
 inline NodeIterator Node::end() const { return NodeIterator(*this, size()); }
 
+/// How a Document reads its text.
+struct ReadOptions {
+  /// Texts at least this long are read by two threads: the second parses from a sequence
+  /// entry near the middle (the stage list of a long campaign file) while the first parses up
+  /// to it. libyaml's scanner is most of a large file's time and cannot go faster on one core.
+  std::size_t two_threads_from = std::size_t{4} << 20;
+  /// Where to look for that entry (the first one at or after this byte); 0: the middle.
+  std::size_t split_near = 0;
+};
+
 /// The first document of a YAML text. Parsing happens in the constructor, which throws
 /// ParseError; nodes point into the Document, which therefore neither copies nor moves.
+///
+/// Read by two threads, a document is the same as read by one, node for node and error for
+/// error: the second thread's part is taken only once the first has parsed up to where it
+/// starts and found there the sequence entry the second one assumed, at the same column, and
+/// only if the second part was well-formed on its own (its sequence ran to the document's
+/// end, its aliases named its own anchors). Otherwise the first thread reads on alone, as if
+/// there had been no second: a file whose stage list is followed by other top-level keys is
+/// read by one thread.
 class Document {
  public:
-  explicit Document(std::string_view text);
+  explicit Document(std::string_view text, ReadOptions options = {});
   Document(const Document&) = delete;
   Document& operator=(const Document&) = delete;
 
   /// The document's root; null for an empty text.
   Node root() const { return Node(this, 0); }
 
+  /// Whether two threads read it (for tests and benchmarks).
+  bool read_by_two_threads() const { return two_threads_; }
+  /// Whether `other` holds the same nodes, in the same order, at the same positions.
+  bool same_nodes(const Document& other) const;
+
  private:
   friend class Node;
   friend class NodeIterator;
-  // 16 bytes: kind in the column's top bits; a scalar's text is scalars_[begin, begin + count),
-  // a sequence's items are children_[begin, begin + count), a map's 2 x count of them (key, value).
+  class Builder;
+
+  // 16 bytes: kind in the column's top bits; a scalar's text is scalars[begin, begin + count),
+  // a sequence's items are children[begin, begin + count), a map's 2 x count of them (key, value).
   struct Item {
     std::uint32_t line;
     std::uint32_t column_and_kind;
@@ -147,11 +172,17 @@ class Document {
   static constexpr std::uint32_t kColumnMask = (std::uint32_t{1} << kKindShift) - 1;
   static constexpr std::uint32_t kNoLine = 0xffffffffu;  // a null mark
 
-  Kind kind(std::uint32_t i) const { return static_cast<Kind>(items_[i].column_and_kind >> kKindShift); }
+  // The nodes of a document, or of the part of one that a second thread read.
+  struct Part {
+    std::vector<Item> items;
+    std::vector<std::uint32_t> children;
+    std::string scalars;
+  };
 
-  std::vector<Item> items_;
-  std::vector<std::uint32_t> children_;
-  std::string scalars_;
+  Kind kind(std::uint32_t i) const { return static_cast<Kind>(nodes_.items[i].column_and_kind >> kKindShift); }
+
+  Part nodes_;
+  bool two_threads_ = false;
 };
 
 inline bool Node::is(Kind k) const { return doc_ != nullptr && doc_->kind(index_) == k; }

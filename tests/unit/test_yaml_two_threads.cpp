@@ -1,0 +1,199 @@
+// A long campaign file is read by two threads (runtime/src/yaml_document.hpp): the second
+// parses from a stage-list entry near the middle while the first parses up to it. What is read
+// must not depend on it: for every text here, split at every line, the document is the same
+// as one thread reads it, node for node and position for position, and a malformed text fails
+// with the same message at the same line and column. The split must also really happen where
+// it can (a test that never split would prove nothing).
+
+#include "yaml_document.hpp"
+
+#include <perennial/campaign_loader.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using perennial::yaml::Document;
+using perennial::yaml::ParseError;
+using perennial::yaml::ReadOptions;
+
+constexpr ReadOptions kOneThread{std::numeric_limits<std::size_t>::max(), 0};
+
+struct Outcome {
+  std::size_t splits = 0;     // line starts tried
+  std::size_t two_threads = 0;  // of them, read by two threads
+};
+
+// Reads `text` by one thread, then split at every line start; every reading must agree.
+Outcome expect_same_at_every_split(const std::string& text, const std::string& what) {
+  std::optional<Document> alone;
+  std::optional<ParseError> alone_error;
+  try {
+    alone.emplace(text, kOneThread);
+  } catch (const ParseError& e) {
+    alone_error = e;
+  }
+  EXPECT_FALSE(alone && alone->read_by_two_threads()) << what;
+  Outcome outcome;
+  for (std::size_t at = 1; at < text.size(); ++at) {
+    if (text[at - 1] != '\n') continue;
+    ++outcome.splits;
+    try {
+      const Document split(text, ReadOptions{0, at});
+      outcome.two_threads += split.read_by_two_threads() ? 1 : 0;
+      if (alone_error) {
+        ADD_FAILURE() << what << ", split at byte " << at << ": read, but one thread failed with '"
+                      << alone_error->what() << "'";
+        continue;
+      }
+      EXPECT_TRUE(split.same_nodes(*alone)) << what << ", split at byte " << at
+                                            << (split.read_by_two_threads() ? " (two threads)" : " (one thread)");
+    } catch (const ParseError& e) {
+      if (!alone_error) {
+        ADD_FAILURE() << what << ", split at byte " << at << ": failed with '" << e.what() << "', one thread read it";
+        continue;
+      }
+      EXPECT_EQ(std::string(e.what()), alone_error->what()) << what << ", split at byte " << at;
+      EXPECT_EQ(e.mark.line, alone_error->mark.line) << what << ", split at byte " << at;
+      EXPECT_EQ(e.mark.column, alone_error->mark.column) << what << ", split at byte " << at;
+    }
+  }
+  return outcome;
+}
+
+// A campaign written out stage by stage, with what makes a split point tricky: lists inside
+// stages, block scalars holding lines that look like entries, an empty value ending an entry,
+// flow maps, comments, quoted text over two lines, anchors and aliases (with `alias_header`,
+// some naming an anchor before the list: a second thread cannot resolve those).
+std::string stage_list(int stages, const std::string& after_list = "", bool alias_header = false) {
+  std::string y = "campaign: split\n# a comment\ndefaults: &common {ranks: 1, steps: 10}\nstages:\n";
+  for (int i = 0; i < stages; ++i) {
+    y += fmt::format("  - name: s{:03}\n    kernel: noop\n", i);
+    switch (i % 7) {
+      case 0: y += "    after:\n      - s000\n      - {name: x, y: [1, 2]}\n"; break;
+      case 1: y += "    note: |\n      - not an entry\n        - nor this\n    steps: 3\n"; break;
+      case 2: y += "    parameters: {a: 1, b: [x, y], c: }\n    last:\n"; break;
+      case 3: y += "    text: \"two\n      lines\"  # quoted over a line break\n"; break;
+      case 4: y += fmt::format("    anchored: &a{} [1, 2]\n    again: *a{}\n", i, i); break;
+      case 5:
+        y += alias_header ? "    <<: *common\n" : "    <<: {ranks: 2}\n";
+        y += "    list:\n    - indentless\n    - entries\n";
+        break;
+      default: y += "    -key: dash-led key\n    empty:\n"; break;
+    }
+  }
+  return y + after_list;
+}
+
+TEST(YamlTwoThreads, AStageListReadByTwoThreadsIsTheSameAsReadByOneAtEverySplit) {
+  const auto outcome = expect_same_at_every_split(stage_list(40), "a stage list");
+  // Every entry of the stage list is a place to split; the reader took most of them.
+  EXPECT_GE(outcome.two_threads, 30u) << "of " << outcome.splits << " line starts";
+}
+
+TEST(YamlTwoThreads, AliasesOfAnchorsBeforeTheSplitAreReadTheSame) {
+  const auto outcome = expect_same_at_every_split(stage_list(21, "", true), "aliases of the header's anchor");
+  // After the last entry that names it, the second part resolves its own aliases.
+  EXPECT_GT(outcome.two_threads, 0u);
+}
+
+TEST(YamlTwoThreads, TextAfterTheListIsReadByOneThreadAndStaysTheSame) {
+  for (const std::string tail : {"output_dir: later\n", "  - last\nmore: 1\n", "...\nignored: [\n", "---\nsecond: doc\n",
+                                 "# only a comment\n", "\n\n", " : one column in\n", "%YAML 1.1\n---\nx: 1\n",
+                                 "- at column 0\n"}) {
+    const auto outcome = expect_same_at_every_split(stage_list(12, tail), "a stage list then '" + tail + "'");
+    EXPECT_GT(outcome.splits, 0u);
+  }
+}
+
+TEST(YamlTwoThreads, MalformedTextFailsTheSameWayWhereverItIsSplit) {
+  const std::vector<std::pair<std::string, std::string>> breaks = {
+      {"    kernel: noop\n", "    kernel: noop\n   bad: indent\n"},
+      {"    kernel: noop\n", "    kernel: noop\n    kernel: twice\n"},
+      {"      - s000\n", "      - *nowhere\n"},
+      {"    steps: 3\n", "    steps: [3\n"},
+      {"    kernel: noop\n", "    kernel: noop\n\tsteps: 1\n"},
+      {"    last:\n", "    last: 'open\n"},
+      {"  - name: s", "  - name: s}"},
+  };
+  for (const auto& [find, replace] : breaks) {
+    std::string text = stage_list(14);
+    // Break the last occurrence: in the part the second thread reads.
+    const auto at = text.rfind(find);
+    ASSERT_NE(at, std::string::npos) << find;
+    text.replace(at, find.size(), replace);
+    expect_same_at_every_split(text, "broken by '" + replace + "'");
+  }
+}
+
+TEST(YamlTwoThreads, DeepNestingInTheSecondPartIsRefusedAsByOneThread) {
+  std::string text = "stages:\n  - a\n  - b\n  - ";
+  text += std::string(999, '[');
+  text += std::string(999, ']');
+  text += "\n";
+  expect_same_at_every_split(text, "999 nested lists in the second part");
+}
+
+TEST(YamlTwoThreads, RandomlyDamagedStageListsReadTheSame) {
+  const std::string base = stage_list(10);
+  std::mt19937 random(16);
+  const std::string alphabet = " -:\n\t[]{},#&*|'\"?x";
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string text = base;
+    for (int edit = 0; edit < 3; ++edit) {
+      const std::size_t at = std::uniform_int_distribution<std::size_t>(0, text.size() - 1)(random);
+      const char c = alphabet[std::uniform_int_distribution<std::size_t>(0, alphabet.size() - 1)(random)];
+      switch (random() % 3) {
+        case 0: text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c); break;
+        case 1: text.erase(at, 1); break;
+        default: text[at] = c; break;
+      }
+    }
+    expect_same_at_every_split(text, fmt::format("damaged copy {}", trial));
+  }
+}
+
+// Through the loader, with the size at which it uses two threads by itself: the stages read
+// and an error's position in the second half are what they are when read by one.
+TEST(YamlTwoThreads, ALongCampaignFileLoadsItsStagesAndNamesAnErrorInItsSecondHalf) {
+  const int stages = 30000;
+  std::string text = "campaign: long\nstages:\n";
+  for (int i = 0; i < stages; ++i) {
+    text += fmt::format("  - name: run-{:06}\n    kernel: noop\n    ranks: 1\n    steps: {}\n    parameters:\n"
+                        "      label: \"a label long enough to make the file long enough\"\n",
+                        i, 10 + i % 7);
+  }
+  ASSERT_GE(text.size(), ReadOptions{}.two_threads_from) << "the file must be long enough for two threads";
+  {
+    const Document two(text);
+    EXPECT_TRUE(two.read_by_two_threads());
+    EXPECT_TRUE(two.same_nodes(Document(text, kOneThread)));
+  }
+  const auto loaded = perennial::load_campaign_text(text, "long.yaml");
+  ASSERT_TRUE(loaded.diagnostics.empty()) << loaded.diagnostics.to_string();
+  ASSERT_TRUE(loaded.campaign);
+  EXPECT_EQ(loaded.campaign->stages.size(), static_cast<std::size_t>(stages));
+
+  // The same file with one stage's steps made text, in its last third.
+  const std::string marker = "  - name: run-022000\n    kernel: noop\n    ranks: 1\n    steps: ";
+  const auto at = text.find(marker);
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + marker.size(), "many");
+  const std::size_t line = 2 + 6 * 22000 + 4;  // the campaign and stages lines, 6 per stage, then its 4th
+  const auto broken = perennial::load_campaign_text(text, "long.yaml");
+  const std::string report = broken.diagnostics.to_string();
+  EXPECT_EQ(broken.diagnostics.size(), 1u) << report;
+  EXPECT_NE(report.find(fmt::format("long.yaml:{}:12", line)), std::string::npos) << report;
+  EXPECT_NE(report.find("steps"), std::string::npos) << report;
+}
+
+}  // namespace
