@@ -324,6 +324,28 @@ struct SplitPoint {
   std::size_t node_start;  // where the entry's node starts: its first event must start here
 };
 
+// A byte offset of a UTF-8 text as libyaml's marks count it: characters (a UTF-8 BOM at the
+// start not counted) and line breaks (`\r\n` as one; `\r`, `\n`, NEL, LS and PS each one).
+// Text before the offset that libyaml would refuse never gets this far: its reader stops there.
+struct LibyamlPosition {
+  std::size_t index = 0;
+  std::size_t line = 0;
+};
+
+LibyamlPosition libyaml_position(std::string_view text, std::size_t offset) {
+  LibyamlPosition at;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t i = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  for (; i < offset; ++i) {
+    const unsigned char c = bytes[i];
+    if ((c & 0xC0) != 0x80) ++at.index;  // not a continuation byte: a character starts
+    if (c == '\n' || (c == '\r' && (i + 1 >= text.size() || bytes[i + 1] != '\n'))) ++at.line;
+    if (c == 0xC2 && i + 1 < offset && bytes[i + 1] == 0x85) ++at.line;
+    if (c == 0xE2 && i + 2 < offset && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9)) ++at.line;
+  }
+  return at;
+}
+
 std::optional<SplitPoint> find_split(std::string_view text, std::size_t near) {
   constexpr std::size_t kWindow = 256 * 1024;
   std::size_t at = text.find('\n', near == 0 ? text.size() / 2 : near - 1);
@@ -364,15 +386,18 @@ Document::Document(std::string_view text, ReadOptions options) {
 
   // The second thread's part, from `split` to the end, built while this thread parses up to it.
   std::optional<SplitPoint> split;
-  if (text.size() >= options.two_threads_from) split = find_split(text, options.split_near);
+  // UTF-16 (a BOM says so) would need its own search; such a file is read by one thread.
+  const bool utf16 = text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF";
+  if (text.size() >= options.two_threads_from && !utf16) split = find_split(text, options.split_near);
+  LibyamlPosition node_at;  // where the first thread must find the entry's node
   Part tail_nodes;
   std::optional<Builder> tail;
   bool tail_whole = false;  // its root sequence ran to the end of the document, every node well-formed
   std::jthread second;
   if (split) {
     const std::string_view rest = text.substr(split->line_start);
-    const auto lines_before = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(split->line_start), '\n');
-    tail.emplace(tail_nodes, clamp32(static_cast<std::size_t>(lines_before), kNoLine - 1), true);
+    node_at = libyaml_position(text, split->node_start);
+    tail.emplace(tail_nodes, clamp32(node_at.line, kNoLine - 1), true);
     second = std::jthread([rest, &tail, &tail_nodes, &tail_whole](std::stop_token stop) {
       try {
         tail_nodes.items.reserve(rest.size() / 2 + 1);
@@ -412,11 +437,13 @@ Document::Document(std::string_view text, ReadOptions options) {
   while (true) {
     Event e;
     parser.next(e.event);
-    if (split && e.event.start_mark.index >= split->node_start) {
-      // The first event at or past the entry's node: if it starts the node, inside a block
-      // sequence at the entry's column, the second thread's part continues this one exactly.
-      const bool continues = e.event.start_mark.index == split->node_start && !is_end(e.event.type) &&
-                             builder.in_block_sequence_at(split->column);
+    if (split && e.event.start_mark.index >= node_at.index) {
+      // The first event at or past the entry's node: if it starts the node (libyaml's own
+      // count of characters and lines agreeing with ours), inside a block sequence at the
+      // entry's column, the second thread's part continues this one exactly.
+      const bool continues = e.event.start_mark.index == node_at.index && e.event.start_mark.line == node_at.line &&
+                             e.event.start_mark.column == split->node_start - split->line_start &&
+                             !is_end(e.event.type) && builder.in_block_sequence_at(split->column);
       if (!continues) second.request_stop();
       second.join();
       if (continues && tail_whole && builder.finish_with(*tail, e.event.start_mark)) {

@@ -14,6 +14,9 @@
 #include <fmt/format.h>
 
 #include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -133,6 +136,40 @@ TEST(YamlTwoThreads, MalformedTextFailsTheSameWayWhereverItIsSplit) {
     text.replace(at, find.size(), replace);
     expect_same_at_every_split(text, "broken by '" + replace + "'");
   }
+}
+
+// libyaml counts `\r`, NEL, LS and PS as line breaks and characters rather than bytes; the
+// second thread's first line and the first thread's stop must count the same way.
+TEST(YamlTwoThreads, LineBreaksOtherThanNewlineAndMultibyteTextReadTheSame) {
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"# a comment\n", "# a comment\r\r\r\n"},                                    // bare carriage returns
+      {"campaign: split\n", "campaign: \"sp\xC2\x85lit\"\n"},                       // NEL in a quoted scalar
+      {"campaign: split\n", "campaign: \"sp\xE2\x80\xA8l\xE2\x80\xA9it\"\n"},  // LS and PS
+      {"campaign: split\n", "campaign: \xC3\xA9t\xC3\xA9 \xE2\x98\x83\n"},       // two- and three-byte characters
+      {"campaign: split\n", "\xEF\xBB\xBF" "campaign: split\n"},                       // a UTF-8 byte-order mark
+  };
+  for (const auto& [find, replace] : changes) {
+    std::string text = stage_list(12);
+    text.replace(text.find(find), find.size(), replace);
+    const auto outcome = expect_same_at_every_split(text, "with '" + replace + "'");
+    EXPECT_GT(outcome.two_threads, 0u) << replace;
+  }
+  // Every line ended by `\r\n`.
+  std::string crlf;
+  for (const char c : stage_list(12)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  EXPECT_GT(expect_same_at_every_split(crlf, "CRLF line ends").two_threads, 0u);
+}
+
+TEST(YamlTwoThreads, TheFuzzersFindingsReadTheSame) {
+  const std::filesystem::path folder = std::filesystem::path(PERENNIAL_SOURCE_DIR) / "tests/fuzz/findings/fuzz_yaml_two_threads";
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    expect_same_at_every_split(text, entry.path().filename().string());
+    ++files;
+  }
+  EXPECT_GT(files, 0u) << folder;
 }
 
 TEST(YamlTwoThreads, DeepNestingInTheSecondPartIsRefusedAsByOneThread) {
