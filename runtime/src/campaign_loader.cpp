@@ -17,6 +17,7 @@
 #include <regex>
 #include <tuple>
 #include <set>
+#include <thread>
 #include <sstream>
 
 namespace perennial {
@@ -835,6 +836,56 @@ std::size_t expected_stages(const yaml::Node& stages) {
   return total;
 }
 
+// Reads stages[first, last) into specs[first, last) if each is a plain stage: read without
+// being refused, no for_each list, so one spec each. False at the first that is not (the rest
+// unread): the caller then reads them all again the usual way.
+bool read_plain_stages(Reader& r, const yaml::Node& stages, std::size_t first, std::size_t last,
+                       const CheckpointSpec& checkpoint, const std::filesystem::path& base, std::vector<StageSpec>& specs) {
+  std::vector<StageSpec> one;
+  for (std::size_t i = first; i < last; ++i) {
+    auto t = read_stage(r, stages[i], i, checkpoint, base);
+    if (!t || !t->for_each.empty()) return false;
+    one.clear();
+    expand(r, std::move(*t), one);
+    if (one.size() != 1) return false;
+    specs[i] = std::move(one.front());
+  }
+  return true;
+}
+
+// A long list of plain stages read by two threads, each half into its own part of the
+// campaign's stages, with the diagnostics in the order one thread makes them. Each stage is
+// read on its own (the only state shared is the const tree and interned file names), so the
+// result is what one thread would give. False, with nothing changed, if a stage is not plain.
+bool read_plain_stages_in_two_threads(const std::string& file, const yaml::Node& stages, Campaign& c,
+                                      const std::filesystem::path& base, Diagnostics& diagnostics) {
+  const std::size_t n = stages.size();
+  if (n < 2 || n > kMostStages) return false;
+  std::vector<StageSpec> specs(n);
+  const std::size_t half = n / 2;
+  Diagnostics first_found, second_found;
+  bool first_plain = false;
+  bool second_plain = false;
+  {
+    std::jthread second([&] {
+      try {
+        Reader r(file, second_found);
+        second_plain = read_plain_stages(r, stages, half, n, c.checkpoint, base, specs);
+      } catch (...) {
+        // Out of memory, say: one thread reads them again and meets it itself.
+      }
+    });
+    Reader r(file, first_found);
+    first_plain = read_plain_stages(r, stages, 0, half, c.checkpoint, base, specs);
+  }
+  if (!first_plain || !second_plain) return false;
+  for (const auto* found : {&first_found, &second_found}) {
+    for (const auto& d : found->items()) diagnostics.add(d.where, d.field, d.message);
+  }
+  c.stages = std::move(specs);
+  return true;
+}
+
 // The campaign-level CF fields (`conventions:`, `title:`, ..., `start_date:`) and `mpi_io:`.
 void read_output_conventions(Reader& r, const yaml::Node& root, Campaign& c) {
   if (const auto n = root["conventions"]) {
@@ -911,7 +962,7 @@ SourceLocation yaml_error_location(const yaml::ParseError& e, const std::filesys
   return {file.string(), e.mark.line + 1, e.mark.column + 1};
 }
 
-LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path& file) {
+LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path& file, bool two_threads) {
   LoadedCampaign result;
   Reader r(file.string(), result.diagnostics);
   if (!root.IsMap()) {
@@ -1016,9 +1067,11 @@ LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path
     if (!stages.IsSequence() || stages.size() == 0) {
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
-      c.stages.reserve(expected_stages(stages));
+      const bool read = two_threads && read_plain_stages_in_two_threads(file.string(), stages, c, base, result.diagnostics);
+      if (read) result.stage_threads = 2;
+      if (!read) c.stages.reserve(expected_stages(stages));
       bool too_many = false;
-      for (std::size_t i = 0; i < stages.size(); ++i) {
+      for (std::size_t i = 0; !read && i < stages.size(); ++i) {
         auto t = read_stage(r, stages[i], i, c.checkpoint, base);
         if (!t) continue;
         // A few for_each lists multiply into millions of stages (ci/fuzz.sh found a file of
@@ -1073,26 +1126,30 @@ namespace {
 
 // Parses `text`, frees `release` (the text itself, when the caller owns it: the tree keeps
 // its own copy of every value, and a large file need not be held twice), then reads it.
-LoadedCampaign parse_and_read(std::string_view text, const std::filesystem::path& file, std::string* release) {
+LoadedCampaign parse_and_read(std::string_view text, const std::filesystem::path& file, std::string* release,
+                              const LoadOptions& options) {
+  const bool two_threads = text.size() >= options.two_threads_from_bytes;
   std::optional<yaml::Document> document;
   try {
-    document.emplace(text);
+    document.emplace(text, yaml::ReadOptions{options.two_threads_from_bytes, 0});
   } catch (const yaml::ParseError& e) {
     LoadedCampaign result;
     result.diagnostics.add(yaml_error_location(e, file), "yaml", e.what());
     return result;
   }
   if (release) std::string().swap(*release);
-  return read_campaign(document->root(), file);
+  LoadedCampaign result = read_campaign(document->root(), file, two_threads);
+  result.yaml_threads = document->read_by_two_threads() ? 2 : 1;
+  return result;
 }
 
 }  // namespace
 
-LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file) {
-  return parse_and_read(yaml, file, nullptr);
+LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file, const LoadOptions& options) {
+  return parse_and_read(yaml, file, nullptr, options);
 }
 
-LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
+LoadedCampaign load_campaign_file(const std::filesystem::path& file, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec)) {
     LoadedCampaign result;
@@ -1105,7 +1162,7 @@ LoadedCampaign load_campaign_file(const std::filesystem::path& file) {
     result.diagnostics.add({file.string(), 0, 0}, "file", "cannot be read (does it exist?)");
     return result;
   }
-  return parse_and_read(*text, file, &*text);
+  return parse_and_read(*text, file, &*text, options);
 }
 
 LoadedCluster load_cluster_file(const std::filesystem::path& file) {

@@ -12,7 +12,8 @@
 // timed) and, given --perennial PATH, the command `perennial validate FILE` itself. Wall
 // seconds, CPU seconds (user + system: what the run itself costs on a loaded machine) and peak
 // RSS, medians. For scale, the same run also times libyaml reading the file's events and
-// nothing else: the floor of any loader built on it.
+// nothing else (the floor of any loader built on it, on one thread), and the YAML tree the
+// loader builds, by one thread and as the loader does (two threads from 4 MiB).
 // Prints figures, never fails on them. The last line, `summary: key=value ...`, is read by
 // run-all.sh. Options: --stages N (default 100000), --repetitions N (default 5),
 // --perennial PATH, --keep DIR (write the files there and keep them).
@@ -20,6 +21,8 @@
 #include <perennial/campaign_loader.hpp>
 #include <perennial/coordinator/stage_graph.hpp>
 #include <perennial/kernel.hpp>
+
+#include "yaml_document.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -37,6 +40,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -159,6 +163,22 @@ int child_events(const std::string& file) {
   return 0;
 }
 
+// The YAML tree the loader reads the file into, by one thread or as the loader does (two
+// threads for a file of 4 MiB or more: runtime/src/yaml_document.hpp).
+int child_tree(const std::string& file, bool as_loader) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string yaml = text.str();
+  const yaml::Document document(yaml, as_loader ? yaml::ReadOptions{} : yaml::ReadOptions{std::numeric_limits<std::size_t>::max(), 0});
+  if (as_loader && yaml.size() >= yaml::ReadOptions{}.two_threads_from && !document.read_by_two_threads()) {
+    fail(file + ": expected to be read by two threads");
+  }
+  std::printf("%d %.6f 0 0\n", document.read_by_two_threads() ? 2 : 1, seconds_since(t0));
+  return 0;
+}
+
 // --- the parent: runs children, collects what they and the kernel report ----------------
 
 struct Run {
@@ -236,7 +256,10 @@ std::string verdict(const Figures& f) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--child") {
-    return std::string(argv[2]) == "library" ? child_library(argv[3]) : child_events(argv[3]);
+    const std::string mode = argv[2];
+    if (mode == "tree") return child_tree(argv[3], false);
+    if (mode == "tree-as-loader") return child_tree(argv[3], true);
+    return mode == "library" ? child_library(argv[3]) : child_events(argv[3]);
   }
   int stages = 100000, repetitions = 5;
   std::string perennial, keep;
@@ -289,11 +312,17 @@ int main(int argc, char** argv) {
     const Figures floor = measure({self, "--child", "events", file.string()}, false, repetitions);
     const Figures lib = measure({self, "--child", "library", file.string()}, false, repetitions);
     fmt::print("{} ({} stages):\n", label, lib.count);
-    row("libyaml events only (the parsing floor)", floor, false);
+    row("libyaml events only (one thread's floor)", floor, false);
+    const Figures tree = measure({self, "--child", "tree", file.string()}, false, repetitions);
+    const Figures tree_loader = measure({self, "--child", "tree-as-loader", file.string()}, false, repetitions);
+    row("YAML tree, one thread", tree, false);
+    row(tree_loader.count == 2 ? "YAML tree, two threads (as the loader)" : "YAML tree as the loader (one thread)",
+        tree_loader, false);
     row("library: load + build + plan", lib, true);
     fmt::print("    {}; {:.1f}x the floor's wall time\n", verdict(lib), floor.wall > 0 ? lib.wall / floor.wall : 0.0);
-    summary += fmt::format(" {}_wall_s={:.3f} {}_cpu_s={:.3f} {}_rss_mib={:.0f} {}_floor_s={:.3f}", key, lib.wall, key,
-                           lib.cpu, key, lib.rss_mib, key, floor.wall);
+    summary += fmt::format(" {}_wall_s={:.3f} {}_cpu_s={:.3f} {}_rss_mib={:.0f} {}_floor_s={:.3f} {}_tree1_s={:.3f} {}_tree_s={:.3f}",
+                           key, lib.wall, key, lib.cpu, key, lib.rss_mib, key, floor.wall, key, tree.wall, key,
+                           tree_loader.wall);
     if (!perennial.empty()) {
       const Figures cli = measure({perennial, "validate", file.string()}, true, repetitions);
       row("perennial validate", cli, false);

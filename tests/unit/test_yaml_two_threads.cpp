@@ -13,9 +13,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -216,6 +218,8 @@ TEST(YamlTwoThreads, ALongCampaignFileLoadsItsStagesAndNamesAnErrorInItsSecondHa
     EXPECT_TRUE(two.same_nodes(Document(text, kOneThread)));
   }
   const auto loaded = perennial::load_campaign_text(text, "long.yaml");
+  EXPECT_EQ(loaded.yaml_threads, 2);
+  EXPECT_EQ(loaded.stage_threads, 2);
   ASSERT_TRUE(loaded.diagnostics.empty()) << loaded.diagnostics.to_string();
   ASSERT_TRUE(loaded.campaign);
   EXPECT_EQ(loaded.campaign->stages.size(), static_cast<std::size_t>(stages));
@@ -231,6 +235,83 @@ TEST(YamlTwoThreads, ALongCampaignFileLoadsItsStagesAndNamesAnErrorInItsSecondHa
   EXPECT_EQ(broken.diagnostics.size(), 1u) << report;
   EXPECT_NE(report.find(fmt::format("long.yaml:{}:12", line)), std::string::npos) << report;
   EXPECT_NE(report.find("steps"), std::string::npos) << report;
+}
+
+// The loader reads the stages of a long file by two threads too, each half of the list into
+// its own part of the campaign. The stages read, and the diagnostics with their order, must
+// be what one thread gives, with errors in either half, and when a stage that is not plain
+// (a for_each template, a stage refused whole) sends the loader back to one thread.
+std::string long_campaign(int stages, const std::function<std::string(int)>& extra = {}) {
+  std::string text = "campaign: long\nstages:\n";
+  for (int i = 0; i < stages; ++i) {
+    text += fmt::format("  - name: run-{:05}\n    kernel: noop\n    ranks: {}\n    steps: {}\n", i, 1 + i % 3, 10 + i % 7);
+    if (i % 5 == 1) text += fmt::format("    after: [run-{:05}]\n", i - 1);
+    if (i % 4 == 0) text += "    parameters: {alpha: 0.5, tags: [a, b]}\n";
+    if (i % 9 == 0) text += "    outputs: {t: {dtype: float64, dims: [x], units: K}}\n";
+    if (extra) text += extra(i);
+  }
+  return text;
+}
+
+// Returns how many threads read the stages the second time.
+int expect_same_campaign(const std::string& text, const std::string& what) {
+  using perennial::LoadOptions;
+  const auto one = perennial::load_campaign_text(text, "long.yaml", LoadOptions{std::numeric_limits<std::size_t>::max()});
+  const auto two = perennial::load_campaign_text(text, "long.yaml", LoadOptions{0});
+  EXPECT_EQ(one.stage_threads, 1) << what;
+  EXPECT_EQ(one.yaml_threads, 1) << what;
+  EXPECT_EQ(one.diagnostics.size(), two.diagnostics.size()) << what << "\n" << one.diagnostics.to_string() << "--\n"
+                                                            << two.diagnostics.to_string();
+  for (std::size_t i = 0; i < one.diagnostics.size(); ++i) {
+    EXPECT_EQ(one.diagnostics.items()[i].to_string(), two.diagnostics.items()[i].to_string()) << what << ", #" << i;
+  }
+  if (one.diagnostics.size() != two.diagnostics.size()) return two.stage_threads;
+  EXPECT_EQ(one.campaign.has_value(), two.campaign.has_value()) << what;
+  if (!one.campaign || !two.campaign) return two.stage_threads;
+  const auto& a = one.campaign->stages;
+  const auto& b = two.campaign->stages;
+  EXPECT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    const auto at = [](const perennial::SourceLocation& w) { return fmt::format("{}:{}:{}", w.file.str(), w.line, w.column); };
+    EXPECT_EQ(a[i].name, b[i].name) << what << ", stage " << i;
+    EXPECT_EQ(a[i].kernel, b[i].kernel) << what << ", stage " << i;
+    EXPECT_EQ(a[i].ranks, b[i].ranks) << what << ", stage " << i;
+    EXPECT_EQ(a[i].steps, b[i].steps) << what << ", stage " << i;
+    EXPECT_EQ(a[i].parameters.raw(), b[i].parameters.raw()) << what << ", stage " << i;
+    EXPECT_EQ(a[i].outputs.size(), b[i].outputs.size()) << what << ", stage " << i;
+    EXPECT_EQ(a[i].after.size(), b[i].after.size()) << what << ", stage " << i;
+    EXPECT_EQ(at(a[i].where), at(b[i].where)) << what << ", stage " << i;
+    for (const char* field : {"steps", "ranks", "kernel", "parameters", "parameters.alpha", "after", "outputs"}) {
+      EXPECT_EQ(at(a[i].location_of(field)), at(b[i].location_of(field))) << what << ", stage " << i << ", " << field;
+    }
+  }
+  return two.stage_threads;
+}
+
+TEST(LoaderTwoThreads, PlainStagesReadByTwoThreadsAreTheStagesOneThreadReads) {
+  EXPECT_EQ(expect_same_campaign(long_campaign(3001), "3001 plain stages"), 2);
+}
+
+TEST(LoaderTwoThreads, ErrorsInBothHalvesAreReportedAsOneThreadReportsThem) {
+  const auto errors = [](int i) -> std::string {
+                         if (i == 10 || i == 1500) return "    stpes: 3\n";           // a typo'd field
+                         if (i == 700 || i == 1999) return "    priority: high\n";     // not a number
+                         if (i == 1200) return "    cores_per_rank: -1\n";           // out of range
+                         return "";
+  };
+  const std::string text = long_campaign(2000, errors);
+  EXPECT_EQ(expect_same_campaign(text, "errors in both halves"), 2) << "errors in stages that are still read leave them plain";
+  EXPECT_EQ(perennial::load_campaign_text(text, "long.yaml", perennial::LoadOptions{0}).diagnostics.size(), 5u);
+}
+
+TEST(LoaderTwoThreads, AStageThatIsNotPlainSendsTheLoaderBackToOneThreadWithTheSameResult) {
+  // A for_each template in the second half, then a stage that is not a map in the first.
+  EXPECT_EQ(expect_same_campaign(long_campaign(2000, [](int i) -> std::string {
+                         return i == 1700 ? "  - {name: \"m-{k}\", kernel: noop, for_each: {k: [1, 2, 3]}}\n" : "";
+                       }),
+                       "a for_each template"), 1);
+  EXPECT_EQ(expect_same_campaign(long_campaign(2000, [](int i) -> std::string { return i == 300 ? "  - just text\n" : ""; }),
+                                 "a stage that is not a map"), 1);
 }
 
 }  // namespace

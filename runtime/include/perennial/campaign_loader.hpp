@@ -34,11 +34,22 @@ inline constexpr std::size_t kBackfillDepth = 1'000'000'000;
 struct LoadedCampaign {
   std::optional<Campaign> campaign;  ///< set when the file could be read as a campaign at all
   Diagnostics diagnostics;           ///< every problem found; empty means the file is valid so far
+  /// How many threads read the YAML and the stages (LoadOptions), for tests and benchmarks.
+  int yaml_threads = 1;
+  int stage_threads = 1;
 };
 
-LoadedCampaign load_campaign_file(const std::filesystem::path& file);
+/// How a campaign file is read. The result does not depend on it (tests compare both ways).
+struct LoadOptions {
+  /// Files at least this long are read by two threads: the YAML (each from one half of the
+  /// stage list) and then the stages (each thread one half of them).
+  std::size_t two_threads_from_bytes = std::size_t{4} << 20;
+};
+
+LoadedCampaign load_campaign_file(const std::filesystem::path& file, const LoadOptions& options = {});
 /// Same, from text (tests); `file` names it in diagnostics and anchors relative paths.
-LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file);
+LoadedCampaign load_campaign_text(const std::string& yaml, const std::filesystem::path& file,
+                                  const LoadOptions& options = {});
 
 struct LoadedCluster {
   ClusterSpec cluster;
