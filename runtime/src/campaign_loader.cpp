@@ -17,6 +17,7 @@
 #include <regex>
 #include <tuple>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <sstream>
 
@@ -867,14 +868,19 @@ bool read_plain_stages_in_two_threads(const std::string& file, const yaml::Node&
   bool first_plain = false;
   bool second_plain = false;
   {
-    std::jthread second([&] {
-      try {
-        Reader r(file, second_found);
-        second_plain = read_plain_stages(r, stages, half, n, c.checkpoint, base, specs);
-      } catch (...) {
-        // Out of memory, say: one thread reads them again and meets it itself.
-      }
-    });
+    std::jthread second;
+    try {
+      second = std::jthread([&] {
+        try {
+          Reader r(file, second_found);
+          second_plain = read_plain_stages(r, stages, half, n, c.checkpoint, base, specs);
+        } catch (...) {
+          // Out of memory, say: one thread reads them again and meets it itself.
+        }
+      });
+    } catch (const std::system_error&) {
+      return false;  // no thread to be had (a process limit): one thread reads them all
+    }
     Reader r(file, first_found);
     first_plain = read_plain_stages(r, stages, 0, half, c.checkpoint, base, specs);
   }

@@ -10,6 +10,7 @@
 #include <new>
 #include <optional>
 #include <stop_token>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -405,7 +406,7 @@ Document::Document(std::string_view text, ReadOptions options) {
     node_at = libyaml_position(text, split->node_start);
     tail = std::make_unique<Tail>();
     tail->builder.emplace(tail->nodes, clamp32(node_at.line, kNoLine - 1), true);
-    second = std::jthread([rest, part = tail.get()](std::stop_token stop) {
+    auto read_tail = [rest, part = tail.get()](std::stop_token stop) {
       try {
         part->nodes.items.reserve(rest.size() / 2 + 1);
         part->nodes.children.reserve(rest.size() / 2 + 1);
@@ -436,7 +437,14 @@ Document::Document(std::string_view text, ReadOptions options) {
       } catch (...) {
         // Malformed on its own (or out of memory): the first thread reads on and says why.
       }
-    });
+    };
+    try {
+      second = std::jthread(read_tail);
+    } catch (const std::system_error&) {
+      // No thread to be had (a process limit): this one reads it all.
+      split.reset();
+      tail.reset();
+    }
   }
 
   Builder builder(nodes_, 0, false);
