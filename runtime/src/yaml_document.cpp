@@ -184,6 +184,15 @@ class Document::Builder {
   // too deep where the parts meet, or more nodes than 32-bit indices hold.
   bool finish_with(Builder& tail, const yaml_mark_t& tail_start) {
     if (open_.size() - 1 + tail.deepest_start_ >= kMostDepth) return false;
+    // At the end of the text every open collection closes, and nothing else happens only if
+    // each open map is waiting for its value (the collection above it). A map whose open
+    // child is a key (`? ` a complex key) gets a null value after it, which libyaml makes
+    // and this merge would not: a randomized comparison of both readings found such a text.
+    for (std::size_t level = 0; level + 1 < open_.size(); ++level) {
+      const Open& o = open_[level];
+      const bool map = out_.items[o.item].column_and_kind >> kKindShift == static_cast<std::uint32_t>(Kind::map);
+      if (map && (open_[level + 1].first_pending - o.first_pending) % 2 == 0) return false;
+    }
     const std::size_t most = std::numeric_limits<std::uint32_t>::max();
     if (out_.items.size() + tail.out_.items.size() >= most || out_.children.size() + tail.out_.children.size() >= most ||
         out_.children.size() + tail.out_.children.size() + pending_.size() + tail.pending_.size() >= most) {
