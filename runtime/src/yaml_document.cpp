@@ -181,7 +181,8 @@ class Document::Builder {
   // Moves `tail` (a continuation's part, read from where this builder stopped) to the end of
   // this one's nodes, then closes every collection still open as the document's end would.
   // Returns false, having changed nothing, if reading on alone would end otherwise: nesting
-  // too deep where the parts meet, or more nodes than 32-bit indices hold.
+  // too deep where the parts meet, an open map still to get a value, or more nodes than
+  // 32-bit indices hold.
   bool finish_with(Builder& tail, const yaml_mark_t& tail_start) {
     if (open_.size() - 1 + tail.deepest_start_ >= kMostDepth) return false;
     // At the end of the text every open collection closes, and nothing else happens only if
