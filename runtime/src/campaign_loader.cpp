@@ -1074,8 +1074,11 @@ LoadedCampaign read_campaign(const yaml::Node& root, const std::filesystem::path
       r.error(stages, "stages", "must be a non-empty list of stages");
     } else {
       const bool read = two_threads && read_plain_stages_in_two_threads(file.string(), stages, c, base, result.diagnostics);
-      if (read) result.stage_threads = 2;
-      if (!read) c.stages.reserve(expected_stages(stages));
+      if (read) {
+        result.stage_threads = 2;
+      } else {
+        c.stages.reserve(expected_stages(stages));
+      }
       bool too_many = false;
       for (std::size_t i = 0; !read && i < stages.size(); ++i) {
         auto t = read_stage(r, stages[i], i, c.checkpoint, base);
