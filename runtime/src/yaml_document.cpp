@@ -94,7 +94,8 @@ std::uint32_t clamp32(std::size_t value, std::uint32_t most) {
 // Turns libyaml events into nodes, appending them to a Part. The first thread's builder writes
 // the document's own nodes; the second thread's builds its part apart, starting inside an open
 // block sequence (its `continuation` root, which makes no node of its own), with its lines
-// counted from where its text starts. append() then moves such a part to the end of the first.
+// counted from where its text starts. finish_with() then moves such a part to the end of the
+// first.
 class Document::Builder {
  public:
   Builder(Part& out, std::uint32_t line_base, bool continuation)
@@ -191,8 +192,7 @@ class Document::Builder {
     // and this merge would not: a randomized comparison of both readings found such a text.
     for (std::size_t level = 0; level + 1 < open_.size(); ++level) {
       const Open& o = open_[level];
-      const bool map = out_.items[o.item].column_and_kind >> kKindShift == static_cast<std::uint32_t>(Kind::map);
-      if (map && (open_[level + 1].first_pending - o.first_pending) % 2 == 0) return false;
+      if (kind(o.item) == Kind::map && (open_[level + 1].first_pending - o.first_pending) % 2 == 0) return false;
     }
     const std::size_t most = std::numeric_limits<std::uint32_t>::max();
     if (out_.items.size() + tail.out_.items.size() >= most || out_.children.size() + tail.out_.children.size() >= most ||
@@ -214,8 +214,7 @@ class Document::Builder {
     out_.scalars.append(tail.out_.scalars);
     for (const auto item : tail.pending_) pending_.push_back(item + item_base);
     while (!open_.empty()) {
-      const bool map = out_.items[open_.back().item].column_and_kind >> kKindShift == static_cast<std::uint32_t>(Kind::map);
-      const std::uint32_t done = close(map);
+      const std::uint32_t done = close(kind(open_.back().item) == Kind::map);
       if (!open_.empty()) pending_.push_back(done);
     }
     return true;
@@ -235,12 +234,7 @@ class Document::Builder {
     return {static_cast<int>(std::min<std::size_t>(m.line + line_base_, std::numeric_limits<int>::max())),
             static_cast<int>(std::min<std::size_t>(m.column, std::numeric_limits<int>::max()))};
   }
-  yaml::Mark mark_of(std::uint32_t index) const {
-    const auto& item = out_.items[index];
-    if (item.line == kNoLine) return {};
-    return {static_cast<int>(std::min<std::uint32_t>(item.line, std::numeric_limits<int>::max())),
-            static_cast<int>(item.column_and_kind & kColumnMask)};
-  }
+  yaml::Mark mark_of(std::uint32_t index) const { return Document::mark_of(out_.items[index]); }
   Kind kind(std::uint32_t index) const { return static_cast<Kind>(out_.items[index].column_and_kind >> kKindShift); }
 
   void place_empty_values(const yaml_mark_t& at) {
@@ -500,12 +494,15 @@ std::string_view Node::text() const {
   return std::string_view(doc_->nodes_.scalars.data() + item.begin, item.count);  // in range by construction
 }
 
+yaml::Mark Document::mark_of(const Item& item) {
+  if (item.line == kNoLine) return {};
+  return {static_cast<int>(std::min<std::uint32_t>(item.line, std::numeric_limits<int>::max())),
+          static_cast<int>(item.column_and_kind & kColumnMask)};
+}
+
 yaml::Mark Node::Mark() const {
   if (!doc_) return {};
-  const auto& item = doc_->nodes_.items[index_];
-  if (item.line == Document::kNoLine) return {};
-  return {static_cast<int>(std::min<std::uint32_t>(item.line, std::numeric_limits<int>::max())),
-          static_cast<int>(item.column_and_kind & Document::kColumnMask)};
+  return Document::mark_of(doc_->nodes_.items[index_]);
 }
 
 std::size_t Node::size() const {

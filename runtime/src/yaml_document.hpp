@@ -179,6 +179,9 @@ class Document {
     std::string scalars;
   };
 
+  // A node's position, null when it has none (what Node::Mark gives).
+  static yaml::Mark mark_of(const Item& item);
+
   Kind kind(std::uint32_t i) const { return static_cast<Kind>(nodes_.items[i].column_and_kind >> kKindShift); }
 
   Part nodes_;

@@ -141,13 +141,17 @@ int child_library(const std::string& file) {
   return 0;
 }
 
-// libyaml's events and nothing else: what reading the file costs before any tree or check.
-int child_events(const std::string& file) {
-  const auto t0 = std::chrono::steady_clock::now();
+std::string read_whole(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  const std::string yaml = text.str();
+  return text.str();
+}
+
+// libyaml's events and nothing else: what reading the file costs before any tree or check.
+int child_events(const std::string& file) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string yaml = read_whole(file);
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) fail("yaml_parser_initialize");
   yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(yaml.data()), yaml.size());
@@ -167,10 +171,7 @@ int child_events(const std::string& file) {
 // threads for a file of 4 MiB or more: runtime/src/yaml_document.hpp).
 int child_tree(const std::string& file, bool as_loader) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string yaml = text.str();
+  const std::string yaml = read_whole(file);
   const yaml::Document document(yaml, as_loader ? yaml::ReadOptions{} : yaml::ReadOptions{std::numeric_limits<std::size_t>::max(), 0});
   if (as_loader && yaml.size() >= yaml::ReadOptions{}.two_threads_from && !document.read_by_two_threads()) {
     fail(file + ": expected to be read by two threads");
