@@ -7,31 +7,70 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 namespace perennial {
 
+namespace {
+
+// One copy of each text in `names`, never freed (what it hands out outlives statics), behind
+// a per-thread cache: a campaign's hundred thousand stages repeat a few dozen field names,
+// and two loader threads intern them at once without contending for the lock.
+class TextPool {
+ public:
+  // A thread's own index of what it has interned from this pool already.
+  using Seen = std::unordered_map<std::string_view, const std::string*>;
+
+  const std::string* intern(std::string_view text, Seen& seen) {
+    if (const auto it = seen.find(text); it != seen.end()) return it->second;
+    const std::string* interned = nullptr;
+    {
+      const std::lock_guard<std::mutex> hold(lock_);
+      auto it = names_.find(text);
+      if (it == names_.end()) it = names_.emplace(text).first;
+      interned = &*it;
+    }
+    seen.emplace(*interned, interned);
+    return interned;
+  }
+
+ private:
+  std::mutex lock_;
+  std::set<std::string, std::less<>> names_;
+};
+
+TextPool& file_names() {
+  static auto* pool = new TextPool();  // never destroyed: locations outlive statics
+  return *pool;
+}
+
+// `kernel`, `parameters.forcing`: the names FieldLocations entries point to.
+const std::string* intern_field(std::string_view field) {
+  static auto* pool = new TextPool();
+  thread_local TextPool::Seen seen;
+  return pool->intern(field, seen);
+}
+
+}  // namespace
+
 const std::string* SourceFile::intern(std::string_view name) {
-  static std::mutex lock;
-  static auto* names = new std::set<std::string, std::less<>>();  // never destroyed: locations outlive statics
-  const std::lock_guard<std::mutex> hold(lock);
-  auto it = names->find(name);
-  if (it == names->end()) it = names->emplace(name).first;
-  return &*it;
+  thread_local TextPool::Seen seen;
+  return file_names().intern(name, seen);
 }
 
 void FieldLocations::set(std::string_view field, const SourceLocation& where) {
   if (entries_.empty()) file_ = where.file;
   auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
-                             [](const Entry& entry, std::string_view f) { return entry.field < f; });
-  if (it == entries_.end() || it->field != field) it = entries_.insert(it, Entry{std::string(field)});
+                             [](const Entry& entry, std::string_view f) { return *entry.field < f; });
+  if (it == entries_.end() || *it->field != field) it = entries_.insert(it, Entry{intern_field(field)});
   it->line = where.line;
   it->column = where.column;
 }
 
 std::optional<SourceLocation> FieldLocations::find(std::string_view field) const {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), field,
-                             [](const Entry& entry, std::string_view f) { return entry.field < f; });
-  if (it == entries_.end() || it->field != field) return std::nullopt;
+                             [](const Entry& entry, std::string_view f) { return *entry.field < f; });
+  if (it == entries_.end() || *it->field != field) return std::nullopt;
   return SourceLocation{file_, it->line, it->column};
 }
 

@@ -2,6 +2,8 @@
 
 #include "test_support.hpp"
 
+#include <thread>
+
 using perennial::testing::check_campaign;
 
 namespace {
@@ -738,6 +740,46 @@ TEST(YamlReading, ForEachListsThatMultiplyBeyondTheBoundAreOneError) {
                        "over 500000 for run-{a}-{b})")) << c.text();
   ASSERT_TRUE(c.graph);
   EXPECT_EQ(c.graph->size(), 2u);  // the stages around it are read and checked as usual
+}
+
+// Each stage keeps where its fields were written, the names held once per process: a field set
+// twice keeps its last place, any order of setting reads the same, and two threads setting the
+// same names at once (as the two-thread loader does) each read their own places back.
+TEST(YamlReading, FieldLocationsKeepEachFieldsPlace) {
+  perennial::FieldLocations where;
+  where.set("steps", {"c.yaml", 7, 12});
+  where.set("kernel", {"c.yaml", 5, 13});
+  where.set("parameters.forcing", {"c.yaml", 9, 16});
+  where.set("steps", {"c.yaml", 8, 12});
+  EXPECT_EQ(where.size(), 3u);
+  ASSERT_TRUE(where.find("steps"));
+  EXPECT_EQ(where.find("steps")->line, 8);
+  EXPECT_EQ(where.find("parameters.forcing")->column, 16);
+  EXPECT_EQ(where.find("kernel")->file, "c.yaml");
+  EXPECT_FALSE(where.find("parameters"));
+  EXPECT_FALSE(where.find("kernels"));
+
+  auto fill = [] {
+    std::vector<perennial::FieldLocations> stages(2000);
+    for (int i = 0; i < 2000; ++i) {
+      for (int f = 0; f < 12; ++f) {
+        stages[i].set("parameters.p" + std::to_string((f * 7 + i) % 12), {"c.yaml", i, f});
+      }
+    }
+    return stages;
+  };
+  std::vector<perennial::FieldLocations> first, second;
+  std::thread other([&] { second = fill(); });
+  first = fill();
+  other.join();
+  for (int i = 0; i < 2000; ++i) {
+    for (int f = 0; f < 12; ++f) {
+      const auto name = "parameters.p" + std::to_string((f * 7 + i) % 12);
+      ASSERT_EQ(first[i].find(name)->column, f) << name;
+      ASSERT_EQ(second[i].find(name)->column, f) << name;
+      ASSERT_EQ(second[i].find(name)->line, i) << name;
+    }
+  }
 }
 
 }  // namespace

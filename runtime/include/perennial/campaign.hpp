@@ -119,7 +119,8 @@ struct SimulatedMetric {
 /// Where each field of a stage was written (`kernel`, `parameters.forcing`, ...): a sorted
 /// array, since a stage has about ten and a campaign up to a hundred thousand stages (a
 /// std::map of the same took three times the memory). The stage's fields are all in one file,
-/// held once: an entry is its name, line and column.
+/// held once; the field names are held once per process (a campaign repeats a few dozen):
+/// an entry is a pointer to its name, its line and its column, 16 bytes.
 class FieldLocations {
  public:
   /// Records (or replaces) where `field` was written.
@@ -132,7 +133,7 @@ class FieldLocations {
 
  private:
   struct Entry {
-    std::string field;
+    const std::string* field = nullptr;  // interned, never null once set
     int line = 0;
     int column = 0;
   };
