@@ -29,10 +29,11 @@ std::string one_stage(const std::string& checkpoint, int steps, int nx, int ny) 
          "    outputs: {temperature: {dtype: float64, dims: [lat, lon], units: K}}\n";
 }
 
-// 1 MiB of state every 200 steps: the write takes several steps' time.
+// 1 MiB of state every 200 steps: the write takes several steps' time. Seven epochs (1,600
+// steps; 3,000 before, which added only the suite's time).
 const std::string kEvery200 = "{interval: 200 steps, keep: 3}";
 std::string every_200(const std::string& extra = "") {
-  return one_stage(extra.empty() ? kEvery200 : "{interval: 200 steps, keep: 3, " + extra + "}", 3000, 512, 256);
+  return one_stage(extra.empty() ? kEvery200 : "{interval: 200 steps, keep: 3, " + extra + "}", 1600, 512, 256);
 }
 
 fs::path write_campaign(const fs::path& dir, const std::string& text) { return write_file(dir, "campaign.yaml", text); }
@@ -73,7 +74,7 @@ TEST(AsyncCheckpoints, TheStageStepsWhileItsEpochIsWrittenAndEndsBitIdenticalToS
   const auto& ref = synchronous_reference();
 
   // The same epochs at the same steps as with synchronous checkpoints, each reported once.
-  const std::vector<int> expected{200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800};
+  const std::vector<int> expected{200, 400, 600, 800, 1000, 1200, 1400};
   EXPECT_EQ(committed_steps(read_events(out)), expected);
   EXPECT_EQ(committed_steps(read_events(ref)), expected);
 

@@ -243,8 +243,9 @@ TEST(Checkpoints, NoValidEpochRestartsFromInputsAndSaysSo) {
 
 TEST(Checkpoints, SignalCheckpointsEveryStageThenResumeFinishesBitIdentical) {
   auto dir = fresh_directory("signal-resume");
-  // Long enough that the signal lands mid-run: 60000 steps of the scenario.
-  auto campaign = write_campaign(dir, campaign_text(2, 60000, 3));
+  // Long enough that the signal lands mid-run: it is sent once epoch 2 (step 200) is
+  // committed, and 20,000 steps take about 2.5 s here (60,000 before: the suite's time only).
+  auto campaign = write_campaign(dir, campaign_text(2, 20000, 3));
   auto out = dir / "run";
   {
     BackgroundRun run(5, run_args(campaign, out));
@@ -269,7 +270,7 @@ TEST(Checkpoints, SignalCheckpointsEveryStageThenResumeFinishesBitIdentical) {
   EXPECT_TRUE(restored.value("restored", false));
 
   auto ref_dir = fresh_directory("signal-reference");
-  auto ref = run_perennial(5, run_args(write_campaign(ref_dir, campaign_text(2, 60000, 3)), ref_dir / "run"), 240);
+  auto ref = run_perennial(5, run_args(write_campaign(ref_dir, campaign_text(2, 20000, 3)), ref_dir / "run"), 240);
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   EXPECT_TRUE(same_scenario_output(out, ref_dir / "run", true));
 }

@@ -43,7 +43,10 @@ std::string campaign_text(const std::vector<StageShape>& stages, int interval_st
   return text;
 }
 
-const std::vector<StageShape> kTwoStages{{"a", 3000, 1.0}, {"b", 40000, 2.0}};
+// b runs about 3 s here (0.15 ms a step on this machine kind): long enough to outlast a's
+// kill at step 1100 and its recovery; every step past that was the suite's time and nothing
+// more (40,000 steps before, twice per test with the reference run).
+const std::vector<StageShape> kTwoStages{{"a", 3000, 1.0}, {"b", 20000, 2.0}};
 const std::vector<StageShape> kThreeStages{{"a", 3000, 1.0}, {"b", 3000, 2.0}, {"c", 3000, 3.0}};
 
 fs::path write_campaign(const fs::path& dir, const std::string& text) {
@@ -147,7 +150,9 @@ FaultRun run_with(const std::string& name, const std::vector<StageShape>& stages
 TEST(Faults, OneWorkerKilledIsRespawnedAndItsStageResumesWhileOthersKeepStepping) {
   auto dir = fresh_directory("fault-one-worker");
   auto out = dir / "run";
-  const std::vector<StageShape> stages{{"a", 40000, 1.0}, {"b", 60000, 2.0}};
+  // a is killed after its second epoch (step 400); b must step on through a's recovery (under
+  // a second here) and report metrics meanwhile.
+  const std::vector<StageShape> stages{{"a", 16000, 1.0}, {"b", 24000, 2.0}};
   BackgroundRun run(5, args_for(write_campaign(dir, campaign_text(stages)), out));
   CommandResult result;
   ASSERT_TRUE(kill_worker_after_checkpoints(run, out, "a", 2, 1, result));
@@ -182,7 +187,8 @@ TEST(Faults, OneWorkerKilledIsRespawnedAndItsStageResumesWhileOthersKeepStepping
 TEST(Faults, ReplacementRanksStartWithTheJobsOwnPml) {
   auto dir = fresh_directory("fault-respawn-pml");
   auto out = dir / "run";
-  const std::vector<StageShape> stages{{"a", 40000, 1.0}};
+  // Long enough that the replacement ranks still run when their environment is read.
+  const std::vector<StageShape> stages{{"a", 16000, 1.0}};
   BackgroundRun run(3, args_for(write_campaign(dir, campaign_text(stages)), out));
   ASSERT_TRUE(wait_for_event(out, "checkpoint_committed", "a", 1, 120)) << "no checkpoint of a";
   const auto started = events_of(read_events(out), "campaign_started");
@@ -694,16 +700,18 @@ TEST(Scheduling, AProtectedStageIsNotPreemptedAndWaitingStagesSayWhy) {
 // its end) never starts. The run exits "checkpointed, resumable" before the end; run again
 // without an end, `long` resumes at the step it stopped at and its output is bit-identical.
 TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStartsThatCannotReachACheckpoint) {
-  const std::vector<StageShape> long_shape{{"long", 150000, 1.0}};
+  // `long` must not finish before the end (4 s): 100,000 steps take about 15 s here, and more
+  // than 6 s on a machine 2.5x faster.
+  const std::vector<StageShape> long_shape{{"long", 100000, 1.0}};
   auto dir = fresh_directory("sched-end-time");
   auto out = dir / "run";
   const std::string text = "campaign: faults\ncheckpoint: {interval: 2000 steps, keep: 3}\n"
                            "scheduling: {end_margin: 1s}\nstages:\n" +
-                           heat_stage("long", 2, 150000, 1.0, "    step_time: 0.2ms\n") +
+                           heat_stage("long", 2, 100000, 1.0, "    step_time: 0.2ms\n") +
                            heat_stage("quick", 1, 300, 2.0, "    walltime: 1s\n") +
                            heat_stage("big", 1, 300, 3.0, "    walltime: 1h\n    checkpoint: {enabled: false}\n");
   const auto campaign = write_campaign(dir, text);
-  auto first = run_perennial(4, args_for(campaign, out, "--end-time 6s"), 120);
+  auto first = run_perennial(4, args_for(campaign, out, "--end-time 4s"), 120);
   ASSERT_NE(first.exit_code, 124) << first.output;
   EXPECT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("checkpointed, resumable"), std::string::npos) << first.output;
@@ -716,7 +724,7 @@ TEST(Scheduling, WithTheAllocationEndKnownStagesCheckpointBeforeItAndNothingStar
   ASSERT_EQ(suspended.size(), 1u) << "long finished before the end: make it longer\n" << first.output;
   const int step = suspended.front().value("step", -1);
   EXPECT_GT(step, 0);
-  EXPECT_LT(step, 150000);
+  EXPECT_LT(step, 100000);
   EXPECT_LT(suspended.front().value("t", 1e9), allocation_end) << "long stopped after the allocation ended";
   EXPECT_LT(event_time(events, "campaign_finished", ""), allocation_end);
   EXPECT_TRUE(has_event(events, "stage_completed", "quick"));
