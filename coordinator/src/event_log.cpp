@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +28,7 @@ EventLog::EventLog(const std::filesystem::path& log_dir, bool quiet, const Clock
 }
 
 EventLog::~EventLog() {
+  sum_up_routine();
   if (events_ < 0) return;
   flush();
   ::close(events_);
@@ -47,6 +49,7 @@ void EventLog::record(JsonLine event) {
 }
 
 void EventLog::flush() {
+  if (folding_since_ >= 0.0 && elapsed() - folding_since_ >= 1.0) sum_up_routine();
   std::size_t written = 0;
   while (written < pending_.size()) {
     const ssize_t n = ::write(events_, pending_.data() + written, pending_.size() - written);
@@ -59,8 +62,39 @@ void EventLog::flush() {
 }
 
 void EventLog::progress(const std::string& line) {
+  sum_up_routine();  // the lines folded so far came before this one
+  write_progress(line);
+}
+
+void EventLog::write_progress(const std::string& line) {
   log_->info("{}", line);
   if (!quiet_) fmt::print(stderr, "[perennial {:9.3f}s] {}\n", elapsed(), line);
+}
+
+bool EventLog::take_routine_line(Routine kind) {
+  const double now = elapsed();
+  routine_budget_ = std::min(kRoutineLinesPerSecond, routine_budget_ + (now - routine_refilled_) * kRoutineLinesPerSecond);
+  routine_refilled_ = now;
+  if (routine_budget_ >= 1.0 && folding_since_ < 0.0) {
+    routine_budget_ -= 1.0;
+    return true;
+  }
+  // Once lines are folded, they stay folded until the sum is written (flush(), once a second):
+  // a line written among the folded ones would look like the only start of that second.
+  if (folding_since_ < 0.0) folding_since_ = now;
+  ++(kind == Routine::start ? folded_starts_ : folded_completions_);
+  return false;
+}
+
+void EventLog::sum_up_routine() {
+  if (folding_since_ < 0.0) return;
+  const std::string line = fmt::format(
+      "{} stage starts and {} completions in the last {:.1f} s, more than {:.0f} a second: not logged one by one "
+      "(events.jsonl has each)",
+      folded_starts_, folded_completions_, std::max(0.0, elapsed() - folding_since_), kRoutineLinesPerSecond);
+  folding_since_ = -1.0;
+  folded_starts_ = folded_completions_ = 0;
+  write_progress(line);
 }
 
 }  // namespace perennial

@@ -45,8 +45,10 @@ void EventRecorder::stage_started(StageId id, const ActiveRun& r, bool backfille
   // Began on its worker the moment the stage it was queued behind ended (issue 16).
   if (r.queued_behind) line.text("queued_behind", name(*r.queued_behind));
   events_.record(line.wholes("ranks", r.workers).text("stage", s.name));
-  events_.progress(fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.what_runs(),
-                               r.workers.size(), s.steps));
+  events_.routine(EventLog::Routine::start, [&] {
+    return fmt::format("started   {} on ranks {} ({} x{}, {} steps)", s.name, format_ranks(r.workers), s.what_runs(),
+                       r.workers.size(), s.steps);
+  });
 }
 
 void EventRecorder::stage_told_to_stop(StageId id, const StopOrder& stop) {
@@ -116,7 +118,7 @@ void EventRecorder::stage_completed(StageId id, const ActiveRun& r, double now) 
                      .wholes("ranks", r.workers)
                      .number("seconds", seconds)
                      .text("stage", name(id)));
-  events_.progress(fmt::format("completed {} in {:.2f} s", name(id), seconds));
+  events_.routine(EventLog::Routine::completion, [&] { return fmt::format("completed {} in {:.2f} s", name(id), seconds); });
 }
 
 void EventRecorder::stage_yielded(StageId id, const ActiveRun& r, std::uint64_t step, double) {
