@@ -49,12 +49,6 @@ LogLines read_log(const fs::path& dir) {
   return out;
 }
 
-fs::path fresh(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("perennial-event-log-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
-
 void start(EventLog& log, int i) {
   log.routine(EventLog::Routine::start, [i] { return "started s" + std::to_string(i); });
 }
@@ -62,11 +56,23 @@ void complete(EventLog& log, int i) {
   log.routine(EventLog::Routine::completion, [i] { return "completed s" + std::to_string(i); });
 }
 
+// Each test's log folder, removed after it.
+class EventLogProgress : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("perennial-event-log-" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+           std::to_string(::getpid()));
+    fs::remove_all(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  fs::path dir;
+  VirtualClock clock;
+};
+
 }  // namespace
 
-TEST(EventLogProgress, RoutineLinesAtAFewASecondAreAllWritten) {
-  const auto dir = fresh("slow");
-  VirtualClock clock;
+TEST_F(EventLogProgress, RoutineLinesAtAFewASecondAreAllWritten) {
   {
     EventLog log(dir, true, clock);
     for (int i = 0; i < 500; ++i) {
@@ -80,12 +86,9 @@ TEST(EventLogProgress, RoutineLinesAtAFewASecondAreAllWritten) {
   EXPECT_EQ(got.started, 500);
   EXPECT_EQ(got.completed, 500);
   EXPECT_EQ(got.sums, 0);
-  fs::remove_all(dir);
 }
 
-TEST(EventLogProgress, AFastBurstIsSummedUpOnceASecondAndEveryStageIsCounted) {
-  const auto dir = fresh("burst");
-  VirtualClock clock;
+TEST_F(EventLogProgress, AFastBurstIsSummedUpOnceASecondAndEveryStageIsCounted) {
   const int stages = 30000;
   {
     EventLog log(dir, true, clock);
@@ -108,12 +111,9 @@ TEST(EventLogProgress, AFastBurstIsSummedUpOnceASecondAndEveryStageIsCounted) {
   ASSERT_FALSE(got.lines.empty());
   // The last sum comes before the line that followed the stages, not after it.
   EXPECT_NE(got.lines.back().find("campaign done"), std::string::npos) << got.lines.back();
-  fs::remove_all(dir);
 }
 
-TEST(EventLogProgress, AfterABurstTheNextSlowLinesAreWrittenAgain) {
-  const auto dir = fresh("after");
-  VirtualClock clock;
+TEST_F(EventLogProgress, AfterABurstTheNextSlowLinesAreWrittenAgain) {
   {
     EventLog log(dir, true, clock);
     for (int i = 0; i < 1000; ++i) start(log, i);  // at one instant: 100 written, 900 folded
@@ -129,12 +129,9 @@ TEST(EventLogProgress, AfterABurstTheNextSlowLinesAreWrittenAgain) {
   EXPECT_EQ(got.folded_starts, 1000 - static_cast<int>(EventLog::kRoutineLinesPerSecond));
   EXPECT_EQ(got.sums, 1);
   EXPECT_EQ(got.completed, 10);
-  fs::remove_all(dir);
 }
 
-TEST(EventLogProgress, FoldedLinesAreSummedUpWhenTheLogCloses) {
-  const auto dir = fresh("close");
-  VirtualClock clock;
+TEST_F(EventLogProgress, FoldedLinesAreSummedUpWhenTheLogCloses) {
   {
     EventLog log(dir, true, clock);
     for (int i = 0; i < 150; ++i) complete(log, i);
@@ -143,5 +140,4 @@ TEST(EventLogProgress, FoldedLinesAreSummedUpWhenTheLogCloses) {
   EXPECT_EQ(got.completed, 100);
   EXPECT_EQ(got.folded_completions, 50);
   EXPECT_EQ(got.sums, 1);
-  fs::remove_all(dir);
 }
