@@ -107,4 +107,10 @@ JsonLine& JsonLine::texts(std::string_view name, const std::vector<std::string>&
   return *this;
 }
 
+JsonLine& JsonLine::raw(std::string_view name, std::string_view json) {
+  key(name);
+  text_ += json;
+  return *this;
+}
+
 }  // namespace perennial

@@ -6,7 +6,8 @@
 //
 // Values: strings (escaped as JSON requires), whole numbers, doubles (shortest text that reads
 // back to the same double; null when not finite, as nlohmann writes them), booleans, and lists
-// of whole numbers or strings. Keys are the caller's literals, written as given.
+// of whole numbers or strings; nested lists and objects go in as text already written (raw).
+// Keys are escaped like strings.
 
 #include <cstdint>
 #include <string>
@@ -26,6 +27,8 @@ class JsonLine {
   JsonLine& flag(std::string_view key, bool value);
   JsonLine& wholes(std::string_view key, const std::vector<int>& values);
   JsonLine& texts(std::string_view key, const std::vector<std::string>& values);
+  /// A value already written as JSON (a list or an object built by other JsonLines), as is.
+  JsonLine& raw(std::string_view key, std::string_view json);
 
   /// The object, closed: `{"key":value,...}` with no newline.
   std::string str() const { return text_ + "}"; }

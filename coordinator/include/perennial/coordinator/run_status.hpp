@@ -74,7 +74,9 @@ struct RunStatus {
 
   /// The run as it stands at `now` (its clock) and `unix_now`.
   static RunStatus of(const CampaignRun& run, double now, double unix_now);
-  nlohmann::json to_json() const;
+  /// The status as status.json holds it: one object, each listed stage on a line of its own.
+  std::string json_text() const;
+  nlohmann::json to_json() const;  ///< json_text(), parsed
   /// Throws Error naming the field that is missing or of the wrong type.
   static RunStatus from_json(const nlohmann::json& j);
   /// Written under a temporary name and renamed: a reader never sees half a file.
