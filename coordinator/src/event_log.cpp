@@ -44,7 +44,7 @@ void EventLog::record(nlohmann::json event) {
 
 void EventLog::record(JsonLine event) {
   event.number("t", elapsed()).number("wall", unix_time_seconds());
-  pending_ += event.str();
+  event.append_to(pending_);
   pending_ += '\n';
 }
 

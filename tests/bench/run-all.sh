@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run-all.sh [BUILD_DIR]: runs the plan, validate, dispatch, coordinator-CPU, recovery, 100-concurrent-stages, simulate,
+# run-all.sh [BUILD_DIR]: runs the plan, validate, dispatch (timed, and rank 0's instructions), coordinator-CPU, recovery, 100-concurrent-stages, simulate,
 # forecast-accuracy, real-run forecast, external-model and checkpoint (overhead, bandwidth) benchmarks against an existing build (default
 # /work/main/build; it builds nothing) and ends with a table: benchmark, figure, goal.
 # Each benchmark's own output is printed as it runs. Takes about 25 minutes on 2 cores.
@@ -29,6 +29,7 @@ run() {
 run plan "$bench_plan"
 run validate "$bench_validate" --perennial "$build/perennial"
 run dispatch "$here/bench_dispatch.sh" "$build"
+run dispatch_instructions "$here/bench_dispatch_instructions.sh" "$build"
 run coordinator_cpu "$here/bench_coordinator_cpu.sh" "$build"
 run recovery "$here/bench_recovery.sh" "$build" 3
 run concurrent "$here/bench_concurrent.sh" "$build"
@@ -56,6 +57,7 @@ row "validate: for_each of 100k members" "$(figure validate foreach_validate_s) 
 row "dispatch: MPI ping-pong of the same ranks" "$(figure dispatch pingpong_us) us" "(the floor)"
 row "dispatch: 10k independent noop, 4 ranks" "$(figure dispatch independent_us_per_stage) us/stage" "20 us/stage"
 row "  independent: the whole job's CPU per stage" "$(figure dispatch independent_job_cpu_us) us" "< $((20 * $(nproc))) us ($(nproc) cores)"
+row "  independent: rank 0's instructions per stage" "$(figure dispatch_instructions rank0_instructions_per_stage)" "(callgrind: host-independent)"
 row "  independent: share begun from a worker's queue" "$(figure dispatch independent_queued_share)" "-"
 row "dispatch: 10k chained noop, 4 ranks" "$(figure dispatch chain_us_per_stage) us/stage" "50 us/stage"
 row "  chain: round trip of a stage (median)" "$(figure dispatch chain_round_trip_us) us" "-"

@@ -18,7 +18,13 @@ namespace perennial {
 
 class JsonLine {
  public:
-  JsonLine() : text_("{") {}
+  // Room for a stage's record from the start: grown from nothing, the text was reallocated
+  // three or four times on the way to its 100-200 bytes, which was most of the cost of
+  // writing a short value (callgrind: about 600 instructions a string field, 11,000 a stage).
+  JsonLine() {
+    text_.reserve(kTypicalBytes);
+    text_.push_back('{');
+  }
 
   JsonLine& text(std::string_view key, std::string_view value);
   JsonLine& whole(std::string_view key, std::int64_t value);
@@ -32,8 +38,14 @@ class JsonLine {
 
   /// The object, closed: `{"key":value,...}` with no newline.
   std::string str() const { return text_ + "}"; }
+  /// The object, closed, appended to `out` (no copy of it made on the way).
+  void append_to(std::string& out) const {
+    out += text_;
+    out += '}';
+  }
 
  private:
+  static constexpr std::size_t kTypicalBytes = 256;
   void key(std::string_view name);
   std::string text_;
 };
